@@ -62,47 +62,47 @@ public abstract class Tensor
         switch (dtype)
         {
             case DType.Float32:
-            {
-                var data = new float[length];
-                for (int i = 0; i < length; i++) data[i] = (float)values[i];
-                return new Tensor<float>(shape, data);
-            }
+                {
+                    var data = new float[length];
+                    for (int i = 0; i < length; i++) data[i] = (float)values[i];
+                    return new Tensor<float>(shape, data);
+                }
             case DType.Float16:
-            {
-                var data = new Half[length];
-                for (int i = 0; i < length; i++) data[i] = (Half)values[i];
-                return new Tensor<Half>(shape, data);
-            }
+                {
+                    var data = new Half[length];
+                    for (int i = 0; i < length; i++) data[i] = (Half)values[i];
+                    return new Tensor<Half>(shape, data);
+                }
             case DType.BFloat16:
-            {
-                var data = new BFloat16[length];
-                for (int i = 0; i < length; i++) data[i] = (BFloat16)values[i];
-                return new Tensor<BFloat16>(shape, data);
-            }
+                {
+                    var data = new BFloat16[length];
+                    for (int i = 0; i < length; i++) data[i] = (BFloat16)values[i];
+                    return new Tensor<BFloat16>(shape, data);
+                }
             case DType.Float64:
                 return new Tensor<double>(shape, values.ToArray());
             case DType.Bool:
-            {
-                var data = new bool[length];
-                for (int i = 0; i < length; i++) data[i] = values[i] != 0;
-                return new Tensor<bool>(shape, data);
-            }
-            case DType.Int64:
-            {
-                var data = new long[length];
-                for (int i = 0; i < length; i++)
                 {
-                    double v = values[i];
-                    if (v != Math.Floor(v) || v < long.MinValue || v >= 9.2233720368547758e18)
+                    var data = new bool[length];
+                    for (int i = 0; i < length; i++) data[i] = values[i] != 0;
+                    return new Tensor<bool>(shape, data);
+                }
+            case DType.Int64:
+                {
+                    var data = new long[length];
+                    for (int i = 0; i < length; i++)
                     {
-                        throw new ArgumentException($"value {v.ToString(CultureInfo.InvariantCulture)} at index {i} is not an int64", nameof(values));
+                        double v = values[i];
+                        if (v != Math.Floor(v) || v < long.MinValue || v >= 9.2233720368547758e18)
+                        {
+                            throw new ArgumentException($"value {v.ToString(CultureInfo.InvariantCulture)} at index {i} is not an int64", nameof(values));
+                        }
+
+                        data[i] = (long)v;
                     }
 
-                    data[i] = (long)v;
+                    return new Tensor<long>(shape, data);
                 }
-
-                return new Tensor<long>(shape, data);
-            }
             default:
                 throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "unknown element type");
         }
