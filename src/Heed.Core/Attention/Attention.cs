@@ -1,0 +1,98 @@
+using Heed.Reference;
+
+namespace Heed;
+
+/// <summary>
+/// Heed's attention entry points: the ONNX <c>Attention</c> operator (opsets 23–25) and PyTorch's
+/// <c>scaled_dot_product_attention</c>. Each call runs the fastest implementation that supports it, or the
+/// float64 reference when <see cref="AttentionOptions.UseReference"/> is set.
+/// </summary>
+public static class Attention
+{
+    /// <summary>
+    /// The ONNX <c>Attention</c> operator: Y = softmax(scale·Q·Kᵀ (softcapped) + bias) · V.
+    /// Q [B, H, T, D], K [B, Hkv, S, D], V [B, Hkv, S, Dv] → Y [B, H, T, Dv]
+    /// (or 3-D Q [B, T, H·D], K [B, S, Hkv·D], V [B, S, Hkv·Dv] → Y [B, T, H·Dv] with head counts in the options).
+    /// </summary>
+    /// <param name="inputs">Q, K, V and the optional mask, past cache and nonpad lengths.</param>
+    /// <param name="options">The operator's attributes; null = the defaults.</param>
+    /// <returns>Y, present key/value [B, Hkv, P+S, D|Dv] and, when requested, qk_matmul_output [B, H, T, P+S].</returns>
+    /// <exception cref="HeedException">An input breaks a rule of the semantics.</exception>
+    public static AttentionResult Compute(AttentionInputs inputs, AttentionOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        options ??= new AttentionOptions();
+        return ReferenceAttention.Compute(inputs, options);
+    }
+
+    /// <summary>
+    /// PyTorch's <c>scaled_dot_product_attention</c> (inference only: dropout is not offered).
+    /// query [B, H, T, D], key [B, Hkv, S, D], value [B, Hkv, S, Dv] → [B, H, T, Dv].
+    /// </summary>
+    /// <param name="query">Q [B, H, T, D].</param>
+    /// <param name="key">K [B, Hkv, S, D]; Hkv must equal H unless <paramref name="enableGqa"/>.</param>
+    /// <param name="value">V [B, Hkv, S, Dv].</param>
+    /// <param name="attnMask">Boolean (true = attend) or additive float mask, broadcastable to [B, H, T, S] by PyTorch's rules.</param>
+    /// <param name="isCausal">Query i attends keys j ≤ i (aligned top-left). Cannot be combined with <paramref name="attnMask"/>, as in PyTorch.</param>
+    /// <param name="scale">The factor on Q·Kᵀ; null = 1/√D.</param>
+    /// <param name="enableGqa">Allows H to be a multiple of Hkv (query head h reads kv head h / (H / Hkv)).</param>
+    /// <param name="useReference">Forces the float64 reference implementation.</param>
+    /// <returns>The output [B, H, T, Dv] in the query's element type. Rows with every key masked are zeros (as PyTorch ≥ 2.5).</returns>
+    /// <exception cref="HeedException">An input breaks a rule.</exception>
+    public static Tensor ScaledDotProductAttention(
+        Tensor query,
+        Tensor key,
+        Tensor value,
+        Tensor? attnMask = null,
+        bool isCausal = false,
+        double? scale = null,
+        bool enableGqa = false,
+        bool useReference = false)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        if (query.Rank != 4 || key.Rank != 4 || value.Rank != 4)
+        {
+            throw new HeedException($"scaled_dot_product_attention takes 4-D query [B, H, T, D], key and value [B, Hkv, S, D|Dv]; got {query.ShapeText}, {key.ShapeText}, {value.ShapeText}");
+        }
+
+        if (attnMask is not null && isCausal)
+        {
+            throw new HeedException("scaled_dot_product_attention: give attn_mask or is_causal, not both (PyTorch semantics; the ONNX entry point combines them)");
+        }
+
+        if (!enableGqa && key.Dim(1) != query.Dim(1))
+        {
+            throw new HeedException($"key has {key.Dim(1)} heads but query has {query.Dim(1)}: pass enableGqa to let query heads share key/value heads");
+        }
+
+        if (attnMask is not null && attnMask.Rank >= 1 && attnMask.Dim(-1) == 1 && key.Dim(2) > 1)
+        {
+            // PyTorch broadcasts a last axis of 1; the ONNX rules would read it as a short mask.
+            attnMask = BroadcastLastAxis(attnMask, key.Dim(2));
+        }
+        else if (attnMask is not null && attnMask.Rank >= 1 && attnMask.Dim(-1) != key.Dim(2))
+        {
+            throw new HeedException($"attn_mask {attnMask.ShapeText} has {attnMask.Dim(-1)} columns; expected 1 or {key.Dim(2)} (S, the key length)");
+        }
+
+        var inputs = new AttentionInputs(query, key, value) { AttnMask = attnMask };
+        var options = new AttentionOptions { IsCausal = isCausal, Scale = scale, UseReference = useReference };
+        return Compute(inputs, options).Output;
+    }
+
+    private static Tensor BroadcastLastAxis(Tensor mask, int length)
+    {
+        double[] data = mask.ToDoubleArray();
+        int[] shape = mask.Shape.ToArray();
+        shape[^1] = length;
+        var wide = new double[data.Length * length];
+        for (int n = 0; n < data.Length; n++)
+        {
+            wide.AsSpan(n * length, length).Fill(data[n]);
+        }
+
+        return Tensor.FromDoubles(mask.DType, shape, wide);
+    }
+}
