@@ -1,0 +1,3 @@
+using Heed.Cli;
+
+return HeedCli.Run(args, Console.Out, Console.Error);
