@@ -15,10 +15,36 @@ internal static class HeedCli
         return root;
     }
 
+    private static string FriendlyTypes(string message) => message
+        .Replace("'System.Nullable`1[System.Double]'", "number", StringComparison.Ordinal)
+        .Replace("'System.Nullable`1[System.Int32]'", "integer", StringComparison.Ordinal)
+        .Replace("'System.Double'", "number", StringComparison.Ordinal)
+        .Replace("'System.Int32'", "integer", StringComparison.Ordinal);
+
     /// <summary>Parses and runs <paramref name="args"/>, writing to the given streams; returns the exit code.</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
-        var configuration = new InvocationConfiguration { Output = output, Error = error };
-        return CreateRoot().Parse(args).Invoke(configuration);
+        ParseResult parse = CreateRoot().Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            // One line per problem and a pointer to the help, instead of the whole help text.
+            foreach (var problem in parse.Errors)
+            {
+                string where = problem.SymbolResult switch
+                {
+                    System.CommandLine.Parsing.OptionResult option => option.Option.Name + ": ",
+                    System.CommandLine.Parsing.ArgumentResult { Parent: System.CommandLine.Parsing.OptionResult option } => option.Option.Name + ": ",
+                    _ => "",
+                };
+                string message = string.Join(' ', problem.Message.Split((char[])['\n', '\t', '\r'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+                error.WriteLine($"heed: error: {where}{FriendlyTypes(message)}");
+            }
+
+            string path = string.Join(' ', parse.CommandResult.Command.Parents.OfType<Command>().Reverse().Skip(1).Select(c => c.Name).Append(parse.CommandResult.Command.Name));
+            error.WriteLine($"Run '{(parse.CommandResult.Command is RootCommand ? "heed" : "heed " + path)} --help' for usage.");
+            return CliErrors.BadInput;
+        }
+
+        return parse.Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
 }

@@ -61,8 +61,16 @@ public sealed class AttentionCommandTests : IDisposable
         var inputs = new AttentionInputs(q, k, v) { PastKey = pk, PastValue = pv, AttnMask = mask };
         var options = new AttentionOptions
         {
-            QNumHeads = 4, KvNumHeads = 2, IsCausal = true, Scale = 0.3, Softcap = 1.5, LeftWindowSize = 2, RightWindowSize = 0,
-            ComputeQkMatmulOutput = true, QkMatmulOutputMode = QkMatmulOutputMode.Biased, SoftmaxPrecision = SoftmaxPrecision.Float16,
+            QNumHeads = 4,
+            KvNumHeads = 2,
+            IsCausal = true,
+            Scale = 0.3,
+            Softcap = 1.5,
+            LeftWindowSize = 2,
+            RightWindowSize = 0,
+            ComputeQkMatmulOutput = true,
+            QkMatmulOutputMode = QkMatmulOutputMode.Biased,
+            SoftmaxPrecision = SoftmaxPrecision.Float16,
         };
         AttentionResult expected = ReferenceAttention.Compute(inputs, options);
 

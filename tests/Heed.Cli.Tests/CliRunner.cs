@@ -1,5 +1,3 @@
-using Heed.Cli;
-
 namespace Heed.Cli.Tests;
 
 /// <summary>Runs the heed command in-process and captures its streams.</summary>

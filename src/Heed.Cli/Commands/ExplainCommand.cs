@@ -96,7 +96,7 @@ internal static class ExplainCommand
         Line("Step 3. Q = E*W_Q, K = E*W_K, V = E*W_V for each word");
         for (int i = 0; i < t.Tokens.Count; i++) Line($"  {t.Tokens[i].PadRight(width)}Q = {Vector(t.Q[i])}  K = {Vector(t.K[i])}  V = {Vector(t.V[i])}");
         Line();
-        string scaleNote = scaled ? $"scaled by 1/sqrt(d) = {Number(t.Scale)}" : "not scaled by 1/sqrt(d), as the seed chose (--scaled applies it)";
+        string scaleNote = scaled ? $"scaled by 1/sqrt(d) = {Number(t.Scale)}" : "not scaled by 1/sqrt(d), as the seed chose; --scaled applies it";
         Line($"Step 4. Scores of \"{t.Tokens[focus]}\": Q_{t.Tokens[focus]} . K_j for every word j ({scaleNote})");
         for (int j = 0; j < t.Tokens.Count; j++) Line($"  {t.Tokens[focus]} & {t.Tokens[j].PadRight(width)}{Number(t.Scores[focus][j])}");
         Line();
