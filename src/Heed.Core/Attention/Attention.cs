@@ -22,7 +22,13 @@ public static class Attention
     {
         ArgumentNullException.ThrowIfNull(inputs);
         options ??= new AttentionOptions();
-        return ReferenceAttention.Compute(inputs, options);
+        AttentionResult result = ReferenceAttention.Compute(inputs, options);
+        if (options.Observer is IAttentionObserver observer)
+        {
+            observer.OnAttention(ReferenceAttention.Capture(inputs, options));
+        }
+
+        return result;
     }
 
     /// <summary>

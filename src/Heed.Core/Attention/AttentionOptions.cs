@@ -70,6 +70,9 @@ public sealed record AttentionOptions
 
     /// <summary>Forces the float64 reference implementation instead of the fastest kernel that supports the call.</summary>
     public bool UseReference { get; init; }
+
+    /// <summary>Receives every step of the call (Q, K, V, scores, probabilities, output); null = no tracing, at no cost.</summary>
+    public IAttentionObserver? Observer { get; init; }
 }
 
 /// <summary>

@@ -140,6 +140,40 @@ public static class ReferenceAttention
         return new AttentionResult(output, presentKey, presentValue, qk);
     }
 
+    /// <summary>
+    /// Every intermediate of one call in the 4-D layout, as float64: what an <see cref="IAttentionObserver"/> receives.
+    /// </summary>
+    public static AttentionCapture Capture(AttentionInputs inputs, AttentionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(options);
+        AttentionGeometry g = AttentionGeometry.Resolve(inputs, options);
+        var wide = new AttentionInputs(
+            ToFloat64HeadMajor(inputs.Query, g, g.NumHeads, g.QueryLength, g.HeadSize),
+            ToFloat64HeadMajor(inputs.Key, g, g.KvNumHeads, g.KvLength - g.PastLength, g.HeadSize),
+            ToFloat64HeadMajor(inputs.Value, g, g.KvNumHeads, g.KvLength - g.PastLength, g.ValueHeadSize))
+        {
+            AttnMask = inputs.AttnMask,
+            PastKey = inputs.PastKey,
+            PastValue = inputs.PastValue,
+            NonpadKvSeqlen = inputs.NonpadKvSeqlen,
+        };
+        AttentionOptions plain = options with { QNumHeads = null, KvNumHeads = null, Observer = null, ComputeQkMatmulOutput = true };
+        AttentionResult scores = Compute(wide, plain with { QkMatmulOutputMode = QkMatmulOutputMode.Biased });
+        AttentionResult probabilities = Compute(wide, plain with { QkMatmulOutputMode = QkMatmulOutputMode.Probabilities });
+        return new AttentionCapture(
+            g,
+            (Tensor<double>)wide.Query,
+            (Tensor<double>)probabilities.PresentKey,
+            (Tensor<double>)probabilities.PresentValue,
+            (Tensor<double>)scores.QkMatmulOutput!,
+            (Tensor<double>)probabilities.QkMatmulOutput!,
+            (Tensor<double>)probabilities.Output);
+    }
+
+    private static Tensor ToFloat64HeadMajor(Tensor t, AttentionGeometry g, int heads, int length, int size) =>
+        Tensor.FromDoubles(DType.Float64, [g.Batch, heads, length, size], ToHeadMajor(t, g.IsPacked, g.Batch, heads, length, size));
+
     /// <summary>Max-subtracted softmax of one row in place: p_j = exp(x_j − max) / Σ exp(x_k − max), optionally in a narrower type.</summary>
     /// <param name="row">The scores of one query; overwritten with probabilities.</param>
     /// <param name="precision">Null for exact float64; otherwise inputs, exponentials, sum and outputs are rounded to this type.</param>
