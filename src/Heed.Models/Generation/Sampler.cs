@@ -84,7 +84,7 @@ public sealed class Sampler
     }
 
     // xorshift64* as in run.c: the upper 32 bits of state · 0x2545F4914F6CDD1D.
-    private uint NextUInt32()
+    internal uint NextUInt32()
     {
         _state ^= _state >> 12;
         _state ^= _state << 25;

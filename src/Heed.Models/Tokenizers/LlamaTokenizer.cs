@@ -221,10 +221,15 @@ public sealed class LlamaTokenizer : ITokenizer
         }
     }
 
-    /// <summary>A piece's bytes; a byte piece &lt;0xNN&gt; is that byte; after BOS a leading space is dropped.</summary>
+    /// <summary>
+    /// A piece's bytes; a byte piece &lt;0xNN&gt; is that byte; after BOS a leading space is dropped. BOS itself prints
+    /// nothing (run.c never prints it: it starts every sequence and ends generation); every other piece, EOS included,
+    /// prints as stored.
+    /// </summary>
     public byte[] DecodePiece(int previous, int token)
     {
         CheckId(token);
+        if (token == Bos) return [];
         if (_byteOfPiece[token] is byte[] raw) return raw;
         byte[] piece = _pieces[token];
         if (previous == Bos && piece.Length > 0 && piece[0] == (byte)' ')
