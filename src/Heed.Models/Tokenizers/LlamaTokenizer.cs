@@ -145,6 +145,26 @@ public sealed class LlamaTokenizer : ITokenizer
         return new LlamaTokenizer(pieces, scores, "tokenizer " + name);
     }
 
+    /// <summary>
+    /// Builds the tokenizer from a GGUF vocabulary whose <c>tokenizer.ggml.model</c> is "llama" (SentencePiece):
+    /// its pieces, with SentencePiece's "▁" (U+2581) read as a space as llama2.c's export does, and its scores.
+    /// </summary>
+    /// <exception cref="HeedException">The file holds another kind of vocabulary.</exception>
+    public static LlamaTokenizer FromGguf(GgufFile gguf, string name = "gguf")
+    {
+        ArgumentNullException.ThrowIfNull(gguf);
+        string model = gguf.String("tokenizer.ggml.model");
+        if (model != "llama")
+        {
+            throw new HeedException($"{name}: tokenizer.ggml.model is \"{model}\"; expected \"llama\" (SentencePiece)");
+        }
+
+        string[] tokens = gguf.Strings("tokenizer.ggml.tokens");
+        float[] scores = gguf.Floats("tokenizer.ggml.scores") ?? throw new HeedException($"{name}: tokenizer.ggml.scores is missing");
+        byte[][] pieces = [.. tokens.Select(t => Encoding.UTF8.GetBytes(t.Replace('\u2581', ' ')))];
+        return new LlamaTokenizer(pieces, scores, name);
+    }
+
     /// <summary>Throws unless this tokenizer has exactly <paramref name="modelVocabSize"/> tokens.</summary>
     /// <exception cref="HeedException">The sizes differ.</exception>
     public void CheckMatches(int modelVocabSize, string what = "the model")
