@@ -89,6 +89,9 @@ public abstract class DecoderSession
     /// <summary>Threads the matrix products may use (1 = the calling thread only).</summary>
     public int Threads { get; set; } = 1;
 
+    /// <summary>Runs attention on Heed's float64 reference implementation instead of the fastest kernel.</summary>
+    public bool UseReferenceAttention { get; set; }
+
     /// <summary>When set, every attention call is recorded here; null records nothing and costs nothing.</summary>
     public AttentionRecorder? Recorder { get; set; }
 

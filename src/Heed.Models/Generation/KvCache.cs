@@ -92,7 +92,7 @@ public sealed class KvCache
     /// Attention of q [T, H·D] (query rows at positions Length..Length+T−1) over every filled position and the T
     /// just written: y [T, H·D]. Runs <see cref="Attention.Compute"/>, so the fastest kernel Heed has is used.
     /// </summary>
-    internal void Attend(int layer, ReadOnlySpan<float> q, Span<float> y, int rows, int numHeads, AttentionRecorder? recorder, float[] queryScratch)
+    internal void Attend(int layer, ReadOnlySpan<float> q, Span<float> y, int rows, int numHeads, DecoderSession session, float[] queryScratch)
     {
         int d = HeadSize;
         int kvLength = Length + rows;
@@ -116,9 +116,12 @@ public sealed class KvCache
         }
 
         var inputs = new AttentionInputs(new Tensor<float>([1, numHeads, rows, d], qData), _keys[layer], _values[layer]) { NonpadKvSeqlen = _filled };
-        AttentionOptions options = recorder is null
-            ? CausalOptions
-            : CausalOptions with { Observer = recorder.ForLayer(layer, Length, kvLength) };
+        AttentionOptions options = session.UseReferenceAttention ? ReferenceOptions : CausalOptions;
+        if (session.Recorder is AttentionRecorder recorder)
+        {
+            options = options with { Observer = recorder.ForLayer(layer, Length, kvLength) };
+        }
+
         var output = (Tensor<float>)Attention.Compute(inputs, options).Output; // Y [1, H, T, D]
 
         ReadOnlySpan<float> yData = output.Data;
@@ -141,4 +144,6 @@ public sealed class KvCache
     internal void Commit(int rows) => Length += rows;
 
     private static readonly AttentionOptions CausalOptions = new() { IsCausal = true };
+
+    private static readonly AttentionOptions ReferenceOptions = new() { IsCausal = true, UseReference = true };
 }

@@ -19,6 +19,9 @@ public sealed record GenerationOptions
     /// <summary>Threads for the matrix products.</summary>
     public int Threads { get; init; } = 1;
 
+    /// <summary>Runs attention on the float64 reference implementation.</summary>
+    public bool UseReferenceAttention { get; init; }
+
     /// <summary>Records every attention call of every step when set.</summary>
     public AttentionRecorder? Recorder { get; init; }
 }
@@ -101,6 +104,7 @@ public static class TextGenerator
         DecoderSession session = model.CreateSession(steps);
         session.Threads = options.Threads;
         session.Recorder = options.Recorder;
+        session.UseReferenceAttention = options.UseReferenceAttention;
         int? stop = tokenizer.BosId;
 
         // prefill: the whole prompt in one batched pass; its last row predicts the first new token.

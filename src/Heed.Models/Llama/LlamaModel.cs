@@ -106,7 +106,7 @@ public sealed class LlamaModel : ICausalLanguageModel
                 Rope.ApplyInterleaved(q, rows, c.NumHeads, c.HeadSize, start, c.RopeTheta);
                 Rope.ApplyInterleaved(k, rows, c.KvNumHeads, c.HeadSize, start, c.RopeTheta);
                 Cache.Write(l, k, v, rows);
-                Cache.Attend(l, q, att, rows, c.NumHeads, Recorder, _query);
+                Cache.Attend(l, q, att, rows, c.NumHeads, this, _query);
                 Linear.MatMul(att, layer.Wo, default, x, rows, dim, dim, accumulate: true, threads: Threads);
 
                 // feed-forward: xb = rmsnorm(x)·rms_ffn; x += w2·(silu(w1·xb) ⊙ (w3·xb))
