@@ -14,6 +14,11 @@ public sealed record ModelFileInfo(string Path, string Kind, string Details, lon
 /// <summary>Finds, recognizes and loads models and tokenizers from paths.</summary>
 public static class ModelFiles
 {
+    /// <summary>Where <c>heed pull</c> puts models and <c>heed models</c> looks: $HEED_MODELS, else ~/.heed/models.</summary>
+    public static string DefaultDirectory => Environment.GetEnvironmentVariable("HEED_MODELS") is { Length: > 0 } env
+        ? env
+        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".heed", "models");
+
     /// <summary>
     /// Loads a model: a folder with config.json and model.safetensors is GPT-2 (Hugging Face layout); a file is a
     /// llama2.c checkpoint.
