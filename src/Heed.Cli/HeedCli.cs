@@ -15,6 +15,7 @@ internal static class HeedCli
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(TokenizeCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
+        root.Subcommands.Add(PullCommand.Create());
         return root;
     }
 
