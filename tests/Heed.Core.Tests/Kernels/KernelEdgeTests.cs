@@ -178,6 +178,16 @@ public class KernelEdgeTests
     }
 
     [Fact]
+    public void The_vector_tier_follows_the_DOTNET_switches_CI_sets()
+    {
+        // .ci/run reruns these tests with each switch at 0: this proves the switch reached the test process.
+        SimdTier tier = AttentionKernels.Tier;
+        if (Environment.GetEnvironmentVariable("DOTNET_EnableHWIntrinsic") == "0") Assert.Equal(SimdTier.Scalar, tier);
+        if (Environment.GetEnvironmentVariable("DOTNET_EnableAVX2") == "0") Assert.True(tier <= SimdTier.Vector128, $"tier {tier} with AVX2 off");
+        if (Environment.GetEnvironmentVariable("DOTNET_EnableAVX512") == "0") Assert.True(tier <= SimdTier.Vector256, $"tier {tier} with AVX-512 off");
+    }
+
+    [Fact]
     public void MaxThreads_below_one_is_refused_with_one_line()
     {
         Tensor<float> q = F32(1, 1, 1, 2, 4), k = F32(2, 1, 1, 3, 4), v = F32(3, 1, 1, 3, 4);
