@@ -47,6 +47,9 @@ public sealed record AttentionTrace
     /// <summary>Whether the attention ran on the float64 reference.</summary>
     public bool Reference { get; init; }
 
+    /// <summary>Whether future tokens were masked (token i attends to 0..i only).</summary>
+    public bool Causal { get; init; }
+
     /// <summary>The row of <paramref name="token"/> (first occurrence, case-sensitive first, then case-insensitive), or −1.</summary>
     public int IndexOf(string token)
     {
