@@ -71,6 +71,9 @@ public sealed class AttentionSet
     /// <summary>The [T·S] row-major weights of one head (not copied).</summary>
     public ReadOnlySpan<double> Matrix(int layer, int head) => _weights[layer][head];
 
+    /// <summary>The row of <paramref name="token"/> among the query tokens (see <see cref="AttentionTrace.IndexOf(IReadOnlyList{string}, string)"/>), or −1.</summary>
+    public int IndexOf(string token) => AttentionTrace.IndexOf(QueryTokens, token);
+
     /// <summary>The [T·S] mean over the heads of one layer.</summary>
     public double[] HeadAverage(int layer)
     {
@@ -100,10 +103,10 @@ public sealed class AttentionSet
     }
 
     /// <summary>One layer and head of a single-head trace: weights and scores of <paramref name="trace"/>.</summary>
-    public static AttentionSet FromTrace(AttentionTrace trace)
+    public static AttentionSet FromTrace(AttentionTrace trace, string source = "")
     {
         ArgumentNullException.ThrowIfNull(trace);
-        return new AttentionSet(trace.Tokens, trace.Tokens, [[Flatten(trace.Weights)]], [[Flatten(trace.Scores)]]);
+        return new AttentionSet(trace.Tokens, trace.Tokens, [[Flatten(trace.Weights)]], [[Flatten(trace.Scores)]]) { Source = source };
     }
 
     /// <summary>
@@ -111,6 +114,10 @@ public sealed class AttentionSet
     /// <c>np.save</c>); missing leading axes count as 1.
     /// </summary>
     /// <exception cref="HeedException">The rank is not 2–4 or the token counts disagree with the array.</exception>
+    /// <param name="probabilities">The weights.</param>
+    /// <param name="queryTokens">The T row labels.</param>
+    /// <param name="keyTokens">The S column labels (default: the query tokens).</param>
+    /// <param name="name">What the array is (a flag and file), for messages and as the set's <see cref="Source"/>.</param>
     public static AttentionSet FromArray(Tensor probabilities, IReadOnlyList<string> queryTokens, IReadOnlyList<string>? keyTokens = null, string name = "attention weights")
     {
         ArgumentNullException.ThrowIfNull(probabilities);
@@ -138,7 +145,7 @@ public sealed class AttentionSet
             }
         }
 
-        return new AttentionSet(queryTokens, keyTokens, weights);
+        return new AttentionSet(queryTokens, keyTokens, weights) { Source = name };
     }
 
     /// <summary>
@@ -146,7 +153,7 @@ public sealed class AttentionSet
     /// Batch item <paramref name="batch"/> is used. The query tokens are the last T of the S key tokens.
     /// </summary>
     /// <exception cref="HeedException">No captures, or the captures disagree in heads or lengths with each other or the tokens.</exception>
-    public static AttentionSet FromCaptures(IReadOnlyList<AttentionCapture> captures, IReadOnlyList<string> keyTokens, int batch = 0)
+    public static AttentionSet FromCaptures(IReadOnlyList<AttentionCapture> captures, IReadOnlyList<string> keyTokens, int batch = 0, string source = "")
     {
         ArgumentNullException.ThrowIfNull(captures);
         ArgumentNullException.ThrowIfNull(keyTokens);
@@ -175,7 +182,7 @@ public sealed class AttentionSet
             }
         }
 
-        return new AttentionSet(keyTokens.Skip(s - t).ToArray(), keyTokens, weights, scores);
+        return new AttentionSet(keyTokens.Skip(s - t).ToArray(), keyTokens, weights, scores) { Source = source };
     }
 
     private void Check(string what, double[][][] data)

@@ -172,15 +172,17 @@ public static class AttentionPictures
         int[] heads = head is int only ? [only] : Enumerable.Range(0, set.Heads).ToArray();
         string[] rows = set.QueryTokens.Select(x => TokenLabel.Display(x)).ToArray();
         string[] cols = set.KeyTokens.Select(x => TokenLabel.Display(x)).ToArray();
-        const int RowHeight = 16, Span = 240;
+        const int Span = 240;
+        int rowHeight = Math.Max(set.QueryLength, set.KeyLength) <= 32 ? 22 : 14;
         int legendRows = heads.Length > 1 ? ((heads.Length + 7) / 8) : 0;
         int top = Header + 10 + (legendRows * 16);
         int leftX = Margin + (rows.Max(r => r.Length) * BitmapFont.Advance);
         int rightX = leftX + 12 + Span;
-        string title = head is int h1 ? $"Head view: layer {layer}, head {h1}" : $"Head view: layer {layer}, all {set.Heads} heads";
+        string title = head is int h1 ? $"Head view: layer {layer}, head {h1}"
+            : set.Heads == 1 ? $"Head view: layer {layer}, head 0" : $"Head view: layer {layer}, all {set.Heads} heads";
         string subtitle = "left: query tokens; right: key tokens; line thickness and opacity = attention weight";
         int width = Math.Max(rightX + (cols.Max(c => c.Length) * BitmapFont.Advance) + Margin, TitleWidth(title, subtitle));
-        int height = top + (Math.Max(set.QueryLength, set.KeyLength) * RowHeight) + Margin;
+        int height = top + (Math.Max(set.QueryLength, set.KeyLength) * rowHeight) + Margin;
         var scene = new Scene(width, height, title);
         AddTitle(scene, title, subtitle);
         if (heads.Length > 1)
@@ -193,7 +195,7 @@ public static class AttentionPictures
             }
         }
 
-        double Row(int i) => top + (i * RowHeight) + (RowHeight / 2.0);
+        double Row(int i) => top + (i * rowHeight) + (rowHeight / 2.0);
         for (int i = 0; i < rows.Length; i++) scene.Add(new TextShape(leftX, Row(i), rows[i], Rgb.Ink) { Anchor = TextAnchor.End, Tip = set.QueryTokens[i] });
         for (int j = 0; j < cols.Length; j++) scene.Add(new TextShape(rightX, Row(j), cols[j], Rgb.Ink) { Tip = set.KeyTokens[j] });
         double fade = heads.Length > 1 ? 0.7 : 1.0;
@@ -359,7 +361,9 @@ public static class AttentionPictures
             points.Add(((a * start.X) + (b * control.X) + (c * end.X), (a * start.Y) + (b * control.Y) + (c * end.Y)));
         }
 
-        middle = ((0.25 * start.X) + (0.5 * control.X) + (0.25 * end.X), (0.25 * start.Y) + (0.5 * control.Y) + (0.25 * end.Y));
+        // The label sits three quarters along, near the arrowhead, so the numbers of a -> b and b -> a do not meet in the middle.
+        const double T = 0.75;
+        middle = (((1 - T) * (1 - T) * start.X) + (2 * T * (1 - T) * control.X) + (T * T * end.X), ((1 - T) * (1 - T) * start.Y) + (2 * T * (1 - T) * control.Y) + (T * T * end.Y));
         return points;
     }
 
@@ -370,7 +374,7 @@ public static class AttentionPictures
     }
 
     private static int TitleWidth(string title, string subtitle) =>
-        (2 * Margin) + Math.Max(BitmapFont.Width(title, 2), BitmapFont.Width(subtitle));
+        (2 * Margin) + 8 + Math.Max(BitmapFont.Width(title, 2), BitmapFont.Width(subtitle));
 
     private static void AddColorBar(Scene scene, ColorScale scale, int x, int y, int height)
     {
