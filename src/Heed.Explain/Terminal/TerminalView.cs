@@ -84,7 +84,7 @@ public static class TerminalView
         ArgumentNullException.ThrowIfNull(trace);
         if (focus < 0 || focus >= trace.Tokens.Count) throw new HeedException($"focus row {focus} is out of range: there are {trace.Tokens.Count} tokens");
         string f = Markup.Escape(trace.Tokens[focus]);
-        console.MarkupLine($"[bold]\"{f}\"[/] attends to every token: Q_{f} = {TraceText.Vector(trace.Q[focus])}, scale {TraceText.Number(trace.Scale)}");
+        console.MarkupLine($"[bold]\"{f}\"[/] attends to every token: Q_{f} = {Markup.Escape(TraceText.Vector(trace.Q[focus]))}, scale {TraceText.Number(trace.Scale)}");
         var table = new Table().Border(TableBorder.Rounded);
         table.AddColumn("token j");
         table.AddColumn("K_j");
@@ -99,15 +99,15 @@ public static class TerminalView
             int filled = (int)Math.Round(w * bar);
             table.AddRow(
                 Markup.Escape(trace.Tokens[j]),
-                TraceText.Vector(trace.K[j]),
+                Markup.Escape(TraceText.Vector(trace.K[j])),
                 TraceText.Number(trace.Scores[focus][j]),
                 TraceText.Number(w),
                 "[blue]" + new string('#', filled) + "[/]" + new string('.', bar - filled),
-                TraceText.Vector(trace.V[j].Select(x => w * x).ToArray()));
+                Markup.Escape(TraceText.Vector(trace.V[j].Select(x => w * x).ToArray())));
         }
 
         console.Write(table);
-        console.MarkupLine($"output {f} = [bold]{TraceText.Vector(trace.Outputs[focus])}[/]");
+        console.MarkupLine($"output {f} = [bold]{Markup.Escape(TraceText.Vector(trace.Outputs[focus]))}[/]");
     }
 
     /// <summary>A table of a key-value lookup: each key's score, weight and share of the value, then the blended value.</summary>
