@@ -145,6 +145,19 @@ public sealed class AttentionCommandTests : IDisposable
     }
 
     [Fact]
+    public void Unsupported_npy_descr()
+    {
+        var (q, k, _, _, _, _) = Inputs();
+        // A NumPy int32 array: version 1.0 header padded to 64 bytes, 2 elements.
+        string header = "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }";
+        header = header.PadRight(64 - 10 - 1) + "\n";
+        byte[] preamble = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0, (byte)header.Length, 0];
+        string v = _dir.File("int32.npy");
+        File.WriteAllBytes(v, [.. preamble, .. System.Text.Encoding.ASCII.GetBytes(header), .. new byte[8]]);
+        AssertFails("<i4", "attention", "--q", q, "--k", k, "--v", v, "--out", _dir.File("y.npy"));
+    }
+
+    [Fact]
     public void Head_count_mismatch()
     {
         var (q, _, _, _, _, _) = Inputs();
