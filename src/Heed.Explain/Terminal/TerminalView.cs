@@ -92,7 +92,7 @@ public static class TerminalView
         table.AddColumn(new TableColumn("weight").RightAligned());
         table.AddColumn("");
         table.AddColumn("weight * V_j");
-        int bar = Math.Clamp(console.Profile.Width / 6, 4, 20);
+        int bar = Math.Clamp(console.Profile.Width - 90, 4, 20); // the bar takes only the room the numbers leave
         for (int j = 0; j < trace.Tokens.Count; j++)
         {
             double w = trace.Weights[focus][j];
@@ -122,7 +122,7 @@ public static class TerminalView
         table.AddColumn("");
         table.AddColumn(new TableColumn("value").RightAligned());
         table.AddColumn(new TableColumn("weight * value").RightAligned());
-        int bar = Math.Clamp(console.Profile.Width / 6, 4, 20);
+        int bar = Math.Clamp(console.Profile.Width - 90, 4, 20); // the bar takes only the room the numbers leave
         for (int i = 0; i < result.Keys.Count; i++)
         {
             int filled = (int)Math.Round(result.Weights[i] * bar);
