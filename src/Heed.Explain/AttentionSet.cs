@@ -149,7 +149,7 @@ public sealed class AttentionSet
     }
 
     /// <summary>
-    /// A set from the captures of a model run, one capture per layer in call order (what <see cref="AttentionRecorder"/> collects).
+    /// A set from the captures of a model run, one capture per layer in call order (what <see cref="CaptureCollector"/> collects).
     /// Batch item <paramref name="batch"/> is used. The query tokens are the last T of the S key tokens.
     /// </summary>
     /// <exception cref="HeedException">No captures, or the captures disagree in heads or lengths with each other or the tokens.</exception>
@@ -208,7 +208,7 @@ public sealed class AttentionSet
 /// An <see cref="IAttentionObserver"/> that keeps every capture in call order: set it on a model's attention options,
 /// run one forward pass, then build an <see cref="AttentionSet"/> with <see cref="AttentionSet.FromCaptures"/>.
 /// </summary>
-public sealed class AttentionRecorder : IAttentionObserver
+public sealed class CaptureCollector : IAttentionObserver
 {
     private readonly List<AttentionCapture> _captures = [];
 

@@ -9,7 +9,7 @@ public class CaptureTests
     {
         var rng = new Random(3);
         double[] R(int n) => Enumerable.Range(0, n).Select(_ => (rng.NextDouble() * 2) - 1).ToArray();
-        var recorder = new AttentionRecorder();
+        var recorder = new CaptureCollector();
         var options = new AttentionOptions { IsCausal = true, Observer = recorder };
         var layers = new List<AttentionInputs>();
         for (int l = 0; l < 3; l++)
