@@ -15,6 +15,8 @@ internal static class HeedCli
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(TokenizeCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
+        root.Subcommands.Add(LookupCommand.Create());
+        root.Subcommands.Add(ShowCommand.Create());
         return root;
     }
 
