@@ -116,7 +116,9 @@ public sealed class HeedServer : IAsyncDisposable
             .WithPrompts<HeedPrompts>();
 
         WebApplication app = builder.Build();
+        app.Services.GetRequiredService<Workspace>(); // reload the workspace folder now, so that a bad file stops the start
         app.UseExceptionHandler();
+        app.UseStatusCodePages();
         app.Use(guard.InvokeAsync);
         app.UseRequestTimeouts();
         app.UseRateLimiter();

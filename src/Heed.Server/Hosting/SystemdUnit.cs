@@ -33,7 +33,7 @@ public static class SystemdUnit
     {
         ArgumentNullException.ThrowIfNull(word);
         string escaped = word.Replace("%", "%%", StringComparison.Ordinal);
-        if (escaped.Length > 0 && escaped.All(c => char.IsAsciiLetterOrDigit(c) || "/._-=:,+@".Contains(c, StringComparison.Ordinal)))
+        if (escaped.Length > 0 && escaped.All(c => char.IsAsciiLetterOrDigit(c) || "/._-=:,+@%".Contains(c, StringComparison.Ordinal)))
         {
             return escaped;
         }

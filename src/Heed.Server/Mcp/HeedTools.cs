@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Text.Json.Nodes;
 using Heed.Server.Services;
 using ModelContextProtocol;
+using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 
 namespace Heed.Server.Mcp;
@@ -76,14 +77,26 @@ public sealed class HeedTools
     [McpServerTool(Name = "run_model", Title = "Run a model on a prompt", ReadOnly = false, Idempotent = false, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("Runs a model on a prompt, capturing every layer's and head's attention; sends progress notifications while it runs and returns the report (strongest links of each head and a step-by-step walk-through). The run is kept until it expires; its weights are resources heed://runs/{id}/layers/{layer}/heads/{head}.")]
     public async Task<RunReport> RunModel(
-        [Description("The model id; default seed-cat-sat.")] string? model,
+        RequestContext<CallToolRequestParams> context,
         [Description("The text, e.g. \"The cat sat on the mat\".")] string prompt,
-        [Description("The token to walk through; default the second.")] string? focus,
-        IProgress<ProgressNotificationValue> progress,
-        CancellationToken cancellation)
+        [Description("The model id; default seed-cat-sat.")] string? model = null,
+        [Description("The token to walk through; default the second.")] string? focus = null,
+        CancellationToken cancellation = default)
     {
+        ArgumentNullException.ThrowIfNull(context);
         RunStatus status = Guard(() => _runs.Create(new RunRequest { Model = model, Prompt = prompt, Focus = focus }));
-        RunStatus final = await _runs.WaitAsync(status.Id, e => progress.Report(new ProgressNotificationValue { Progress = e.Done, Total = e.Total > 0 ? e.Total : null, Message = e.Message }), cancellation).ConfigureAwait(false);
+        ProgressToken? token = context.Params?.ProgressToken;
+        await foreach (RunEvent e in _runs.EventsAsync(status.Id, cancellation).ConfigureAwait(false))
+        {
+            if (token is ProgressToken t)
+            {
+                // Awaited, so every notification is on its way before the result is.
+                var value = new ProgressNotificationValue { Progress = e.Done, Total = e.Total > 0 ? e.Total : null, Message = e.Message };
+                await context.Server.SendNotificationAsync(NotificationMethods.ProgressNotification, new ProgressNotificationParams { ProgressToken = t, Progress = value }, cancellationToken: cancellation).ConfigureAwait(false);
+            }
+        }
+
+        RunStatus final = _runs.Get(status.Id);
         return Guard(() => final.State == RunState.Failed ? throw new HeedException($"run {final.Id} failed: {final.Error}") : _runs.Report(final.Id));
     }
 
@@ -126,10 +139,10 @@ public sealed class HeedTools
     [Description("Reads rows [rowStart, rowStart+rowCount) and columns [columnStart, columnStart+columnCount) of a named matrix; omitted counts read to the end.")]
     public MatrixRange WorkspaceGet(
         [Description("The matrix name.")] string name,
-        [Description("First row (default 0).")] int? rowStart,
-        [Description("Row count (default to the end).")] int? rowCount,
-        [Description("First column (default 0).")] int? columnStart,
-        [Description("Column count (default to the end).")] int? columnCount) =>
+        [Description("First row (default 0).")] int? rowStart = null,
+        [Description("Row count (default to the end).")] int? rowCount = null,
+        [Description("First column (default 0).")] int? columnStart = null,
+        [Description("Column count (default to the end).")] int? columnCount = null) =>
         Guard(() => _workspace.Get(name, rowStart ?? 0, rowCount, columnStart ?? 0, columnCount));
 
     /// <summary>Writes a range.</summary>

@@ -14,6 +14,10 @@ public interface IModelRunner
     /// <summary>The model format this runner handles (as <see cref="ModelInfo.Format"/>).</summary>
     string Format { get; }
 
+    /// <summary>Checks, before the run is created, that the model loads and the prompt fits it.</summary>
+    /// <exception cref="HeedException">The model cannot be loaded or the prompt does not fit it.</exception>
+    void Check(string modelId, string prompt);
+
     /// <summary>Tokenizes <paramref name="prompt"/>, runs the model and returns the traces per layer and head.</summary>
     /// <param name="modelId">The model's id in the catalog.</param>
     /// <param name="prompt">The text.</param>
@@ -46,20 +50,14 @@ public sealed class ToyModelRunner : IModelRunner
     public string Format => "heed-toy";
 
     /// <inheritdoc />
+    public void Check(string modelId, string prompt) => Tokens(_models.LoadToy(modelId), prompt);
+
+    /// <inheritdoc />
     public RunCapture Run(string modelId, string prompt, Action<int, int, string> progress, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(progress);
         ToyModel model = _models.LoadToy(modelId);
-        IReadOnlyList<string> tokens = ToyModel.Tokenize(prompt);
-        if (tokens.Count == 0)
-        {
-            throw new HeedException("prompt: has no words to attend over");
-        }
-
-        if (tokens.Count > _limits.MaxSequenceLength)
-        {
-            throw new HeedException($"prompt: {tokens.Count} tokens; the server's limit is {_limits.MaxSequenceLength}");
-        }
+        IReadOnlyList<string> tokens = Tokens(model, prompt);
 
         var unknown = tokens.Where(t => { model.Embed(t, out bool known); return !known; }).Distinct(StringComparer.Ordinal).ToArray();
         int total = 1 + model.Layers.Sum(l => l.Count);
@@ -73,6 +71,30 @@ public sealed class ToyModelRunner : IModelRunner
         }
 
         return new RunCapture(tokens, layers, notes);
+    }
+
+    private IReadOnlyList<string> Tokens(ToyModel model, string prompt)
+    {
+        IReadOnlyList<string> tokens = ToyModel.Tokenize(prompt);
+        if (tokens.Count == 0)
+        {
+            throw new HeedException("prompt: has no words to attend over");
+        }
+
+        if (tokens.Count > _limits.MaxSequenceLength)
+        {
+            throw new HeedException($"prompt: {tokens.Count} tokens; the server's limit is {_limits.MaxSequenceLength}");
+        }
+
+        if (!model.HashUnknown)
+        {
+            foreach (string token in tokens)
+            {
+                model.Embed(token, out _);
+            }
+        }
+
+        return tokens;
     }
 }
 
@@ -210,6 +232,7 @@ public sealed class RunService : IDisposable
             throw new HeedException($"prompt: {request.Prompt.Length} characters; the server's limit is {_limits.MaxSequenceLength * 32}");
         }
 
+        runner.Check(modelId, request.Prompt);
         if (_runs.Count >= _limits.MaxRuns)
         {
             throw new HeedException($"runs: {_runs.Count} runs are kept, the server's limit; delete some or wait for them to expire");
