@@ -17,6 +17,9 @@ internal static class HeedCli
         root.Subcommands.Add(ModelsCommand.Create());
         root.Subcommands.Add(LookupCommand.Create());
         root.Subcommands.Add(ShowCommand.Create());
+        root.Subcommands.Add(ServeCommand.Create());
+        root.Subcommands.Add(McpCommand.Create());
+        root.Subcommands.Add(ServiceCommand.Create());
         return root;
     }
 
