@@ -16,6 +16,11 @@ internal static class HeedCli
         root.Subcommands.Add(TokenizeCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
         root.Subcommands.Add(PullCommand.Create());
+        root.Subcommands.Add(LookupCommand.Create());
+        root.Subcommands.Add(ShowCommand.Create());
+        root.Subcommands.Add(ServeCommand.Create());
+        root.Subcommands.Add(McpCommand.Create());
+        root.Subcommands.Add(ServiceCommand.Create());
         return root;
     }
 

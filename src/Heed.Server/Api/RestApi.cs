@@ -1,0 +1,222 @@
+using System.Net.ServerSentEvents;
+using System.Text.Json.Nodes;
+using Heed.Server.Services;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Heed.Server;
+
+/// <summary>The server's self-description, at <c>GET /api/v1</c>.</summary>
+/// <param name="Name">"heed".</param>
+/// <param name="Version">The server's version.</param>
+/// <param name="Description">What the server does.</param>
+/// <param name="Links">Where the OpenAPI document, MCP endpoint, web page, health and capabilities are.</param>
+/// <param name="Limits">The limits every request is held to.</param>
+public sealed record ServerDescriptor(string Name, string Version, string Description, IReadOnlyDictionary<string, string> Links, ServerLimitsView Limits);
+
+/// <summary>The limits, as clients see them.</summary>
+/// <param name="MaxBodyBytes">Largest request body (413 above).</param>
+/// <param name="MaxSequenceLength">Largest size of any axis but the last (T, S, rows).</param>
+/// <param name="MaxWidth">Largest last axis (D, Dv, C, columns).</param>
+/// <param name="MaxElements">Most elements in one tensor.</param>
+/// <param name="MaxMatrices">Most matrices in the workspace.</param>
+/// <param name="MaxRuns">Most runs kept.</param>
+/// <param name="RequestTimeoutSeconds">Longest request (503 after).</param>
+/// <param name="MaxConcurrentRequests">Requests running at once.</param>
+/// <param name="QueueLimit">Requests waiting (429 beyond).</param>
+/// <param name="RunExpirySeconds">How long a run is kept.</param>
+public sealed record ServerLimitsView(long MaxBodyBytes, int MaxSequenceLength, int MaxWidth, int MaxElements, int MaxMatrices, int MaxRuns, double RequestTimeoutSeconds, int MaxConcurrentRequests, int QueueLimit, double RunExpirySeconds)
+{
+    internal static ServerLimitsView From(ServerLimits l) =>
+        new(l.MaxBodyBytes, l.MaxSequenceLength, l.MaxWidth, l.MaxElements, l.MaxMatrices, l.MaxRuns, l.RequestTimeout.TotalSeconds, l.MaxConcurrentRequests, l.QueueLimit, l.RunExpiry.TotalSeconds);
+}
+
+/// <summary>The health answer.</summary>
+/// <param name="Status">"ok".</param>
+/// <param name="Version">The server's version.</param>
+public sealed record Health(string Status, string Version);
+
+/// <summary>What this server can do.</summary>
+/// <param name="Operations">Each capability with its REST path and MCP tool.</param>
+/// <param name="Dtypes">Tensor element types accepted.</param>
+/// <param name="Encodings">Tensor encodings accepted and produced.</param>
+/// <param name="QkMatmulOutputModes">qk_matmul_output modes.</param>
+/// <param name="SoftmaxPrecisions">softmax_precision values.</param>
+/// <param name="RunnableModelFormats">Model formats runs accept.</param>
+public sealed record Capabilities(IReadOnlyList<Operation> Operations, IReadOnlyList<string> Dtypes, IReadOnlyList<string> Encodings, IReadOnlyList<int> QkMatmulOutputModes, IReadOnlyList<string> SoftmaxPrecisions, IReadOnlyCollection<string> RunnableModelFormats);
+
+/// <summary>One capability.</summary>
+/// <param name="Name">Its name.</param>
+/// <param name="Method">The HTTP method.</param>
+/// <param name="Path">The REST path.</param>
+/// <param name="McpTool">The MCP tool doing the same.</param>
+public sealed record Operation(string Name, string Method, string Path, string McpTool);
+
+/// <summary>A list of models.</summary>
+/// <param name="Models">The models.</param>
+public sealed record ModelList(IReadOnlyList<ModelInfo> Models);
+
+/// <summary>A list of runs.</summary>
+/// <param name="Runs">The runs.</param>
+public sealed record RunList(IReadOnlyList<RunStatus> Runs);
+
+/// <summary>The workspace's matrices.</summary>
+/// <param name="Matrices">Name, shape and metadata of each.</param>
+/// <param name="Persisted">Whether changes are written to disk.</param>
+public sealed record MatrixList(IReadOnlyList<MatrixInfo> Matrices, bool Persisted);
+
+/// <summary>The REST API under <c>/api/v1</c>. Endpoints only translate HTTP to service calls.</summary>
+internal static class RestApi
+{
+    public static readonly Operation[] Operations =
+    [
+        new("attention", "POST", "/api/v1/attention", "attention"),
+        new("multi-head attention", "POST", "/api/v1/multi-head-attention", "multi_head_attention"),
+        new("explain", "POST", "/api/v1/explain", "explain"),
+        new("lookup", "POST", "/api/v1/lookup", "lookup"),
+        new("list models", "GET", "/api/v1/models", "list_models"),
+        new("model config", "GET", "/api/v1/models/{id}/config", "model_config"),
+        new("run a model", "POST", "/api/v1/runs", "run_model"),
+        new("run status", "GET", "/api/v1/runs/{id}", "get_run"),
+        new("run progress (SSE)", "GET", "/api/v1/runs/{id}/events", "run_model (progress notifications)"),
+        new("attention weights of a head", "GET", "/api/v1/runs/{id}/layers/{layer}/heads/{head}", "get_attention_weights"),
+        new("heatmap of a head", "GET", "/api/v1/runs/{id}/layers/{layer}/heads/{head}/svg", "get_attention_weights (resource heed://runs/{id}/layers/{layer}/heads/{head})"),
+        new("run report", "GET", "/api/v1/runs/{id}/report", "get_run_report"),
+        new("delete a run", "DELETE", "/api/v1/runs/{id}", "delete_run"),
+        new("list matrices", "GET", "/api/v1/workspace/matrices", "workspace_list"),
+        new("create a matrix", "POST", "/api/v1/workspace/matrices", "workspace_create"),
+        new("read a range", "GET", "/api/v1/workspace/matrices/{name}", "workspace_get"),
+        new("update a range", "PATCH", "/api/v1/workspace/matrices/{name}", "workspace_update"),
+        new("delete a matrix", "DELETE", "/api/v1/workspace/matrices/{name}", "workspace_delete"),
+        new("analyse matrices", "POST", "/api/v1/workspace/analyse", "workspace_analyse"),
+    ];
+
+    public static void Map(WebApplication app)
+    {
+        RouteGroupBuilder api = app.MapGroup("/api/v1");
+        api.ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .ProducesProblem(StatusCodes.Status500InternalServerError);
+
+        api.MapGet("/", (ServerLimits limits) => TypedResults.Ok(new ServerDescriptor(
+                "heed",
+                HeedServer.Version,
+                "Exact, explainable attention for programs and agents: the attention operator, multi-head attention, step-by-step explanations, lookups, model runs and a workspace of named matrices.",
+                new Dictionary<string, string>
+                {
+                    ["openapi"] = "/openapi/v1.json",
+                    ["mcp"] = "/mcp",
+                    ["web"] = "/",
+                    ["health"] = "/api/v1/health",
+                    ["capabilities"] = "/api/v1/capabilities",
+                },
+                ServerLimitsView.From(limits))))
+            .WithName("describe").WithSummary("What this server is and where everything is");
+        api.MapGet("/health", () => TypedResults.Ok(new Health("ok", HeedServer.Version)))
+            .WithName("health").WithSummary("Liveness; needs no token");
+        api.MapGet("/capabilities", (RunService runs) => TypedResults.Ok(new Capabilities(
+                Operations,
+                ["float32", "float16", "bfloat16", "float64", "bool", "int64"],
+                ["Json", "Npy"],
+                [0, 1, 2, 3],
+                ["float", "float16", "double", "bfloat16"],
+                runs.Formats)))
+            .WithName("capabilities").WithSummary("Every operation with its REST path and MCP tool, and the accepted types");
+
+        api.MapPost("/attention", async (AttentionRequest request, AttentionService service, HttpContext context) =>
+                TypedResults.Ok(await Offload(() => service.Compute(request), context).ConfigureAwait(false)))
+            .WithName("attention").WithSummary("The ONNX Attention operator (opsets 23-25): Y = softmax(scale·Q·Kᵀ + mask)·V").ProducesProblem(400).ProducesProblem(413);
+        api.MapPost("/multi-head-attention", async (MultiHeadAttentionRequest request, MultiHeadAttentionService service, HttpContext context) =>
+                TypedResults.Ok(await Offload(() => service.Forward(request), context).ConfigureAwait(false)))
+            .WithName("multiHeadAttention").WithSummary("A multi-head attention layer: projections, H heads, output projection").ProducesProblem(400).ProducesProblem(413);
+        api.MapPost("/explain", async (ExplainRequest request, ExplainService service, HttpContext context) =>
+                TypedResults.Ok(await Offload(() => service.Explain(request), context).ConfigureAwait(false)))
+            .WithName("explain").WithSummary("Every step of single-head attention; an empty body walks through the seed example").ProducesProblem(400).ProducesProblem(413);
+        api.MapPost("/lookup", async (LookupRequest request, LookupService service, HttpContext context) =>
+                TypedResults.Ok(await Offload(() => service.Lookup(request), context).ConfigureAwait(false)))
+            .WithName("lookup").WithSummary("A soft key-value lookup: scores, softmax weights and the blended value").ProducesProblem(400).ProducesProblem(404).ProducesProblem(413);
+
+        api.MapGet("/models", (ModelCatalog models) => TypedResults.Ok(new ModelList(models.List())))
+            .WithName("listModels").WithSummary("The models, by id (built-ins and the models folder)");
+        api.MapGet("/models/{id}", (string id, ModelCatalog models) => TypedResults.Ok(models.Get(id)))
+            .WithName("getModel").WithSummary("One model").ProducesProblem(400).ProducesProblem(404);
+        api.MapGet("/models/{id}/config", (string id, ModelCatalog models) => TypedResults.Text(models.Config(id).ToJsonString(), "application/json"))
+            .WithName("getModelConfig").WithSummary("A model's configuration").Produces<JsonObject>(200, "application/json").ProducesProblem(400).ProducesProblem(404);
+
+        api.MapPost("/runs", (RunRequest request, RunService runs) =>
+            {
+                RunStatus status = runs.Create(request);
+                return TypedResults.Accepted($"/api/v1/runs/{status.Id}", status);
+            })
+            .WithName("createRun").WithSummary("Runs a model on a prompt in the background; follow /events").ProducesProblem(400).ProducesProblem(404).ProducesProblem(413);
+        api.MapGet("/runs", (RunService runs) => TypedResults.Ok(new RunList(runs.List())))
+            .WithName("listRuns").WithSummary("Every run kept");
+        api.MapGet("/runs/{id}", (string id, RunService runs) => TypedResults.Ok(runs.Get(id)))
+            .WithName("getRun").WithSummary("A run's status").ProducesProblem(404);
+        api.MapGet("/runs/{id}/events", (string id, RunService runs, HttpContext context) =>
+            {
+                runs.Get(id);
+                return TypedResults.ServerSentEvents(Events(runs.EventsAsync(id, context.RequestAborted)));
+            })
+            .WithName("runEvents").WithSummary("Server-Sent Events: one 'progress' event per step, then 'succeeded' or 'failed'")
+            .Produces<RunEvent>(200, "text/event-stream").ProducesProblem(404).DisableRequestTimeout();
+        api.MapGet("/runs/{id}/layers/{layer:int}/heads/{head:int}", (string id, int layer, int head, RunService runs) => TypedResults.Ok(runs.Weights(id, layer, head)))
+            .WithName("getAttentionWeights").WithSummary("One head's attention weights [T, T]").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+        api.MapGet("/runs/{id}/layers/{layer:int}/heads/{head:int}/svg", (string id, int layer, int head, RunService runs) => TypedResults.Text(runs.Svg(id, layer, head), "image/svg+xml"))
+            .WithName("getAttentionSvg").WithSummary("One head's heatmap, SVG").Produces<string>(200, "image/svg+xml").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+        api.MapGet("/runs/{id}/layers/{layer:int}/heads/{head:int}/png", (string id, int layer, int head, RunService runs) => TypedResults.File(runs.Png(id, layer, head), "image/png"))
+            .WithName("getAttentionPng").WithSummary("One head's heatmap, PNG").Produces<byte[]>(200, "image/png").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+        api.MapGet("/runs/{id}/report", (string id, RunService runs) => TypedResults.Ok(runs.Report(id)))
+            .WithName("getRunReport").WithSummary("What the run found, every head's strongest links, and the step-by-step walk-through").ProducesProblem(404).ProducesProblem(409);
+        api.MapDelete("/runs/{id}", (string id, RunService runs) =>
+            {
+                runs.Delete(id);
+                return TypedResults.NoContent();
+            })
+            .WithName("deleteRun").WithSummary("Deletes a run and everything it produced").ProducesProblem(404);
+
+        RouteGroupBuilder workspace = api.MapGroup("/workspace");
+        workspace.MapGet("/matrices", (Workspace ws) => TypedResults.Ok(new MatrixList(ws.List(), ws.Folder is not null)))
+            .WithName("listMatrices").WithSummary("Every named matrix with its shape and metadata");
+        workspace.MapPost("/matrices", (MatrixCreateRequest request, Workspace ws) =>
+            {
+                MatrixInfo info = ws.Create(request);
+                return TypedResults.Created($"/api/v1/workspace/matrices/{info.Name}", info);
+            })
+            .WithName("createMatrix").WithSummary("Creates a named matrix").ProducesProblem(400).ProducesProblem(409).ProducesProblem(413);
+        workspace.MapGet("/matrices/{name}", (string name, Workspace ws, int? rowStart, int? rowCount, int? columnStart, int? columnCount) =>
+                TypedResults.Ok(ws.Get(name, rowStart ?? 0, rowCount, columnStart ?? 0, columnCount)))
+            .WithName("getMatrixRange").WithSummary("Reads a range of rows and columns (the whole matrix by default)").ProducesProblem(400).ProducesProblem(404);
+        workspace.MapPatch("/matrices/{name}", (string name, MatrixUpdateRequest request, Workspace ws) => TypedResults.Ok(ws.Update(name, request)))
+            .WithName("updateMatrixRange").WithSummary("Writes a range of values and merges metadata").ProducesProblem(400).ProducesProblem(404).ProducesProblem(413);
+        workspace.MapDelete("/matrices/{name}", (string name, Workspace ws) =>
+            {
+                ws.Delete(name);
+                return TypedResults.NoContent();
+            })
+            .WithName("deleteMatrix").WithSummary("Deletes a named matrix").ProducesProblem(404);
+        workspace.MapPost("/analyse", async (AnalyseRequest request, Workspace ws, HttpContext context) =>
+                TypedResults.Ok(await Offload(() => ws.Analyse(request), context).ConfigureAwait(false)))
+            .WithName("analyse").WithSummary("Runs attention or explain on named matrices; returns weights, output and a chart").ProducesProblem(400).ProducesProblem(404).ProducesProblem(413);
+    }
+
+    /// <summary>Runs a computation on the thread pool and stops waiting for it when the request times out or is aborted.</summary>
+    private static Task<T> Offload<T>(Func<T> work, HttpContext context) => Task.Run(work).WaitAsync(context.RequestAborted);
+
+    private static async IAsyncEnumerable<SseItem<RunEvent>> Events(IAsyncEnumerable<RunEvent> events)
+    {
+        await foreach (RunEvent e in events.ConfigureAwait(false))
+        {
+            string type = e.State switch
+            {
+                RunState.Succeeded => "succeeded",
+                RunState.Failed => "failed",
+                _ => "progress",
+            };
+            yield return new SseItem<RunEvent>(e, type) { EventId = e.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        }
+    }
+}

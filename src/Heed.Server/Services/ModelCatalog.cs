@@ -1,0 +1,237 @@
+using System.Buffers.Binary;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+
+namespace Heed.Server.Services;
+
+/// <summary>One model the server knows, by id.</summary>
+/// <param name="Id">The id clients use: a built-in name or the name of an entry directly inside the models folder.</param>
+/// <param name="Format">heed-toy (runnable), llama2c or gpt2-safetensors (listed; runs need Heed.Models), or unknown.</param>
+/// <param name="Runnable">Whether <c>POST /api/v1/runs</c> can run it in this build.</param>
+/// <param name="BuiltIn">Whether it ships with the server rather than living in the models folder.</param>
+/// <param name="Bytes">Its size on disk (0 for built-ins).</param>
+/// <param name="Description">One line about it.</param>
+public sealed record ModelInfo(string Id, string Format, bool Runnable, bool BuiltIn, long Bytes, string Description);
+
+/// <summary>
+/// The models a server may use: built-ins and the entries of one configured folder, addressed by id only.
+/// An id is one path segment (letters, digits, '.', '_', '-', not starting with '.'); absolute paths, '..', separators and
+/// symbolic links anywhere under the folder are refused, so no request can make the server read outside it.
+/// </summary>
+public sealed partial class ModelCatalog
+{
+    /// <summary>The id of the built-in model of seed 000's worked example.</summary>
+    public const string SeedModelId = "seed-cat-sat";
+
+    private const long MaxConfigBytes = 1024 * 1024;
+    private readonly string? _root;
+
+    /// <summary>Creates the catalog over <paramref name="modelsDirectory"/> (null = built-ins only).</summary>
+    public ModelCatalog(string? modelsDirectory)
+    {
+        _root = modelsDirectory is null ? null : Path.GetFullPath(modelsDirectory);
+    }
+
+    /// <summary>The models folder, or null.</summary>
+    public string? Root => _root;
+
+    /// <summary>Every model: the built-ins, then the folder's entries sorted by id (symbolic links are skipped).</summary>
+    public IReadOnlyList<ModelInfo> List()
+    {
+        var models = new List<ModelInfo> { SeedInfo() };
+        if (_root is not null && Directory.Exists(_root))
+        {
+            foreach (FileSystemInfo entry in new DirectoryInfo(_root).EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
+            {
+                if (entry.LinkTarget is null && IdPattern().IsMatch(entry.Name))
+                {
+                    models.Add(Describe(entry));
+                }
+            }
+        }
+
+        return models;
+    }
+
+    /// <summary>The model with this id.</summary>
+    /// <exception cref="HeedException">The id is not a plain name, or it names a symbolic link.</exception>
+    /// <exception cref="HeedNotFoundException">No such model.</exception>
+    public ModelInfo Get(string id) => id == SeedModelId ? SeedInfo() : Describe(Resolve(id));
+
+    /// <summary>The model's configuration: layers and heads for toy models, the header or config.json for checkpoints.</summary>
+    /// <exception cref="HeedException">The id is refused or the model's files are malformed.</exception>
+    public JsonObject Config(string id)
+    {
+        if (id == SeedModelId)
+        {
+            return ToyModel.Seed().Config();
+        }
+
+        FileSystemInfo entry = Resolve(id);
+        ModelInfo info = Describe(entry);
+        var config = new JsonObject { ["id"] = info.Id, ["format"] = info.Format };
+        switch (info.Format)
+        {
+            case "heed-toy":
+                return LoadToy(id).Config();
+            case "llama2c":
+                {
+                    string file = entry is FileInfo f ? f.FullName : CheckedFile(entry.FullName, FindCheckpoint((DirectoryInfo)entry)!.Name);
+                    config["header"] = Llama2cHeader(file);
+                    return config;
+                }
+
+            case "gpt2-safetensors":
+                {
+                    string file = CheckedFile(entry.FullName, "config.json");
+                    if (new FileInfo(file).Length > MaxConfigBytes)
+                    {
+                        throw new HeedException($"model {id}: config.json is larger than {MaxConfigBytes} bytes");
+                    }
+
+                    try
+                    {
+                        config["config"] = JsonNode.Parse(File.ReadAllText(file));
+                    }
+                    catch (JsonException ex)
+                    {
+                        throw new HeedException($"model {id}: config.json is not valid JSON: {ex.Message}");
+                    }
+
+                    return config;
+                }
+
+            default:
+                return config;
+        }
+    }
+
+    /// <summary>Loads a runnable toy model (the built-in seed model or a <c>*.heed-toy.json</c> file).</summary>
+    /// <exception cref="HeedException">The id is refused, the model is not a toy model, or its file is malformed.</exception>
+    public ToyModel LoadToy(string id)
+    {
+        if (id == SeedModelId)
+        {
+            return ToyModel.Seed();
+        }
+
+        FileSystemInfo entry = Resolve(id);
+        if (entry is not FileInfo file || !file.Name.EndsWith(".heed-toy.json", StringComparison.Ordinal))
+        {
+            ModelInfo info = Describe(entry);
+            throw new HeedException($"model {id}: format {info.Format} cannot be run by this build (runnable formats: heed-toy)");
+        }
+
+        return ToyModel.Load(file.FullName, id);
+    }
+
+    /// <summary>Maps an id to its entry inside the folder, refusing anything that could lead outside it.</summary>
+    /// <exception cref="HeedException">The id is not a plain name, or names a symbolic link.</exception>
+    /// <exception cref="HeedNotFoundException">No such entry.</exception>
+    public FileSystemInfo Resolve(string id)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        if (!IdPattern().IsMatch(id))
+        {
+            throw new HeedException($"model id '{id}': expected a plain name (letters, digits, '.', '_', '-'; no '/', no '..', not absolute)");
+        }
+
+        if (_root is null)
+        {
+            throw new HeedNotFoundException($"model '{id}': no such model (no models folder is configured; built-in: {SeedModelId})");
+        }
+
+        string full = Path.GetFullPath(Path.Combine(_root, id));
+        if (!full.StartsWith(_root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        {
+            throw new HeedException($"model id '{id}': resolves outside the models folder");
+        }
+
+        FileSystemInfo entry = Directory.Exists(full) ? new DirectoryInfo(full) : new FileInfo(full);
+        if (entry.LinkTarget is not null)
+        {
+            throw new HeedException($"model '{id}': is a symbolic link; models must be regular files or folders inside the models folder");
+        }
+
+        if (!entry.Exists)
+        {
+            throw new HeedNotFoundException($"model '{id}': no such model in the models folder");
+        }
+
+        return entry;
+    }
+
+    private static ModelInfo SeedInfo() =>
+        new(SeedModelId, "heed-toy", true, true, 0, "Seed 000's worked example: 2-d embeddings, one layer, one head, unscaled (unknown words get a fixed vector from a hash)");
+
+    private static ModelInfo Describe(FileSystemInfo entry)
+    {
+        if (entry is FileInfo file)
+        {
+            if (file.Name.EndsWith(".heed-toy.json", StringComparison.Ordinal))
+            {
+                return new ModelInfo(file.Name, "heed-toy", true, false, file.Length, "A small attention-only model in JSON (embeddings and per-head W_Q, W_K, W_V)");
+            }
+
+            if (file.Name.EndsWith(".bin", StringComparison.Ordinal))
+            {
+                return new ModelInfo(file.Name, "llama2c", false, false, file.Length, "A llama2.c checkpoint (runs need the Heed.Models runner)");
+            }
+
+            return new ModelInfo(file.Name, "unknown", false, false, file.Length, "Not a format Heed recognises");
+        }
+
+        var folder = (DirectoryInfo)entry;
+        long bytes = folder.EnumerateFiles().Where(f => f.LinkTarget is null).Sum(f => f.Length);
+        if (File.Exists(Path.Combine(folder.FullName, "model.safetensors")) && File.Exists(Path.Combine(folder.FullName, "config.json")))
+        {
+            return new ModelInfo(folder.Name, "gpt2-safetensors", false, false, bytes, "A Hugging Face safetensors model folder (runs need the Heed.Models runner)");
+        }
+
+        if (FindCheckpoint(folder) is not null)
+        {
+            return new ModelInfo(folder.Name, "llama2c", false, false, bytes, "A llama2.c checkpoint folder (runs need the Heed.Models runner)");
+        }
+
+        return new ModelInfo(folder.Name, "unknown", false, false, bytes, "A folder without a model Heed recognises");
+    }
+
+    private static FileInfo? FindCheckpoint(DirectoryInfo folder) =>
+        folder.EnumerateFiles("*.bin").Where(f => !f.Name.StartsWith("tok", StringComparison.Ordinal)).OrderBy(f => f.Name, StringComparer.Ordinal).FirstOrDefault();
+
+    private static string CheckedFile(string folder, string name)
+    {
+        var file = new FileInfo(Path.Combine(folder, name));
+        if (file.LinkTarget is not null)
+        {
+            throw new HeedException($"{name}: is a symbolic link; model files must be regular files inside the models folder");
+        }
+
+        return file.FullName;
+    }
+
+    private static JsonObject Llama2cHeader(string path)
+    {
+        Span<byte> header = stackalloc byte[28];
+        using (FileStream stream = File.OpenRead(path))
+        {
+            if (stream.ReadAtLeast(header, 28, throwOnEndOfStream: false) < 28)
+            {
+                throw new HeedException($"{Path.GetFileName(path)}: shorter than the 28-byte llama2.c header");
+            }
+        }
+
+        string[] names = ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"];
+        var result = new JsonObject();
+        for (int i = 0; i < names.Length; i++)
+        {
+            result[names[i]] = BinaryPrimitives.ReadInt32LittleEndian(header[(i * 4)..]);
+        }
+
+        return result;
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")]
+    private static partial Regex IdPattern();
+}

@@ -1,0 +1,533 @@
+using System.Collections.Concurrent;
+using System.ComponentModel;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using System.Text.Json.Serialization;
+using Heed.Explain;
+using Heed.Server.Charts;
+
+namespace Heed.Server.Services;
+
+/// <summary>Runs a model of one format on a prompt and captures every layer's and head's attention.</summary>
+public interface IModelRunner
+{
+    /// <summary>The model format this runner handles (as <see cref="ModelInfo.Format"/>).</summary>
+    string Format { get; }
+
+    /// <summary>Checks, before the run is created, that the model loads and the prompt fits it.</summary>
+    /// <exception cref="HeedException">The model cannot be loaded or the prompt does not fit it.</exception>
+    void Check(string modelId, string prompt);
+
+    /// <summary>Tokenizes <paramref name="prompt"/>, runs the model and returns the traces per layer and head.</summary>
+    /// <param name="modelId">The model's id in the catalog.</param>
+    /// <param name="prompt">The text.</param>
+    /// <param name="progress">Called with (steps done, steps in all, message) as the run advances.</param>
+    /// <param name="cancellation">Stops the run.</param>
+    /// <exception cref="HeedException">The model cannot be loaded or the prompt does not fit it.</exception>
+    RunCapture Run(string modelId, string prompt, Action<int, int, string> progress, CancellationToken cancellation);
+}
+
+/// <summary>What a run captured.</summary>
+/// <param name="Tokens">The prompt's tokens.</param>
+/// <param name="Layers">Per layer, per head: the full single-head trace (Q, K, V, scores, weights, outputs).</param>
+/// <param name="Notes">Facts about the run a reader should know (unknown words, hashing).</param>
+public sealed record RunCapture(IReadOnlyList<string> Tokens, IReadOnlyList<IReadOnlyList<AttentionTrace>> Layers, IReadOnlyList<string> Notes);
+
+/// <summary>Runs <c>heed-toy</c> models (the built-in seed model and <c>*.heed-toy.json</c> files) through <see cref="TraceBuilder"/>.</summary>
+public sealed class ToyModelRunner : IModelRunner
+{
+    private readonly ModelCatalog _models;
+    private readonly ServerLimits _limits;
+
+    /// <summary>Creates the runner over the catalog.</summary>
+    public ToyModelRunner(ModelCatalog models, ServerLimits limits)
+    {
+        _models = models;
+        _limits = limits;
+    }
+
+    /// <inheritdoc />
+    public string Format => "heed-toy";
+
+    /// <inheritdoc />
+    public void Check(string modelId, string prompt) => Tokens(_models.LoadToy(modelId), prompt);
+
+    /// <inheritdoc />
+    public RunCapture Run(string modelId, string prompt, Action<int, int, string> progress, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(progress);
+        ToyModel model = _models.LoadToy(modelId);
+        IReadOnlyList<string> tokens = Tokens(model, prompt);
+
+        var unknown = tokens.Where(t => { model.Embed(t, out bool known); return !known; }).Distinct(StringComparer.Ordinal).ToArray();
+        int total = 1 + model.Layers.Sum(l => l.Count);
+        int done = 1;
+        progress(done, total, $"tokenized: {tokens.Count} tokens");
+        IReadOnlyList<IReadOnlyList<AttentionTrace>> layers = model.Run(tokens, (l, h) => progress(++done, total, $"layer {l} head {h}"), cancellation);
+        var notes = new List<string>();
+        if (unknown.Length > 0)
+        {
+            notes.Add($"not in {model.Id}'s vocabulary, so given a fixed vector from a hash of the word: {string.Join(", ", unknown)}");
+        }
+
+        return new RunCapture(tokens, layers, notes);
+    }
+
+    private IReadOnlyList<string> Tokens(ToyModel model, string prompt)
+    {
+        IReadOnlyList<string> tokens = ToyModel.Tokenize(prompt);
+        if (tokens.Count == 0)
+        {
+            throw new HeedException("prompt: has no words to attend over");
+        }
+
+        if (tokens.Count > _limits.MaxSequenceLength)
+        {
+            throw new HeedException($"prompt: {tokens.Count} tokens; the server's limit is {_limits.MaxSequenceLength}");
+        }
+
+        if (!model.HashUnknown)
+        {
+            foreach (string token in tokens)
+            {
+                model.Embed(token, out _);
+            }
+        }
+
+        return tokens;
+    }
+}
+
+/// <summary>The state of a run.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<RunState>))]
+public enum RunState
+{
+    /// <summary>Waiting to start.</summary>
+    Queued,
+
+    /// <summary>Running.</summary>
+    Running,
+
+    /// <summary>Finished; weights, pictures and report are available.</summary>
+    Succeeded,
+
+    /// <summary>Stopped with an error (see <see cref="RunStatus.Error"/>).</summary>
+    Failed,
+}
+
+/// <summary>A request to run a model on a prompt.</summary>
+public sealed record RunRequest
+{
+    /// <summary>The model id (see <c>GET /api/v1/models</c>).</summary>
+    [Description("The model id (GET /api/v1/models); default the built-in seed-cat-sat.")]
+    public string? Model { get; init; }
+
+    /// <summary>The text to run.</summary>
+    [Description("The text to run the model on, e.g. \"The cat sat on the mat\".")]
+    public string? Prompt { get; init; }
+
+    /// <summary>The token the report walks through; default the second token (or the first).</summary>
+    [Description("The token the report walks through step by step; default the second token, or the first.")]
+    public string? Focus { get; init; }
+}
+
+/// <summary>One progress event of a run.</summary>
+/// <param name="Sequence">0, 1, 2, … in order.</param>
+/// <param name="State">The run's state after this event.</param>
+/// <param name="Done">Steps done.</param>
+/// <param name="Total">Steps in all.</param>
+/// <param name="Message">What happened.</param>
+public sealed record RunEvent(int Sequence, RunState State, int Done, int Total, string Message);
+
+/// <summary>A run's status.</summary>
+/// <param name="Id">The run id.</param>
+/// <param name="Model">The model id.</param>
+/// <param name="Prompt">The prompt.</param>
+/// <param name="State">Queued, Running, Succeeded or Failed.</param>
+/// <param name="Done">Steps done.</param>
+/// <param name="Total">Steps in all (0 until known).</param>
+/// <param name="Error">The error, when failed.</param>
+/// <param name="Tokens">The tokens, once known.</param>
+/// <param name="NumHeads">Heads per layer, once known.</param>
+/// <param name="Created">When the run was created.</param>
+/// <param name="ExpiresAt">When the run and everything it produced is deleted.</param>
+public sealed record RunStatus(string Id, string Model, string Prompt, RunState State, int Done, int Total, string? Error, IReadOnlyList<string>? Tokens, IReadOnlyList<int>? NumHeads, DateTimeOffset Created, DateTimeOffset ExpiresAt);
+
+/// <summary>One head's attention weights.</summary>
+/// <param name="Layer">The layer.</param>
+/// <param name="Head">The head.</param>
+/// <param name="Tokens">Row and column labels.</param>
+/// <param name="Weights">[T, T], row i = how token i spreads its attention.</param>
+public sealed record HeadWeights(int Layer, int Head, IReadOnlyList<string> Tokens, double[][] Weights);
+
+/// <summary>The strongest link of one token in one head.</summary>
+/// <param name="From">The attending token.</param>
+/// <param name="To">The token it attends to most.</param>
+/// <param name="Weight">The weight.</param>
+public sealed record StrongestLink(string From, string To, double Weight);
+
+/// <summary>A summary of one head.</summary>
+/// <param name="Layer">The layer.</param>
+/// <param name="Head">The head.</param>
+/// <param name="Strongest">Each token's strongest link.</param>
+/// <param name="Svg">The path of its SVG heatmap.</param>
+/// <param name="Png">The path of its PNG heatmap.</param>
+public sealed record HeadSummary(int Layer, int Head, IReadOnlyList<StrongestLink> Strongest, string Svg, string Png);
+
+/// <summary>The report of a finished run: what ran, every head's summary, and the step-by-step walk-through of layer 0, head 0.</summary>
+/// <param name="Status">The run's status.</param>
+/// <param name="Summary">A few sentences in plain words.</param>
+/// <param name="Notes">Facts the reader should know.</param>
+/// <param name="Heads">Every head's summary and picture links.</param>
+/// <param name="Explanation">Layer 0, head 0, walked through for the focus token.</param>
+public sealed record RunReport(RunStatus Status, IReadOnlyList<string> Summary, IReadOnlyList<string> Notes, IReadOnlyList<HeadSummary> Heads, ExplainResponse Explanation);
+
+/// <summary>
+/// Runs of models on prompts: created, run in the background with progress events, queried for weights, pictures and a
+/// report, deleted, and deleted on their own once <see cref="ServerLimits.RunExpiry"/> has passed.
+/// </summary>
+public sealed class RunService : IDisposable
+{
+    private readonly ConcurrentDictionary<string, Run> _runs = new(StringComparer.Ordinal);
+    private readonly ModelCatalog _models;
+    private readonly IReadOnlyDictionary<string, IModelRunner> _runners;
+    private readonly ServerLimits _limits;
+    private readonly TimeProvider _time;
+    private readonly Timer _sweeper;
+
+    /// <summary>Creates the service with the runners for each format.</summary>
+    public RunService(ModelCatalog models, IEnumerable<IModelRunner> runners, ServerLimits limits, TimeProvider time)
+    {
+        _models = models;
+        _runners = runners.ToDictionary(r => r.Format, StringComparer.Ordinal);
+        _limits = limits;
+        _time = time;
+        TimeSpan period = limits.RunExpiry < TimeSpan.FromSeconds(30) ? limits.RunExpiry : TimeSpan.FromSeconds(30);
+        _sweeper = new Timer(_ => Sweep(), null, period, period);
+    }
+
+    /// <summary>The formats that can be run.</summary>
+    public IReadOnlyCollection<string> Formats => _runners.Keys.ToArray();
+
+    /// <summary>Starts a run in the background and returns its status at once.</summary>
+    /// <exception cref="HeedException">The model is unknown or cannot be run, the prompt is missing or too long, or too many runs exist.</exception>
+    public RunStatus Create(RunRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        Sweep();
+        string modelId = request.Model ?? ModelCatalog.SeedModelId;
+        ModelInfo model = _models.Get(modelId);
+        if (!_runners.TryGetValue(model.Format, out IModelRunner? runner))
+        {
+            throw new HeedException($"model '{modelId}': format {model.Format} cannot be run by this build (runnable formats: {string.Join(", ", _runners.Keys)})");
+        }
+
+        if (string.IsNullOrWhiteSpace(request.Prompt))
+        {
+            throw new HeedException("prompt: required, the text to run the model on");
+        }
+
+        if (request.Prompt.Length > _limits.MaxSequenceLength * 32)
+        {
+            throw new HeedException($"prompt: {request.Prompt.Length} characters; the server's limit is {_limits.MaxSequenceLength * 32}");
+        }
+
+        runner.Check(modelId, request.Prompt);
+        if (_runs.Count >= _limits.MaxRuns)
+        {
+            throw new HeedException($"runs: {_runs.Count} runs are kept, the server's limit; delete some or wait for them to expire");
+        }
+
+        DateTimeOffset now = _time.GetUtcNow();
+        var run = new Run(NewId(), modelId, request.Prompt, request.Focus, now, now + _limits.RunExpiry);
+        _runs[run.Id] = run;
+        run.Worker = Task.Run(() => Execute(run, runner));
+        return run.Status();
+    }
+
+    /// <summary>Every run's status, newest first.</summary>
+    public IReadOnlyList<RunStatus> List()
+    {
+        Sweep();
+        return _runs.Values.OrderByDescending(r => r.Created).Select(r => r.Status()).ToArray();
+    }
+
+    /// <summary>A run's status.</summary>
+    /// <exception cref="HeedNotFoundException">No such run, or it expired.</exception>
+    public RunStatus Get(string id) => Find(id).Status();
+
+    /// <summary>Waits until the run finishes, reporting each event; returns the final status.</summary>
+    /// <exception cref="HeedNotFoundException">No such run.</exception>
+    public async Task<RunStatus> WaitAsync(string id, Action<RunEvent>? onEvent, CancellationToken cancellation)
+    {
+        await foreach (RunEvent e in EventsAsync(id, cancellation).ConfigureAwait(false))
+        {
+            onEvent?.Invoke(e);
+        }
+
+        return Get(id);
+    }
+
+    /// <summary>The run's events from the first, then each new one as it happens, until the run finishes.</summary>
+    /// <exception cref="HeedNotFoundException">No such run.</exception>
+    public async IAsyncEnumerable<RunEvent> EventsAsync(string id, [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        Run run = Find(id);
+        int next = 0;
+        while (true)
+        {
+            (RunEvent[] pending, Task changed, bool finished) = run.Since(next);
+            foreach (RunEvent e in pending)
+            {
+                yield return e;
+            }
+
+            next += pending.Length;
+            if (finished && pending.Length == 0)
+            {
+                yield break;
+            }
+
+            if (!finished)
+            {
+                await changed.WaitAsync(cancellation).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>One head's attention weights.</summary>
+    /// <exception cref="HeedNotFoundException">No such run.</exception>
+    /// <exception cref="HeedException">The run has not succeeded, or the layer or head is out of range.</exception>
+    public HeadWeights Weights(string id, int layer, int head)
+    {
+        AttentionTrace trace = Trace(id, layer, head);
+        return new HeadWeights(layer, head, trace.Tokens, trace.Weights);
+    }
+
+    /// <summary>One head's heatmap as SVG.</summary>
+    /// <exception cref="HeedException">As <see cref="Weights"/>.</exception>
+    public string Svg(string id, int layer, int head) =>
+        ExplainService.WeightsSvg(Trace(id, layer, head), $"layer {layer}, head {head}: attention weights");
+
+    /// <summary>One head's heatmap as PNG.</summary>
+    /// <exception cref="HeedException">As <see cref="Weights"/>.</exception>
+    public byte[] Png(string id, int layer, int head) => Heatmap.Png(Trace(id, layer, head).Weights);
+
+    /// <summary>The report of a finished run.</summary>
+    /// <exception cref="HeedException">The run has not succeeded, or the focus token is unknown.</exception>
+    public RunReport Report(string id)
+    {
+        Run run = Find(id);
+        RunCapture capture = Captured(run);
+        var heads = new List<HeadSummary>();
+        for (int l = 0; l < capture.Layers.Count; l++)
+        {
+            for (int h = 0; h < capture.Layers[l].Count; h++)
+            {
+                AttentionTrace t = capture.Layers[l][h];
+                var strongest = Enumerable.Range(0, t.Tokens.Count).Select(i =>
+                {
+                    int best = 0;
+                    for (int j = 1; j < t.Tokens.Count; j++)
+                    {
+                        if (t.Weights[i][j] > t.Weights[i][best]) best = j;
+                    }
+
+                    return new StrongestLink(t.Tokens[i], t.Tokens[best], t.Weights[i][best]);
+                }).ToArray();
+                string path = $"/api/v1/runs/{id}/layers/{l}/heads/{h}";
+                heads.Add(new HeadSummary(l, h, strongest, path + "/svg", path + "/png"));
+            }
+        }
+
+        AttentionTrace first = capture.Layers[0][0];
+        string focus = run.Focus ?? first.Tokens[Math.Min(1, first.Tokens.Count - 1)];
+        ExplainResponse explanation = ExplainService.Describe(first, focus, null, null);
+        StrongestLink focusLink = heads[0].Strongest[explanation.FocusIndex];
+        var summary = new List<string>
+        {
+            $"{run.Model} ran on {capture.Tokens.Count} tokens through {capture.Layers.Count} layer(s) with {capture.Layers.Sum(l => l.Count)} head(s) in all.",
+            $"In layer 0, head 0, \"{focusLink.From}\" attends most to \"{focusLink.To}\" (weight {focusLink.Weight:0.000}); the steps below show why.",
+        };
+        return new RunReport(run.Status(), summary, capture.Notes, heads, explanation);
+    }
+
+    /// <summary>Deletes a run (stopping it if it is still running).</summary>
+    /// <exception cref="HeedNotFoundException">No such run.</exception>
+    public void Delete(string id)
+    {
+        if (!_runs.TryRemove(id, out Run? run))
+        {
+            throw new HeedNotFoundException($"run '{id}': no such run (it may have expired)");
+        }
+
+        run.Cancellation.Cancel();
+    }
+
+    /// <summary>Deletes every run whose expiry time has passed.</summary>
+    public void Sweep()
+    {
+        DateTimeOffset now = _time.GetUtcNow();
+        foreach (Run run in _runs.Values)
+        {
+            if (run.ExpiresAt <= now && _runs.TryRemove(run.Id, out _))
+            {
+                run.Cancellation.Cancel();
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _sweeper.Dispose();
+        foreach (Run run in _runs.Values)
+        {
+            run.Cancellation.Cancel();
+        }
+    }
+
+    private AttentionTrace Trace(string id, int layer, int head)
+    {
+        RunCapture capture = Captured(Find(id));
+        if (layer < 0 || layer >= capture.Layers.Count)
+        {
+            throw new HeedException($"layer: {layer}; expected 0..{capture.Layers.Count - 1}");
+        }
+
+        if (head < 0 || head >= capture.Layers[layer].Count)
+        {
+            throw new HeedException($"head: {head}; layer {layer} has heads 0..{capture.Layers[layer].Count - 1}");
+        }
+
+        return capture.Layers[layer][head];
+    }
+
+    private static RunCapture Captured(Run run) => run.Capture ?? throw new HeedConflictException(
+        run.State == RunState.Failed ? $"run '{run.Id}' failed: {run.Error}" : $"run '{run.Id}' is {run.State.ToString().ToLowerInvariant()}; wait for it to succeed (GET /api/v1/runs/{run.Id}/events)");
+
+    private Run Find(string id)
+    {
+        Sweep();
+        return _runs.TryGetValue(id, out Run? run) ? run : throw new HeedNotFoundException($"run '{id}': no such run (it may have expired)");
+    }
+
+    private static void Execute(Run run, IModelRunner runner)
+    {
+        try
+        {
+            run.Add(RunState.Running, 0, 0, $"running {run.Model}");
+            RunCapture capture = runner.Run(run.Model, run.Prompt, (done, total, message) => run.Add(RunState.Running, done, total, message), run.Cancellation.Token);
+            run.Succeed(capture);
+        }
+        catch (OperationCanceledException)
+        {
+            run.Fail("cancelled");
+        }
+        catch (HeedException ex)
+        {
+            run.Fail(ex.Message);
+        }
+#pragma warning disable CA1031 // A run's failure is reported in its status and events, never lost in a background task.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            run.Fail($"internal error: {ex.GetType().Name}: {ex.Message}");
+        }
+    }
+
+    private static string NewId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+
+    private sealed class Run
+    {
+        private readonly Lock _gate = new();
+        private readonly List<RunEvent> _events = [];
+        private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Run(string id, string model, string prompt, string? focus, DateTimeOffset created, DateTimeOffset expiresAt)
+        {
+            Id = id;
+            Model = model;
+            Prompt = prompt;
+            Focus = focus;
+            Created = created;
+            ExpiresAt = expiresAt;
+            _events.Add(new RunEvent(0, RunState.Queued, 0, 0, "queued"));
+        }
+
+        public string Id { get; }
+
+        public string Model { get; }
+
+        public string Prompt { get; }
+
+        public string? Focus { get; }
+
+        public DateTimeOffset Created { get; }
+
+        public DateTimeOffset ExpiresAt { get; }
+
+        public CancellationTokenSource Cancellation { get; } = new();
+
+        public Task? Worker { get; set; }
+
+        public RunState State { get; private set; } = RunState.Queued;
+
+        public string? Error { get; private set; }
+
+        public RunCapture? Capture { get; private set; }
+
+        public RunStatus Status()
+        {
+            lock (_gate)
+            {
+                RunEvent last = _events[^1];
+                return new RunStatus(Id, Model, Prompt, State, last.Done, last.Total, Error, Capture?.Tokens, Capture?.Layers.Select(l => l.Count).ToArray(), Created, ExpiresAt);
+            }
+        }
+
+        public (RunEvent[] Pending, Task Changed, bool Finished) Since(int next)
+        {
+            lock (_gate)
+            {
+                return (_events.Skip(next).ToArray(), _changed.Task, State is RunState.Succeeded or RunState.Failed);
+            }
+        }
+
+        public void Add(RunState state, int done, int total, string message)
+        {
+            TaskCompletionSource changed;
+            lock (_gate)
+            {
+                State = state;
+                _events.Add(new RunEvent(_events.Count, state, done, total, message));
+                changed = _changed;
+                _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            changed.TrySetResult();
+        }
+
+        public void Succeed(RunCapture capture)
+        {
+            int total = 1 + capture.Layers.Sum(l => l.Count);
+            lock (_gate)
+            {
+                Capture = capture;
+            }
+
+            Add(RunState.Succeeded, total, total, "done");
+        }
+
+        public void Fail(string error)
+        {
+            lock (_gate)
+            {
+                Error = error;
+            }
+
+            RunEvent last = Since(0).Pending[^1];
+            Add(RunState.Failed, last.Done, last.Total, error);
+        }
+    }
+}

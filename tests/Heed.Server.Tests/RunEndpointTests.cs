@@ -1,0 +1,197 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using System.Xml.Linq;
+using Heed.Server.Services;
+
+namespace Heed.Server.Tests;
+
+/// <summary>Runs: create → status → SSE progress → weights per layer/head → SVG/PNG → report → delete, and expiry.</summary>
+public sealed class RunEndpointTests : IAsyncLifetime
+{
+    private ServerHarness _h = null!;
+    private string _models = null!;
+
+    public async Task InitializeAsync()
+    {
+        _models = ServerHarness.NewFolder();
+        File.WriteAllText(Path.Combine(_models, "two.heed-toy.json"), ToyModels.TwoLayersTwoHeads);
+        _h = await ServerHarness.StartAsync(o => o with { ModelsDirectory = _models });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _h.DisposeAsync();
+        Directory.Delete(_models, true);
+    }
+
+    private async Task<(string Id, List<(string Type, JsonNode Data)> Events)> RunToEnd(string model, string prompt)
+    {
+        JsonNode created = await _h.PostJson("/api/v1/runs", new { model, prompt }, 202);
+        string id = created["id"]!.GetValue<string>();
+        var events = new List<(string, JsonNode)>();
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/runs/{id}/events");
+        using HttpResponseMessage response = await _h.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        string type = "message";
+        while (await reader.ReadLineAsync() is string line)
+        {
+            if (line.StartsWith("event:", StringComparison.Ordinal)) type = line[6..].Trim();
+            else if (line.StartsWith("data:", StringComparison.Ordinal)) events.Add((type, JsonNode.Parse(line[5..])!));
+        }
+
+        return (id, events);
+    }
+
+    [Fact]
+    public async Task A_run_streams_progress_then_serves_weights_pictures_and_a_report()
+    {
+        (string id, var events) = await RunToEnd("two.heed-toy.json", "the cat sat");
+        Assert.Equal("succeeded", events[^1].Type);
+        Assert.Contains(events, e => e.Type == "progress" && e.Data["message"]!.GetValue<string>() == "layer 1 head 1");
+        Assert.Equal(Enumerable.Range(0, events.Count), events.Select(e => e.Data["sequence"]!.GetValue<int>()));
+
+        JsonNode status = await _h.GetJson($"/api/v1/runs/{id}");
+        Assert.Equal("Succeeded", status["state"]!.GetValue<string>());
+        Assert.Equal(new[] { 2, 2 }, status["numHeads"]!.AsArray().Select(n => n!.GetValue<int>()));
+
+        for (int layer = 0; layer < 2; layer++)
+        {
+            for (int head = 0; head < 2; head++)
+            {
+                JsonNode w = await _h.GetJson($"/api/v1/runs/{id}/layers/{layer}/heads/{head}");
+                double[][] weights = ServerHarness.Matrix(w["weights"]);
+                Assert.Equal(3, weights.Length);
+                Assert.All(weights, row => Assert.Equal(1.0, row.Sum(), 12));
+            }
+        }
+
+        // Layer 0, head 0 of the toy model has W_Q = W_K = I: q·k on one-hot words gives e/(e+2) on the diagonal.
+        double[][] w00 = ServerHarness.Matrix((await _h.GetJson($"/api/v1/runs/{id}/layers/0/heads/0"))["weights"]);
+        Assert.Equal(Math.E / (Math.E + 2), w00[0][0], 12);
+
+        string svg = await _h.Client.GetStringAsync(new Uri($"/api/v1/runs/{id}/layers/1/heads/0/svg", UriKind.Relative));
+        XDocument doc = XDocument.Parse(svg);
+        XNamespace ns = "http://www.w3.org/2000/svg";
+        Assert.Equal(9, doc.Descendants(ns + "rect").Count(r => (string?)r.Attribute("class") == "cell"));
+
+        byte[] png = await _h.Client.GetByteArrayAsync(new Uri($"/api/v1/runs/{id}/layers/0/heads/1/png", UriKind.Relative));
+        Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, png[..8]);
+        Assert.Equal(48, (png[16] << 24) | (png[17] << 16) | (png[18] << 8) | png[19]); // width = 3 cells × 16 px
+
+        JsonNode report = await _h.GetJson($"/api/v1/runs/{id}/report");
+        Assert.Equal(4, report["heads"]!.AsArray().Count);
+        Assert.Equal("cat", report["explanation"]!["focus"]!.GetValue<string>());
+        Assert.Equal(6, report["explanation"]!["steps"]!.AsArray().Count);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await _h.Client.DeleteAsync(new Uri($"/api/v1/runs/{id}", UriKind.Relative))).StatusCode);
+        await ServerHarness.AssertProblem(await _h.Client.GetAsync(new Uri($"/api/v1/runs/{id}", UriKind.Relative)), 404, "no such run");
+        await ServerHarness.AssertProblem(await _h.Client.DeleteAsync(new Uri($"/api/v1/runs/{id}", UriKind.Relative)), 404);
+    }
+
+    [Fact]
+    public async Task A_word_outside_a_strict_vocabulary_is_refused_before_the_run_starts()
+    {
+        File.WriteAllText(Path.Combine(_models, "strict.heed-toy.json"), ToyModels.TwoLayersTwoHeads.Replace("\"hash\"", "\"error\"", StringComparison.Ordinal));
+        using HttpResponseMessage r = await _h.Client.PostAsJsonAsync("/api/v1/runs", new { model = "strict.heed-toy.json", prompt = "the zebra sat" });
+        await ServerHarness.AssertProblem(r, 400, "word 'zebra'");
+    }
+
+    [Fact]
+    public async Task A_run_that_fails_while_running_ends_with_a_failed_event_and_its_results_are_409()
+    {
+        using var runs = new RunService(new ModelCatalog(null), [new FailingRunner()], new ServerLimits(), TimeProvider.System);
+        RunStatus created = runs.Create(new RunRequest { Prompt = "anything" });
+        var events = new List<RunEvent>();
+        RunStatus final = await runs.WaitAsync(created.Id, events.Add, CancellationToken.None);
+        Assert.Equal(RunState.Failed, final.State);
+        Assert.Equal("the runner broke on purpose", final.Error);
+        Assert.Equal(RunState.Failed, events[^1].State);
+        Assert.Throws<HeedConflictException>(() => runs.Weights(created.Id, 0, 0));
+        Assert.Throws<HeedConflictException>(() => runs.Report(created.Id));
+    }
+
+    private sealed class FailingRunner : IModelRunner
+    {
+        public string Format => "heed-toy";
+
+        public void Check(string modelId, string prompt)
+        {
+        }
+
+        public RunCapture Run(string modelId, string prompt, Action<int, int, string> progress, CancellationToken cancellation)
+        {
+            progress(1, 2, "started");
+            throw new HeedException("the runner broke on purpose");
+        }
+    }
+
+    [Theory]
+    [InlineData("{\"model\":\"nope.heed-toy.json\",\"prompt\":\"a\"}", 404, "no such model")]
+    [InlineData("{\"prompt\":\"   \"}", 400, "prompt: required")]
+    [InlineData("{\"model\":\"../etc\",\"prompt\":\"a\"}", 400, "plain name")]
+    public async Task Bad_run_requests_are_problems(string body, int status, string detail)
+    {
+        using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+        await ServerHarness.AssertProblem(await _h.Client.PostAsync(new Uri("/api/v1/runs", UriKind.Relative), content), status, detail);
+    }
+
+    [Fact]
+    public async Task Layer_or_head_out_of_range_is_400()
+    {
+        (string id, _) = await RunToEnd("seed-cat-sat", "The cat sat on the mat");
+        await ServerHarness.AssertProblem(await _h.Client.GetAsync(new Uri($"/api/v1/runs/{id}/layers/0/heads/3", UriKind.Relative)), 400, "head: 3");
+        await ServerHarness.AssertProblem(await _h.Client.GetAsync(new Uri($"/api/v1/runs/{id}/layers/5/heads/0", UriKind.Relative)), 400, "layer: 5");
+    }
+
+    [Fact]
+    public async Task Runs_expire()
+    {
+        await using ServerHarness h = await ServerHarness.StartAsync(o => o with { Limits = o.Limits with { RunExpiry = TimeSpan.FromMilliseconds(300) } });
+        JsonNode created = await h.PostJson("/api/v1/runs", new { prompt = "The cat sat" }, 202);
+        string id = created["id"]!.GetValue<string>();
+        Assert.True(DateTimeOffset.Parse(created["expiresAt"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture) > DateTimeOffset.UtcNow.AddSeconds(-1));
+        await Task.Delay(600);
+        await ServerHarness.AssertProblem(await h.Client.GetAsync(new Uri($"/api/v1/runs/{id}", UriKind.Relative)), 404, "expired");
+        Assert.Empty((await h.GetJson("/api/v1/runs"))["runs"]!.AsArray());
+    }
+
+    [Fact]
+    public void The_toy_runner_reports_every_head_and_hashes_unknown_words()
+    {
+        var catalog = new ModelCatalog(null);
+        var runner = new ToyModelRunner(catalog, new ServerLimits());
+        var seen = new List<string>();
+        RunCapture capture = runner.Run(ModelCatalog.SeedModelId, "The dog sat", (d, t, m) => seen.Add(m), CancellationToken.None);
+        Assert.Equal(["The", "dog", "sat"], capture.Tokens);
+        Assert.Contains("layer 0 head 0", seen);
+        Assert.Contains("dog", capture.Notes.Single(), StringComparison.Ordinal);
+        // Hashing is a pure function of the lower-case word.
+        Assert.Equal(ToyModel.Seed().Embed("Dog", out _), ToyModel.Seed().Embed("dog", out bool known));
+        Assert.False(known);
+    }
+}
+
+/// <summary>Small toy models for tests.</summary>
+internal static class ToyModels
+{
+    /// <summary>One-hot 3-d embeddings; layer 0: W_Q = W_K = I (unscaled) and a swap head; layer 1 reads the 6-wide concatenation.</summary>
+    public const string TwoLayersTwoHeads = """
+    {
+      "format": "heed-toy-1",
+      "unknown": "hash",
+      "embeddings": { "the": [1, 0, 0], "cat": [0, 1, 0], "sat": [0, 0, 1] },
+      "layers": [
+        [
+          { "wq": [[1, 0, 0], [0, 1, 0], [0, 0, 1]], "wk": [[1, 0, 0], [0, 1, 0], [0, 0, 1]], "wv": [[1, 0], [0, 1], [1, 1]], "scale": 1.0 },
+          { "wq": [[0, 1, 0], [1, 0, 0], [0, 0, 1]], "wk": [[1, 0, 0], [0, 1, 0], [0, 0, 1]], "wv": [[1], [2], [3]] }
+        ],
+        [
+          { "wq": [[1], [0], [0]], "wk": [[1], [0], [0]], "wv": [[1], [1], [1]] },
+          { "wq": [[0], [1], [0]], "wk": [[0], [1], [1]], "wv": [[1], [0], [0]] }
+        ]
+      ]
+    }
+    """;
+}
