@@ -1,9 +1,11 @@
+using System.Runtime.CompilerServices;
 namespace Heed.Models.Blocks;
 
 /// <summary>Elementwise activations of transformer feed-forward layers.</summary>
 public static class Activation
 {
     /// <summary>SwiGLU in place: gate ← silu(gate) ⊙ up, with silu(x) = x / (1 + e^(−x)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
     {
         for (int i = 0; i < gate.Length; i++)
@@ -14,6 +16,7 @@ public static class Activation
     }
 
     /// <summary>GELU, tanh approximation, in place: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (GPT-2's <c>gelu_new</c>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GeluTanh(Span<float> x)
     {
         const float Sqrt2OverPi = 0.7978845608028654f;

@@ -10,6 +10,9 @@ namespace Heed.Models.Blocks;
 /// </summary>
 public static class Linear
 {
+    // Hot methods here and in the other blocks are marked AggressiveOptimization: a short generation (a few
+    // milliseconds) would otherwise run mostly on tier-0 code before tiered compilation catches up.
+
     // Below this many multiply-adds per call, handing work to other threads costs more than it saves
     // (a stories260K decode step is ~4k–33k per product).
     private const long ParallelThreshold = 1L << 18;
@@ -84,6 +87,7 @@ public static class Linear
     }
 
     // Output rows are taken four at a time so each load of X feeds four dot products.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MatMulBlocks(
         ReadOnlySpan<float> x,
         ReadOnlySpan<float> weight,
@@ -152,6 +156,7 @@ public static class Linear
     }
 
     /// <summary>Σ a[i]·b[i] over the shorter length's worth of <paramref name="a"/> (both must have a's length).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         int n = a.Length;
@@ -198,6 +203,7 @@ public static class Linear
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot4(
         ReadOnlySpan<float> x,
         ReadOnlySpan<float> w0,

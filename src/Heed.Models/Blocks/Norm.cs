@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Heed.Models.Blocks;
 
 /// <summary>Row normalizations: RMSNorm (Llama) and LayerNorm (GPT-2).</summary>
@@ -6,6 +7,7 @@ public static class Norm
     /// <summary>
     /// RMSNorm of each row: y = x / sqrt(mean(x²) + ε) ⊙ weight. x [T, C], weight [C] → y [T, C] (y may be x).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rms(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> y, int rows, int width, float epsilon)
     {
         for (int t = 0; t < rows; t++)
@@ -25,6 +27,7 @@ public static class Norm
     /// LayerNorm of each row: y = (x − mean) / sqrt(var + ε) ⊙ weight + bias, with the biased variance (as PyTorch).
     /// x [T, C], weight [C], bias [C] → y [T, C] (y may be x).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Layer(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, Span<float> y, int rows, int width, float epsilon)
     {
         for (int t = 0; t < rows; t++)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Heed.Models.Blocks;
 
 /// <summary>
@@ -12,6 +13,7 @@ public static class Rope
     /// Rotates adjacent pairs inside every head of every row: x [T, heads·D] at positions start..start+T−1.
     /// (a, b) → (a·cos − b·sin, a·sin + b·cos) with angle = pos / θ^(j/D), j the even index within the head.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ApplyInterleaved(Span<float> x, int rows, int heads, int headSize, int startPosition, float theta = 10000f)
     {
         CheckEven(headSize);
@@ -39,6 +41,7 @@ public static class Rope
     /// Rotates pairs (i, i + D/2) inside every head of every row (Hugging Face's <c>rotate_half</c> convention):
     /// x [T, heads·D] at positions start..start+T−1, angle = pos / θ^(2i/D).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ApplyRotateHalf(Span<float> x, int rows, int heads, int headSize, int startPosition, float theta = 10000f)
     {
         CheckEven(headSize);

@@ -71,6 +71,7 @@ public static class CausalLanguageModel
 public abstract class DecoderSession
 {
     private readonly float[] _lastLogits;
+    private AttentionOptions? _attentionOptions;
 
     /// <summary>Creates the session over a cache.</summary>
     protected DecoderSession(KvCache cache, int vocabSize)
@@ -86,11 +87,36 @@ public abstract class DecoderSession
     /// <summary>The position the next token will take: the number of tokens run so far.</summary>
     public int Position => Cache.Length;
 
-    /// <summary>Threads the matrix products may use (1 = the calling thread only).</summary>
-    public int Threads { get; set; } = 1;
+    /// <summary>Threads the matrix products and attention may use (1 = the calling thread only).</summary>
+    public int Threads
+    {
+        get;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(value);
+            field = value;
+            _attentionOptions = null;
+        }
+    } = 1;
 
     /// <summary>Runs attention on Heed's float64 reference implementation instead of the fastest kernel.</summary>
-    public bool UseReferenceAttention { get; set; }
+    public bool UseReferenceAttention
+    {
+        get;
+        set
+        {
+            field = value;
+            _attentionOptions = null;
+        }
+    }
+
+    /// <summary>Causal attention over the cache with this session's thread count and kernel choice (built once).</summary>
+    internal AttentionOptions AttentionOptions => _attentionOptions ??= new AttentionOptions
+    {
+        IsCausal = true,
+        MaxThreads = Threads,
+        UseReference = UseReferenceAttention,
+    };
 
     /// <summary>When set, every attention call is recorded here; null records nothing and costs nothing.</summary>
     public AttentionRecorder? Recorder { get; set; }

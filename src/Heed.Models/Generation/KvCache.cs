@@ -116,7 +116,7 @@ public sealed class KvCache
         }
 
         var inputs = new AttentionInputs(new Tensor<float>([1, numHeads, rows, d], qData), _keys[layer], _values[layer]) { NonpadKvSeqlen = _filled };
-        AttentionOptions options = session.UseReferenceAttention ? ReferenceOptions : CausalOptions;
+        AttentionOptions options = session.AttentionOptions;
         if (session.Recorder is AttentionRecorder recorder)
         {
             options = options with { Observer = recorder.ForLayer(layer, Length, kvLength) };
@@ -143,7 +143,4 @@ public sealed class KvCache
     /// <summary>Marks <paramref name="rows"/> more positions as filled (after every layer has written them).</summary>
     internal void Commit(int rows) => Length += rows;
 
-    private static readonly AttentionOptions CausalOptions = new() { IsCausal = true };
-
-    private static readonly AttentionOptions ReferenceOptions = new() { IsCausal = true, UseReference = true };
 }

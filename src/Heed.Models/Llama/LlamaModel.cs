@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Heed.Models.Blocks;
 using Heed.Models.Generation;
 
@@ -77,6 +78,7 @@ public sealed class LlamaModel : ICausalLanguageModel
             _query = new float[model.Config.Dim];
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         protected override void Run(ReadOnlySpan<int> tokens, Span<float> logits, bool allRows)
         {
             LlamaConfig c = _model.Config;
