@@ -92,7 +92,7 @@ internal static class GenerateCommand
 
             error.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"heed: {result.Tokens.Length} positions ({result.PromptTokens} prompt), prefill {result.Prefill.TotalMilliseconds:F2} ms, decode {result.DecodeSteps} steps at {result.DecodeTokensPerSecond:F0} tok/s{(result.StoppedAtBos ? ", stopped at BOS" : "")}{(sampling.Temperature > 0 ? $", seed {sampling.Seed}" : "")}"));
+                $"heed: {result.Tokens.Length} tokens ({result.PromptTokens} from the prompt), prefill {result.Prefill.TotalMilliseconds:F2} ms, decode {result.DecodeSteps} steps at {result.DecodeTokensPerSecond:F0} tok/s{(result.StoppedAtBos ? ", stopped at BOS" : "")}{(sampling.Temperature > 0 ? $", seed {sampling.Seed}" : "")}"));
             return 0;
         }));
         return command;
