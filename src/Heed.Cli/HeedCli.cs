@@ -12,6 +12,11 @@ internal static class HeedCli
         var root = new RootCommand("Heed: exact, fast and explainable attention (ONNX Attention and PyTorch SDPA semantics) in .NET.");
         root.Subcommands.Add(AttentionCommand.Create());
         root.Subcommands.Add(ExplainCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(TokenizeCommand.Create());
+        root.Subcommands.Add(ModelsCommand.Create());
+        root.Subcommands.Add(LookupCommand.Create());
+        root.Subcommands.Add(ShowCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(McpCommand.Create());
         root.Subcommands.Add(ServiceCommand.Create());

@@ -47,17 +47,24 @@ public sealed record AttentionTrace
     /// <summary>Whether the attention ran on the float64 reference.</summary>
     public bool Reference { get; init; }
 
+    /// <summary>Whether future tokens were masked (token i attends to 0..i only).</summary>
+    public bool Causal { get; init; }
+
     /// <summary>The row of <paramref name="token"/> (first occurrence, case-sensitive first, then case-insensitive), or −1.</summary>
-    public int IndexOf(string token)
+    public int IndexOf(string token) => IndexOf(Tokens, token);
+
+    /// <summary>The index of <paramref name="token"/> in <paramref name="tokens"/> (an exact match first, then one ignoring case), or −1.</summary>
+    public static int IndexOf(IReadOnlyList<string> tokens, string token)
     {
-        for (int i = 0; i < Tokens.Count; i++)
+        ArgumentNullException.ThrowIfNull(tokens);
+        for (int i = 0; i < tokens.Count; i++)
         {
-            if (Tokens[i] == token) return i;
+            if (tokens[i] == token) return i;
         }
 
-        for (int i = 0; i < Tokens.Count; i++)
+        for (int i = 0; i < tokens.Count; i++)
         {
-            if (string.Equals(Tokens[i], token, StringComparison.OrdinalIgnoreCase)) return i;
+            if (string.Equals(tokens[i], token, StringComparison.OrdinalIgnoreCase)) return i;
         }
 
         return -1;

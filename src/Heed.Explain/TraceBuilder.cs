@@ -14,8 +14,9 @@ public static class TraceBuilder
     /// <param name="wv">W_V [C, Dv].</param>
     /// <param name="scale">The factor on Q·Kᵀ; null = 1/√D.</param>
     /// <param name="useReference">Runs the float64 reference rather than the fastest kernel.</param>
+    /// <param name="causal">Masks the future: token i attends only to tokens 0..i (decoder self-attention).</param>
     /// <exception cref="HeedException">The sizes do not fit together.</exception>
-    public static AttentionTrace Build(IReadOnlyList<string> tokens, double[][] embeddings, double[][] wq, double[][] wk, double[][] wv, double? scale = null, bool useReference = false)
+    public static AttentionTrace Build(IReadOnlyList<string> tokens, double[][] embeddings, double[][] wq, double[][] wk, double[][] wv, double? scale = null, bool useReference = false, bool causal = false)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(embeddings);
@@ -40,8 +41,9 @@ public static class TraceBuilder
             Tensor.FromDoubles(DType.Float64, [1, 1, count, headSize], Flatten(k)),
             Tensor.FromDoubles(DType.Float64, [1, 1, count, valueSize], Flatten(v)));
         double effectiveScale = scale ?? 1.0 / Math.Sqrt(headSize);
-        var options = new AttentionOptions { Scale = effectiveScale, UseReference = useReference, ComputeQkMatmulOutput = true };
-        AttentionResult scores = Attention.Compute(inputs, options with { QkMatmulOutputMode = QkMatmulOutputMode.Scaled });
+        var options = new AttentionOptions { Scale = effectiveScale, UseReference = useReference, ComputeQkMatmulOutput = true, IsCausal = causal };
+        // Mode 2 (after softcap and bias) so that masked scores read −∞, as the softmax saw them.
+        AttentionResult scores = Attention.Compute(inputs, options with { QkMatmulOutputMode = causal ? QkMatmulOutputMode.Biased : QkMatmulOutputMode.Scaled });
         AttentionResult weights = Attention.Compute(inputs, options with { QkMatmulOutputMode = QkMatmulOutputMode.Probabilities });
         return new AttentionTrace
         {
@@ -58,6 +60,7 @@ public static class TraceBuilder
             Weights = Rows(weights.QkMatmulOutput!.ToDoubleArray(), count),
             Outputs = Rows(weights.Output.ToDoubleArray(), valueSize),
             Reference = useReference,
+            Causal = causal,
         };
     }
 

@@ -1,3 +1,4 @@
+using Heed.Kernels;
 using Heed.Reference;
 
 namespace Heed;
@@ -22,9 +23,10 @@ public static class Attention
     {
         ArgumentNullException.ThrowIfNull(inputs);
         options ??= new AttentionOptions();
-        AttentionResult result = ReferenceAttention.Compute(inputs, options);
+        AttentionResult result = AttentionKernels.Compute(inputs, options);
         if (options.Observer is IAttentionObserver observer)
         {
+            // Tracing is the slow path: the observer receives every intermediate, computed by the reference.
             observer.OnAttention(ReferenceAttention.Capture(inputs, options));
         }
 

@@ -71,6 +71,9 @@ public sealed record AttentionOptions
     /// <summary>Forces the float64 reference implementation instead of the fastest kernel that supports the call.</summary>
     public bool UseReference { get; init; }
 
+    /// <summary>The most threads one call may use; null = every core (<see cref="Environment.ProcessorCount"/>). Must be at least 1.</summary>
+    public int? MaxThreads { get; init; }
+
     /// <summary>Receives every step of the call (Q, K, V, scores, probabilities, output); null = no tracing, at no cost.</summary>
     public IAttentionObserver? Observer { get; init; }
 }

@@ -29,6 +29,6 @@ public class ObserverTests
         Assert.Equal(1.0, c.Probabilities.Data[0], 12);          // query 0 sees only key 0
         var direct = Heed.Attention.Compute(new AttentionInputs(q, k, v), options with { Observer = null, ComputeQkMatmulOutput = true, QkMatmulOutputMode = QkMatmulOutputMode.Probabilities });
         Close(direct.QkMatmulOutput!.ToDoubleArray(), c.Probabilities, 1e-7);
-        Assert.Equal(result.Output.ToDoubleArray(), direct.Output.ToDoubleArray());
+        Close(direct.Output.ToDoubleArray(), result.Output, 1e-6); // two kernels (decode, materialized): float32 rounding differs
     }
 }

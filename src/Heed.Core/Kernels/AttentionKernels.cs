@@ -1,0 +1,205 @@
+using System.Runtime.Intrinsics;
+using Heed.Reference;
+
+namespace Heed.Kernels;
+
+/// <summary>The implementations a call of <see cref="Attention.Compute"/> can run on.</summary>
+public enum AttentionKernel
+{
+    /// <summary>The float64 reference (<see cref="ReferenceAttention"/>): forced by <see cref="AttentionOptions.UseReference"/>, and used for float64 inputs and D = 0.</summary>
+    Reference,
+
+    /// <summary>Fused tiles with an online softmax, no T×S matrix (<c>FlashAttention</c>).</summary>
+    Flash,
+
+    /// <summary>A few query rows per kv head, split along the keys with a log-sum-exp merge (<c>DecodeAttention</c>).</summary>
+    Decode,
+
+    /// <summary>Whole rows of scores, for <c>qk_matmul_output</c> and a float16, bfloat16 or double <c>softmax_precision</c> (<c>MaterializedAttention</c>).</summary>
+    Materialized,
+}
+
+/// <summary>
+/// The dispatcher: picks the kernel for a call, prepares its inputs once (checks, present key/value, pinned rows, the
+/// bias) and runs it on the widest vector tier the machine has, with up to <see cref="AttentionOptions.MaxThreads"/> threads.
+/// </summary>
+public static class AttentionKernels
+{
+    /// <summary>The widest vector tier the JIT uses on this machine (honours <c>DOTNET_EnableAVX512=0</c> and the like).</summary>
+    public static SimdTier Tier =>
+        Vector512.IsHardwareAccelerated ? SimdTier.Vector512
+        : Vector256.IsHardwareAccelerated ? SimdTier.Vector256
+        : Vector128.IsHardwareAccelerated ? SimdTier.Vector128
+        : SimdTier.Scalar;
+
+    /// <summary>The kernel <see cref="Attention.Compute"/> runs for these inputs and options (inputs must pass <see cref="AttentionGeometry.Resolve"/>).</summary>
+    /// <exception cref="HeedException">An input breaks a rule of the semantics.</exception>
+    public static AttentionKernel Choose(AttentionInputs inputs, AttentionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(options);
+        return Choose(inputs, options, AttentionGeometry.Resolve(inputs, options));
+    }
+
+    /// <summary>The threads a call uses: <see cref="AttentionOptions.MaxThreads"/>, or every core.</summary>
+    /// <exception cref="HeedException">MaxThreads is below 1.</exception>
+    public static int Threads(AttentionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.MaxThreads is int n && n < 1)
+        {
+            throw new HeedException($"MaxThreads (--threads) must be at least 1; got {n}");
+        }
+
+        return options.MaxThreads ?? Environment.ProcessorCount;
+    }
+
+    /// <summary>
+    /// Runs the ONNX <c>Attention</c> operator on the chosen kernel (see <see cref="Attention.Compute"/> for shapes).
+    /// </summary>
+    /// <exception cref="HeedException">An input breaks a rule of the semantics.</exception>
+    public static AttentionResult Compute(AttentionInputs inputs, AttentionOptions options) => Compute(inputs, options, null, null);
+
+    /// <summary>As <see cref="Compute(AttentionInputs, AttentionOptions)"/>, optionally forcing a kernel and a vector tier (tests and benchmarks).</summary>
+    /// <exception cref="HeedException">An input breaks a rule, or the forced kernel cannot run the call.</exception>
+    public static AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, AttentionKernel? kernel, SimdTier? tier)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(options);
+        AttentionGeometry g = AttentionGeometry.Resolve(inputs, options);
+        int threads = Threads(options);
+        AttentionKernel chosen = Choose(inputs, options, g);
+        if (kernel is AttentionKernel forced && forced != chosen)
+        {
+            bool possible = forced == AttentionKernel.Reference
+                || (chosen != AttentionKernel.Reference && (forced == AttentionKernel.Materialized || !NeedsRows(options)));
+            if (!possible)
+            {
+                throw new HeedException($"the {forced} kernel cannot run this call; the dispatcher picks {chosen}");
+            }
+
+            chosen = forced;
+        }
+
+        if (chosen == AttentionKernel.Reference)
+        {
+            return ReferenceAttention.Compute(inputs, options);
+        }
+
+        SimdTier simd = tier ?? Tier;
+        int newLength = g.KvLength - g.PastLength;
+        Tensor presentKey = Present(inputs.PastKey, inputs.Key, g, newLength, g.HeadSize, inputs.Key.DType);
+        Tensor presentValue = Present(inputs.PastValue, inputs.Value, g, newLength, g.ValueHeadSize, inputs.Value.DType);
+
+        // The kernels read the concatenated cache; when the past has another element type the reference computes with the
+        // past's own values, so the kernels then read a float32 concatenation (exact for float32, float16 and bfloat16).
+        Tensor keys = inputs.PastKey is Tensor pk && pk.DType != inputs.Key.DType
+            ? Present(pk, inputs.Key, g, newLength, g.HeadSize, DType.Float32) : presentKey;
+        Tensor values = inputs.PastValue is Tensor pv && pv.DType != inputs.Value.DType
+            ? Present(pv, inputs.Value, g, newLength, g.ValueHeadSize, DType.Float32) : presentValue;
+
+        int[] outputShape = g.IsPacked
+            ? [g.Batch, g.QueryLength, g.NumHeads * g.ValueHeadSize]
+            : [g.Batch, g.NumHeads, g.QueryLength, g.ValueHeadSize];
+        Tensor output = Tensor.Zeros(inputs.Query.DType, outputShape);
+        Tensor? qk = options.ComputeQkMatmulOutput ? Tensor.Zeros(inputs.Query.DType, [g.Batch, g.NumHeads, g.QueryLength, g.KvLength]) : null;
+
+        if ((long)g.Batch * g.NumHeads * g.QueryLength * g.ValueHeadSize > 0 || qk is not null)
+        {
+            using var call = new KernelCall(
+                g,
+                options,
+                new KernelBias(inputs, options, g),
+                TensorRows.Create(inputs.Query, g.NumHeads, g.QueryLength, g.HeadSize, g.IsPacked),
+                TensorRows.Create(keys, g.KvNumHeads, g.KvLength, g.HeadSize, packed: false),
+                TensorRows.Create(values, g.KvNumHeads, g.KvLength, g.ValueHeadSize, packed: false),
+                TensorRows.Create(output, g.NumHeads, g.QueryLength, g.ValueHeadSize, g.IsPacked),
+                threads);
+
+            // Tiles outside every row's open interval are skipped only when that cannot change the result: Q and K finite.
+            call.SkipClosed = call.HasNarrowRow && TensorRows.AllFinite(inputs.Query) && TensorRows.AllFinite(keys);
+            switch (chosen)
+            {
+                case AttentionKernel.Flash:
+                    FlashAttention.Run(call, simd);
+                    break;
+                case AttentionKernel.Decode:
+                    DecodeAttention.Run(call, simd);
+                    break;
+                default:
+                    using (TensorRows? qkRows = qk is null ? null : TensorRows.Create(qk, g.NumHeads, g.QueryLength, g.KvLength, packed: false))
+                    {
+                        MaterializedAttention.Run(call, qkRows, simd);
+                    }
+
+                    break;
+            }
+        }
+
+        return new AttentionResult(output, presentKey, presentValue, qk);
+    }
+
+    private static AttentionKernel Choose(AttentionInputs inputs, AttentionOptions options, AttentionGeometry g)
+    {
+        bool float64 = inputs.Query.DType == DType.Float64 || inputs.Key.DType == DType.Float64 || inputs.Value.DType == DType.Float64
+            || inputs.PastKey?.DType == DType.Float64 || inputs.PastValue?.DType == DType.Float64;
+        if (options.UseReference || float64 || g.HeadSize == 0)
+        {
+            return AttentionKernel.Reference;
+        }
+
+        if (NeedsRows(options))
+        {
+            return AttentionKernel.Materialized;
+        }
+
+        return DecodeAttention.Fits(g) ? AttentionKernel.Decode : AttentionKernel.Flash;
+    }
+
+    private static bool NeedsRows(AttentionOptions options) =>
+        options.ComputeQkMatmulOutput || options.SoftmaxPrecision is SoftmaxPrecision.Float16 or SoftmaxPrecision.BFloat16 or SoftmaxPrecision.Double;
+
+    /// <summary>
+    /// present = concat(past, fresh) as [B, Hkv, S, size] in <paramref name="type"/>. Without a past, a 4-D input of that
+    /// type is returned as it is (no copy: present_key then shares storage with K).
+    /// </summary>
+    private static Tensor Present(Tensor? past, Tensor fresh, AttentionGeometry g, int newLength, int size, DType type)
+    {
+        if (past is null && !g.IsPacked && fresh.DType == type)
+        {
+            return fresh;
+        }
+
+        int heads = g.KvNumHeads, pastLength = g.PastLength, total = pastLength + newLength;
+        Tensor present = Tensor.Zeros(type, [g.Batch, heads, total, size]);
+        Array target = TensorRows.StorageOf(present);
+        Array source = TensorRows.StorageOf(fresh.DType == type ? fresh : Tensor.FromDoubles(type, fresh.Shape, fresh.ToDoubleArray()));
+        Array? old = past is null ? null
+            : TensorRows.StorageOf(past.DType == type ? past : Tensor.FromDoubles(type, past.Shape, past.ToDoubleArray()));
+        for (int b = 0; b < g.Batch; b++)
+        {
+            for (int h = 0; h < heads; h++)
+            {
+                long row = ((long)b * heads) + h;
+                if (old is not null)
+                {
+                    Array.Copy(old, row * pastLength * size, target, row * total * size, (long)pastLength * size);
+                }
+
+                if (g.IsPacked)
+                {
+                    for (int j = 0; j < newLength; j++)
+                    {
+                        Array.Copy(source, ((((long)b * newLength) + j) * heads + h) * size, target, ((row * total) + pastLength + j) * size, size);
+                    }
+                }
+                else
+                {
+                    Array.Copy(source, row * newLength * size, target, ((row * total) + pastLength) * size, (long)newLength * size);
+                }
+            }
+        }
+
+        return present;
+    }
+}

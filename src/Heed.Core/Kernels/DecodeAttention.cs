@@ -1,0 +1,267 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Heed.Kernels;
+
+/// <summary>
+/// Attention for a handful of query rows per key/value head (decoding: T = 1 or a few, H/Hkv queries sharing each kv
+/// head). Work is split along the key axis (Flash-Decoding, Dao et al. 2023) so every thread streams its own slice of
+/// K and V once for all the query heads of a group, keeps a running max, sum and output per row, and the slices are
+/// merged with log-sum-exp weights. Scores are dot products over D: no transposed packing, since each key is used
+/// by only a few rows.
+/// </summary>
+internal static unsafe class DecodeAttention
+{
+    /// <summary>Most query rows (T · H/Hkv) per kv head this kernel takes.</summary>
+    public const int MaxRows = 16;
+
+    /// <summary>Most query positions this kernel takes.</summary>
+    public const int MaxQueryLength = 4;
+
+    /// <summary>Keys per block between online-softmax updates.</summary>
+    public const int KeyBlock = 64;
+
+    /// <summary>Keys per slice at the least, so the merge stays negligible.</summary>
+    private const int MinSliceKeys = 512;
+
+    public static bool Fits(AttentionGeometry g) =>
+        g.QueryLength <= MaxQueryLength && (long)g.QueryLength * (g.NumHeads / g.KvNumHeads) <= MaxRows;
+
+    /// <summary>Slices of the key axis: enough for 4 work items per thread, none shorter than 512 keys.</summary>
+    public static int Slices(AttentionGeometry g, int threads)
+    {
+        long units = (long)g.Batch * g.KvNumHeads;
+        int wanted = (int)Math.Max(1, ((4L * threads) + units - 1) / Math.Max(units, 1));
+        return Math.Clamp(Math.Min(wanted, g.KvLength / MinSliceKeys), 1, 1024);
+    }
+
+    public static void Run(KernelCall call, SimdTier tier)
+    {
+        switch (tier)
+        {
+            case SimdTier.Vector512: Run<Simd512, Vector512<float>>(call); break;
+            case SimdTier.Vector256: Run<Simd256, Vector256<float>>(call); break;
+            case SimdTier.Vector128: Run<Simd128, Vector128<float>>(call); break;
+            default: Run<SimdScalar, float>(call); break;
+        }
+    }
+
+    private static void Run<TOps, TV>(KernelCall call)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        AttentionGeometry g = call.Geometry;
+        int rows = g.QueryLength * (g.NumHeads / g.KvNumHeads);
+        int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize, paddedValue = FlashAttention.RoundUp(valueHeadSize, TOps.Width);
+        int slices = Slices(g, call.Threads);
+        int sliceKeys = FlashAttention.RoundUp(FlashAttention.CeilDiv(Math.Max(g.KvLength, 1), slices), KeyBlock);
+        int items = g.Batch * g.KvNumHeads * slices;
+
+        // Per slice and row: running max, sum, open flag and output, merged below.
+        float[] state = GC.AllocateUninitializedArray<float>(items * rows * (3 + paddedValue), pinned: true);
+        int workspaceFloats = Workspace.Size(rows * headSize, rows * KeyBlock, Math.Max(headSize, valueHeadSize) * 2, rows * 2);
+        fixed (float* statePointer = state)
+        {
+            float* states = statePointer;
+            KernelThreads.For(items, call.Threads, () => new Workspace(workspaceFloats), (item, ws) =>
+            {
+                int slice = item % slices, bkv = item / slices;
+                int start = slice * sliceKeys, end = Math.Min(g.KvLength, start + sliceKeys);
+                Slice<TOps, TV>(call, ws, bkv / g.KvNumHeads, bkv % g.KvNumHeads, start, end, rows, paddedValue, states + ((long)item * rows * (3 + paddedValue)));
+            });
+
+            float[] output = new float[paddedValue];
+            fixed (float* outputPointer = output)
+            {
+                for (int bkv = 0; bkv < g.Batch * g.KvNumHeads; bkv++)
+                {
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Merge(states + ((long)bkv * slices * rows * (3 + paddedValue)), slices, rows, r, paddedValue, valueHeadSize, outputPointer);
+                        int group = g.NumHeads / g.KvNumHeads;
+                        int h = ((bkv % g.KvNumHeads) * group) + (r / g.QueryLength);
+                        call.Output.Write(bkv / g.KvNumHeads, h, r % g.QueryLength, outputPointer);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void Slice<TOps, TV>(KernelCall call, Workspace ws, int b, int kvHead, int start, int end, int rows, int paddedValue, float* states)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        AttentionGeometry g = call.Geometry;
+        int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize, group = g.NumHeads / g.KvNumHeads;
+        float* q = ws.Take(rows * headSize);
+        float* s = ws.Take(rows * KeyBlock);
+        float* scratch = ws.Take(Math.Max(headSize, valueHeadSize) * 2);
+        float* alpha = ws.Take(rows * 2);
+        int stateSize = 3 + paddedValue;
+        Span<int> lo = stackalloc int[rows], hi = stackalloc int[rows];
+        int first = int.MaxValue, last = -1;
+        for (int r = 0; r < rows; r++)
+        {
+            int h = (kvHead * group) + (r / g.QueryLength), i = r % g.QueryLength;
+            call.Query.Read(b, h, i, q + (r * headSize), call.Scale);
+            call.Range(b, i, out lo[r], out hi[r]);
+            float* st = states + ((long)r * stateSize);
+            st[0] = float.NegativeInfinity;
+            st[1] = 0;
+            st[2] = 0;
+            new Span<float>(st + 3, paddedValue).Clear();
+            if (lo[r] <= hi[r])
+            {
+                first = Math.Min(first, lo[r]);
+                last = Math.Max(last, hi[r]);
+            }
+        }
+
+        if (last < 0)
+        {
+            return;
+        }
+
+        if (call.SkipClosed)
+        {
+            start = Math.Max(start, first / KeyBlock * KeyBlock);
+            end = Math.Min(end, last + 1);
+        }
+
+        for (int j0 = start; j0 < end; j0 += KeyBlock)
+        {
+            int count = Math.Min(KeyBlock, end - j0), lastKey = j0 + count - 1;
+            for (int jj = 0; jj < count; jj++)
+            {
+                float* key = call.Key.Row(b, kvHead, j0 + jj, scratch);
+                for (int r = 0; r < rows; r++)
+                {
+                    s[(r * KeyBlock) + jj] = Dot<TOps, TV>(q + (r * headSize), key, headSize);
+                }
+            }
+
+            for (int r = 0; r < rows; r++)
+            {
+                float* row = s + (r * KeyBlock);
+                float* st = states + ((long)r * stateSize);
+                alpha[r] = 1;
+                if (lo[r] > hi[r] || (call.SkipClosed && (lastKey < lo[r] || j0 > hi[r])))
+                {
+                    new Span<float>(row, count).Clear();
+                    continue;
+                }
+
+                int h = (kvHead * group) + (r / g.QueryLength);
+                if (RowSteps.SoftcapAndBias<TOps, TV>(call, row, count, j0, b, h, r % g.QueryLength, lo[r], hi[r]))
+                {
+                    st[2] = 1;
+                }
+
+                alpha[r] = RowSteps.Update<TOps, TV>(row, count, ref st[0], ref st[1]);
+                float* o = st + 3;
+                if (alpha[r] == 0)
+                {
+                    new Span<float>(o, paddedValue).Clear();
+                }
+                else if (alpha[r] != 1)
+                {
+                    for (int e = 0; e < paddedValue; e++) o[e] *= alpha[r];
+                }
+            }
+
+            for (int jj = 0; jj < count; jj++)
+            {
+                float* value = call.Value.Row(b, kvHead, j0 + jj, scratch + headSize);
+                for (int r = 0; r < rows; r++)
+                {
+                    float p = s[(r * KeyBlock) + jj];
+                    if (p != 0)
+                    {
+                        // Only keys with a non-zero probability are added, so a masked key's NaN/∞ value cannot leak.
+                        Axpy<TOps, TV>(p, value, states + ((long)r * stateSize) + 3, valueHeadSize);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Merges the slices of one row: M = max m_c, l = Σ e^(m_c−M)·l_c, o = Σ e^(m_c−M)·o_c, skipping slices whose weight is 0.</summary>
+    private static void Merge(float* states, int slices, int rows, int r, int paddedValue, int valueHeadSize, float* result)
+    {
+        int stateSize = 3 + paddedValue;
+        bool open = false, poisoned = false;
+        float max = float.NegativeInfinity;
+        for (int c = 0; c < slices; c++)
+        {
+            float* st = states + ((((long)c * rows) + r) * stateSize);
+            open |= st[2] != 0;
+            poisoned |= float.IsNaN(st[0]) || float.IsNaN(st[1]);
+            max = Math.Max(max, st[0]);
+        }
+
+        new Span<float>(result, valueHeadSize).Clear();
+        if (!open)
+        {
+            return;
+        }
+
+        if (poisoned || max == float.NegativeInfinity)
+        {
+            new Span<float>(result, valueHeadSize).Fill(float.NaN);
+            return;
+        }
+
+        float sum = 0;
+        for (int c = 0; c < slices; c++)
+        {
+            float* st = states + ((((long)c * rows) + r) * stateSize);
+            float weight = st[0] == float.NegativeInfinity ? 0 : VectorMath.Exp<SimdScalar, float>(st[0] - max);
+            if (weight == 0)
+            {
+                continue;
+            }
+
+            sum += weight * st[1];
+            for (int e = 0; e < valueHeadSize; e++) result[e] += weight * st[3 + e];
+        }
+
+        for (int e = 0; e < valueHeadSize; e++) result[e] /= sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Dot<TOps, TV>(float* a, float* b, int n)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        int k = 0;
+        float total = 0;
+        if (n >= TOps.Width)
+        {
+            TV acc = TOps.Multiply(TOps.Load(a), TOps.Load(b));
+            for (k = TOps.Width; k <= n - TOps.Width; k += TOps.Width)
+            {
+                acc = TOps.MultiplyAdd(TOps.Load(a + k), TOps.Load(b + k), acc);
+            }
+
+            total = TOps.SumAcross(acc);
+        }
+
+        for (; k < n; k++) total += a[k] * b[k];
+        return total;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Axpy<TOps, TV>(float a, float* x, float* y, int n)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        TV va = TOps.Splat(a);
+        int k = 0;
+        for (; k <= n - TOps.Width; k += TOps.Width)
+        {
+            TOps.Store(TOps.MultiplyAdd(va, TOps.Load(x + k), TOps.Load(y + k)), y + k);
+        }
+
+        for (; k < n; k++) y[k] += a * x[k];
+    }
+}

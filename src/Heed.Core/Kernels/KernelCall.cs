@@ -1,0 +1,182 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Heed.Kernels;
+
+/// <summary>The instruction-set tier a kernel runs on.</summary>
+public enum SimdTier
+{
+    /// <summary>No vector instructions (hardware intrinsics off).</summary>
+    Scalar,
+
+    /// <summary>128-bit vectors (SSE, NEON).</summary>
+    Vector128,
+
+    /// <summary>256-bit vectors (AVX2).</summary>
+    Vector256,
+
+    /// <summary>512-bit vectors (AVX-512).</summary>
+    Vector512,
+}
+
+/// <summary>Everything a kernel needs for one call, checked and prepared once: sizes, in-place row access, the bias and the thread count.</summary>
+internal sealed unsafe class KernelCall : IDisposable
+{
+    private readonly int[] _lo;
+    private readonly int[] _hi;
+
+    public KernelCall(AttentionGeometry geometry, AttentionOptions options, KernelBias bias, TensorRows query, TensorRows key, TensorRows value, TensorRows output, int threads)
+    {
+        Geometry = geometry;
+        Options = options;
+        Bias = bias;
+        Query = query;
+        Key = key;
+        Value = value;
+        Output = output;
+        Threads = threads;
+        Scale = (float)geometry.Scale;
+        Softcap = (float)options.Softcap;
+        int batch = geometry.Batch, queryLength = geometry.QueryLength;
+        _lo = new int[batch * queryLength];
+        _hi = new int[batch * queryLength];
+        for (int b = 0; b < batch; b++)
+        {
+            for (int i = 0; i < queryLength; i++)
+            {
+                int at = (b * queryLength) + i;
+                bias.Range(b, i, out _lo[at], out _hi[at]);
+                HasNarrowRow |= _lo[at] <= _hi[at] && (_lo[at] > 0 || _hi[at] < geometry.KvLength - 1);
+            }
+        }
+    }
+
+    public AttentionGeometry Geometry { get; }
+
+    public AttentionOptions Options { get; }
+
+    public KernelBias Bias { get; }
+
+    /// <summary>Q rows (b, h, i).</summary>
+    public TensorRows Query { get; }
+
+    /// <summary>K rows (b, kvHead, j) over the whole key length S (past included).</summary>
+    public TensorRows Key { get; }
+
+    /// <summary>V rows (b, kvHead, j).</summary>
+    public TensorRows Value { get; }
+
+    /// <summary>Y rows (b, h, i).</summary>
+    public TensorRows Output { get; }
+
+    /// <summary>Worker threads to use (at least 1).</summary>
+    public int Threads { get; }
+
+    /// <summary>True when key tiles outside every row's open interval may be skipped (Q and K are finite, so their masked scores are exactly −∞).</summary>
+    public bool SkipClosed { get; set; }
+
+    /// <summary>True when some open row may attend fewer than all S keys by the structural rules (so skipping could apply).</summary>
+    public bool HasNarrowRow { get; }
+
+    public float Scale { get; }
+
+    /// <summary>0 = off.</summary>
+    public float Softcap { get; }
+
+    /// <summary>The open key interval of query row i of batch b (lo &gt; hi: none).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Range(int b, int i, out int lo, out int hi)
+    {
+        int at = (b * Geometry.QueryLength) + i;
+        lo = _lo[at];
+        hi = _hi[at];
+    }
+
+    public void Dispose()
+    {
+        Bias.Dispose();
+        Query.Dispose();
+        Key.Dispose();
+        Value.Dispose();
+        Output.Dispose();
+    }
+}
+
+/// <summary>A worker's scratch memory: one pinned float array carved into named regions, allocated once per worker.</summary>
+internal sealed unsafe class Workspace
+{
+    private readonly float[] _memory;
+    private readonly float* _base;
+    private readonly int _start;
+    private int _used;
+
+    public Workspace(int floats)
+    {
+        // Pinned so the kernels can hold raw pointers; managed so the allocation is visible to GC accounting.
+        _memory = GC.AllocateUninitializedArray<float>(floats + 64, pinned: true);
+        _base = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_memory));
+        _start = (int)((64 - ((nint)_base & 63)) / sizeof(float)) & 15; // start 64-byte aligned
+        _used = _start;
+    }
+
+    /// <summary>Frees every region for the next work item.</summary>
+    public void Reset() => _used = _start;
+
+    /// <summary>The next <paramref name="floats"/> floats, 64-byte aligned.</summary>
+    public float* Take(int floats)
+    {
+        float* region = _base + _used;
+        _used += (floats + 15) & ~15;
+        if (_used > _memory.Length)
+        {
+            throw new InvalidOperationException("kernel workspace too small");
+        }
+
+        return region;
+    }
+
+    /// <summary>Floats a workspace needs for regions of the given sizes (including alignment).</summary>
+    public static int Size(params int[] regions)
+    {
+        int total = 0;
+        foreach (int r in regions) total += (r + 15) & ~15;
+        return total;
+    }
+}
+
+/// <summary>Runs work items on up to N threads, one workspace per worker.</summary>
+internal static class KernelThreads
+{
+    public static void For(int items, int threads, Func<Workspace> workspace, Action<int, Workspace> body)
+    {
+        if (items <= 0)
+        {
+            return;
+        }
+
+        if (threads <= 1 || items == 1)
+        {
+            Workspace w = workspace();
+            for (int i = 0; i < items; i++)
+            {
+                w.Reset();
+                body(i, w);
+            }
+
+            return;
+        }
+
+        Parallel.For(
+            0,
+            items,
+            new ParallelOptions { MaxDegreeOfParallelism = threads },
+            workspace,
+            (item, _, w) =>
+            {
+                w.Reset();
+                body(item, w);
+                return w;
+            },
+            _ => { });
+    }
+}

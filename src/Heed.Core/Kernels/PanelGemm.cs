@@ -1,0 +1,308 @@
+using System.Runtime.CompilerServices;
+
+namespace Heed.Kernels;
+
+/// <summary>
+/// The one matrix product the kernels need, on panels of 6 rows: C[6 × n] = diag(s)·C + A[6 × k]·B[k × n], or
+/// C = A·B when no row scales are given. Q·Kᵀ uses it with A = Q rows and B = Kᵀ packed per key tile; P·V with
+/// A = probabilities, B = the V tile, and s = the online-softmax rescaling of the running output.
+/// </summary>
+/// <remarks>
+/// Register blocking as in the BLIS/GotoBLAS micro-kernels: 6 rows × 4 registers = 24 accumulators on AVX-512
+/// (32 registers), 6 × 2 = 12 on 16-register tiers, each step loading 4 (or 2) registers of B and broadcasting
+/// 6 elements of A. The code is written out by hand (generated once, then kept as source) so the JIT keeps every
+/// accumulator in a register.
+/// </remarks>
+internal static unsafe class PanelGemm
+{
+    /// <summary>Rows per panel.</summary>
+    public const int Rows = 6;
+
+    /// <summary>
+    /// C[6 × n] = diag(rowScale)·C + A·B (or A·B when <paramref name="rowScale"/> is null), with A 6 × depth (row stride lda),
+    /// B depth × n (row stride ldb) and C 6 × n (row stride ldc); n is a multiple of the tier's width.
+    /// </summary>
+    public static void Multiply<TOps, TV>(float* a, int lda, float* b, int ldb, float* c, int ldc, int depth, int n, float* rowScale)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        int w = TOps.Width;
+        int column = 0;
+        if (TOps.WideRegisterFile)
+        {
+            for (; column + (4 * w) <= n; column += 4 * w)
+            {
+                Panel4<TOps, TV>(a, lda, b + column, ldb, c + column, ldc, depth, rowScale);
+            }
+        }
+
+        for (; column + (2 * w) <= n; column += 2 * w)
+        {
+            Panel2<TOps, TV>(a, lda, b + column, ldb, c + column, ldc, depth, rowScale);
+        }
+
+        for (; column < n; column += w)
+        {
+            Panel1<TOps, TV>(a, lda, b + column, ldb, c + column, ldc, depth, rowScale);
+        }
+    }
+
+    /// <summary>C[6 × 4·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Panel4<TOps, TV>(float* a, int lda, float* b, int ldb, float* c, int ldc, int depth, float* rowScale)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        int w = TOps.Width;
+        float* a0 = a, a1 = a + lda, a2 = a + (2 * lda), a3 = a + (3 * lda), a4 = a + (4 * lda), a5 = a + (5 * lda);
+        float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
+        TV x00, x01, x02, x03, x10, x11, x12, x13, x20, x21, x22, x23, x30, x31, x32, x33, x40, x41, x42, x43, x50, x51, x52, x53;
+        if (rowScale is null)
+        {
+            x00 = TOps.Zero; x01 = TOps.Zero; x02 = TOps.Zero; x03 = TOps.Zero;
+            x10 = TOps.Zero; x11 = TOps.Zero; x12 = TOps.Zero; x13 = TOps.Zero;
+            x20 = TOps.Zero; x21 = TOps.Zero; x22 = TOps.Zero; x23 = TOps.Zero;
+            x30 = TOps.Zero; x31 = TOps.Zero; x32 = TOps.Zero; x33 = TOps.Zero;
+            x40 = TOps.Zero; x41 = TOps.Zero; x42 = TOps.Zero; x43 = TOps.Zero;
+            x50 = TOps.Zero; x51 = TOps.Zero; x52 = TOps.Zero; x53 = TOps.Zero;
+        }
+        else
+        {
+            TV s0 = TOps.Splat(rowScale[0]);
+            TV s1 = TOps.Splat(rowScale[1]);
+            TV s2 = TOps.Splat(rowScale[2]);
+            TV s3 = TOps.Splat(rowScale[3]);
+            TV s4 = TOps.Splat(rowScale[4]);
+            TV s5 = TOps.Splat(rowScale[5]);
+            x00 = TOps.Multiply(TOps.Load(c0), s0);
+            x01 = TOps.Multiply(TOps.Load(c0 + w), s0);
+            x02 = TOps.Multiply(TOps.Load(c0 + (2 * w)), s0);
+            x03 = TOps.Multiply(TOps.Load(c0 + (3 * w)), s0);
+            x10 = TOps.Multiply(TOps.Load(c1), s1);
+            x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
+            x12 = TOps.Multiply(TOps.Load(c1 + (2 * w)), s1);
+            x13 = TOps.Multiply(TOps.Load(c1 + (3 * w)), s1);
+            x20 = TOps.Multiply(TOps.Load(c2), s2);
+            x21 = TOps.Multiply(TOps.Load(c2 + w), s2);
+            x22 = TOps.Multiply(TOps.Load(c2 + (2 * w)), s2);
+            x23 = TOps.Multiply(TOps.Load(c2 + (3 * w)), s2);
+            x30 = TOps.Multiply(TOps.Load(c3), s3);
+            x31 = TOps.Multiply(TOps.Load(c3 + w), s3);
+            x32 = TOps.Multiply(TOps.Load(c3 + (2 * w)), s3);
+            x33 = TOps.Multiply(TOps.Load(c3 + (3 * w)), s3);
+            x40 = TOps.Multiply(TOps.Load(c4), s4);
+            x41 = TOps.Multiply(TOps.Load(c4 + w), s4);
+            x42 = TOps.Multiply(TOps.Load(c4 + (2 * w)), s4);
+            x43 = TOps.Multiply(TOps.Load(c4 + (3 * w)), s4);
+            x50 = TOps.Multiply(TOps.Load(c5), s5);
+            x51 = TOps.Multiply(TOps.Load(c5 + w), s5);
+            x52 = TOps.Multiply(TOps.Load(c5 + (2 * w)), s5);
+            x53 = TOps.Multiply(TOps.Load(c5 + (3 * w)), s5);
+        }
+
+        for (int k = 0; k < depth; k++)
+        {
+            float* bk = b + ((long)k * ldb);
+            TV b0 = TOps.Load(bk);
+            TV b1 = TOps.Load(bk + w);
+            TV b2 = TOps.Load(bk + (2 * w));
+            TV b3 = TOps.Load(bk + (3 * w));
+            TV r0 = TOps.Splat(a0[k]);
+            x00 = TOps.MultiplyAdd(r0, b0, x00);
+            x01 = TOps.MultiplyAdd(r0, b1, x01);
+            x02 = TOps.MultiplyAdd(r0, b2, x02);
+            x03 = TOps.MultiplyAdd(r0, b3, x03);
+            TV r1 = TOps.Splat(a1[k]);
+            x10 = TOps.MultiplyAdd(r1, b0, x10);
+            x11 = TOps.MultiplyAdd(r1, b1, x11);
+            x12 = TOps.MultiplyAdd(r1, b2, x12);
+            x13 = TOps.MultiplyAdd(r1, b3, x13);
+            TV r2 = TOps.Splat(a2[k]);
+            x20 = TOps.MultiplyAdd(r2, b0, x20);
+            x21 = TOps.MultiplyAdd(r2, b1, x21);
+            x22 = TOps.MultiplyAdd(r2, b2, x22);
+            x23 = TOps.MultiplyAdd(r2, b3, x23);
+            TV r3 = TOps.Splat(a3[k]);
+            x30 = TOps.MultiplyAdd(r3, b0, x30);
+            x31 = TOps.MultiplyAdd(r3, b1, x31);
+            x32 = TOps.MultiplyAdd(r3, b2, x32);
+            x33 = TOps.MultiplyAdd(r3, b3, x33);
+            TV r4 = TOps.Splat(a4[k]);
+            x40 = TOps.MultiplyAdd(r4, b0, x40);
+            x41 = TOps.MultiplyAdd(r4, b1, x41);
+            x42 = TOps.MultiplyAdd(r4, b2, x42);
+            x43 = TOps.MultiplyAdd(r4, b3, x43);
+            TV r5 = TOps.Splat(a5[k]);
+            x50 = TOps.MultiplyAdd(r5, b0, x50);
+            x51 = TOps.MultiplyAdd(r5, b1, x51);
+            x52 = TOps.MultiplyAdd(r5, b2, x52);
+            x53 = TOps.MultiplyAdd(r5, b3, x53);
+        }
+
+        TOps.Store(x00, c0);
+        TOps.Store(x01, c0 + w);
+        TOps.Store(x02, c0 + (2 * w));
+        TOps.Store(x03, c0 + (3 * w));
+        TOps.Store(x10, c1);
+        TOps.Store(x11, c1 + w);
+        TOps.Store(x12, c1 + (2 * w));
+        TOps.Store(x13, c1 + (3 * w));
+        TOps.Store(x20, c2);
+        TOps.Store(x21, c2 + w);
+        TOps.Store(x22, c2 + (2 * w));
+        TOps.Store(x23, c2 + (3 * w));
+        TOps.Store(x30, c3);
+        TOps.Store(x31, c3 + w);
+        TOps.Store(x32, c3 + (2 * w));
+        TOps.Store(x33, c3 + (3 * w));
+        TOps.Store(x40, c4);
+        TOps.Store(x41, c4 + w);
+        TOps.Store(x42, c4 + (2 * w));
+        TOps.Store(x43, c4 + (3 * w));
+        TOps.Store(x50, c5);
+        TOps.Store(x51, c5 + w);
+        TOps.Store(x52, c5 + (2 * w));
+        TOps.Store(x53, c5 + (3 * w));
+    }
+
+    /// <summary>C[6 × 2·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Panel2<TOps, TV>(float* a, int lda, float* b, int ldb, float* c, int ldc, int depth, float* rowScale)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        int w = TOps.Width;
+        float* a0 = a, a1 = a + lda, a2 = a + (2 * lda), a3 = a + (3 * lda), a4 = a + (4 * lda), a5 = a + (5 * lda);
+        float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
+        TV x00, x01, x10, x11, x20, x21, x30, x31, x40, x41, x50, x51;
+        if (rowScale is null)
+        {
+            x00 = TOps.Zero; x01 = TOps.Zero;
+            x10 = TOps.Zero; x11 = TOps.Zero;
+            x20 = TOps.Zero; x21 = TOps.Zero;
+            x30 = TOps.Zero; x31 = TOps.Zero;
+            x40 = TOps.Zero; x41 = TOps.Zero;
+            x50 = TOps.Zero; x51 = TOps.Zero;
+        }
+        else
+        {
+            TV s0 = TOps.Splat(rowScale[0]);
+            TV s1 = TOps.Splat(rowScale[1]);
+            TV s2 = TOps.Splat(rowScale[2]);
+            TV s3 = TOps.Splat(rowScale[3]);
+            TV s4 = TOps.Splat(rowScale[4]);
+            TV s5 = TOps.Splat(rowScale[5]);
+            x00 = TOps.Multiply(TOps.Load(c0), s0);
+            x01 = TOps.Multiply(TOps.Load(c0 + w), s0);
+            x10 = TOps.Multiply(TOps.Load(c1), s1);
+            x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
+            x20 = TOps.Multiply(TOps.Load(c2), s2);
+            x21 = TOps.Multiply(TOps.Load(c2 + w), s2);
+            x30 = TOps.Multiply(TOps.Load(c3), s3);
+            x31 = TOps.Multiply(TOps.Load(c3 + w), s3);
+            x40 = TOps.Multiply(TOps.Load(c4), s4);
+            x41 = TOps.Multiply(TOps.Load(c4 + w), s4);
+            x50 = TOps.Multiply(TOps.Load(c5), s5);
+            x51 = TOps.Multiply(TOps.Load(c5 + w), s5);
+        }
+
+        for (int k = 0; k < depth; k++)
+        {
+            float* bk = b + ((long)k * ldb);
+            TV b0 = TOps.Load(bk);
+            TV b1 = TOps.Load(bk + w);
+            TV r0 = TOps.Splat(a0[k]);
+            x00 = TOps.MultiplyAdd(r0, b0, x00);
+            x01 = TOps.MultiplyAdd(r0, b1, x01);
+            TV r1 = TOps.Splat(a1[k]);
+            x10 = TOps.MultiplyAdd(r1, b0, x10);
+            x11 = TOps.MultiplyAdd(r1, b1, x11);
+            TV r2 = TOps.Splat(a2[k]);
+            x20 = TOps.MultiplyAdd(r2, b0, x20);
+            x21 = TOps.MultiplyAdd(r2, b1, x21);
+            TV r3 = TOps.Splat(a3[k]);
+            x30 = TOps.MultiplyAdd(r3, b0, x30);
+            x31 = TOps.MultiplyAdd(r3, b1, x31);
+            TV r4 = TOps.Splat(a4[k]);
+            x40 = TOps.MultiplyAdd(r4, b0, x40);
+            x41 = TOps.MultiplyAdd(r4, b1, x41);
+            TV r5 = TOps.Splat(a5[k]);
+            x50 = TOps.MultiplyAdd(r5, b0, x50);
+            x51 = TOps.MultiplyAdd(r5, b1, x51);
+        }
+
+        TOps.Store(x00, c0);
+        TOps.Store(x01, c0 + w);
+        TOps.Store(x10, c1);
+        TOps.Store(x11, c1 + w);
+        TOps.Store(x20, c2);
+        TOps.Store(x21, c2 + w);
+        TOps.Store(x30, c3);
+        TOps.Store(x31, c3 + w);
+        TOps.Store(x40, c4);
+        TOps.Store(x41, c4 + w);
+        TOps.Store(x50, c5);
+        TOps.Store(x51, c5 + w);
+    }
+
+    /// <summary>C[6 × 1·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Panel1<TOps, TV>(float* a, int lda, float* b, int ldb, float* c, int ldc, int depth, float* rowScale)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        int w = TOps.Width;
+        float* a0 = a, a1 = a + lda, a2 = a + (2 * lda), a3 = a + (3 * lda), a4 = a + (4 * lda), a5 = a + (5 * lda);
+        float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
+        TV x00, x10, x20, x30, x40, x50;
+        if (rowScale is null)
+        {
+            x00 = TOps.Zero;
+            x10 = TOps.Zero;
+            x20 = TOps.Zero;
+            x30 = TOps.Zero;
+            x40 = TOps.Zero;
+            x50 = TOps.Zero;
+        }
+        else
+        {
+            TV s0 = TOps.Splat(rowScale[0]);
+            TV s1 = TOps.Splat(rowScale[1]);
+            TV s2 = TOps.Splat(rowScale[2]);
+            TV s3 = TOps.Splat(rowScale[3]);
+            TV s4 = TOps.Splat(rowScale[4]);
+            TV s5 = TOps.Splat(rowScale[5]);
+            x00 = TOps.Multiply(TOps.Load(c0), s0);
+            x10 = TOps.Multiply(TOps.Load(c1), s1);
+            x20 = TOps.Multiply(TOps.Load(c2), s2);
+            x30 = TOps.Multiply(TOps.Load(c3), s3);
+            x40 = TOps.Multiply(TOps.Load(c4), s4);
+            x50 = TOps.Multiply(TOps.Load(c5), s5);
+        }
+
+        for (int k = 0; k < depth; k++)
+        {
+            float* bk = b + ((long)k * ldb);
+            TV b0 = TOps.Load(bk);
+            TV r0 = TOps.Splat(a0[k]);
+            x00 = TOps.MultiplyAdd(r0, b0, x00);
+            TV r1 = TOps.Splat(a1[k]);
+            x10 = TOps.MultiplyAdd(r1, b0, x10);
+            TV r2 = TOps.Splat(a2[k]);
+            x20 = TOps.MultiplyAdd(r2, b0, x20);
+            TV r3 = TOps.Splat(a3[k]);
+            x30 = TOps.MultiplyAdd(r3, b0, x30);
+            TV r4 = TOps.Splat(a4[k]);
+            x40 = TOps.MultiplyAdd(r4, b0, x40);
+            TV r5 = TOps.Splat(a5[k]);
+            x50 = TOps.MultiplyAdd(r5, b0, x50);
+        }
+
+        TOps.Store(x00, c0);
+        TOps.Store(x10, c1);
+        TOps.Store(x20, c2);
+        TOps.Store(x30, c3);
+        TOps.Store(x40, c4);
+        TOps.Store(x50, c5);
+    }
+}

@@ -1,0 +1,363 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Heed.Kernels;
+
+/// <summary>
+/// The vector operations the kernels are written in, one implementation per instruction-set tier
+/// (512, 256, 128 bits and scalar), in the operator-struct style of System.Numerics.Tensors: kernels are generic
+/// over a struct implementing this interface, so the JIT compiles one specialized copy per tier with every call inlined.
+/// </summary>
+/// <typeparam name="TV">The register type: <see cref="Vector512{T}"/>, <see cref="Vector256{T}"/>, <see cref="Vector128{T}"/> or <see cref="float"/>.</typeparam>
+internal unsafe interface ISimd<TV>
+    where TV : struct
+{
+    /// <summary>Floats per register.</summary>
+    static abstract int Width { get; }
+
+    /// <summary>True when the tier has 32 registers (AVX-512), so the matrix kernels can keep 24 accumulators.</summary>
+    static abstract bool WideRegisterFile { get; }
+
+    /// <summary>All lanes 0.</summary>
+    static abstract TV Zero { get; }
+
+    /// <summary>All lanes <paramref name="value"/>.</summary>
+    static abstract TV Splat(float value);
+
+    /// <summary>Reads <see cref="Width"/> floats.</summary>
+    static abstract TV Load(float* source);
+
+    /// <summary>Writes <see cref="Width"/> floats.</summary>
+    static abstract void Store(TV value, float* destination);
+
+    /// <summary>a + b.</summary>
+    static abstract TV Add(TV a, TV b);
+
+    /// <summary>a − b.</summary>
+    static abstract TV Subtract(TV a, TV b);
+
+    /// <summary>a · b.</summary>
+    static abstract TV Multiply(TV a, TV b);
+
+    /// <summary>a / b.</summary>
+    static abstract TV Divide(TV a, TV b);
+
+    /// <summary>a · b + c, fused (one rounding).</summary>
+    static abstract TV MultiplyAdd(TV a, TV b, TV c);
+
+    /// <summary>The larger lane; which operand a NaN lane yields is the hardware's choice (callers do not depend on it).</summary>
+    static abstract TV MaxNative(TV a, TV b);
+
+    /// <summary>The smaller lane; NaN handling as <see cref="MaxNative"/>.</summary>
+    static abstract TV MinNative(TV a, TV b);
+
+    /// <summary>|x|.</summary>
+    static abstract TV Abs(TV x);
+
+    /// <summary>Per lane: x &lt; limit ? ifLess : otherwise (false for NaN lanes).</summary>
+    static abstract TV SelectLess(TV x, TV limit, TV ifLess, TV otherwise);
+
+    /// <summary>Per lane: a == b ? ifEqual : otherwise.</summary>
+    static abstract TV SelectEqual(TV a, TV b, TV ifEqual, TV otherwise);
+
+    /// <summary>2^n as a float, where t = n + 1.5·2²³ (so the low bits of t hold n): bits ((bits(t) + 127) &lt;&lt; 23).</summary>
+    static abstract TV Pow2FromRounded(TV t);
+
+    /// <summary>The largest lane (NaN handling as <see cref="MaxNative"/>).</summary>
+    static abstract float MaxAcross(TV x);
+
+    /// <summary>The sum of the lanes.</summary>
+    static abstract float SumAcross(TV x);
+
+    /// <summary>Lanes whose index (<paramref name="first"/> + lane) lies outside [lo, hi] become x + (−∞); the others stay x.</summary>
+    static abstract TV MaskOutside(TV x, int first, int lo, int hi);
+}
+
+/// <summary>AVX-512: 16 floats per register, 32 registers.</summary>
+internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
+{
+    private static readonly Vector512<int> Lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+    public static int Width => Vector512<float>.Count;
+
+    public static bool WideRegisterFile => true;
+
+    public static Vector512<float> Zero => Vector512<float>.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Splat(float value) => Vector512.Create(value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load(float* source) => Vector512.Load(source);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector512<float> value, float* destination) => value.Store(destination);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Subtract(Vector512<float> a, Vector512<float> b) => a - b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Multiply(Vector512<float> a, Vector512<float> b) => a * b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Divide(Vector512<float> a, Vector512<float> b) => a / b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> MaxNative(Vector512<float> a, Vector512<float> b) => Vector512.MaxNative(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> MinNative(Vector512<float> a, Vector512<float> b) => Vector512.MinNative(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Abs(Vector512<float> x) => Vector512.Abs(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> SelectLess(Vector512<float> x, Vector512<float> limit, Vector512<float> ifLess, Vector512<float> otherwise) =>
+        Vector512.ConditionalSelect(Vector512.LessThan(x, limit), ifLess, otherwise);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> SelectEqual(Vector512<float> a, Vector512<float> b, Vector512<float> ifEqual, Vector512<float> otherwise) =>
+        Vector512.ConditionalSelect(Vector512.Equals(a, b), ifEqual, otherwise);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Pow2FromRounded(Vector512<float> t) =>
+        Vector512.ShiftLeft(t.AsInt32() + Vector512.Create(127), 23).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MaxAcross(Vector512<float> x)
+    {
+        Vector256<float> m = Vector256.MaxNative(x.GetLower(), x.GetUpper());
+        return Simd256.MaxAcross(m);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SumAcross(Vector512<float> x) => Vector512.Sum(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> MaskOutside(Vector512<float> x, int first, int lo, int hi)
+    {
+        Vector512<int> index = Lanes + Vector512.Create(first);
+        Vector512<int> outside = Vector512.LessThan(index, Vector512.Create(lo)) | Vector512.GreaterThan(index, Vector512.Create(hi));
+        return x + Vector512.ConditionalSelect(outside.AsSingle(), Vector512.Create(float.NegativeInfinity), Vector512<float>.Zero);
+    }
+}
+
+/// <summary>AVX2: 8 floats per register, 16 registers.</summary>
+internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
+{
+    private static readonly Vector256<int> Lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+
+    public static int Width => Vector256<float>.Count;
+
+    public static bool WideRegisterFile => false;
+
+    public static Vector256<float> Zero => Vector256<float>.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Splat(float value) => Vector256.Create(value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load(float* source) => Vector256.Load(source);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector256<float> value, float* destination) => value.Store(destination);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Subtract(Vector256<float> a, Vector256<float> b) => a - b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Multiply(Vector256<float> a, Vector256<float> b) => a * b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Divide(Vector256<float> a, Vector256<float> b) => a / b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> MaxNative(Vector256<float> a, Vector256<float> b) => Vector256.MaxNative(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> MinNative(Vector256<float> a, Vector256<float> b) => Vector256.MinNative(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Abs(Vector256<float> x) => Vector256.Abs(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> SelectLess(Vector256<float> x, Vector256<float> limit, Vector256<float> ifLess, Vector256<float> otherwise) =>
+        Vector256.ConditionalSelect(Vector256.LessThan(x, limit), ifLess, otherwise);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> SelectEqual(Vector256<float> a, Vector256<float> b, Vector256<float> ifEqual, Vector256<float> otherwise) =>
+        Vector256.ConditionalSelect(Vector256.Equals(a, b), ifEqual, otherwise);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Pow2FromRounded(Vector256<float> t) =>
+        Vector256.ShiftLeft(t.AsInt32() + Vector256.Create(127), 23).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MaxAcross(Vector256<float> x) => Simd128.MaxAcross(Vector128.MaxNative(x.GetLower(), x.GetUpper()));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SumAcross(Vector256<float> x) => Vector256.Sum(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> MaskOutside(Vector256<float> x, int first, int lo, int hi)
+    {
+        Vector256<int> index = Lanes + Vector256.Create(first);
+        Vector256<int> outside = Vector256.LessThan(index, Vector256.Create(lo)) | Vector256.GreaterThan(index, Vector256.Create(hi));
+        return x + Vector256.ConditionalSelect(outside.AsSingle(), Vector256.Create(float.NegativeInfinity), Vector256<float>.Zero);
+    }
+}
+
+/// <summary>SSE / NEON: 4 floats per register, 16 registers.</summary>
+internal readonly unsafe struct Simd128 : ISimd<Vector128<float>>
+{
+    private static readonly Vector128<int> Lanes = Vector128.Create(0, 1, 2, 3);
+
+    public static int Width => Vector128<float>.Count;
+
+    public static bool WideRegisterFile => false;
+
+    public static Vector128<float> Zero => Vector128<float>.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Splat(float value) => Vector128.Create(value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Load(float* source) => Vector128.Load(source);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector128<float> value, float* destination) => value.Store(destination);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Subtract(Vector128<float> a, Vector128<float> b) => a - b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Multiply(Vector128<float> a, Vector128<float> b) => a * b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Divide(Vector128<float> a, Vector128<float> b) => a / b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> MultiplyAdd(Vector128<float> a, Vector128<float> b, Vector128<float> c) => Vector128.FusedMultiplyAdd(a, b, c);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> MaxNative(Vector128<float> a, Vector128<float> b) => Vector128.MaxNative(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> MinNative(Vector128<float> a, Vector128<float> b) => Vector128.MinNative(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Abs(Vector128<float> x) => Vector128.Abs(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> SelectLess(Vector128<float> x, Vector128<float> limit, Vector128<float> ifLess, Vector128<float> otherwise) =>
+        Vector128.ConditionalSelect(Vector128.LessThan(x, limit), ifLess, otherwise);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> SelectEqual(Vector128<float> a, Vector128<float> b, Vector128<float> ifEqual, Vector128<float> otherwise) =>
+        Vector128.ConditionalSelect(Vector128.Equals(a, b), ifEqual, otherwise);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Pow2FromRounded(Vector128<float> t) =>
+        Vector128.ShiftLeft(t.AsInt32() + Vector128.Create(127), 23).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MaxAcross(Vector128<float> x)
+    {
+        float m = x.GetElement(0);
+        for (int i = 1; i < Vector128<float>.Count; i++)
+        {
+            float e = x.GetElement(i);
+            m = e > m ? e : m;
+        }
+
+        return m;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SumAcross(Vector128<float> x) => Vector128.Sum(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> MaskOutside(Vector128<float> x, int first, int lo, int hi)
+    {
+        Vector128<int> index = Lanes + Vector128.Create(first);
+        Vector128<int> outside = Vector128.LessThan(index, Vector128.Create(lo)) | Vector128.GreaterThan(index, Vector128.Create(hi));
+        return x + Vector128.ConditionalSelect(outside.AsSingle(), Vector128.Create(float.NegativeInfinity), Vector128<float>.Zero);
+    }
+}
+
+/// <summary>No vector instructions: one float per "register". Used when hardware intrinsics are off.</summary>
+internal readonly unsafe struct SimdScalar : ISimd<float>
+{
+    public static int Width => 1;
+
+    public static bool WideRegisterFile => false;
+
+    public static float Zero => 0f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Splat(float value) => value;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Load(float* source) => *source;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(float value, float* destination) => *destination = value;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Add(float a, float b) => a + b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Subtract(float a, float b) => a - b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Multiply(float a, float b) => a * b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Divide(float a, float b) => a / b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MultiplyAdd(float a, float b, float c) => MathF.FusedMultiplyAdd(a, b, c);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MaxNative(float a, float b) => a > b ? a : b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MinNative(float a, float b) => a < b ? a : b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Abs(float x) => MathF.Abs(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SelectLess(float x, float limit, float ifLess, float otherwise) => x < limit ? ifLess : otherwise;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SelectEqual(float a, float b, float ifEqual, float otherwise) => a == b ? ifEqual : otherwise;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Pow2FromRounded(float t) =>
+        BitConverter.Int32BitsToSingle((BitConverter.SingleToInt32Bits(t) + 127) << 23);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MaxAcross(float x) => x;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SumAcross(float x) => x;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MaskOutside(float x, int first, int lo, int hi) => first < lo || first > hi ? x + float.NegativeInfinity : x;
+}

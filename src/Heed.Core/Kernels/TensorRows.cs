@@ -1,0 +1,206 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Heed.Kernels;
+
+/// <summary>
+/// Rows of a Q, K, V or Y tensor addressed as (batch, head, position), whatever the layout (4-D [B, heads, len, size]
+/// or packed 3-D [B, len, heads·size]) and element type. The tensor's storage is pinned for the object's lifetime and
+/// read or written in place: float32 rows are handed out as pointers, other types are converted row by row.
+/// </summary>
+internal sealed unsafe class TensorRows : IDisposable
+{
+    private GCHandle _pin;
+    private readonly byte* _base;
+    private readonly int _batchStride;
+    private readonly int _headStride;
+    private readonly int _positionStride;
+
+    private TensorRows(Tensor tensor, int heads, int length, int size, bool packed)
+    {
+        DType = tensor.DType;
+        RowLength = size;
+        _pin = GCHandle.Alloc(StorageOf(tensor), GCHandleType.Pinned);
+        _base = (byte*)_pin.AddrOfPinnedObject();
+        if (packed)
+        {
+            _batchStride = length * heads * size;
+            _headStride = size;
+            _positionStride = heads * size;
+        }
+        else
+        {
+            _batchStride = heads * length * size;
+            _headStride = length * size;
+            _positionStride = size;
+        }
+    }
+
+    /// <summary>The element type.</summary>
+    public DType DType { get; }
+
+    /// <summary>Elements per row (D or Dv).</summary>
+    public int RowLength { get; }
+
+    /// <summary>Rows of <paramref name="tensor"/> laid out as [B, heads, length, size] or, when packed, [B, length, heads·size].</summary>
+    public static TensorRows Create(Tensor tensor, int heads, int length, int size, bool packed) => new(tensor, heads, length, size, packed);
+
+    /// <summary>The row (b, head, position) as floats: a pointer into the tensor for float32, else converted into <paramref name="scratch"/>.</summary>
+    public float* Row(int b, int head, int position, float* scratch)
+    {
+        long index = Index(b, head, position);
+        if (DType == DType.Float32)
+        {
+            return (float*)_base + index;
+        }
+
+        Convert(index, scratch, 1f);
+        return scratch;
+    }
+
+    /// <summary>Copies the row (b, head, position) into <paramref name="destination"/> as floats multiplied by <paramref name="factor"/>.</summary>
+    public void Read(int b, int head, int position, float* destination, float factor) => Convert(Index(b, head, position), destination, factor);
+
+    /// <summary>Writes <see cref="RowLength"/> floats to the row (b, head, position), rounding to the element type.</summary>
+    public void Write(int b, int head, int position, float* source)
+    {
+        long index = Index(b, head, position);
+        int n = RowLength;
+        switch (DType)
+        {
+            case DType.Float32:
+                new ReadOnlySpan<float>(source, n).CopyTo(new Span<float>((float*)_base + index, n));
+                break;
+            case DType.Float16:
+                {
+                    Half* d = (Half*)_base + index;
+                    for (int i = 0; i < n; i++) d[i] = (Half)source[i];
+                    break;
+                }
+
+            case DType.BFloat16:
+                {
+                    BFloat16* d = (BFloat16*)_base + index;
+                    for (int i = 0; i < n; i++) d[i] = (BFloat16)source[i];
+                    break;
+                }
+
+            default:
+                {
+                    double* d = (double*)_base + index;
+                    for (int i = 0; i < n; i++) d[i] = source[i];
+                    break;
+                }
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_pin.IsAllocated)
+        {
+            _pin.Free();
+        }
+    }
+
+    /// <summary>The storage array behind a tensor of any element type.</summary>
+    public static Array StorageOf(Tensor tensor) => tensor switch
+    {
+        Tensor<float> t => t.Data,
+        Tensor<Half> t => t.Data,
+        Tensor<BFloat16> t => t.Data,
+        Tensor<double> t => t.Data,
+        Tensor<bool> t => t.Data,
+        Tensor<long> t => t.Data,
+        _ => throw new ArgumentException($"unsupported tensor {tensor}", nameof(tensor)),
+    };
+
+    /// <summary>
+    /// True when no element of a floating-point tensor is NaN or ±∞. Kernels skip key tiles that the causal, window or
+    /// nonpad rules mask only when Q and K are finite: a masked score adds −∞, and NaN or +∞ plus −∞ is NaN.
+    /// </summary>
+    public static bool AllFinite(Tensor tensor)
+    {
+        switch (tensor)
+        {
+            case Tensor<float> t:
+                {
+                    // x − x is 0 for finite x and NaN otherwise; the sum stays 0 only if every element is finite.
+                    ReadOnlySpan<float> data = t.Data;
+                    Vector128<float> acc = Vector128<float>.Zero;
+                    int i = 0;
+                    for (; i <= data.Length - 4; i += 4)
+                    {
+                        Vector128<float> x = Vector128.Create(data.Slice(i, 4));
+                        acc += x - x;
+                    }
+
+                    float tail = 0;
+                    for (; i < data.Length; i++) tail += data[i] - data[i];
+                    return Vector128.Sum(acc) + tail == 0;
+                }
+
+            case Tensor<Half> t:
+                foreach (Half h in t.Data)
+                {
+                    if (!Half.IsFinite(h)) return false;
+                }
+
+                return true;
+            case Tensor<BFloat16> t:
+                foreach (BFloat16 h in t.Data)
+                {
+                    if ((h.RawValue & 0x7F80) == 0x7F80) return false;
+                }
+
+                return true;
+            case Tensor<double> t:
+                foreach (double d in t.Data)
+                {
+                    if (!double.IsFinite(d)) return false;
+                }
+
+                return true;
+            default:
+                return true;
+        }
+    }
+
+    private long Index(int b, int head, int position) =>
+        ((long)b * _batchStride) + ((long)head * _headStride) + ((long)position * _positionStride);
+
+    private void Convert(long index, float* destination, float factor)
+    {
+        int n = RowLength;
+        switch (DType)
+        {
+            case DType.Float32:
+                {
+                    float* s = (float*)_base + index;
+                    for (int i = 0; i < n; i++) destination[i] = s[i] * factor;
+                    break;
+                }
+
+            case DType.Float16:
+                {
+                    Half* s = (Half*)_base + index;
+                    for (int i = 0; i < n; i++) destination[i] = (float)s[i] * factor;
+                    break;
+                }
+
+            case DType.BFloat16:
+                {
+                    ushort* s = (ushort*)_base + index;
+                    for (int i = 0; i < n; i++) destination[i] = BitConverter.Int32BitsToSingle(s[i] << 16) * factor;
+                    break;
+                }
+
+            default:
+                {
+                    double* s = (double*)_base + index;
+                    for (int i = 0; i < n; i++) destination[i] = (float)s[i] * factor;
+                    break;
+                }
+        }
+    }
+}

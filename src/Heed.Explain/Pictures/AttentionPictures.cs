@@ -1,0 +1,439 @@
+using System.Globalization;
+
+namespace Heed.Explain.Pictures;
+
+/// <summary>
+/// The pictures of an <see cref="AttentionSet"/>, each built as a <see cref="Scene"/> (write it with <see cref="SvgWriter"/>
+/// or <see cref="Rasterizer"/> and <see cref="PngEncoder"/>): a heatmap of one head, the model view (every layer × head),
+/// the head view (token-to-token lines), the network view of one head and the attention rollout.
+/// </summary>
+public static class AttentionPictures
+{
+    /// <summary>Outer margin in pixels.</summary>
+    private const int Margin = 16;
+
+    /// <summary>Height of the title block (a size-2 title and a size-1 subtitle).</summary>
+    private const int Header = 52;
+
+    /// <summary>Weights below this are not drawn as lines in the head and network views (they would be invisible anyway).</summary>
+    public const double DefaultMinWeight = 0.02;
+
+    private static readonly Rgb[] HeadColors =
+    [
+        new(31, 119, 180), new(214, 96, 33), new(44, 150, 60), new(200, 40, 50), new(130, 90, 190), new(140, 86, 75),
+        new(220, 90, 170), new(100, 100, 100), new(160, 160, 20), new(20, 170, 190), new(60, 60, 160), new(180, 130, 0),
+    ];
+
+    private static readonly Rgb EdgeColor = new(200, 80, 20);
+
+    /// <summary>
+    /// The heatmap of one head: query tokens down the left, key tokens along the top, each cell coloured by its weight,
+    /// with a labelled colour bar. Cells are shapes of kind "cell" (T·S of them, row by row) whose hover text gives the value.
+    /// </summary>
+    /// <exception cref="HeedException">The layer or head is out of range.</exception>
+    public static Scene Heatmap(AttentionSet set, int layer, int head, string? title = null, IReadOnlyList<string>? notes = null, string? scaleLabel = null)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        set.CheckIndex(layer, head);
+        int t = set.QueryLength, s = set.KeyLength;
+        ColorScale scale = ColorScale.Weights(scaleLabel ?? "attention weight");
+        string[] rows = set.QueryTokens.Select(x => TokenLabel.Display(x)).ToArray();
+        string[] cols = set.KeyTokens.Select(x => TokenLabel.Display(x)).ToArray();
+        int cell = Math.Clamp(560 / Math.Max(t, s), 10, 44);
+        int labelWidth = (rows.Max(r => r.Length) * BitmapFont.Advance) + 10;
+        int labelHeight = (cols.Max(c => c.Length) * BitmapFont.Advance) + 10;
+        int gridX = Margin + labelWidth, gridY = Header + labelHeight;
+        int barX = gridX + (s * cell) + 28;
+        title ??= $"Layer {layer}, head {head}: attention weights";
+        string subtitle = "rows: query (attending) token; columns: key (attended) token";
+        int width = Math.Max(barX + 100, TitleWidth(title, subtitle));
+        List<string> footer = Wrap(notes, width);
+        int barHeight = Math.Max(140, Math.Min(t * cell, 260));
+        int height = Math.Max(gridY + (t * cell), gridY + barHeight) + Margin + (footer.Count * 13) + (footer.Count > 0 ? 8 : 0);
+
+        var scene = new Scene(width, height, title);
+        AddTitle(scene, title, subtitle);
+        for (int i = 0; i < t; i++)
+        {
+            scene.Add(new TextShape(gridX - 5, gridY + (i * cell) + (cell / 2.0), rows[i], Rgb.Ink) { Anchor = TextAnchor.End, Tip = set.QueryTokens[i] });
+        }
+
+        for (int j = 0; j < s; j++)
+        {
+            scene.Add(new TextShape(gridX + (j * cell) + (cell / 2.0), gridY - 5, cols[j], Rgb.Ink) { Vertical = true, Tip = set.KeyTokens[j] });
+        }
+
+        bool values = cell >= 32;
+        for (int i = 0; i < t; i++)
+        {
+            for (int j = 0; j < s; j++)
+            {
+                double w = set.Weight(layer, head, i, j);
+                Rgb color = scale.Map(w);
+                string score = set.HasScores ? $", score {Fixed(set.Score(layer, head, i, j))}" : "";
+                scene.Add(new RectShape(gridX + (j * cell), gridY + (i * cell), cell, cell, color)
+                {
+                    Kind = "cell",
+                    Tip = $"{set.QueryTokens[i]} -> {set.KeyTokens[j]}: weight {Fixed(w)}{score}",
+                });
+                if (values)
+                {
+                    scene.Add(new TextShape(gridX + (j * cell) + (cell / 2.0), gridY + (i * cell) + (cell / 2.0), Short(w), color.Luminance < 0.5 ? Rgb.White : Rgb.Ink) { Anchor = TextAnchor.Middle });
+                }
+            }
+        }
+
+        scene.Add(new RectShape(gridX, gridY, s * cell, t * cell, Rgb.White) { Filled = false, Stroke = Rgb.Gray });
+        AddColorBar(scene, scale, barX, gridY, barHeight);
+        AddFooter(scene, footer, height - Margin - (footer.Count * 13));
+        return scene;
+    }
+
+    /// <summary>
+    /// The model view: one thumbnail heatmap per layer (rows) and head (columns), on one colour scale.
+    /// Thumbnails are shapes of kind "thumb" (L·H of them).
+    /// </summary>
+    public static Scene ModelView(AttentionSet set)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        int t = set.QueryLength, s = set.KeyLength;
+        ColorScale scale = ColorScale.Weights();
+        int pixel = Math.Clamp(96 / Math.Max(t, s), 1, 12);
+        int thumbWidth = s * pixel, thumbHeight = t * pixel, gap = 10;
+        int rowLabel = (BitmapFont.Advance * (set.Layers - 1).ToString(CultureInfo.InvariantCulture).Length) + 20;
+        int gridX = Margin + rowLabel, gridY = Header + 16;
+        int step = Math.Max(thumbWidth, 24) + gap;
+        int barX = gridX + (set.Heads * step) + 18;
+        string title = $"Model view: {set.Layers} layer{(set.Layers == 1 ? "" : "s")} x {set.Heads} head{(set.Heads == 1 ? "" : "s")}";
+        string subtitle = $"each square is one head's [{t} x {s}] weights; rows of a square: query tokens, columns: key tokens";
+        int width = Math.Max(barX + 100, TitleWidth(title, subtitle));
+        int barHeight = Math.Max(140, Math.Min(set.Layers * (thumbHeight + gap), 260));
+        int height = Math.Max(gridY + (set.Layers * (thumbHeight + gap)), gridY + barHeight) + Margin;
+        var scene = new Scene(width, height, title);
+        AddTitle(scene, title, subtitle);
+        for (int h = 0; h < set.Heads; h++)
+        {
+            scene.Add(new TextShape(gridX + (h * step) + (thumbWidth / 2.0), gridY - 8, "H" + h.ToString(CultureInfo.InvariantCulture), Rgb.Ink) { Anchor = TextAnchor.Middle });
+        }
+
+        for (int l = 0; l < set.Layers; l++)
+        {
+            int y = gridY + (l * (thumbHeight + gap));
+            scene.Add(new TextShape(gridX - 6, y + (thumbHeight / 2.0), "L" + l.ToString(CultureInfo.InvariantCulture), Rgb.Ink) { Anchor = TextAnchor.End });
+            for (int h = 0; h < set.Heads; h++)
+            {
+                var image = new RgbImage(s, t, Rgb.White);
+                ReadOnlySpan<double> m = set.Matrix(l, h);
+                double max = 0;
+                int argRow = 0, argCol = 0;
+                for (int i = 0; i < t; i++)
+                {
+                    for (int j = 0; j < s; j++)
+                    {
+                        double w = m[(i * s) + j];
+                        image[j, i] = scale.Map(w);
+                        if (w > max)
+                        {
+                            max = w;
+                            argRow = i;
+                            argCol = j;
+                        }
+                    }
+                }
+
+                int x = gridX + (h * step);
+                scene.Add(new ImageShape(x, y, pixel, image)
+                {
+                    Kind = "thumb",
+                    Tip = $"layer {l}, head {h}: strongest weight {Fixed(max)} ({set.QueryTokens[argRow]} -> {set.KeyTokens[argCol]})",
+                });
+                scene.Add(new RectShape(x - 1, y - 1, thumbWidth + 2, thumbHeight + 2, Rgb.White) { Filled = false, Stroke = new Rgb(200, 200, 200) });
+            }
+        }
+
+        AddColorBar(scene, scale, barX, gridY, barHeight);
+        return scene;
+    }
+
+    /// <summary>
+    /// The head view: query tokens on the left, key tokens on the right, a line from each query to each key it attends to,
+    /// as thick and as opaque as the weight; one colour per head. Lines are shapes of kind "edge", drawn only for weights of
+    /// at least <paramref name="minWeight"/>.
+    /// </summary>
+    /// <param name="set">The weights.</param>
+    /// <param name="layer">The layer.</param>
+    /// <param name="head">One head, or null for every head of the layer overlaid.</param>
+    /// <param name="minWeight">The smallest weight drawn.</param>
+    /// <exception cref="HeedException">The layer or head is out of range.</exception>
+    public static Scene HeadView(AttentionSet set, int layer, int? head = null, double minWeight = DefaultMinWeight)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        set.CheckIndex(layer, head);
+        int[] heads = head is int only ? [only] : Enumerable.Range(0, set.Heads).ToArray();
+        string[] rows = set.QueryTokens.Select(x => TokenLabel.Display(x)).ToArray();
+        string[] cols = set.KeyTokens.Select(x => TokenLabel.Display(x)).ToArray();
+        const int Span = 240;
+        int rowHeight = Math.Max(set.QueryLength, set.KeyLength) <= 32 ? 22 : 14;
+        int legendRows = heads.Length > 1 ? ((heads.Length + 7) / 8) : 0;
+        int top = Header + 10 + (legendRows * 16);
+        int leftX = Margin + (rows.Max(r => r.Length) * BitmapFont.Advance);
+        int rightX = leftX + 12 + Span;
+        string title = head is int h1 ? $"Head view: layer {layer}, head {h1}"
+            : set.Heads == 1 ? $"Head view: layer {layer}, head 0" : $"Head view: layer {layer}, all {set.Heads} heads";
+        string subtitle = "left: query tokens; right: key tokens; line thickness and opacity = attention weight";
+        int width = Math.Max(rightX + (cols.Max(c => c.Length) * BitmapFont.Advance) + Margin, TitleWidth(title, subtitle));
+        int height = top + (Math.Max(set.QueryLength, set.KeyLength) * rowHeight) + Margin;
+        var scene = new Scene(width, height, title);
+        AddTitle(scene, title, subtitle);
+        if (heads.Length > 1)
+        {
+            for (int n = 0; n < heads.Length; n++)
+            {
+                int x = Margin + ((n % 8) * 56), y = Header + 4 + ((n / 8) * 16);
+                scene.Add(new RectShape(x, y, 12, 8, HeadColors[heads[n] % HeadColors.Length]));
+                scene.Add(new TextShape(x + 16, y + 4, "H" + heads[n].ToString(CultureInfo.InvariantCulture), Rgb.Ink));
+            }
+        }
+
+        double Row(int i) => top + (i * rowHeight) + (rowHeight / 2.0);
+        for (int i = 0; i < rows.Length; i++) scene.Add(new TextShape(leftX, Row(i), rows[i], Rgb.Ink) { Anchor = TextAnchor.End, Tip = set.QueryTokens[i] });
+        for (int j = 0; j < cols.Length; j++) scene.Add(new TextShape(rightX, Row(j), cols[j], Rgb.Ink) { Tip = set.KeyTokens[j] });
+        double fade = heads.Length > 1 ? 0.7 : 1.0;
+        foreach (int h in heads)
+        {
+            Rgb color = HeadColors[h % HeadColors.Length];
+            for (int i = 0; i < set.QueryLength; i++)
+            {
+                for (int j = 0; j < set.KeyLength; j++)
+                {
+                    double w = set.Weight(layer, h, i, j);
+                    if (!(w >= minWeight)) continue;
+                    scene.Add(new PathShape([(leftX + 6, Row(i)), (rightX - 6, Row(j))], 0.6 + (4.4 * w), color, (0.2 + (0.8 * w)) * fade)
+                    {
+                        Kind = "edge",
+                        Tip = $"head {h}: {set.QueryTokens[i]} -> {set.KeyTokens[j]}: {Fixed(w)}",
+                    });
+                }
+            }
+        }
+
+        return scene;
+    }
+
+    /// <summary>
+    /// One head as a directed weighted network (the network that "springs into existence" for one input): tokens are nodes
+    /// on a circle, an arrow j → i means token i reads from token j, thick and opaque as the weight. Because W_Q and W_K differ,
+    /// i → j and j → i are different edges, drawn bending to opposite sides. A node's fill is the weight on itself.
+    /// Edges are shapes of kind "edge" (weights of at least <paramref name="minWeight"/>, self-weights excluded); nodes "node".
+    /// </summary>
+    /// <exception cref="HeedException">The layer or head is out of range, or the set is not self-attention (T ≠ S).</exception>
+    public static Scene Network(AttentionSet set, int layer, int head, double minWeight = DefaultMinWeight)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        set.CheckIndex(layer, head);
+        if (set.QueryLength != set.KeyLength)
+        {
+            throw new HeedException($"the network view needs self-attention (as many keys as queries); this set has {set.QueryLength} queries and {set.KeyLength} keys");
+        }
+
+        int n = set.QueryLength;
+        string[] labels = set.QueryTokens.Select(x => TokenLabel.Display(x)).ToArray();
+        ColorScale scale = ColorScale.Weights("weight on itself");
+        double nodeRadius = n <= 12 ? 14 : n <= 32 ? 9 : 6;
+        double radius = Math.Max(110, n * 34 / (2 * Math.PI));
+        int labelPad = (labels.Max(l => l.Length) * BitmapFont.Advance) + 14;
+        double cx = Margin + labelPad + nodeRadius + radius, cy = Header + 24 + nodeRadius + radius;
+        string title = $"Layer {layer}, head {head} as a network";
+        string subtitle = "arrow j -> i: token i reads from token j; thickness and opacity = weight; node colour = weight on itself";
+        var legend = new List<string>
+        {
+            "Each token is a node and each weight an edge: a network that exists only for this input.",
+            "a -> b and b -> a are different edges because queries and keys come from different matrices (W_Q, W_K).",
+        };
+        int barX = (int)(cx + radius + nodeRadius + labelPad + 12);
+        int width = Math.Max(barX + 100, TitleWidth(title, subtitle));
+        List<string> footer = Wrap(legend, width);
+        int height = (int)(cy + radius + nodeRadius + 24) + (footer.Count * 13) + Margin;
+        var scene = new Scene(width, height, title);
+        AddTitle(scene, title, subtitle);
+        var positions = new (double X, double Y)[n];
+        for (int i = 0; i < n; i++)
+        {
+            double angle = (-Math.PI / 2) + (2 * Math.PI * i / n);
+            positions[i] = (cx + (radius * Math.Cos(angle)), cy + (radius * Math.Sin(angle)));
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                double w = set.Weight(layer, head, i, j);
+                if (i == j || !(w >= minWeight)) continue;
+                double thickness = 0.8 + (6 * w);
+                List<(double X, double Y)> curve = Bend(positions[j], positions[i], nodeRadius, out (double X, double Y) middle);
+                string score = set.HasScores ? $", score {Fixed(set.Score(layer, head, i, j))}" : "";
+                scene.Add(new PathShape(curve, thickness, EdgeColor, 0.3 + (0.7 * w))
+                {
+                    Kind = "edge",
+                    Arrow = 7 + (1.2 * thickness),
+                    Tip = $"{set.KeyTokens[j]} -> {set.QueryTokens[i]}: {set.QueryTokens[i]} reads {set.KeyTokens[j]} with weight {Fixed(w)}{score}",
+                });
+                if (n <= 8)
+                {
+                    string text = Short(w);
+                    scene.Add(new RectShape(middle.X - (BitmapFont.Width(text) / 2.0) - 2, middle.Y - 6, BitmapFont.Width(text) + 4, 12, Rgb.White));
+                    scene.Add(new TextShape(middle.X, middle.Y, text, new Rgb(120, 50, 10)) { Anchor = TextAnchor.Middle, Kind = "edge-label" });
+                }
+            }
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            double self = set.Weight(layer, head, i, i);
+            scene.Add(new CircleShape(positions[i].X, positions[i].Y, nodeRadius, scale.Map(self), Rgb.Ink, 1.5)
+            {
+                Kind = "node",
+                Tip = $"{set.QueryTokens[i]}: weight on itself {Fixed(self)}",
+            });
+            double angle = (-Math.PI / 2) + (2 * Math.PI * i / n), reach = radius + nodeRadius + 6;
+            double c = Math.Cos(angle);
+            TextAnchor anchor = c > 0.3 ? TextAnchor.Start : c < -0.3 ? TextAnchor.End : TextAnchor.Middle;
+            double dy = anchor == TextAnchor.Middle ? Math.Sign(Math.Sin(angle)) * 4 : 0;
+            scene.Add(new TextShape(cx + (reach * c), cy + (reach * Math.Sin(angle)) + dy, labels[i], Rgb.Ink) { Anchor = anchor, Tip = set.QueryTokens[i] });
+        }
+
+        AddColorBar(scene, scale, barX, Header + 24, 140);
+        AddFooter(scene, footer, height - Margin - (footer.Count * 13));
+        return scene;
+    }
+
+    /// <summary>The attention rollout of a self-attention set as a heatmap, with the note on what it shows and does not show.</summary>
+    /// <exception cref="HeedException">The set is not self-attention (T ≠ S).</exception>
+    public static Scene RolloutHeatmap(AttentionSet set)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        AttentionSet rollout = Rollout.AsSet(set);
+        string title = $"Attention rollout through {set.Layers} layer{(set.Layers == 1 ? "" : "s")} (heads averaged)";
+        return Heatmap(rollout, 0, 0, title, [Rollout.Note], "rollout weight");
+    }
+
+    /// <summary>Every picture of <paramref name="set"/> for one layer and head: (file stem, scene, one-line description).</summary>
+    /// <param name="set">The weights.</param>
+    /// <param name="layer">The layer for the heatmap, head view and network.</param>
+    /// <param name="head">The head for the heatmap and network; the head view shows every head when null.</param>
+    /// <exception cref="HeedException">The layer or head is out of range.</exception>
+    public static IReadOnlyList<(string Name, Scene Scene, string Description)> All(AttentionSet set, int layer, int? head)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        set.CheckIndex(layer, head);
+        int h = head ?? 0;
+        var pictures = new List<(string, Scene, string)>
+        {
+            ("heatmap", Heatmap(set, layer, h), $"Layer {layer}, head {h}: each cell is how much the row's token attends to the column's token; each row sums to 1."),
+            ("model-view", ModelView(set), "Every layer and head at once, on one colour scale: look for diagonal, previous-token and first-token patterns."),
+            ("head-view", HeadView(set, layer, head), "Lines from each query token (left) to the key tokens (right) it attends to; thicker and darker = more weight."),
+        };
+        if (set.QueryLength == set.KeyLength)
+        {
+            pictures.Add(("network", Network(set, layer, h), "The same head as a directed network: asymmetric, built for this input only."));
+            pictures.Add(("rollout", RolloutHeatmap(set), Rollout.Note));
+        }
+
+        return pictures;
+    }
+
+    private static List<(double X, double Y)> Bend((double X, double Y) from, (double X, double Y) to, double nodeRadius, out (double X, double Y) middle)
+    {
+        double dx = to.X - from.X, dy = to.Y - from.Y, length = Math.Sqrt((dx * dx) + (dy * dy));
+        (double X, double Y) control = (((from.X + to.X) / 2) - (dy * 0.22), ((from.Y + to.Y) / 2) + (dx * 0.22));
+        (double X, double Y) Toward((double X, double Y) p, (double X, double Y) q, double d)
+        {
+            double ex = q.X - p.X, ey = q.Y - p.Y, l = Math.Max(Math.Sqrt((ex * ex) + (ey * ey)), 1e-9);
+            return (p.X + (ex / l * d), p.Y + (ey / l * d));
+        }
+
+        (double X, double Y) start = Toward(from, control, nodeRadius + 1), end = Toward(to, control, nodeRadius + 2);
+        int segments = Math.Clamp((int)(length / 6), 8, 40);
+        var points = new List<(double X, double Y)>(segments + 1);
+        for (int k = 0; k <= segments; k++)
+        {
+            double u = (double)k / segments, a = (1 - u) * (1 - u), b = 2 * u * (1 - u), c = u * u;
+            points.Add(((a * start.X) + (b * control.X) + (c * end.X), (a * start.Y) + (b * control.Y) + (c * end.Y)));
+        }
+
+        // The label sits three quarters along, near the arrowhead, so the numbers of a -> b and b -> a do not meet in the middle.
+        const double T = 0.75;
+        middle = (((1 - T) * (1 - T) * start.X) + (2 * T * (1 - T) * control.X) + (T * T * end.X), ((1 - T) * (1 - T) * start.Y) + (2 * T * (1 - T) * control.Y) + (T * T * end.Y));
+        return points;
+    }
+
+    private static void AddTitle(Scene scene, string title, string subtitle)
+    {
+        scene.Add(new TextShape(Margin, Margin + 7, title, Rgb.Ink) { Size = 2 });
+        scene.Add(new TextShape(Margin, Margin + 26, subtitle, Rgb.Gray));
+    }
+
+    private static int TitleWidth(string title, string subtitle) =>
+        (2 * Margin) + 8 + Math.Max(BitmapFont.Width(title, 2), BitmapFont.Width(subtitle));
+
+    private static void AddColorBar(Scene scene, ColorScale scale, int x, int y, int height)
+    {
+        const int Width = 14, Steps = 64;
+        for (int k = 0; k < Steps; k++)
+        {
+            double top = y + (height * k / (double)Steps), bottom = y + (height * (k + 1) / (double)Steps);
+            double value = scale.Max - ((scale.Max - scale.Min) * (k + 0.5) / Steps);
+            scene.Add(new RectShape(x, Math.Floor(top), Width, Math.Ceiling(bottom) - Math.Floor(top), scale.Map(value)) { Kind = "scale" });
+        }
+
+        scene.Add(new RectShape(x, y, Width, height, Rgb.White) { Filled = false, Stroke = Rgb.Gray });
+        for (int k = 0; k <= 4; k++)
+        {
+            double value = scale.Max - ((scale.Max - scale.Min) * k / 4);
+            double ty = y + (height * k / 4.0);
+            scene.Add(new PathShape([(x + Width, ty), (x + Width + 4, ty)], 1, Rgb.Gray));
+            scene.Add(new TextShape(x + Width + 7, ty, value.ToString("0.00", CultureInfo.InvariantCulture), Rgb.Ink));
+        }
+
+        scene.Add(new TextShape(x + Width + 48, y + (height / 2.0), scale.Label, Rgb.Ink) { Vertical = true, Anchor = TextAnchor.Middle });
+    }
+
+    private static List<string> Wrap(IReadOnlyList<string>? notes, int width)
+    {
+        var lines = new List<string>();
+        if (notes is null) return lines;
+        int perLine = Math.Max(20, (width - (2 * Margin)) / BitmapFont.Advance);
+        foreach (string note in notes)
+        {
+            string line = "";
+            foreach (string word in note.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (line.Length > 0 && line.Length + 1 + word.Length > perLine)
+                {
+                    lines.Add(line);
+                    line = word;
+                }
+                else
+                {
+                    line = line.Length == 0 ? word : line + " " + word;
+                }
+            }
+
+            if (line.Length > 0) lines.Add(line);
+        }
+
+        return lines;
+    }
+
+    private static void AddFooter(Scene scene, List<string> lines, int top)
+    {
+        for (int k = 0; k < lines.Count; k++)
+        {
+            scene.Add(new TextShape(Margin, top + (k * 13) + 6, lines[k], Rgb.Gray) { Kind = "note" });
+        }
+    }
+
+    private static string Fixed(double x) => x.ToString("0.0000", CultureInfo.InvariantCulture);
+
+    private static string Short(double x) => x.ToString("0.00", CultureInfo.InvariantCulture);
+}

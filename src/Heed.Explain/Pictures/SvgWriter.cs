@@ -1,0 +1,154 @@
+using System.Globalization;
+using System.Text;
+
+namespace Heed.Explain.Pictures;
+
+/// <summary>
+/// Writes a <see cref="Scene"/> as SVG: rectangles, polylines, circles and monospace text at the same coordinates the
+/// rasterizer uses. Hover text goes into a <c>title</c> element (a tooltip in every browser) and a <c>data-tip</c> attribute
+/// (read by the HTML report's script). Thumbnails are embedded as PNG data, so nothing is fetched.
+/// </summary>
+public static class SvgWriter
+{
+    /// <summary>The SVG text of <paramref name="scene"/>.</summary>
+    /// <param name="scene">The picture.</param>
+    /// <param name="standalone">True for a .svg file (XML declaration and namespace); false to inline it in HTML.</param>
+    public static string Write(Scene scene, bool standalone = true)
+    {
+        ArgumentNullException.ThrowIfNull(scene);
+        var svg = new StringBuilder();
+        if (standalone) svg.Append("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        svg.Append("<svg").Append(standalone ? " xmlns=\"http://www.w3.org/2000/svg\"" : "")
+            .Append($" width=\"{scene.Width}\" height=\"{scene.Height}\" viewBox=\"0 0 {scene.Width} {scene.Height}\"")
+            .Append(" font-family=\"DejaVu Sans Mono, Consolas, Menlo, monospace\" role=\"img\">\n");
+        svg.Append("<title>").Append(Escape(scene.Title)).Append("</title>\n");
+        svg.Append($"<rect width=\"{scene.Width}\" height=\"{scene.Height}\" fill=\"{scene.Background.Hex}\"/>\n");
+        foreach (Shape shape in scene.Shapes)
+        {
+            switch (shape)
+            {
+                case RectShape r:
+                    Open(svg, "rect", r);
+                    svg.Append($" x=\"{N(r.X)}\" y=\"{N(r.Y)}\" width=\"{N(r.Width)}\" height=\"{N(r.Height)}\"");
+                    svg.Append(r.Filled ? $" fill=\"{r.Fill.Hex}\"" : " fill=\"none\"");
+                    if (r.Stroke is Rgb s) svg.Append($" stroke=\"{s.Hex}\" stroke-width=\"1\"");
+                    Close(svg, "rect", r);
+                    break;
+                case PathShape p:
+                    WritePath(svg, p);
+                    break;
+                case CircleShape c:
+                    Open(svg, "circle", c);
+                    svg.Append($" cx=\"{N(c.CenterX)}\" cy=\"{N(c.CenterY)}\" r=\"{N(c.Radius)}\" fill=\"{c.Fill.Hex}\"");
+                    if (c.StrokeWidth > 0) svg.Append($" stroke=\"{c.Stroke.Hex}\" stroke-width=\"{N(c.StrokeWidth)}\"");
+                    Close(svg, "circle", c);
+                    break;
+                case TextShape t:
+                    WriteText(svg, t);
+                    break;
+                case ImageShape i:
+                    Open(svg, "image", i);
+                    svg.Append($" x=\"{N(i.X)}\" y=\"{N(i.Y)}\" width=\"{i.Image.Width * i.PixelSize}\" height=\"{i.Image.Height * i.PixelSize}\"");
+                    svg.Append(" style=\"image-rendering:pixelated\" preserveAspectRatio=\"none\" href=\"data:image/png;base64,")
+                        .Append(Convert.ToBase64String(PngEncoder.Encode(i.Image))).Append('"');
+                    Close(svg, "image", i);
+                    break;
+                default:
+                    throw new NotSupportedException($"unknown shape {shape.GetType().Name}");
+            }
+        }
+
+        svg.Append("</svg>\n");
+        return svg.ToString();
+    }
+
+    /// <summary>Escapes text for XML content and attributes; characters XML 1.0 forbids become U+FFFD.</summary>
+    public static string Escape(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var s = new StringBuilder(text.Length);
+        foreach (char c in text)
+        {
+            s.Append(c switch
+            {
+                '&' => "&amp;",
+                '<' => "&lt;",
+                '>' => "&gt;",
+                '"' => "&quot;",
+                _ when c < ' ' && c is not '\t' and not '\n' and not '\r' => "\uFFFD",
+                _ when c is '\uFFFE' or '\uFFFF' => "\uFFFD",
+                _ => c.ToString(),
+            });
+        }
+
+        return s.ToString();
+    }
+
+    private static void WritePath(StringBuilder svg, PathShape p)
+    {
+        IReadOnlyList<(double X, double Y)> points = Rasterizer.StrokePoints(p, out (double X, double Y)[]? arrowhead);
+        bool group = arrowhead is not null;
+        if (group)
+        {
+            Open(svg, "g", p);
+            svg.Append(">\n");
+        }
+
+        svg.Append("<polyline");
+        if (!group) AppendMeta(svg, p);
+        svg.Append(" points=\"").Append(string.Join(' ', points.Select(q => N(q.X) + "," + N(q.Y)))).Append('"');
+        svg.Append($" fill=\"none\" stroke=\"{p.Color.Hex}\" stroke-width=\"{N(Math.Max(p.Thickness, 0.5))}\" stroke-linecap=\"round\" stroke-linejoin=\"round\"");
+        if (p.Opacity < 1) svg.Append($" stroke-opacity=\"{N(p.Opacity)}\"");
+        if (group)
+        {
+            svg.Append("/>\n<polygon points=\"").Append(string.Join(' ', arrowhead!.Select(q => N(q.X) + "," + N(q.Y)))).Append('"');
+            svg.Append($" fill=\"{p.Color.Hex}\"");
+            if (p.Opacity < 1) svg.Append($" fill-opacity=\"{N(p.Opacity)}\"");
+            svg.Append("/>\n");
+            if (p.Tip is not null) svg.Append("<title>").Append(Escape(p.Tip)).Append("</title>");
+            svg.Append("</g>\n");
+        }
+        else
+        {
+            Close(svg, "polyline", p);
+        }
+    }
+
+    private static void WriteText(StringBuilder svg, TextShape t)
+    {
+        Open(svg, "text", t);
+        int size = Math.Max(1, t.Size);
+        string anchor = t.Anchor switch { TextAnchor.Middle => "middle", TextAnchor.End => "end", _ => "start" };
+        svg.Append($" x=\"{N(t.X)}\" y=\"{N(t.Y)}\" font-size=\"{10 * size}\" fill=\"{t.Color.Hex}\" dominant-baseline=\"central\"");
+        if (anchor != "start") svg.Append($" text-anchor=\"{anchor}\"");
+        if (t.Vertical) svg.Append($" transform=\"rotate(-90 {N(t.X)} {N(t.Y)})\"");
+        svg.Append(" xml:space=\"preserve\">").Append(Escape(t.Text));
+        if (t.Tip is not null) svg.Append("<title>").Append(Escape(t.Tip)).Append("</title>");
+        svg.Append("</text>\n");
+    }
+
+    private static void Open(StringBuilder svg, string element, Shape shape)
+    {
+        svg.Append('<').Append(element);
+        AppendMeta(svg, shape);
+    }
+
+    private static void AppendMeta(StringBuilder svg, Shape shape)
+    {
+        if (shape.Kind is not null) svg.Append(" class=\"").Append(Escape(shape.Kind)).Append('"');
+        if (shape.Tip is not null) svg.Append(" data-tip=\"").Append(Escape(shape.Tip)).Append('"');
+    }
+
+    private static void Close(StringBuilder svg, string element, Shape shape)
+    {
+        if (shape.Tip is null)
+        {
+            svg.Append("/>\n");
+            return;
+        }
+
+        svg.Append("><title>").Append(Escape(shape.Tip)).Append("</title></").Append(element).Append(">\n");
+    }
+
+    private static string N(double x) => Math.Round(x, 2).ToString("0.##", CultureInfo.InvariantCulture);
+}

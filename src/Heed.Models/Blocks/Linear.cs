@@ -1,0 +1,281 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Heed.Models.Blocks;
+
+/// <summary>
+/// Dense matrix products for transformer layers. Weights are stored row-major with the output dimension first
+/// (W [out, in], y = W·x), the layout of llama2.c checkpoints and of PyTorch's <c>nn.Linear</c>.
+/// </summary>
+public static class Linear
+{
+    // Below this many multiply-adds per call, handing work to other threads costs more than it saves
+    // (a stories260K decode step is ~4k–33k per product).
+    private const long ParallelThreshold = 1L << 18;
+
+    /// <summary>
+    /// Y = X·Wᵀ (+ bias) (+ Y when <paramref name="accumulate"/>): X [T, in], W [out, in], bias [out] → Y [T, out].
+    /// </summary>
+    /// <param name="x">X [T, in], row-major.</param>
+    /// <param name="weight">W [out, in], row-major.</param>
+    /// <param name="bias">Optional bias [out]; empty for none.</param>
+    /// <param name="y">Y [T, out]; must not overlap X.</param>
+    /// <param name="rows">T, the number of rows of X.</param>
+    /// <param name="inFeatures">in, the width of X and of each row of W.</param>
+    /// <param name="outFeatures">out, the number of rows of W.</param>
+    /// <param name="accumulate">Adds the product to Y instead of overwriting it (a residual connection).</param>
+    /// <param name="threads">At most this many threads; 1 = the calling thread only.</param>
+    public static void MatMul(
+        ReadOnlySpan<float> x,
+        ReadOnlySpan<float> weight,
+        ReadOnlySpan<float> bias,
+        Span<float> y,
+        int rows,
+        int inFeatures,
+        int outFeatures,
+        bool accumulate = false,
+        int threads = 1)
+    {
+        if (x.Length < (long)rows * inFeatures || weight.Length < (long)outFeatures * inFeatures || y.Length < (long)rows * outFeatures)
+        {
+            throw new ArgumentException($"MatMul: X holds {x.Length} of {rows}×{inFeatures}, W {weight.Length} of {outFeatures}×{inFeatures}, Y {y.Length} of {rows}×{outFeatures}");
+        }
+
+        if (!bias.IsEmpty && bias.Length < outFeatures)
+        {
+            throw new ArgumentException($"MatMul: bias holds {bias.Length} values; expected {outFeatures}", nameof(bias));
+        }
+
+        long work = (long)rows * inFeatures * outFeatures;
+        int blocks = (outFeatures + 3) / 4;
+        if (threads <= 1 || work < ParallelThreshold || blocks < 2)
+        {
+            MatMulBlocks(x, weight, bias, y, rows, inFeatures, outFeatures, accumulate, 0, blocks);
+            return;
+        }
+
+        // Spans cannot cross into lambdas: pin the arrays' memory for the duration of the parallel loop.
+        unsafe
+        {
+            fixed (float* px = x, pw = weight, pb = bias, py = y)
+            {
+                nint ax = (nint)px, aw = (nint)pw, ab = (nint)pb, ay = (nint)py;
+                int xLength = x.Length, wLength = weight.Length, bLength = bias.Length, yLength = y.Length;
+                int chunks = Math.Min(threads, blocks);
+                Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, chunk =>
+                {
+                    int first = (int)((long)blocks * chunk / chunks);
+                    int last = (int)((long)blocks * (chunk + 1) / chunks);
+                    MatMulBlocks(
+                        new ReadOnlySpan<float>((float*)ax, xLength),
+                        new ReadOnlySpan<float>((float*)aw, wLength),
+                        new ReadOnlySpan<float>((float*)ab, bLength),
+                        new Span<float>((float*)ay, yLength),
+                        rows,
+                        inFeatures,
+                        outFeatures,
+                        accumulate,
+                        first,
+                        last);
+                });
+            }
+        }
+    }
+
+    // Output rows are taken four at a time so each load of X feeds four dot products.
+    private static void MatMulBlocks(
+        ReadOnlySpan<float> x,
+        ReadOnlySpan<float> weight,
+        ReadOnlySpan<float> bias,
+        Span<float> y,
+        int rows,
+        int inFeatures,
+        int outFeatures,
+        bool accumulate,
+        int firstBlock,
+        int lastBlock)
+    {
+        for (int block = firstBlock; block < lastBlock; block++)
+        {
+            int o = block * 4;
+            if (o + 4 <= outFeatures)
+            {
+                ReadOnlySpan<float> w0 = weight.Slice(o * inFeatures, inFeatures);
+                ReadOnlySpan<float> w1 = weight.Slice((o + 1) * inFeatures, inFeatures);
+                ReadOnlySpan<float> w2 = weight.Slice((o + 2) * inFeatures, inFeatures);
+                ReadOnlySpan<float> w3 = weight.Slice((o + 3) * inFeatures, inFeatures);
+                for (int t = 0; t < rows; t++)
+                {
+                    ReadOnlySpan<float> xr = x.Slice(t * inFeatures, inFeatures);
+                    Dot4(xr, w0, w1, w2, w3, out float s0, out float s1, out float s2, out float s3);
+                    Span<float> yr = y.Slice((t * outFeatures) + o, 4);
+                    if (!bias.IsEmpty)
+                    {
+                        s0 += bias[o];
+                        s1 += bias[o + 1];
+                        s2 += bias[o + 2];
+                        s3 += bias[o + 3];
+                    }
+
+                    if (accumulate)
+                    {
+                        yr[0] += s0;
+                        yr[1] += s1;
+                        yr[2] += s2;
+                        yr[3] += s3;
+                    }
+                    else
+                    {
+                        yr[0] = s0;
+                        yr[1] = s1;
+                        yr[2] = s2;
+                        yr[3] = s3;
+                    }
+                }
+            }
+            else
+            {
+                for (int oo = o; oo < outFeatures; oo++)
+                {
+                    ReadOnlySpan<float> wr = weight.Slice(oo * inFeatures, inFeatures);
+                    for (int t = 0; t < rows; t++)
+                    {
+                        float s = Dot(x.Slice(t * inFeatures, inFeatures), wr);
+                        if (!bias.IsEmpty) s += bias[oo];
+                        ref float target = ref y[(t * outFeatures) + oo];
+                        target = accumulate ? target + s : s;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Σ a[i]·b[i] over the shorter length's worth of <paramref name="a"/> (both must have a's length).</summary>
+    public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        int n = a.Length;
+        ref float ra = ref MemoryMarshal.GetReference(a);
+        ref float rb = ref MemoryMarshal.GetReference(b[..n]);
+        int i = 0;
+        float sum = 0;
+        if (Vector512.IsHardwareAccelerated && n >= 16)
+        {
+            Vector512<float> acc = Vector512<float>.Zero;
+            for (; i <= n - 16; i += 16)
+            {
+                acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref ra, (nuint)i), Vector512.LoadUnsafe(ref rb, (nuint)i), acc);
+            }
+
+            sum = Vector512.Sum(acc);
+        }
+        else if (Vector256.IsHardwareAccelerated && n >= 8)
+        {
+            Vector256<float> acc = Vector256<float>.Zero;
+            for (; i <= n - 8; i += 8)
+            {
+                acc = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref ra, (nuint)i), Vector256.LoadUnsafe(ref rb, (nuint)i), acc);
+            }
+
+            sum = Vector256.Sum(acc);
+        }
+        else if (Vector128.IsHardwareAccelerated && n >= 4)
+        {
+            Vector128<float> acc = Vector128<float>.Zero;
+            for (; i <= n - 4; i += 4)
+            {
+                acc = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref ra, (nuint)i), Vector128.LoadUnsafe(ref rb, (nuint)i), acc);
+            }
+
+            sum = Vector128.Sum(acc);
+        }
+
+        for (; i < n; i++)
+        {
+            sum += Unsafe.Add(ref ra, i) * Unsafe.Add(ref rb, i);
+        }
+
+        return sum;
+    }
+
+    private static void Dot4(
+        ReadOnlySpan<float> x,
+        ReadOnlySpan<float> w0,
+        ReadOnlySpan<float> w1,
+        ReadOnlySpan<float> w2,
+        ReadOnlySpan<float> w3,
+        out float s0,
+        out float s1,
+        out float s2,
+        out float s3)
+    {
+        int n = x.Length;
+        ref float rx = ref MemoryMarshal.GetReference(x);
+        ref float r0 = ref MemoryMarshal.GetReference(w0);
+        ref float r1 = ref MemoryMarshal.GetReference(w1);
+        ref float r2 = ref MemoryMarshal.GetReference(w2);
+        ref float r3 = ref MemoryMarshal.GetReference(w3);
+        int i = 0;
+        s0 = s1 = s2 = s3 = 0;
+        if (Vector512.IsHardwareAccelerated && n >= 16)
+        {
+            Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+            for (; i <= n - 16; i += 16)
+            {
+                Vector512<float> xv = Vector512.LoadUnsafe(ref rx, (nuint)i);
+                a0 = Vector512.FusedMultiplyAdd(xv, Vector512.LoadUnsafe(ref r0, (nuint)i), a0);
+                a1 = Vector512.FusedMultiplyAdd(xv, Vector512.LoadUnsafe(ref r1, (nuint)i), a1);
+                a2 = Vector512.FusedMultiplyAdd(xv, Vector512.LoadUnsafe(ref r2, (nuint)i), a2);
+                a3 = Vector512.FusedMultiplyAdd(xv, Vector512.LoadUnsafe(ref r3, (nuint)i), a3);
+            }
+
+            s0 = Vector512.Sum(a0);
+            s1 = Vector512.Sum(a1);
+            s2 = Vector512.Sum(a2);
+            s3 = Vector512.Sum(a3);
+        }
+        else if (Vector256.IsHardwareAccelerated && n >= 8)
+        {
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+            for (; i <= n - 8; i += 8)
+            {
+                Vector256<float> xv = Vector256.LoadUnsafe(ref rx, (nuint)i);
+                a0 = Vector256.FusedMultiplyAdd(xv, Vector256.LoadUnsafe(ref r0, (nuint)i), a0);
+                a1 = Vector256.FusedMultiplyAdd(xv, Vector256.LoadUnsafe(ref r1, (nuint)i), a1);
+                a2 = Vector256.FusedMultiplyAdd(xv, Vector256.LoadUnsafe(ref r2, (nuint)i), a2);
+                a3 = Vector256.FusedMultiplyAdd(xv, Vector256.LoadUnsafe(ref r3, (nuint)i), a3);
+            }
+
+            s0 = Vector256.Sum(a0);
+            s1 = Vector256.Sum(a1);
+            s2 = Vector256.Sum(a2);
+            s3 = Vector256.Sum(a3);
+        }
+        else if (Vector128.IsHardwareAccelerated && n >= 4)
+        {
+            Vector128<float> a0 = Vector128<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+            for (; i <= n - 4; i += 4)
+            {
+                Vector128<float> xv = Vector128.LoadUnsafe(ref rx, (nuint)i);
+                a0 = Vector128.FusedMultiplyAdd(xv, Vector128.LoadUnsafe(ref r0, (nuint)i), a0);
+                a1 = Vector128.FusedMultiplyAdd(xv, Vector128.LoadUnsafe(ref r1, (nuint)i), a1);
+                a2 = Vector128.FusedMultiplyAdd(xv, Vector128.LoadUnsafe(ref r2, (nuint)i), a2);
+                a3 = Vector128.FusedMultiplyAdd(xv, Vector128.LoadUnsafe(ref r3, (nuint)i), a3);
+            }
+
+            s0 = Vector128.Sum(a0);
+            s1 = Vector128.Sum(a1);
+            s2 = Vector128.Sum(a2);
+            s3 = Vector128.Sum(a3);
+        }
+
+        for (; i < n; i++)
+        {
+            float xi = Unsafe.Add(ref rx, i);
+            s0 += xi * Unsafe.Add(ref r0, i);
+            s1 += xi * Unsafe.Add(ref r1, i);
+            s2 += xi * Unsafe.Add(ref r2, i);
+            s3 += xi * Unsafe.Add(ref r3, i);
+        }
+    }
+}

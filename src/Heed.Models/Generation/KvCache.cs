@@ -1,0 +1,149 @@
+namespace Heed.Models.Generation;
+
+/// <summary>
+/// A preallocated key/value cache for every layer: K and V [1, Hkv, capacity, D] per layer, written in place.
+/// Attention reads it through Heed.Core's <see cref="Attention.Compute"/> with <c>nonpad_kv_seqlen</c> = the filled
+/// length and <c>is_causal</c> (causal offset = filled − T), so positions past the filled length are never seen.
+/// </summary>
+public sealed class KvCache
+{
+    private readonly Tensor<float>[] _keys;
+    private readonly Tensor<float>[] _values;
+    private readonly Tensor<long> _filled = new([1], new long[1]);
+
+    /// <summary>Allocates the cache.</summary>
+    /// <exception cref="HeedException">The sizes are not positive or the cache would not fit in one array per layer.</exception>
+    public KvCache(int layers, int kvNumHeads, int headSize, int capacity)
+    {
+        if (layers <= 0 || kvNumHeads <= 0 || headSize <= 0 || capacity <= 0)
+        {
+            throw new HeedException($"KV cache: layers {layers}, kv heads {kvNumHeads}, head size {headSize}, capacity {capacity}: all must be > 0");
+        }
+
+        if ((long)kvNumHeads * headSize * capacity > Array.MaxLength)
+        {
+            throw new HeedException($"KV cache: capacity {capacity} × {kvNumHeads} kv heads × head size {headSize} is more than one array holds");
+        }
+
+        NumLayers = layers;
+        KvNumHeads = kvNumHeads;
+        HeadSize = headSize;
+        Capacity = capacity;
+        _keys = new Tensor<float>[layers];
+        _values = new Tensor<float>[layers];
+        for (int l = 0; l < layers; l++)
+        {
+            _keys[l] = new Tensor<float>([1, kvNumHeads, capacity, headSize], new float[kvNumHeads * capacity * headSize]);
+            _values[l] = new Tensor<float>([1, kvNumHeads, capacity, headSize], new float[kvNumHeads * capacity * headSize]);
+        }
+    }
+
+    /// <summary>L, the number of layers.</summary>
+    public int NumLayers { get; }
+
+    /// <summary>Hkv.</summary>
+    public int KvNumHeads { get; }
+
+    /// <summary>D.</summary>
+    public int HeadSize { get; }
+
+    /// <summary>The number of positions it can hold.</summary>
+    public int Capacity { get; }
+
+    /// <summary>The number of positions filled (the next token's position).</summary>
+    public int Length { get; private set; }
+
+    /// <summary>K of one layer, [1, Hkv, capacity, D] (positions ≥ <see cref="Length"/> hold stale values).</summary>
+    public Tensor<float> Key(int layer) => _keys[layer];
+
+    /// <summary>V of one layer, [1, Hkv, capacity, D].</summary>
+    public Tensor<float> Value(int layer) => _values[layer];
+
+    /// <summary>Forgets every position (the memory is kept).</summary>
+    public void Reset() => Length = 0;
+
+    /// <summary>Throws unless <paramref name="rows"/> more positions fit.</summary>
+    internal void CheckRoom(int rows)
+    {
+        if (Length + rows > Capacity)
+        {
+            throw new HeedException($"KV cache full: {Length} positions filled + {rows} new > capacity {Capacity} (the context)");
+        }
+    }
+
+    /// <summary>Writes k and v [T, Hkv·D] of one layer at positions Length..Length+T−1 (not yet committed).</summary>
+    internal void Write(int layer, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int rows)
+    {
+        Span<float> keys = _keys[layer].Data, values = _values[layer].Data;
+        int d = HeadSize, width = KvNumHeads * d;
+        for (int t = 0; t < rows; t++)
+        {
+            int pos = Length + t;
+            for (int h = 0; h < KvNumHeads; h++)
+            {
+                int to = ((h * Capacity) + pos) * d;
+                k.Slice((t * width) + (h * d), d).CopyTo(keys.Slice(to, d));
+                v.Slice((t * width) + (h * d), d).CopyTo(values.Slice(to, d));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Attention of q [T, H·D] (query rows at positions Length..Length+T−1) over every filled position and the T
+    /// just written: y [T, H·D]. Runs <see cref="Attention.Compute"/>, so the fastest kernel Heed has is used.
+    /// </summary>
+    internal void Attend(int layer, ReadOnlySpan<float> q, Span<float> y, int rows, int numHeads, DecoderSession session, float[] queryScratch)
+    {
+        int d = HeadSize;
+        int kvLength = Length + rows;
+        _filled.Data[0] = kvLength;
+
+        // q [T, H, D] → Q [1, H, T, D]; for T = 1 the two layouts are the same memory order.
+        float[] qData = rows == 1 && queryScratch.Length == numHeads * d ? queryScratch : new float[numHeads * rows * d];
+        if (rows == 1)
+        {
+            q[..(numHeads * d)].CopyTo(qData);
+        }
+        else
+        {
+            for (int t = 0; t < rows; t++)
+            {
+                for (int h = 0; h < numHeads; h++)
+                {
+                    q.Slice(((t * numHeads) + h) * d, d).CopyTo(qData.AsSpan(((h * rows) + t) * d, d));
+                }
+            }
+        }
+
+        var inputs = new AttentionInputs(new Tensor<float>([1, numHeads, rows, d], qData), _keys[layer], _values[layer]) { NonpadKvSeqlen = _filled };
+        AttentionOptions options = session.UseReferenceAttention ? ReferenceOptions : CausalOptions;
+        if (session.Recorder is AttentionRecorder recorder)
+        {
+            options = options with { Observer = recorder.ForLayer(layer, Length, kvLength) };
+        }
+
+        var output = (Tensor<float>)Attention.Compute(inputs, options).Output; // Y [1, H, T, D]
+
+        ReadOnlySpan<float> yData = output.Data;
+        if (rows == 1)
+        {
+            yData.CopyTo(y);
+            return;
+        }
+
+        for (int h = 0; h < numHeads; h++)
+        {
+            for (int t = 0; t < rows; t++)
+            {
+                yData.Slice(((h * rows) + t) * d, d).CopyTo(y.Slice(((t * numHeads) + h) * d, d));
+            }
+        }
+    }
+
+    /// <summary>Marks <paramref name="rows"/> more positions as filled (after every layer has written them).</summary>
+    internal void Commit(int rows) => Length += rows;
+
+    private static readonly AttentionOptions CausalOptions = new() { IsCausal = true };
+
+    private static readonly AttentionOptions ReferenceOptions = new() { IsCausal = true, UseReference = true };
+}

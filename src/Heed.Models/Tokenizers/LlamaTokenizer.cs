@@ -1,0 +1,286 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+
+namespace Heed.Models.Tokenizers;
+
+/// <summary>
+/// The SentencePiece-style tokenizer of llama2.c (<c>tok*.bin</c>): a scored vocabulary, a dummy-prefix space,
+/// per-code-point lookup with byte fallback (&lt;0xNN&gt;), then repeated merging of the adjacent pair whose
+/// concatenation is in the vocabulary with the highest score. Ids 0, 1, 2 are &lt;unk&gt;, &lt;s&gt; (BOS), &lt;/s&gt; (EOS).
+/// </summary>
+public sealed class LlamaTokenizer : ITokenizer
+{
+    /// <summary>The beginning-of-sequence id.</summary>
+    public const int Bos = 1;
+
+    /// <summary>The end-of-sequence id.</summary>
+    public const int Eos = 2;
+
+    // run.c starts the merge search at this score, so pairs scored at or below it never merge.
+    private const float NoScore = -1e10f;
+
+    private readonly byte[][] _pieces;
+    private readonly float[] _scores;
+    private readonly Dictionary<string, int> _ids; // piece bytes as Latin-1 text (one char per byte) → id
+    private readonly int[] _byteIds = new int[256];
+    private readonly byte[]?[] _byteOfPiece;
+
+    /// <summary>Creates a tokenizer from its pieces (UTF-8 bytes) and merge scores.</summary>
+    /// <exception cref="HeedException">The arrays differ in length or the vocabulary lacks the byte pieces.</exception>
+    public LlamaTokenizer(IReadOnlyList<byte[]> pieces, IReadOnlyList<float> scores, string source = "tokenizer")
+    {
+        ArgumentNullException.ThrowIfNull(pieces);
+        ArgumentNullException.ThrowIfNull(scores);
+        if (pieces.Count != scores.Count)
+        {
+            throw new HeedException($"{source}: {pieces.Count} pieces but {scores.Count} scores");
+        }
+
+        if (pieces.Count < 3)
+        {
+            throw new HeedException($"{source}: {pieces.Count} tokens; expected at least <unk>, <s>, </s>");
+        }
+
+        _pieces = [.. pieces];
+        _scores = [.. scores];
+        _ids = new Dictionary<string, int>(pieces.Count, StringComparer.Ordinal);
+        _byteOfPiece = new byte[]?[pieces.Count];
+        for (int id = 0; id < pieces.Count; id++)
+        {
+            // The first id wins when a piece appears twice, as a search of the sorted vocabulary would find it first.
+            _ids.TryAdd(Latin1(pieces[id]), id);
+            if (ParseByte(pieces[id]) is byte b)
+            {
+                _byteOfPiece[id] = [b];
+            }
+        }
+
+        for (int b = 0; b < 256; b++)
+        {
+            if (!_ids.TryGetValue(string.Create(CultureInfo.InvariantCulture, $"<0x{b:X2}>"), out _byteIds[b]))
+            {
+                throw new HeedException($"{source}: the vocabulary has no byte piece <0x{b:X2}> for byte fallback");
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public int VocabSize => _pieces.Length;
+
+    /// <inheritdoc />
+    public int? BosId => Bos;
+
+    /// <inheritdoc />
+    public bool PrependsBos => true;
+
+    /// <summary>The merge score of each token.</summary>
+    public ReadOnlySpan<float> Scores => _scores;
+
+    /// <summary>The length in bytes of the longest piece (the file's header value).</summary>
+    public int MaxTokenLength => _pieces.Max(p => p.Length);
+
+    /// <summary>
+    /// Reads a llama2.c tokenizer file: int32 max_token_length, then per token float32 score, int32 length, the bytes.
+    /// The token count is what the file holds; compare it with the model's vocabulary with <see cref="CheckMatches"/>.
+    /// </summary>
+    /// <exception cref="HeedException">The file is missing, truncated or not in this format.</exception>
+    public static LlamaTokenizer Load(string path)
+    {
+        byte[] data;
+        try
+        {
+            data = File.ReadAllBytes(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new HeedException($"tokenizer {path}: cannot read: {ex.Message}", ex);
+        }
+
+        return Parse(data, path);
+    }
+
+    /// <summary>Parses the bytes of a llama2.c tokenizer file (see <see cref="Load"/>).</summary>
+    public static LlamaTokenizer Parse(ReadOnlySpan<byte> data, string name = "tokenizer")
+    {
+        if (data.Length < 4)
+        {
+            throw new HeedException($"tokenizer {name}: {data.Length} bytes; a llama2.c tokenizer starts with an int32 max_token_length");
+        }
+
+        int maxLength = BinaryPrimitives.ReadInt32LittleEndian(data);
+        if (maxLength <= 0 || maxLength > 1 << 16)
+        {
+            throw new HeedException($"tokenizer {name}: max_token_length {maxLength} is not in 1..65536; not a llama2.c tokenizer file");
+        }
+
+        var pieces = new List<byte[]>();
+        var scores = new List<float>();
+        int at = 4;
+        while (at < data.Length)
+        {
+            if (data.Length - at < 8)
+            {
+                throw new HeedException($"tokenizer {name}: token {pieces.Count} at byte {at} is truncated: {data.Length - at} bytes left, a token needs at least 8 (score, length)");
+            }
+
+            float score = BinaryPrimitives.ReadSingleLittleEndian(data[at..]);
+            int length = BinaryPrimitives.ReadInt32LittleEndian(data[(at + 4)..]);
+            at += 8;
+            if (length < 0 || length > maxLength)
+            {
+                throw new HeedException($"tokenizer {name}: token {pieces.Count} has length {length}; expected 0..{maxLength} (max_token_length)");
+            }
+
+            if (data.Length - at < length)
+            {
+                throw new HeedException($"tokenizer {name}: token {pieces.Count} is truncated: length {length} but {data.Length - at} bytes left");
+            }
+
+            pieces.Add(data.Slice(at, length).ToArray());
+            scores.Add(score);
+            at += length;
+        }
+
+        return new LlamaTokenizer(pieces, scores, "tokenizer " + name);
+    }
+
+    /// <summary>
+    /// Builds the tokenizer from a GGUF vocabulary whose <c>tokenizer.ggml.model</c> is "llama" (SentencePiece):
+    /// its pieces, with SentencePiece's "▁" (U+2581) read as a space as llama2.c's export does, and its scores.
+    /// </summary>
+    /// <exception cref="HeedException">The file holds another kind of vocabulary.</exception>
+    public static LlamaTokenizer FromGguf(GgufFile gguf, string name = "gguf")
+    {
+        ArgumentNullException.ThrowIfNull(gguf);
+        string model = gguf.String("tokenizer.ggml.model");
+        if (model != "llama")
+        {
+            throw new HeedException($"{name}: tokenizer.ggml.model is \"{model}\"; expected \"llama\" (SentencePiece)");
+        }
+
+        string[] tokens = gguf.Strings("tokenizer.ggml.tokens");
+        float[] scores = gguf.Floats("tokenizer.ggml.scores") ?? throw new HeedException($"{name}: tokenizer.ggml.scores is missing");
+        byte[][] pieces = [.. tokens.Select(t => Encoding.UTF8.GetBytes(t.Replace('\u2581', ' ')))];
+        return new LlamaTokenizer(pieces, scores, name);
+    }
+
+    /// <summary>Throws unless this tokenizer has exactly <paramref name="modelVocabSize"/> tokens.</summary>
+    /// <exception cref="HeedException">The sizes differ.</exception>
+    public void CheckMatches(int modelVocabSize, string what = "the model")
+    {
+        if (VocabSize != modelVocabSize)
+        {
+            throw new HeedException($"tokenizer has {VocabSize} tokens but {what} has a vocabulary of {modelVocabSize}: they do not belong together");
+        }
+    }
+
+    /// <summary>
+    /// Encodes text as llama2.c does: [BOS], a dummy-prefix space unless the text is empty, each UTF-8 code point's
+    /// piece (or its bytes' pieces), then merges by score; [EOS].
+    /// </summary>
+    public int[] Encode(string text, bool addBos, bool addEos)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var tokens = new List<int>(text.Length + 3);
+        if (addBos) tokens.Add(Bos);
+        if (text.Length > 0 && _ids.TryGetValue(" ", out int space))
+        {
+            tokens.Add(space);
+        }
+
+        byte[] bytes = Encoding.UTF8.GetBytes(text);
+        int start = 0;
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            // A code point is a lead byte and up to three continuation bytes (10xxxxxx).
+            if ((bytes[i] & 0xC0) != 0x80) start = i;
+            bool continues = i + 1 < bytes.Length && (bytes[i + 1] & 0xC0) == 0x80 && i + 1 - start < 4;
+            if (continues) continue;
+            string codePoint = Encoding.Latin1.GetString(bytes, start, i + 1 - start);
+            if (_ids.TryGetValue(codePoint, out int id))
+            {
+                tokens.Add(id);
+            }
+            else
+            {
+                for (int j = start; j <= i; j++) tokens.Add(_byteIds[bytes[j]]);
+            }
+
+            start = i + 1;
+        }
+
+        Merge(tokens);
+        if (addEos) tokens.Add(Eos);
+        return [.. tokens];
+    }
+
+    private void Merge(List<int> tokens)
+    {
+        var texts = new List<string>(tokens.Count);
+        foreach (int t in tokens) texts.Add(Latin1(_pieces[t]));
+        while (true)
+        {
+            float bestScore = NoScore;
+            int bestId = -1, bestIndex = -1;
+            for (int i = 0; i + 1 < tokens.Count; i++)
+            {
+                if (_ids.TryGetValue(texts[i] + texts[i + 1], out int id) && _scores[id] > bestScore)
+                {
+                    bestScore = _scores[id];
+                    bestId = id;
+                    bestIndex = i;
+                }
+            }
+
+            if (bestIndex < 0) return;
+            tokens[bestIndex] = bestId;
+            texts[bestIndex] += texts[bestIndex + 1];
+            tokens.RemoveAt(bestIndex + 1);
+            texts.RemoveAt(bestIndex + 1);
+        }
+    }
+
+    /// <summary>
+    /// A piece's bytes; a byte piece &lt;0xNN&gt; is that byte; after BOS a leading space is dropped. BOS itself prints
+    /// nothing (run.c never prints it: it starts every sequence and ends generation); every other piece, EOS included,
+    /// prints as stored.
+    /// </summary>
+    public byte[] DecodePiece(int previous, int token)
+    {
+        CheckId(token);
+        if (token == Bos) return [];
+        if (_byteOfPiece[token] is byte[] raw) return raw;
+        byte[] piece = _pieces[token];
+        if (previous == Bos && piece.Length > 0 && piece[0] == (byte)' ')
+        {
+            return piece[1..];
+        }
+
+        return piece;
+    }
+
+    /// <inheritdoc />
+    public string PieceText(int token)
+    {
+        CheckId(token);
+        return Encoding.UTF8.GetString(_pieces[token]);
+    }
+
+    private void CheckId(int token)
+    {
+        if ((uint)token >= (uint)_pieces.Length)
+        {
+            throw new HeedException($"token id {token} is outside the vocabulary 0..{_pieces.Length - 1}");
+        }
+    }
+
+    private static string Latin1(byte[] bytes) => Encoding.Latin1.GetString(bytes);
+
+    private static byte? ParseByte(byte[] piece)
+    {
+        // Exactly "<0xNN>" with two hex digits.
+        if (piece.Length != 6 || piece[0] != '<' || piece[1] != '0' || piece[2] != 'x' || piece[5] != '>') return null;
+        return byte.TryParse(Encoding.ASCII.GetString(piece, 3, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out byte b) ? b : null;
+    }
+}

@@ -1,0 +1,236 @@
+using Heed.Kernels;
+using Heed.Reference;
+
+namespace Heed.Core.Tests.Kernels;
+
+/// <summary>
+/// The edge rules of the semantics on every kernel: NaN/∞ inputs, fully masked rows, online-softmax rescaling across
+/// tiles, every vector tier, thread counts, and the dispatcher's choices.
+/// </summary>
+public class KernelEdgeTests
+{
+    private static readonly AttentionKernel[] FusedKernels = [AttentionKernel.Flash, AttentionKernel.Decode, AttentionKernel.Materialized];
+
+    public static TheoryData<SimdTier> Tiers => [SimdTier.Vector512, SimdTier.Vector256, SimdTier.Vector128, SimdTier.Scalar];
+
+    private static void MatchesReference(AttentionInputs inputs, AttentionOptions options, string what)
+    {
+        AttentionResult expected = ReferenceAttention.Compute(inputs, options);
+        foreach (AttentionKernel kernel in FusedKernels)
+        {
+            AttentionResult actual = AttentionKernels.Compute(inputs, options, kernel, null);
+            KernelCases.AssertClose(expected.Output, actual.Output, KernelCases.Tolerance(inputs.Query.DType), $"{kernel} on {what}");
+        }
+    }
+
+    private static Tensor<float> F32(int seed, params int[] shape)
+    {
+        int n = 1;
+        foreach (int s in shape) n *= s;
+        return (Tensor<float>)Tensor.FromDoubles(DType.Float32, shape, TestTensors.Random(seed, n));
+    }
+
+    [Fact]
+    public void NaN_and_infinity_in_masked_values_do_not_leak()
+    {
+        // Keys 70..99 masked by the bool mask and by causality; their values are NaN and ±∞.
+        Tensor<float> q = F32(1, 1, 2, 80, 64), k = F32(2, 1, 2, 100, 64), v = F32(3, 1, 2, 100, 64);
+        for (int h = 0; h < 2; h++)
+        {
+            for (int j = 80; j < 100; j++)
+            {
+                for (int e = 0; e < 64; e++) v.Data[(((h * 100) + j) * 64) + e] = e % 3 == 0 ? float.NaN : (e % 3 == 1 ? float.PositiveInfinity : float.NegativeInfinity);
+            }
+        }
+
+        var mask = new bool[80 * 100];
+        for (int i = 0; i < 80; i++)
+        {
+            for (int j = 0; j < 100; j++) mask[(i * 100) + j] = j < 70 || j % 2 == 0;
+        }
+
+        var inputs = new AttentionInputs(q, k, v) { AttnMask = TestTensors.Bool(mask, 80, 100) };
+        MatchesReference(inputs, new AttentionOptions { IsCausal = true }, "masked NaN/inf values");
+        AttentionResult y = AttentionKernels.Compute(inputs, new AttentionOptions { IsCausal = true }, AttentionKernel.Flash, null);
+        Assert.All(((Tensor<float>)y.Output).Data, x => Assert.True(float.IsFinite(x)));
+    }
+
+    [Fact]
+    public void NaN_and_infinity_in_open_inputs_flow_as_in_the_reference()
+    {
+        // Q row 3 holds +∞ (scores ±∞ → NaN row); V row 5 holds NaN (every query that sees key 5 gets NaN in column 0);
+        // an additive mask of +∞ at (10, 2) makes row 10 NaN; K row 60 is NaN and masked by causality for rows < 60
+        // (NaN − ∞ is NaN: the reference poisons those rows too, so tiles must not be skipped).
+        Tensor<float> q = F32(4, 1, 1, 64, 16), k = F32(5, 1, 1, 64, 16), v = F32(6, 1, 1, 64, 8);
+        q.Data[(3 * 16) + 2] = float.PositiveInfinity;
+        v.Data[5 * 8] = float.NaN;
+        var maskData = new float[64 * 64];
+        maskData[(10 * 64) + 2] = float.PositiveInfinity;
+        var inputs = new AttentionInputs(q, k, v) { AttnMask = TestTensors.F32(maskData, 64, 64) };
+        MatchesReference(inputs, new AttentionOptions { IsCausal = true }, "open NaN/inf");
+        k.Data[60 * 16] = float.NaN;
+        MatchesReference(inputs, new AttentionOptions { IsCausal = true }, "NaN key behind the causal mask");
+    }
+
+    [Fact]
+    public void Fully_masked_rows_are_zero_even_with_infinite_scores()
+    {
+        // Row 1 is closed by the mask although its scores are +∞; nonpad 0 closes batch 1 entirely.
+        Tensor<float> q = F32(7, 2, 2, 3, 8), k = F32(8, 2, 2, 40, 8), v = F32(9, 2, 2, 40, 8);
+        for (int d = 0; d < 8; d++) q.Data[8 + d] = float.PositiveInfinity;
+        var mask = new bool[3 * 40];
+        for (int j = 0; j < 40; j++)
+        {
+            mask[j] = true;
+            mask[80 + j] = j % 7 == 0;
+        }
+
+        var inputs = new AttentionInputs(q, k, v) { AttnMask = TestTensors.Bool(mask, 3, 40), NonpadKvSeqlen = TestTensors.I64([40, 0], 2) };
+        MatchesReference(inputs, new AttentionOptions(), "fully masked rows");
+        float[] y = ((Tensor<float>)AttentionKernels.Compute(inputs, new AttentionOptions(), AttentionKernel.Flash, null).Output).Data;
+        Assert.All(y.AsSpan(8, 8).ToArray(), x => Assert.Equal(0f, x));       // b0 h0 row 1
+        Assert.All(y.AsSpan(48, 48).ToArray(), x => Assert.Equal(0f, x));     // batch 1
+    }
+
+    [Fact]
+    public void Online_rescaling_survives_scores_that_jump_by_hundreds_across_tiles()
+    {
+        // Scores grow along the keys from about −400 to +400: every new tile's maximum dwarfs the last (e^(m−m') underflows to 0).
+        var q = TestTensors.F32([20f, 20f, 20f, 20f], 1, 1, 1, 4);
+        var kd = new float[300 * 4];
+        for (int j = 0; j < 300; j++)
+        {
+            for (int d = 0; d < 4; d++) kd[(j * 4) + d] = (j - 150) / 15f;
+        }
+
+        Tensor<float> v = F32(10, 1, 1, 300, 16);
+        var inputs = new AttentionInputs(TestTensors.F32([20f, 20f, 20f, 20f, -20f, 20f, -20f, 20f], 1, 1, 2, 4), TestTensors.F32(kd, 1, 1, 300, 4), v);
+        MatchesReference(inputs, new AttentionOptions(), "growing scores");
+        MatchesReference(new AttentionInputs(q, TestTensors.F32(kd, 1, 1, 300, 4), v), new AttentionOptions { Scale = 3 }, "growing scores, scale 3");
+    }
+
+    [Theory]
+    [MemberData(nameof(Tiers))]
+    public void Every_vector_tier_matches_the_reference(SimdTier tier)
+    {
+        // Tiers wider than the hardware run in software: slow but exact, so every code path runs on any machine.
+        foreach (string name in new[] { "bool2d_fully_masked_rows", "window_left_right", "float16_decode_mask", "qk_mode3_past_window", "softcap_causal_mask", "d1_dv1" })
+        {
+            KernelCase c = KernelCases.Find(name);
+            AttentionResult expected = KernelCases.Reference(c);
+            AttentionKernel[] kernels = c.QkMode is null ? FusedKernels : [AttentionKernel.Materialized];
+            foreach (AttentionKernel kernel in kernels) KernelCases.CheckKernel(c, expected, kernel, tier);
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(16)]
+    public void Thread_counts_give_the_reference_result(int threads)
+    {
+        foreach (string name in new[] { "causal_past_cache_decode", "nonpad_causal", "padding_column_mask_batch3", "qk_mode3_past_window" })
+        {
+            KernelCase c = KernelCases.Find(name);
+            AttentionResult expected = KernelCases.Reference(c);
+            AttentionKernel[] kernels = c.QkMode is null ? FusedKernels : [AttentionKernel.Materialized];
+            foreach (AttentionKernel kernel in kernels) KernelCases.CheckKernel(c, expected, kernel, threads: threads);
+        }
+    }
+
+    [Fact]
+    public void Decode_splits_the_keys_and_merges_them_exactly_like_one_pass()
+    {
+        // 1 batch × 2 kv heads with 4096 keys: 4 work items per thread means several slices per head.
+        var c = new KernelCase("decode_split", 1, 8, 2, 1, 4096, 64, 64, Causal: true, Left: 3000);
+        Assert.True(DecodeAttention.Slices(new AttentionGeometry
+        {
+            Batch = 1,
+            NumHeads = 8,
+            KvNumHeads = 2,
+            QueryLength = 1,
+            PastLength = 0,
+            KvLength = 4096,
+            HeadSize = 64,
+            ValueHeadSize = 64,
+            IsPacked = false,
+            Scale = 0.125,
+        }, 2) > 1);
+        AttentionResult expected = KernelCases.Reference(c);
+        KernelCases.CheckKernel(c, expected, AttentionKernel.Decode, threads: 2);
+        KernelCases.CheckKernel(c, expected, AttentionKernel.Decode, threads: 1);
+    }
+
+    [Fact]
+    public void The_dispatcher_picks_decode_flash_materialized_and_reference()
+    {
+        Tensor<float> q1 = F32(1, 1, 8, 1, 64), q64 = F32(1, 1, 8, 64, 64), k = F32(2, 1, 2, 100, 64), v = F32(3, 1, 2, 100, 64);
+        Assert.Equal(AttentionKernel.Decode, AttentionKernels.Choose(new AttentionInputs(q1, k, v), new AttentionOptions()));
+        Assert.Equal(AttentionKernel.Flash, AttentionKernels.Choose(new AttentionInputs(q64, k, v), new AttentionOptions()));
+        Assert.Equal(AttentionKernel.Materialized, AttentionKernels.Choose(new AttentionInputs(q64, k, v), new AttentionOptions { ComputeQkMatmulOutput = true }));
+        Assert.Equal(AttentionKernel.Materialized, AttentionKernels.Choose(new AttentionInputs(q64, k, v), new AttentionOptions { SoftmaxPrecision = SoftmaxPrecision.BFloat16 }));
+        Assert.Equal(AttentionKernel.Reference, AttentionKernels.Choose(new AttentionInputs(q64, k, v), new AttentionOptions { UseReference = true }));
+        Tensor q64d = Tensor.FromDoubles(DType.Float64, [1, 8, 64, 64], q64.ToDoubleArray());
+        Assert.Equal(AttentionKernel.Reference, AttentionKernels.Choose(new AttentionInputs(q64d, k, v), new AttentionOptions()));
+        var ex = Assert.Throws<HeedException>(() => AttentionKernels.Compute(new AttentionInputs(q64, k, v), new AttentionOptions { ComputeQkMatmulOutput = true }, AttentionKernel.Flash, null));
+        Assert.Contains("Materialized", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_vector_tier_follows_the_DOTNET_switches_CI_sets()
+    {
+        // .ci/run reruns these tests with each switch at 0: this proves the switch reached the test process.
+        SimdTier tier = AttentionKernels.Tier;
+        if (Environment.GetEnvironmentVariable("DOTNET_EnableHWIntrinsic") == "0") Assert.Equal(SimdTier.Scalar, tier);
+        if (Environment.GetEnvironmentVariable("DOTNET_EnableAVX2") == "0") Assert.True(tier <= SimdTier.Vector128, $"tier {tier} with AVX2 off");
+        if (Environment.GetEnvironmentVariable("DOTNET_EnableAVX512") == "0") Assert.True(tier <= SimdTier.Vector256, $"tier {tier} with AVX-512 off");
+    }
+
+    [Fact]
+    public void MaxThreads_below_one_is_refused_with_one_line()
+    {
+        Tensor<float> q = F32(1, 1, 1, 2, 4), k = F32(2, 1, 1, 3, 4), v = F32(3, 1, 1, 3, 4);
+        var ex = Assert.Throws<HeedException>(() => Heed.Attention.Compute(new AttentionInputs(q, k, v), new AttentionOptions { MaxThreads = 0 }));
+        Assert.Equal("MaxThreads (--threads) must be at least 1; got 0", ex.Message);
+    }
+
+    [Fact]
+    public void Float64_inputs_run_on_the_reference_and_match_it_exactly()
+    {
+        Tensor q = Tensor.FromDoubles(DType.Float64, [1, 2, 5, 8], TestTensors.Random(1, 80));
+        Tensor k = Tensor.FromDoubles(DType.Float64, [1, 2, 9, 8], TestTensors.Random(2, 144));
+        Tensor v = Tensor.FromDoubles(DType.Float64, [1, 2, 9, 8], TestTensors.Random(3, 144));
+        var inputs = new AttentionInputs(q, k, v);
+        Assert.Equal(ReferenceAttention.Compute(inputs).Output.ToDoubleArray(), Heed.Attention.Compute(inputs).Output.ToDoubleArray());
+    }
+
+    [Fact]
+    public void A_past_of_another_element_type_is_used_at_its_own_precision()
+    {
+        // past float32, new keys float16: the reference computes with the float32 past, present_key is float16.
+        Tensor q = Tensor.FromDoubles(DType.Float16, [1, 2, 3, 8], TestTensors.Random(1, 48));
+        Tensor k = Tensor.FromDoubles(DType.Float16, [1, 2, 3, 8], TestTensors.Random(2, 48));
+        Tensor v = Tensor.FromDoubles(DType.Float16, [1, 2, 3, 8], TestTensors.Random(3, 48));
+        var inputs = new AttentionInputs(q, k, v) { PastKey = F32(4, 1, 2, 50, 8), PastValue = F32(5, 1, 2, 50, 8) };
+        MatchesReference(inputs, new AttentionOptions { IsCausal = true }, "float32 past, float16 keys");
+        Assert.Equal(DType.Float16, Heed.Attention.Compute(inputs, new AttentionOptions { IsCausal = true }).PresentKey.DType);
+    }
+
+    [Fact]
+    public void Without_a_cache_present_key_is_the_input_itself_no_copy()
+    {
+        Tensor<float> q = F32(1, 1, 1, 2, 4), k = F32(2, 1, 1, 3, 4), v = F32(3, 1, 1, 3, 4);
+        AttentionResult r = Heed.Attention.Compute(new AttentionInputs(q, k, v));
+        Assert.Same(k, r.PresentKey);
+        Assert.Same(v, r.PresentValue);
+    }
+
+    [Fact]
+    public void Empty_query_and_empty_keys_give_empty_and_zero_outputs()
+    {
+        MatchesReference(new AttentionInputs(F32(1, 1, 2, 0, 4), F32(2, 1, 2, 5, 4), F32(3, 1, 2, 5, 4)), new AttentionOptions(), "T = 0");
+        MatchesReference(new AttentionInputs(F32(1, 1, 2, 3, 4), F32(2, 1, 2, 0, 4), F32(3, 1, 2, 0, 4)), new AttentionOptions(), "S = 0");
+        MatchesReference(new AttentionInputs(F32(1, 1, 2, 3, 4), F32(2, 1, 2, 5, 4), F32(3, 1, 2, 5, 0)), new AttentionOptions(), "Dv = 0");
+    }
+}

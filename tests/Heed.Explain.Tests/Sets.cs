@@ -1,0 +1,36 @@
+namespace Heed.Explain.Tests;
+
+/// <summary>Attention sets for the tests.</summary>
+internal static class Sets
+{
+    /// <summary>A random softmax-normalised set (rows sum to 1), optionally causal.</summary>
+    public static AttentionSet Random(int layers, int heads, int tokens, int seed = 1, bool causal = false)
+    {
+        var rng = new Random(seed);
+        var weights = new double[layers][][];
+        for (int l = 0; l < layers; l++)
+        {
+            weights[l] = new double[heads][];
+            for (int h = 0; h < heads; h++)
+            {
+                var m = new double[tokens * tokens];
+                for (int i = 0; i < tokens; i++)
+                {
+                    double sum = 0;
+                    for (int j = 0; j < tokens; j++)
+                    {
+                        m[(i * tokens) + j] = causal && j > i ? 0 : Math.Exp(rng.NextDouble() * 4);
+                        sum += m[(i * tokens) + j];
+                    }
+
+                    for (int j = 0; j < tokens; j++) m[(i * tokens) + j] /= sum;
+                }
+
+                weights[l][h] = m;
+            }
+        }
+
+        string[] labels = Enumerable.Range(0, tokens).Select(i => "t" + i).ToArray();
+        return new AttentionSet(labels, labels, weights);
+    }
+}
