@@ -157,6 +157,7 @@ public sealed class HeedServer : IAsyncDisposable
         services.AddSingleton<ExplainService>();
         services.AddSingleton<LookupService>();
         services.AddSingleton<IModelRunner, ToyModelRunner>();
+        services.AddSingleton<IModelRunner, Llama2cRunner>();
         services.AddSingleton<RunService>();
     }
 

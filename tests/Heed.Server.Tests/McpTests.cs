@@ -72,7 +72,15 @@ public sealed class McpTests
         JsonNode config = await Call(client, "model_config", new { id = "seed-cat-sat" });
         Assert.Equal(2, config["config"]!["width"]!.GetValue<int>());
 
+        // Progress arrives through the per-call IProgress (which also makes the client send a progress token) and, in case the
+        // call's result is handled first, through a session-wide handler that outlives the call.
         var progress = new ConcurrentQueue<ProgressNotificationValue>();
+        await using IAsyncDisposable listener = client.RegisterNotificationHandler(NotificationMethods.ProgressNotification, (notification, _) =>
+        {
+            ProgressNotificationParams? p = JsonSerializer.Deserialize<ProgressNotificationParams>(notification.Params!.ToJsonString());
+            if (p is not null) progress.Enqueue(p.Progress);
+            return ValueTask.CompletedTask;
+        });
         JsonNode report = await Call(client, "run_model", new { prompt = "The cat sat on the mat" }, new Progress(progress));
         string runId = report["status"]!["id"]!.GetValue<string>();
         Assert.Equal("cat", report["explanation"]!["focus"]!.GetValue<string>());

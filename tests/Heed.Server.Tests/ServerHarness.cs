@@ -81,7 +81,10 @@ public sealed class ServerHarness : IAsyncDisposable
         return problem;
     }
 
-    public static double[] Doubles(JsonNode? array) => array!.AsArray().Select(n => n!.GetValue<double>()).ToArray();
+    /// <summary>A JSON array of numbers; ±∞ arrive as the strings "Infinity" and "-Infinity".</summary>
+    public static double[] Doubles(JsonNode? array) => array!.AsArray()
+        .Select(n => n!.GetValueKind() == JsonValueKind.String ? double.Parse(n.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture) : n.GetValue<double>())
+        .ToArray();
 
     public static double[][] Matrix(JsonNode? rows) => rows!.AsArray().Select(Doubles).ToArray();
 

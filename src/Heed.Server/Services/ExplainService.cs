@@ -204,14 +204,23 @@ public sealed class ExplainService
         ArgumentNullException.ThrowIfNull(trace);
         string f = trace.Tokens[focus];
         int count = trace.Tokens.Count;
-        var steps = new List<ExplanationStep>
+        var steps = new List<ExplanationStep>();
+        if (trace.Embeddings.Length == count)
         {
-            new("Step 1. Embeddings E, one row per token", Enumerable.Range(0, count).Select(i => $"{trace.Tokens[i]}: E = {Vector(trace.Embeddings[i])}").ToArray()),
-            new("Step 2. Weight matrices", [$"W_Q = {Matrix(trace.WQ)}", $"W_K = {Matrix(trace.WK)}", $"W_V = {Matrix(trace.WV)}"]),
-            new("Step 3. Q = E·W_Q, K = E·W_K, V = E·W_V for each token", Enumerable.Range(0, count).Select(i => $"{trace.Tokens[i]}: Q = {Vector(trace.Q[i])}, K = {Vector(trace.K[i])}, V = {Vector(trace.V[i])}").ToArray()),
+            steps.Add(new("Step 1. Embeddings E, one row per token", Enumerable.Range(0, count).Select(i => $"{trace.Tokens[i]}: E = {Vector(trace.Embeddings[i])}").ToArray()));
+            steps.Add(new("Step 2. Weight matrices", [$"W_Q = {Matrix(trace.WQ)}", $"W_K = {Matrix(trace.WK)}", $"W_V = {Matrix(trace.WV)}"]));
+        }
+        else
+        {
+            steps.Add(new("Steps 1–2. Q, K and V come from the model", ["each token's hidden state at this layer, normalised and multiplied by the layer's W_Q, W_K and W_V (with rotary positions on Q and K)"]));
+        }
+
+        steps.AddRange(
+        [
+            new(trace.Embeddings.Length == count ? "Step 3. Q = E·W_Q, K = E·W_K, V = E·W_V for each token" : "Step 3. Q, K and V of each token in this head", Enumerable.Range(0, count).Select(i => $"{trace.Tokens[i]}: Q = {Vector(trace.Q[i])}, K = {Vector(trace.K[i])}, V = {Vector(trace.V[i])}").ToArray()),
             new($"Step 4. Scores of \"{f}\": scale · Q_{f} · K_j with scale = {Number(trace.Scale)}", Enumerable.Range(0, count).Select(j => $"{f} & {trace.Tokens[j]}: {Number(trace.Scores[focus][j])}").ToArray()),
             new("Step 5. Softmax of the scores: the attention weights (they sum to 1)", Enumerable.Range(0, count).Select(j => $"{f} & {trace.Tokens[j]}: {Number(trace.Weights[focus][j])}").ToArray()),
-        };
+        ]);
         var sum = Enumerable.Range(0, count)
             .Select(j => $"{Number(trace.Weights[focus][j])} × {Vector(trace.V[j])} = {Vector(trace.V[j].Select(x => trace.Weights[focus][j] * x).ToArray())}")
             .Append($"output {f} = {Vector(trace.Outputs[focus])}")
@@ -222,6 +231,11 @@ public sealed class ExplainService
 
     private static string Number(double x)
     {
+        if (double.IsNegativeInfinity(x))
+        {
+            return "-inf (masked)";
+        }
+
         string s = x.ToString("0.0000", CultureInfo.InvariantCulture);
         return s == "-0.0000" ? "0.0000" : s;
     }

@@ -176,7 +176,7 @@ public sealed partial class ModelCatalog
 
             if (file.Name.EndsWith(".bin", StringComparison.Ordinal))
             {
-                return new ModelInfo(file.Name, "llama2c", false, false, file.Length, "A llama2.c checkpoint (runs need the Heed.Models runner)");
+                return new ModelInfo(file.Name, "llama2c", false, false, file.Length, "A llama2.c checkpoint without its tokenizer (put it in a folder with its tok*.bin to run it)");
             }
 
             return new ModelInfo(file.Name, "unknown", false, false, file.Length, "Not a format Heed recognises");
@@ -191,11 +191,30 @@ public sealed partial class ModelCatalog
 
         if (FindCheckpoint(folder) is not null)
         {
-            return new ModelInfo(folder.Name, "llama2c", false, false, bytes, "A llama2.c checkpoint folder (runs need the Heed.Models runner)");
+            bool tokenizer = FindTokenizer(folder) is not null;
+            return new ModelInfo(folder.Name, "llama2c", tokenizer, false, bytes, tokenizer
+                ? "A llama2.c checkpoint folder with its tok*.bin tokenizer"
+                : "A llama2.c checkpoint folder without a tok*.bin tokenizer (add one to run it)");
         }
 
         return new ModelInfo(folder.Name, "unknown", false, false, bytes, "A folder without a model Heed recognises");
     }
+
+    /// <summary>The checkpoint and tokenizer files of a runnable llama2.c model folder (regular files only).</summary>
+    /// <exception cref="HeedException">The id is refused, or it is not a llama2.c folder with a checkpoint and a tokenizer.</exception>
+    public (string Checkpoint, string Tokenizer) Llama2cFiles(string id)
+    {
+        FileSystemInfo entry = Resolve(id);
+        if (entry is not DirectoryInfo folder || FindCheckpoint(folder) is not FileInfo checkpoint || FindTokenizer(folder) is not FileInfo tokenizer)
+        {
+            throw new HeedException($"model '{id}': runs of llama2.c models need a folder holding the checkpoint (*.bin) and its tokenizer (tok*.bin)");
+        }
+
+        return (CheckedFile(folder.FullName, checkpoint.Name), CheckedFile(folder.FullName, tokenizer.Name));
+    }
+
+    private static FileInfo? FindTokenizer(DirectoryInfo folder) =>
+        folder.EnumerateFiles("tok*.bin").OrderBy(f => f.Name, StringComparer.Ordinal).FirstOrDefault();
 
     private static FileInfo? FindCheckpoint(DirectoryInfo folder) =>
         folder.EnumerateFiles("*.bin").Where(f => !f.Name.StartsWith("tok", StringComparison.Ordinal)).OrderBy(f => f.Name, StringComparer.Ordinal).FirstOrDefault();
