@@ -12,6 +12,7 @@ internal static class HeedCli
         var root = new RootCommand("Heed: exact, fast and explainable attention (ONNX Attention and PyTorch SDPA semantics) in .NET.");
         root.Subcommands.Add(AttentionCommand.Create());
         root.Subcommands.Add(ExplainCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
         return root;
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Heed.Kernels;
@@ -51,6 +52,7 @@ internal static unsafe class MaterializedAttention
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     private static void Chunk<TOps, TV>(KernelCall call, TensorRows? qkOutput, Workspace ws, int b, int h, int i0, int rows, int chunkRows, int stride, int paddedValue)
         where TOps : ISimd<TV>
         where TV : struct

@@ -22,6 +22,7 @@ internal static unsafe class PanelGemm
     /// C[6 × n] = diag(rowScale)·C + A·B (or A·B when <paramref name="rowScale"/> is null), with A 6 × depth (row stride lda),
     /// B depth × n (row stride ldb) and C 6 × n (row stride ldc); n is a multiple of the tier's width.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static void Multiply<TOps, TV>(float* a, int lda, float* b, int ldb, float* c, int ldc, int depth, int n, float* rowScale)
         where TOps : ISimd<TV>
         where TV : struct

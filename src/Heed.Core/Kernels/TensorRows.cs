@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -62,6 +63,7 @@ internal sealed unsafe class TensorRows : IDisposable
     public void Read(int b, int head, int position, float* destination, float factor) => Convert(Index(b, head, position), destination, factor);
 
     /// <summary>Writes <see cref="RowLength"/> floats to the row (b, head, position), rounding to the element type.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public void Write(int b, int head, int position, float* source)
     {
         long index = Index(b, head, position);
@@ -169,6 +171,7 @@ internal sealed unsafe class TensorRows : IDisposable
     private long Index(int b, int head, int position) =>
         ((long)b * _batchStride) + ((long)head * _headStride) + ((long)position * _positionStride);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     private void Convert(long index, float* destination, float factor)
     {
         int n = RowLength;
