@@ -205,6 +205,7 @@ internal static unsafe class FlashAttention
     /// The final row: zeros for a fully masked row; NaN when the row was open but every score was −∞ (the reference's
     /// exp(−∞ − (−∞))); else O / l.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static void Finish(float* o, float m, float l, bool open, float* result, int valueHeadSize)
     {
         if (!open)

@@ -49,7 +49,7 @@ internal static unsafe class PanelGemm
     }
 
     /// <summary>C[6 × 4·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
     private static void Panel4<TOps, TV>(float* a, int lda, float* b, int ldb, float* c, int ldc, int depth, float* rowScale)
         where TOps : ISimd<TV>
         where TV : struct
@@ -167,7 +167,7 @@ internal static unsafe class PanelGemm
     }
 
     /// <summary>C[6 × 2·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
     private static void Panel2<TOps, TV>(float* a, int lda, float* b, int ldb, float* c, int ldc, int depth, float* rowScale)
         where TOps : ISimd<TV>
         where TV : struct
@@ -247,7 +247,7 @@ internal static unsafe class PanelGemm
     }
 
     /// <summary>C[6 × 1·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
     private static void Panel1<TOps, TV>(float* a, int lda, float* b, int ldb, float* c, int ldc, int depth, float* rowScale)
         where TOps : ISimd<TV>
         where TV : struct

@@ -47,6 +47,7 @@ internal sealed unsafe class TensorRows : IDisposable
     public static TensorRows Create(Tensor tensor, int heads, int length, int size, bool packed) => new(tensor, heads, length, size, packed);
 
     /// <summary>The row (b, head, position) as floats: a pointer into the tensor for float32, else converted into <paramref name="scratch"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public float* Row(int b, int head, int position, float* scratch)
     {
         long index = Index(b, head, position);
@@ -60,6 +61,7 @@ internal sealed unsafe class TensorRows : IDisposable
     }
 
     /// <summary>Copies the row (b, head, position) into <paramref name="destination"/> as floats multiplied by <paramref name="factor"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public void Read(int b, int head, int position, float* destination, float factor) => Convert(Index(b, head, position), destination, factor);
 
     /// <summary>Writes <see cref="RowLength"/> floats to the row (b, head, position), rounding to the element type.</summary>
