@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 
 namespace Heed.Explain.Pictures;
 
@@ -31,6 +32,7 @@ public static class AttentionPictures
     /// with a labelled colour bar. Cells are shapes of kind "cell" (T·S of them, row by row) whose hover text gives the value.
     /// </summary>
     /// <exception cref="HeedException">The layer or head is out of range.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Scene Heatmap(AttentionSet set, int layer, int head, string? title = null, IReadOnlyList<string>? notes = null, string? scaleLabel = null)
     {
         ArgumentNullException.ThrowIfNull(set);
@@ -93,6 +95,7 @@ public static class AttentionPictures
     /// The model view: one thumbnail heatmap per layer (rows) and head (columns), on one colour scale.
     /// Thumbnails are shapes of kind "thumb" (L·H of them).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Scene ModelView(AttentionSet set)
     {
         ArgumentNullException.ThrowIfNull(set);
@@ -165,6 +168,7 @@ public static class AttentionPictures
     /// <param name="head">One head, or null for every head of the layer overlaid.</param>
     /// <param name="minWeight">The smallest weight drawn.</param>
     /// <exception cref="HeedException">The layer or head is out of range.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Scene HeadView(AttentionSet set, int layer, int? head = null, double minWeight = DefaultMinWeight)
     {
         ArgumentNullException.ThrowIfNull(set);
@@ -227,6 +231,7 @@ public static class AttentionPictures
     /// Edges are shapes of kind "edge" (weights of at least <paramref name="minWeight"/>, self-weights excluded); nodes "node".
     /// </summary>
     /// <exception cref="HeedException">The layer or head is out of range, or the set is not self-attention (T ≠ S).</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Scene Network(AttentionSet set, int layer, int head, double minWeight = DefaultMinWeight)
     {
         ArgumentNullException.ThrowIfNull(set);
