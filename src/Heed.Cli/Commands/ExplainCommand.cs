@@ -33,29 +33,38 @@ internal static class ExplainCommand
         var scaled = new Option<bool>("--scaled") { Description = "Seed example: divide the scores by sqrt(d) as real transformers do (the seed leaves it out)" };
         var reference = new Option<bool>("--reference") { Description = "Replay the run through the float64 reference and print the largest difference between the two traces" };
         var sources = new SourceOptions();
-        var timings = new Option<bool>("--timings") { Description = "Print on stderr how long the forward pass (or trace) and the pictures took, in process" };
+        var timings = new Option<bool>("--timings") { Description = "Print on stderr how long the run (load, forward pass with capture, trace) and the pictures took, in process" };
+        var repeat = new Option<int>("--repeat") { Description = "With --timings: do everything N times in this process and print each time (the first includes the JIT warm-up)", DefaultValueFactory = _ => 1 };
         var command = new Command("explain", "Walk through attention step by step: Q, K, V, one token's scores, softmax, weighted sum, output. With no input, the seed example \"The cat sat on the mat\"; --model and --prompt run a real model; --out DIR also writes pictures and an HTML report.")
         {
-            format, view, scaled, reference, timings,
+            format, view, scaled, reference, timings, repeat,
         };
         sources.AddTo(command);
         command.SetAction(parse => CliErrors.Guard(parse.InvocationConfiguration.Error, () =>
         {
             TextWriter output = parse.InvocationConfiguration.Output;
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            Explained run = sources.Resolve(parse, parse.GetValue(scaled), parse.GetValue(reference));
-            TimeSpan resolved = System.Diagnostics.Stopwatch.GetElapsedTime(start);
-            var stdout = new StringBuilder();
-            bool json = parse.GetValue(format) == "json";
-            IReadOnlyList<string> written = run.WritePictures(parse.GetValue(sources.Out));
-            if (parse.GetValue(timings))
+            int times = parse.GetValue(repeat);
+            if (times is < 1 or > 1000) throw new HeedException($"--repeat {times}: expected 1..1000");
+            Explained run = null!;
+            IReadOnlyList<string> written = [];
+            for (int n = 0; n < times; n++)
             {
-                TimeSpan total = System.Diagnostics.Stopwatch.GetElapsedTime(start);
-                parse.InvocationConfiguration.Error.WriteLine(string.Create(
-                    CultureInfo.InvariantCulture,
-                    $"heed: {(run.Model is null ? "trace" : "load + forward pass with capture")} {resolved.TotalMilliseconds:F1} ms{(run.Model is { } m ? $" (forward {m.Forward.TotalMilliseconds:F1} ms)" : "")}, {written.Count} picture files {(total - resolved).TotalMilliseconds:F1} ms, total {total.TotalMilliseconds:F1} ms"));
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                run = sources.Resolve(parse, parse.GetValue(scaled), parse.GetValue(reference));
+                TimeSpan resolved = System.Diagnostics.Stopwatch.GetElapsedTime(start);
+                written = run.WritePictures(parse.GetValue(sources.Out));
+                if (parse.GetValue(timings))
+                {
+                    TimeSpan total = System.Diagnostics.Stopwatch.GetElapsedTime(start);
+                    string what = run.Model is { } m ? $"load, forward pass with capture ({m.Forward.TotalMilliseconds:F1} ms) and trace" : "trace";
+                    parse.InvocationConfiguration.Error.WriteLine(string.Create(
+                        CultureInfo.InvariantCulture,
+                        $"heed: {what} {resolved.TotalMilliseconds:F1} ms, {written.Count} picture files {(total - resolved).TotalMilliseconds:F1} ms, total {total.TotalMilliseconds:F1} ms"));
+                }
             }
 
+            var stdout = new StringBuilder();
+            bool json = parse.GetValue(format) == "json";
             if (json)
             {
                 Dictionary<string, object?> doc = run.ToJson();

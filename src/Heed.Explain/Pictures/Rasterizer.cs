@@ -185,6 +185,11 @@ public static class Rasterizer
         {
             double dx = b.X - a.X, dy = b.Y - a.Y, lengthSquared = (dx * dx) + (dy * dy);
             double reach = radius + 1;
+
+            // A pixel centre within radius − 0.5 of the line is fully covered and one beyond radius + 0.5 not at all:
+            // only the band between needs the square root.
+            double innerSquared = radius >= 0.5 ? (radius - 0.5) * (radius - 0.5) : -1, outerSquared = (radius + 0.5) * (radius + 0.5);
+            double inverseLength = lengthSquared == 0 ? 0 : 1 / lengthSquared;
             int yMin = Math.Max(0, (int)Math.Floor(Math.Min(a.Y, b.Y) - reach));
             int yMax = Math.Min(image.Height - 1, (int)Math.Ceiling(Math.Max(a.Y, b.Y) + reach));
             double xLow = Math.Min(a.X, b.X) - reach, xHigh = Math.Max(a.X, b.X) + reach;
@@ -203,9 +208,10 @@ public static class Rasterizer
                 for (int x = Math.Max(0, (int)Math.Floor(from)); x <= Math.Min(image.Width - 1, (int)Math.Ceiling(to)); x++)
                 {
                     double cx = x + 0.5;
-                    double t = lengthSquared == 0 ? 0 : Math.Clamp((((cx - a.X) * dx) + ((cy - a.Y) * dy)) / lengthSquared, 0, 1);
-                    double ex = cx - (a.X + (t * dx)), ey = cy - (a.Y + (t * dy));
-                    Add(x, y, radius + 0.5 - Math.Sqrt((ex * ex) + (ey * ey)));
+                    double t = Math.Clamp((((cx - a.X) * dx) + ((cy - a.Y) * dy)) * inverseLength, 0, 1);
+                    double ex = cx - (a.X + (t * dx)), ey = cy - (a.Y + (t * dy)), distanceSquared = (ex * ex) + (ey * ey);
+                    if (distanceSquared >= outerSquared) continue;
+                    Add(x, y, distanceSquared <= innerSquared ? 1 : radius + 0.5 - Math.Sqrt(distanceSquared));
                 }
             }
         }
