@@ -8,18 +8,15 @@ namespace Heed.Explain;
 /// One forward pass of a real model over a prompt with attention capture on: every layer's probabilities and scores
 /// [H, T, S], recorded through Heed.Models' <see cref="AttentionRecorder"/> (Heed.Core's observer hook). Gives the
 /// pictures' <see cref="AttentionSet"/> and the step-by-step <see cref="HeadTrace"/> of any layer and head, whose Q, K
-/// and V come from <see cref="QueryKeyValueReplay"/>. A model run without a recorder computes none of this.
+/// and V are recorded in the same pass. A model run without a recorder computes none of this.
 /// </summary>
 public sealed class ModelAttentionRun
 {
     private readonly IReadOnlyList<LayerAttention> _layers;
-    private readonly Dictionary<int, AttentionCapture> _replays = [];
-    private readonly int _threads;
     private AttentionSet? _set;
 
-    private ModelAttentionRun(ICausalLanguageModel model, int[] ids, string[] tokens, Tensor<float> logits, IReadOnlyList<LayerAttention> layers, bool reference, string source, int threads)
+    private ModelAttentionRun(ICausalLanguageModel model, int[] ids, string[] tokens, Tensor<float> logits, IReadOnlyList<LayerAttention> layers, bool reference, string source)
     {
-        _threads = threads;
         Model = model;
         Ids = ids;
         Tokens = tokens;
@@ -125,10 +122,10 @@ public sealed class ModelAttentionRun
         DecoderSession session = model.CreateSession(idArray.Length);
         session.UseReferenceAttention = useReference;
         session.Threads = Math.Max(1, threads);
-        var recorder = new AttentionRecorder(new AttentionCaptureOptions { Scores = true });
+        var recorder = new AttentionRecorder(new AttentionCaptureOptions { Scores = true, QueryKeyValue = true });
         session.Recorder = recorder;
         Tensor<float> logits = session.ForwardAll(idArray);
-        return new ModelAttentionRun(model, idArray, [.. tokens], logits, [.. recorder.Records], useReference, source, session.Threads);
+        return new ModelAttentionRun(model, idArray, [.. tokens], logits, [.. recorder.Records], useReference, source);
     }
 
     /// <summary>Every layer and head as an <see cref="AttentionSet"/> with scores, for the pictures (built once).</summary>
@@ -154,17 +151,13 @@ public sealed class ModelAttentionRun
     {
         ToSet().CheckIndex(layer, head);
         LayerAttention a = _layers[layer];
-        if (!_replays.TryGetValue(layer, out AttentionCapture? qkv))
-        {
-            _replays[layer] = qkv = QueryKeyValueReplay.Capture(Model, [.. Ids], layer, Reference, _threads);
-        }
-
-        // The replay's tensors are [1, heads, rows, size]: batch 0 is the first heads·rows·size numbers.
+        // The recorded Q is [H, T, D], K [Hkv, S, D] and V [Hkv, S, Dv].
+        Tensor<double> query = a.Query!, key = a.Key!, value = a.Value!;
         int heads = a.Probabilities.Dim(0), t = a.Probabilities.Dim(1), s = a.Probabilities.Dim(2);
-        int kvHeads = qkv.Key.Dim(1), d = qkv.Query.Dim(3), dv = qkv.Value.Dim(3);
+        int kvHeads = key.Dim(0), d = query.Dim(2), dv = value.Dim(2);
         int kvHead = head / (heads / kvHeads);
         double[][] weights = Rows(a.Probabilities, head, t, s);
-        double[][] v = Rows(qkv.Value, kvHead, s, dv);
+        double[][] v = Rows(value, kvHead, s, dv);
         var outputs = new double[t][];
         for (int i = 0; i < t; i++)
         {
@@ -186,8 +179,8 @@ public sealed class ModelAttentionRun
             Head = head,
             KvHead = kvHead,
             Scale = 1.0 / Math.Sqrt(d),
-            Q = Rows(qkv.Query, head, t, d),
-            K = Rows(qkv.Key, kvHead, s, d),
+            Q = Rows(query, head, t, d),
+            K = Rows(key, kvHead, s, d),
             V = v,
             Scores = Rows(a.Scores!, head, t, s),
             Weights = weights,
