@@ -17,8 +17,8 @@ public class BlockTests
     public void MatMul_matches_float64_with_bias_and_accumulation(int rows, int inFeatures, int outFeatures)
     {
         var random = new Random((rows * 7919) + (inFeatures * 31) + outFeatures);
-        float[] x = Random(random, rows * inFeatures), w = Random(random, outFeatures * inFeatures), bias = Random(random, outFeatures);
-        float[] y = Random(random, rows * outFeatures);
+        float[] x = RandomData.Floats(random, rows * inFeatures), w = RandomData.Floats(random, outFeatures * inFeatures), bias = RandomData.Floats(random, outFeatures);
+        float[] y = RandomData.Floats(random, rows * outFeatures);
         float[] start = (float[])y.Clone();
         Linear.MatMul(x, w, bias, y, rows, inFeatures, outFeatures, accumulate: true);
         double max = 0;
@@ -83,7 +83,7 @@ public class BlockTests
     public void SwiGlu_matches_float64_on_every_length(int length)
     {
         var random = new Random(length);
-        float[] gate = Random(random, length, 12), up = Random(random, length);
+        float[] gate = RandomData.Floats(random, length, 12), up = RandomData.Floats(random, length);
         float[] start = (float[])gate.Clone();
         Activation.SwiGlu(gate, up);
         for (int i = 0; i < length; i++)
@@ -100,7 +100,7 @@ public class BlockTests
     public void Rope_table_gives_the_bits_of_the_direct_rotation(int headSize, int heads, int rows, int start)
     {
         var random = new Random(headSize + start);
-        float[] x = Random(random, rows * heads * headSize, 3);
+        float[] x = RandomData.Floats(random, rows * heads * headSize, 3);
         var table = new RopeTable(headSize, 64, 10000f);
         float[] direct = (float[])x.Clone(), tabled = (float[])x.Clone();
         Rope.ApplyInterleaved(direct, rows, heads, headSize, start);
@@ -120,12 +120,5 @@ public class BlockTests
         var table = new RopeTable(4, 10);
         Assertions.Fails(() => table.ApplyInterleaved(new float[8], 2, 1, 9), "positions 9..10", "0..9");
         Assertions.Fails(() => _ = new RopeTable(5, 10), "head size D 5");
-    }
-
-    private static float[] Random(Random random, int count, double range = 1)
-    {
-        var values = new float[count];
-        for (int i = 0; i < count; i++) values[i] = (float)((random.NextDouble() * 2 - 1) * range);
-        return values;
     }
 }

@@ -24,7 +24,7 @@ public class CachedAttentionTests
     public void Decode_step_matches_Attention_Compute_and_the_reference(int numHeads, int kvNumHeads, int headSize, int length)
     {
         var random = new Random((numHeads * 1000) + length);
-        float[] q = Random(random, numHeads * headSize, 2);
+        float[] q = RandomData.Floats(random, numHeads * headSize, 2);
         var cache = new KvCache(1, kvNumHeads, headSize, length + 5);
 
         // A reset cache keeps the previous sequence's values; here NaN and ∞, which must never reach the output.
@@ -34,7 +34,7 @@ public class CachedAttentionTests
         cache.Write(0, poison, poison, capacity);
         cache.Commit(capacity);
         cache.Reset();
-        float[] k = Random(random, length * kvNumHeads * headSize, 2), v = Random(random, length * kvNumHeads * headSize, 1);
+        float[] k = RandomData.Floats(random, length * kvNumHeads * headSize, 2), v = RandomData.Floats(random, length * kvNumHeads * headSize, 1);
         cache.Write(0, k, v, length);
         cache.Commit(length);
 
@@ -66,7 +66,8 @@ public class CachedAttentionTests
             max = Math.Max(max, Assertions.MaxDiff(own.Forward([token]), core.Forward([token])));
         }
 
-        Assert.True(max < 1e-5, $"max |own decode step − Attention.Compute| = {max:E3}");
+        // Logits reach ±15; the two paths sum in different orders (1.4e-5 apart with every intrinsic switched off).
+        Assert.True(max < 5e-5, $"max |own decode step − Attention.Compute| = {max:E3}");
     }
 
     [SharedFact(Model)]
@@ -92,13 +93,6 @@ public class CachedAttentionTests
         for (int i = 0; i < 8; i++) own.Forward([20 + i]);
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
         Assert.True(max < 1e-5, $"max |own decode step − Attention.Compute| = {max:E3}");
-    }
-
-    private static float[] Random(Random random, int count, double range)
-    {
-        var values = new float[count];
-        for (int i = 0; i < count; i++) values[i] = (float)((random.NextDouble() * 2 - 1) * range);
-        return values;
     }
 
     // [S, Hkv·D] rows → [Hkv, S, D].
