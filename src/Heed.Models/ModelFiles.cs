@@ -79,7 +79,8 @@ public static class ModelFiles
             {
                 "gpt2" => Gpt2Tokenizer.FromGguf(gguf, path),
                 "llama" => LlamaTokenizer.FromGguf(gguf, path),
-                var other => throw new HeedException($"--tokenizer {path}: tokenizer.ggml.model \"{other}\" is not supported (gpt2, llama)"),
+                "bert" => WordPieceTokenizer.FromGguf(gguf, path),
+                var other => throw new HeedException($"--tokenizer {path}: tokenizer.ggml.model \"{other}\" is not supported (gpt2, llama, bert)"),
             };
         }
 

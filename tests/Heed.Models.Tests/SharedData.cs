@@ -110,3 +110,15 @@ internal static class Assertions
         return max;
     }
 }
+
+/// <summary>Seeded test inputs.</summary>
+internal static class RandomData
+{
+    /// <summary><paramref name="count"/> floats uniform in (−range, range).</summary>
+    public static float[] Floats(Random random, int count, double range = 1)
+    {
+        var values = new float[count];
+        for (int i = 0; i < count; i++) values[i] = (float)(((random.NextDouble() * 2) - 1) * range);
+        return values;
+    }
+}

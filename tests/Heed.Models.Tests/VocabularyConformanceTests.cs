@@ -61,6 +61,52 @@ public class LlamaSpmConformanceTests
     }
 }
 
+/// <summary>BERT's WordPiece (the bge vocabulary) as llama.cpp preprocesses and splits it.</summary>
+public class BertWordPieceConformanceTests
+{
+    private const string Bge = "vocab/ggml-vocab-bert-bge.gguf";
+
+    private static readonly Lazy<WordPieceTokenizer> Tokenizer = new(() => WordPieceTokenizer.FromGguf(GgufFile.Load(SharedData.File(Bge)), Bge));
+
+    [SharedFact(Bge)]
+    public void Bert_bge_matches_every_vector()
+    {
+        var failures = new List<string>();
+        foreach ((string text, int[] ids) in VocabConformance.Cases("ggml-vocab-bert-bge.gguf"))
+        {
+            int[] actual = Tokenizer.Value.Encode(text, addBos: false, addEos: false);
+            if (!actual.SequenceEqual(ids))
+            {
+                failures.Add($"{JsonSerializer.Serialize(text)}: expected [{string.Join(' ', ids)}] got [{string.Join(' ', actual)}]");
+            }
+        }
+
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    [SharedFact(Bge)]
+    public void Cls_and_sep_surround_the_text_and_decoding_joins_word_pieces()
+    {
+        WordPieceTokenizer t = Tokenizer.Value;
+        int[] ids = t.Encode("Hello, World! Führer", addBos: true, addEos: true);
+        Assert.Equal(101, ids[0]);
+        Assert.Equal(102, ids[^1]);
+        Assert.Equal("hello, world! fuhrer", t.Decode(ids).Replace(" ,", ",", StringComparison.Ordinal).Replace(" !", "!", StringComparison.Ordinal));
+        Assert.Equal(30522, t.VocabSize);
+        Assert.Equal("[UNK]", t.PieceText(100));
+    }
+
+    [Theory]
+    [InlineData(0x00FC, 0x0075)] // ü → u
+    [InlineData(0x1EC7, 0x0065)] // ệ → e (two marks)
+    [InlineData(0x212B, 0x0041)] // Å (angstrom sign) → A
+    [InlineData(0xD55C, 0x1112)] // 한 → its leading jamo ᄒ
+    [InlineData(0x00BD, 0x00BD)] // ½: only a compatibility decomposition, kept
+    [InlineData(0x0041, 0x0041)]
+    public void Decomposition_keeps_the_first_code_point(int codePoint, int expected) =>
+        Assert.Equal(expected, WordPieceTokenizer.FirstOfDecomposition(codePoint));
+}
+
 /// <summary>The small GGUF reader: what it refuses.</summary>
 public class GgufFileTests
 {

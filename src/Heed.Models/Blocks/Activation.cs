@@ -1,4 +1,6 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 namespace Heed.Models.Blocks;
 
 /// <summary>Elementwise activations of transformer feed-forward layers.</summary>
@@ -8,10 +10,31 @@ public static class Activation
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
     {
-        for (int i = 0; i < gate.Length; i++)
+        if (up.Length < gate.Length)
         {
-            float g = gate[i];
-            gate[i] = g * (1f / (1f + MathF.Exp(-g))) * up[i];
+            throw new ArgumentException($"SwiGLU: up holds {up.Length} values; gate holds {gate.Length}", nameof(up));
+        }
+
+        int lanes = Vector<float>.Count, i = 0;
+        ref float g0 = ref MemoryMarshal.GetReference(gate);
+        ref float u0 = ref MemoryMarshal.GetReference(up);
+        for (; i <= gate.Length - lanes; i += lanes)
+        {
+            Vector<float> g = Vector.LoadUnsafe(ref g0, (nuint)i);
+            Vector<float> silu = g * (Vector<float>.One / (Vector<float>.One + VectorMath.Exp(-g)));
+            (silu * Vector.LoadUnsafe(ref u0, (nuint)i)).StoreUnsafe(ref g0, (nuint)i);
+        }
+
+        if (i < gate.Length)
+        {
+            // The tail goes through the same vector code, padded with zeros (silu(0)·0 = 0, discarded).
+            Span<float> gateTail = stackalloc float[lanes], upTail = stackalloc float[lanes];
+            gateTail.Clear();
+            upTail.Clear();
+            gate[i..].CopyTo(gateTail);
+            up[i..gate.Length].CopyTo(upTail);
+            SwiGlu(gateTail, upTail);
+            gateTail[..(gate.Length - i)].CopyTo(gate[i..]);
         }
     }
 

@@ -29,6 +29,7 @@ public static class Linear
     /// <param name="outFeatures">out, the number of rows of W.</param>
     /// <param name="accumulate">Adds the product to Y instead of overwriting it (a residual connection).</param>
     /// <param name="threads">At most this many threads; 1 = the calling thread only.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MatMul(
         ReadOnlySpan<float> x,
         ReadOnlySpan<float> weight,
@@ -58,31 +59,45 @@ public static class Linear
             return;
         }
 
+        MatMulParallel(x, weight, bias, y, rows, inFeatures, outFeatures, accumulate, threads, blocks);
+    }
+
+    // Kept apart from MatMul: the lambda's captured variables would otherwise cost an allocation on every call,
+    // the single-threaded ones included.
+    private static unsafe void MatMulParallel(
+        ReadOnlySpan<float> x,
+        ReadOnlySpan<float> weight,
+        ReadOnlySpan<float> bias,
+        Span<float> y,
+        int rows,
+        int inFeatures,
+        int outFeatures,
+        bool accumulate,
+        int threads,
+        int blocks)
+    {
         // Spans cannot cross into lambdas: pin the arrays' memory for the duration of the parallel loop.
-        unsafe
+        fixed (float* px = x, pw = weight, pb = bias, py = y)
         {
-            fixed (float* px = x, pw = weight, pb = bias, py = y)
+            nint ax = (nint)px, aw = (nint)pw, ab = (nint)pb, ay = (nint)py;
+            int xLength = x.Length, wLength = weight.Length, bLength = bias.Length, yLength = y.Length;
+            int chunks = Math.Min(threads, blocks);
+            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, chunk =>
             {
-                nint ax = (nint)px, aw = (nint)pw, ab = (nint)pb, ay = (nint)py;
-                int xLength = x.Length, wLength = weight.Length, bLength = bias.Length, yLength = y.Length;
-                int chunks = Math.Min(threads, blocks);
-                Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, chunk =>
-                {
-                    int first = (int)((long)blocks * chunk / chunks);
-                    int last = (int)((long)blocks * (chunk + 1) / chunks);
-                    MatMulBlocks(
-                        new ReadOnlySpan<float>((float*)ax, xLength),
-                        new ReadOnlySpan<float>((float*)aw, wLength),
-                        new ReadOnlySpan<float>((float*)ab, bLength),
-                        new Span<float>((float*)ay, yLength),
-                        rows,
-                        inFeatures,
-                        outFeatures,
-                        accumulate,
-                        first,
-                        last);
-                });
-            }
+                int first = (int)((long)blocks * chunk / chunks);
+                int last = (int)((long)blocks * (chunk + 1) / chunks);
+                MatMulBlocks(
+                    new ReadOnlySpan<float>((float*)ax, xLength),
+                    new ReadOnlySpan<float>((float*)aw, wLength),
+                    new ReadOnlySpan<float>((float*)ab, bLength),
+                    new Span<float>((float*)ay, yLength),
+                    rows,
+                    inFeatures,
+                    outFeatures,
+                    accumulate,
+                    first,
+                    last);
+            });
         }
     }
 
@@ -174,7 +189,8 @@ public static class Linear
 
             sum = Vector512.Sum(acc);
         }
-        else if (Vector256.IsHardwareAccelerated && n >= 8)
+
+        if (Vector256.IsHardwareAccelerated && n - i >= 8)
         {
             Vector256<float> acc = Vector256<float>.Zero;
             for (; i <= n - 8; i += 8)
@@ -182,9 +198,10 @@ public static class Linear
                 acc = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref ra, (nuint)i), Vector256.LoadUnsafe(ref rb, (nuint)i), acc);
             }
 
-            sum = Vector256.Sum(acc);
+            sum += Vector256.Sum(acc);
         }
-        else if (Vector128.IsHardwareAccelerated && n >= 4)
+
+        if (Vector128.IsHardwareAccelerated && n - i >= 4)
         {
             Vector128<float> acc = Vector128<float>.Zero;
             for (; i <= n - 4; i += 4)
@@ -192,7 +209,7 @@ public static class Linear
                 acc = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref ra, (nuint)i), Vector128.LoadUnsafe(ref rb, (nuint)i), acc);
             }
 
-            sum = Vector128.Sum(acc);
+            sum += Vector128.Sum(acc);
         }
 
         for (; i < n; i++)
@@ -240,7 +257,9 @@ public static class Linear
             s2 = Vector512.Sum(a2);
             s3 = Vector512.Sum(a3);
         }
-        else if (Vector256.IsHardwareAccelerated && n >= 8)
+
+        // What is left after the widest vectors goes to narrower ones before the scalar tail (D = 172 = 10·16 + 8 + 4).
+        if (Vector256.IsHardwareAccelerated && n - i >= 8)
         {
             Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
             for (; i <= n - 8; i += 8)
@@ -252,12 +271,13 @@ public static class Linear
                 a3 = Vector256.FusedMultiplyAdd(xv, Vector256.LoadUnsafe(ref r3, (nuint)i), a3);
             }
 
-            s0 = Vector256.Sum(a0);
-            s1 = Vector256.Sum(a1);
-            s2 = Vector256.Sum(a2);
-            s3 = Vector256.Sum(a3);
+            s0 += Vector256.Sum(a0);
+            s1 += Vector256.Sum(a1);
+            s2 += Vector256.Sum(a2);
+            s3 += Vector256.Sum(a3);
         }
-        else if (Vector128.IsHardwareAccelerated && n >= 4)
+
+        if (Vector128.IsHardwareAccelerated && n - i >= 4)
         {
             Vector128<float> a0 = Vector128<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
             for (; i <= n - 4; i += 4)
@@ -269,10 +289,10 @@ public static class Linear
                 a3 = Vector128.FusedMultiplyAdd(xv, Vector128.LoadUnsafe(ref r3, (nuint)i), a3);
             }
 
-            s0 = Vector128.Sum(a0);
-            s1 = Vector128.Sum(a1);
-            s2 = Vector128.Sum(a2);
-            s3 = Vector128.Sum(a3);
+            s0 += Vector128.Sum(a0);
+            s1 += Vector128.Sum(a1);
+            s2 += Vector128.Sum(a2);
+            s3 += Vector128.Sum(a3);
         }
 
         for (; i < n; i++)

@@ -73,3 +73,103 @@ public static class Rope
         }
     }
 }
+
+/// <summary>
+/// The cos and sin of RoPE angles for positions 0..positions−1, computed once with the formulas of <see cref="Rope"/>,
+/// so applying the table gives bit for bit what <see cref="Rope.ApplyInterleaved"/> and <see cref="Rope.ApplyRotateHalf"/>
+/// give, without a power and two trigonometric functions per pair and position.
+/// </summary>
+public sealed class RopeTable
+{
+    private readonly float[] _cos;
+    private readonly float[] _sin;
+
+    /// <summary>Tabulates angle = pos / θ^(2i/D) for pos in 0..<paramref name="positions"/>−1 and i in 0..D/2−1.</summary>
+    /// <exception cref="HeedException">The head size is not even and positive, or positions is not positive.</exception>
+    public RopeTable(int headSize, int positions, float theta = 10000f)
+    {
+        if (headSize <= 0 || headSize % 2 != 0 || positions <= 0)
+        {
+            throw new HeedException($"RoPE table: head size D {headSize} (must be even and > 0), positions {positions} (must be > 0)");
+        }
+
+        HeadSize = headSize;
+        Positions = positions;
+        int half = headSize / 2;
+        _cos = new float[positions * half];
+        _sin = new float[positions * half];
+        for (int i = 0; i < half; i++)
+        {
+            // Written as in Rope: j = 2i is the even index within the head.
+            float freq = 1f / MathF.Pow(theta, 2 * i / (float)headSize);
+            for (int pos = 0; pos < positions; pos++)
+            {
+                float angle = pos * freq;
+                _cos[(pos * half) + i] = MathF.Cos(angle);
+                _sin[(pos * half) + i] = MathF.Sin(angle);
+            }
+        }
+    }
+
+    /// <summary>D.</summary>
+    public int HeadSize { get; }
+
+    /// <summary>The number of positions tabulated.</summary>
+    public int Positions { get; }
+
+    /// <summary>As <see cref="Rope.ApplyInterleaved"/>: adjacent pairs of x [T, heads·D] at positions start..start+T−1.</summary>
+    /// <exception cref="HeedException">A position is outside the table.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void ApplyInterleaved(Span<float> x, int rows, int heads, int startPosition)
+    {
+        CheckPositions(startPosition, rows);
+        int d = HeadSize, half = d / 2, width = heads * d;
+        for (int t = 0; t < rows; t++)
+        {
+            ReadOnlySpan<float> cos = _cos.AsSpan((startPosition + t) * half, half), sin = _sin.AsSpan((startPosition + t) * half, half);
+            Span<float> row = x.Slice(t * width, width);
+            for (int h = 0; h < heads; h++)
+            {
+                Span<float> head = row.Slice(h * d, d);
+                for (int i = 0; i < half; i++)
+                {
+                    float a = head[2 * i], b = head[(2 * i) + 1];
+                    head[2 * i] = (a * cos[i]) - (b * sin[i]);
+                    head[(2 * i) + 1] = (a * sin[i]) + (b * cos[i]);
+                }
+            }
+        }
+    }
+
+    /// <summary>As <see cref="Rope.ApplyRotateHalf"/>: pairs (i, i + D/2) of x [T, heads·D] at positions start..start+T−1.</summary>
+    /// <exception cref="HeedException">A position is outside the table.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void ApplyRotateHalf(Span<float> x, int rows, int heads, int startPosition)
+    {
+        CheckPositions(startPosition, rows);
+        int d = HeadSize, half = d / 2, width = heads * d;
+        for (int t = 0; t < rows; t++)
+        {
+            ReadOnlySpan<float> cos = _cos.AsSpan((startPosition + t) * half, half), sin = _sin.AsSpan((startPosition + t) * half, half);
+            Span<float> row = x.Slice(t * width, width);
+            for (int h = 0; h < heads; h++)
+            {
+                Span<float> head = row.Slice(h * d, d);
+                for (int i = 0; i < half; i++)
+                {
+                    float a = head[i], b = head[i + half];
+                    head[i] = (a * cos[i]) - (b * sin[i]);
+                    head[i + half] = (b * cos[i]) + (a * sin[i]);
+                }
+            }
+        }
+    }
+
+    private void CheckPositions(int startPosition, int rows)
+    {
+        if (startPosition < 0 || rows < 0 || (long)startPosition + rows > Positions)
+        {
+            throw new HeedException($"RoPE table: positions {startPosition}..{startPosition + rows - 1} are outside 0..{Positions - 1}");
+        }
+    }
+}

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Heed.Models.Generation;
 
 /// <summary>A decoder-only transformer that predicts the next token.</summary>
@@ -110,6 +111,12 @@ public abstract class DecoderSession
         }
     }
 
+    /// <summary>
+    /// Sends one-token decode steps through <see cref="Attention.Compute"/> too, instead of the session's own decode step
+    /// (<see cref="CachedAttention"/>); for tests that compare the two.
+    /// </summary>
+    internal bool DecodeThroughAttentionCompute { get; set; }
+
     /// <summary>Causal attention over the cache with this session's thread count and kernel choice (built once).</summary>
     internal AttentionOptions AttentionOptions => _attentionOptions ??= new AttentionOptions
     {
@@ -126,6 +133,7 @@ public abstract class DecoderSession
 
     /// <summary>Runs the tokens and returns the logits [V] of the last one (valid until the next call).</summary>
     /// <exception cref="HeedException">A token id is outside the vocabulary or the cache is full.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ReadOnlySpan<float> Forward(ReadOnlySpan<int> tokens)
     {
         Check(tokens);
@@ -149,6 +157,7 @@ public abstract class DecoderSession
     /// </summary>
     protected abstract void Run(ReadOnlySpan<int> tokens, Span<float> logits, bool allRows);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Check(ReadOnlySpan<int> tokens)
     {
         if (tokens.IsEmpty)

@@ -1,15 +1,22 @@
+using System.Runtime.CompilerServices;
 namespace Heed.Models.Generation;
 
 /// <summary>
 /// A preallocated key/value cache for every layer: K and V [1, Hkv, capacity, D] per layer, written in place.
-/// Attention reads it through Heed.Core's <see cref="Attention.Compute"/> with <c>nonpad_kv_seqlen</c> = the filled
-/// length and <c>is_causal</c> (causal offset = filled − T), so positions past the filled length are never seen.
+/// Batched passes read it through Heed.Core's <see cref="Attention.Compute"/> with <c>nonpad_kv_seqlen</c> = the
+/// filled length and <c>is_causal</c> (causal offset = filled − T), so positions past the filled length are never
+/// seen. One-token decode steps read a second, transposed copy (Kᵀ and Vᵀ [Hkv, D, capacity]) through
+/// <see cref="CachedAttention"/>, whose loops run along the key axis.
 /// </summary>
 public sealed class KvCache
 {
     private readonly Tensor<float>[] _keys;
     private readonly Tensor<float>[] _values;
+    private readonly float[][] _keysTransposed;
+    private readonly float[][] _valuesTransposed;
     private readonly Tensor<long> _filled = new([1], new long[1]);
+    private readonly float[] _scores;
+    private float[] _query = [];
 
     /// <summary>Allocates the cache.</summary>
     /// <exception cref="HeedException">The sizes are not positive or the cache would not fit in one array per layer.</exception>
@@ -20,7 +27,8 @@ public sealed class KvCache
             throw new HeedException($"KV cache: layers {layers}, kv heads {kvNumHeads}, head size {headSize}, capacity {capacity}: all must be > 0");
         }
 
-        if ((long)kvNumHeads * headSize * capacity > Array.MaxLength)
+        int stride = CachedAttention.PaddedLength(capacity);
+        if ((long)kvNumHeads * headSize * stride > Array.MaxLength)
         {
             throw new HeedException($"KV cache: capacity {capacity} × {kvNumHeads} kv heads × head size {headSize} is more than one array holds");
         }
@@ -29,12 +37,18 @@ public sealed class KvCache
         KvNumHeads = kvNumHeads;
         HeadSize = headSize;
         Capacity = capacity;
+        Stride = stride;
+        _scores = new float[stride];
         _keys = new Tensor<float>[layers];
         _values = new Tensor<float>[layers];
+        _keysTransposed = new float[layers][];
+        _valuesTransposed = new float[layers][];
         for (int l = 0; l < layers; l++)
         {
             _keys[l] = new Tensor<float>([1, kvNumHeads, capacity, headSize], new float[kvNumHeads * capacity * headSize]);
             _values[l] = new Tensor<float>([1, kvNumHeads, capacity, headSize], new float[kvNumHeads * capacity * headSize]);
+            _keysTransposed[l] = new float[kvNumHeads * headSize * stride];
+            _valuesTransposed[l] = new float[kvNumHeads * headSize * stride];
         }
     }
 
@@ -53,11 +67,20 @@ public sealed class KvCache
     /// <summary>The number of positions filled (the next token's position).</summary>
     public int Length { get; private set; }
 
+    /// <summary>The row length of the transposed copies: the capacity rounded up to whole vectors.</summary>
+    internal int Stride { get; }
+
     /// <summary>K of one layer, [1, Hkv, capacity, D] (positions ≥ <see cref="Length"/> hold stale values).</summary>
     public Tensor<float> Key(int layer) => _keys[layer];
 
     /// <summary>V of one layer, [1, Hkv, capacity, D].</summary>
     public Tensor<float> Value(int layer) => _values[layer];
+
+    /// <summary>Kᵀ of one layer, [Hkv, D, <see cref="Stride"/>].</summary>
+    internal float[] KeysTransposed(int layer) => _keysTransposed[layer];
+
+    /// <summary>Vᵀ of one layer, [Hkv, D, <see cref="Stride"/>].</summary>
+    internal float[] ValuesTransposed(int layer) => _valuesTransposed[layer];
 
     /// <summary>Forgets every position (the memory is kept).</summary>
     public void Reset() => Length = 0;
@@ -72,37 +95,57 @@ public sealed class KvCache
     }
 
     /// <summary>Writes k and v [T, Hkv·D] of one layer at positions Length..Length+T−1 (not yet committed).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void Write(int layer, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int rows)
     {
         Span<float> keys = _keys[layer].Data, values = _values[layer].Data;
-        int d = HeadSize, width = KvNumHeads * d;
+        Span<float> keysT = _keysTransposed[layer], valuesT = _valuesTransposed[layer];
+        int d = HeadSize, width = KvNumHeads * d, stride = Stride;
         for (int t = 0; t < rows; t++)
         {
             int pos = Length + t;
             for (int h = 0; h < KvNumHeads; h++)
             {
+                ReadOnlySpan<float> kRow = k.Slice((t * width) + (h * d), d), vRow = v.Slice((t * width) + (h * d), d);
                 int to = ((h * Capacity) + pos) * d;
-                k.Slice((t * width) + (h * d), d).CopyTo(keys.Slice(to, d));
-                v.Slice((t * width) + (h * d), d).CopyTo(values.Slice(to, d));
+                kRow.CopyTo(keys.Slice(to, d));
+                vRow.CopyTo(values.Slice(to, d));
+
+                // Kᵀ, Vᵀ [Hkv, D, stride]: element e of this position goes to row (h, e), column pos.
+                int column = (h * d * stride) + pos;
+                for (int e = 0; e < d; e++)
+                {
+                    keysT[column + (e * stride)] = kRow[e];
+                    valuesT[column + (e * stride)] = vRow[e];
+                }
             }
         }
     }
 
     /// <summary>
     /// Attention of q [T, H·D] (query rows at positions Length..Length+T−1) over every filled position and the T
-    /// just written: y [T, H·D]. Runs <see cref="Attention.Compute"/>, so the fastest kernel Heed has is used.
+    /// just written: y [T, H·D]. One query row without a recorder or the reference switch runs
+    /// <see cref="CachedAttention.Decode"/> over the transposed copy; everything else runs <see cref="Attention.Compute"/>.
     /// </summary>
-    internal void Attend(int layer, ReadOnlySpan<float> q, Span<float> y, int rows, int numHeads, DecoderSession session, float[] queryScratch)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal void Attend(int layer, ReadOnlySpan<float> q, Span<float> y, int rows, int numHeads, DecoderSession session)
     {
+        if (rows == 1 && session.Recorder is null && !session.UseReferenceAttention && !session.DecodeThroughAttentionCompute)
+        {
+            CachedAttention.Decode(q, _keysTransposed[layer], _valuesTransposed[layer], y, numHeads, KvNumHeads, HeadSize, Stride, Length + 1, _scores);
+            return;
+        }
+
         int d = HeadSize;
         int kvLength = Length + rows;
         _filled.Data[0] = kvLength;
 
         // q [T, H, D] → Q [1, H, T, D]; for T = 1 the two layouts are the same memory order.
-        float[] qData = rows == 1 && queryScratch.Length == numHeads * d ? queryScratch : new float[numHeads * rows * d];
+        int size = numHeads * rows * d;
+        if (_query.Length != size) _query = new float[size];
         if (rows == 1)
         {
-            q[..(numHeads * d)].CopyTo(qData);
+            q[..size].CopyTo(_query);
         }
         else
         {
@@ -110,12 +153,12 @@ public sealed class KvCache
             {
                 for (int h = 0; h < numHeads; h++)
                 {
-                    q.Slice(((t * numHeads) + h) * d, d).CopyTo(qData.AsSpan(((h * rows) + t) * d, d));
+                    q.Slice(((t * numHeads) + h) * d, d).CopyTo(_query.AsSpan(((h * rows) + t) * d, d));
                 }
             }
         }
 
-        var inputs = new AttentionInputs(new Tensor<float>([1, numHeads, rows, d], qData), _keys[layer], _values[layer]) { NonpadKvSeqlen = _filled };
+        var inputs = new AttentionInputs(new Tensor<float>([1, numHeads, rows, d], _query), _keys[layer], _values[layer]) { NonpadKvSeqlen = _filled };
         AttentionOptions options = session.AttentionOptions;
         if (session.Recorder is AttentionRecorder recorder)
         {
@@ -123,7 +166,6 @@ public sealed class KvCache
         }
 
         var output = (Tensor<float>)Attention.Compute(inputs, options).Output; // Y [1, H, T, D]
-
         ReadOnlySpan<float> yData = output.Data;
         if (rows == 1)
         {
@@ -142,5 +184,4 @@ public sealed class KvCache
 
     /// <summary>Marks <paramref name="rows"/> more positions as filled (after every layer has written them).</summary>
     internal void Commit(int rows) => Length += rows;
-
 }

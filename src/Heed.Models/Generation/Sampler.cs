@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Heed.Models.Generation;
 
 /// <summary>
@@ -25,6 +26,7 @@ public sealed class Sampler
     }
 
     /// <summary>Draws the next token id from logits [V] (not modified).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int Sample(ReadOnlySpan<float> logits)
     {
         int n = _probabilities.Length;
@@ -52,6 +54,7 @@ public sealed class Sampler
     }
 
     /// <summary>The index of the largest value; the first one on ties.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int ArgMax(ReadOnlySpan<float> values)
     {
         int best = 0;

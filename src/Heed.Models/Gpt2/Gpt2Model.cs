@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Heed.IO;
 using Heed.Models.Blocks;
 using Heed.Models.Generation;
@@ -210,25 +211,22 @@ public sealed class Gpt2Model : ICausalLanguageModel
     private sealed class Session(Gpt2Model model, int capacity)
         : DecoderSession(new KvCache(model.Config.NumLayers, model.Config.NumHeads, model.Config.HeadSize, capacity), model.Config.VocabSize)
     {
-        private readonly float[] _query = new float[model.Config.Width];
+        private Buffers? _buffers;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         protected override void Run(ReadOnlySpan<int> tokens, Span<float> logits, bool allRows)
         {
             Gpt2Config c = model.Config;
             int rows = tokens.Length, width = c.Width, inner = c.InnerWidth, start = Position;
-            var x = new float[rows * width];
-            var a = new float[rows * width];
-            var qkv = new float[rows * 3 * width];
-            var q = new float[rows * width];
-            var k = new float[rows * width];
-            var v = new float[rows * width];
-            var y = new float[rows * width];
-            var h = new float[rows * inner];
+            Buffers buffers = _buffers is { Rows: var r } existing && r >= rows ? existing : (_buffers = new Buffers(rows, c));
+            Span<float> x = buffers.X.AsSpan(0, rows * width), a = buffers.A.AsSpan(0, rows * width), qkv = buffers.Qkv.AsSpan(0, rows * 3 * width);
+            Span<float> q = buffers.Q.AsSpan(0, rows * width), k = buffers.K.AsSpan(0, rows * width), v = buffers.V.AsSpan(0, rows * width);
+            Span<float> y = buffers.Y.AsSpan(0, rows * width), h = buffers.H.AsSpan(0, rows * inner);
 
             // x = wte[token] + wpe[position]
             for (int t = 0; t < rows; t++)
             {
-                Span<float> row = x.AsSpan(t * width, width);
+                Span<float> row = x.Slice(t * width, width);
                 ReadOnlySpan<float> te = model.Wte.AsSpan(tokens[t] * width, width), pe = model.Wpe.AsSpan((start + t) * width, width);
                 for (int i = 0; i < width; i++) row[i] = te[i] + pe[i];
             }
@@ -242,13 +240,13 @@ public sealed class Gpt2Model : ICausalLanguageModel
                 Linear.MatMul(a, b.CAttnWeight, b.CAttnBias, qkv, rows, width, 3 * width, threads: Threads);
                 for (int t = 0; t < rows; t++)
                 {
-                    qkv.AsSpan(t * 3 * width, width).CopyTo(q.AsSpan(t * width, width));
-                    qkv.AsSpan((t * 3 * width) + width, width).CopyTo(k.AsSpan(t * width, width));
-                    qkv.AsSpan((t * 3 * width) + (2 * width), width).CopyTo(v.AsSpan(t * width, width));
+                    qkv.Slice(t * 3 * width, width).CopyTo(q.Slice(t * width, width));
+                    qkv.Slice((t * 3 * width) + width, width).CopyTo(k.Slice(t * width, width));
+                    qkv.Slice((t * 3 * width) + (2 * width), width).CopyTo(v.Slice(t * width, width));
                 }
 
                 Cache.Write(l, k, v, rows);
-                Cache.Attend(l, q, y, rows, c.NumHeads, this, _query);
+                Cache.Attend(l, q, y, rows, c.NumHeads, this);
                 Linear.MatMul(y, b.CProjWeight, b.CProjBias, x, rows, width, width, accumulate: true, threads: Threads);
 
                 // MLP: x += c_proj(gelu(c_fc(ln_2(x))))
@@ -261,8 +259,30 @@ public sealed class Gpt2Model : ICausalLanguageModel
 
             Cache.Commit(rows);
             int first = allRows ? 0 : rows - 1, count = rows - first;
-            Norm.Layer(x.AsSpan(first * width), model.LnFWeight, model.LnFBias, a, count, width, c.LayerNormEpsilon);
+            Norm.Layer(x[(first * width)..], model.LnFWeight, model.LnFBias, a, count, width, c.LayerNormEpsilon);
             Linear.MatMul(a, model.LmHead, default, logits, count, width, c.VocabSize, threads: Threads);
+        }
+
+        // Scratch for the largest call so far, reused by every later call (a decode step allocates nothing).
+        private sealed class Buffers(int rows, Gpt2Config c)
+        {
+            public int Rows { get; } = rows;
+
+            public float[] X { get; } = new float[rows * c.Width];
+
+            public float[] A { get; } = new float[rows * c.Width];
+
+            public float[] Qkv { get; } = new float[rows * 3 * c.Width];
+
+            public float[] Q { get; } = new float[rows * c.Width];
+
+            public float[] K { get; } = new float[rows * c.Width];
+
+            public float[] V { get; } = new float[rows * c.Width];
+
+            public float[] Y { get; } = new float[rows * c.Width];
+
+            public float[] H { get; } = new float[rows * c.InnerWidth];
         }
     }
 }

@@ -25,6 +25,9 @@ public sealed class LlamaModel : ICausalLanguageModel
     /// <summary>The weights.</summary>
     public LlamaWeights Weights { get; }
 
+    /// <summary>cos and sin of every position's RoPE angles, computed once for the whole context.</summary>
+    private RopeTable Rope => field ??= new RopeTable(Config.HeadSize, Config.SeqLen, Config.RopeTheta);
+
     /// <inheritdoc />
     public string Architecture => "llama";
 
@@ -68,14 +71,14 @@ public sealed class LlamaModel : ICausalLanguageModel
     private sealed class Session : DecoderSession
     {
         private readonly LlamaModel _model;
-        private readonly float[] _query;
+        private readonly RopeTable _rope;
         private Buffers? _buffers;
 
         public Session(LlamaModel model, int capacity)
             : base(new KvCache(model.Config.NumLayers, model.Config.KvNumHeads, model.Config.HeadSize, capacity), model.Config.VocabSize)
         {
             _model = model;
-            _query = new float[model.Config.Dim];
+            _rope = model.Rope;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -105,10 +108,10 @@ public sealed class LlamaModel : ICausalLanguageModel
                 Linear.MatMul(xb, layer.Wq, default, q, rows, dim, dim, threads: Threads);
                 Linear.MatMul(xb, layer.Wk, default, k, rows, dim, kvDim, threads: Threads);
                 Linear.MatMul(xb, layer.Wv, default, v, rows, dim, kvDim, threads: Threads);
-                Rope.ApplyInterleaved(q, rows, c.NumHeads, c.HeadSize, start, c.RopeTheta);
-                Rope.ApplyInterleaved(k, rows, c.KvNumHeads, c.HeadSize, start, c.RopeTheta);
+                _rope.ApplyInterleaved(q, rows, c.NumHeads, start);
+                _rope.ApplyInterleaved(k, rows, c.KvNumHeads, start);
                 Cache.Write(l, k, v, rows);
-                Cache.Attend(l, q, att, rows, c.NumHeads, this, _query);
+                Cache.Attend(l, q, att, rows, c.NumHeads, this);
                 Linear.MatMul(att, layer.Wo, default, x, rows, dim, dim, accumulate: true, threads: Threads);
 
                 // feed-forward: xb = rmsnorm(x)·rms_ffn; x += w2·(silu(w1·xb) ⊙ (w3·xb))

@@ -1,0 +1,124 @@
+using Heed.Models.Blocks;
+
+namespace Heed.Models.Tests;
+
+/// <summary>The transformer blocks against plain float64 formulas.</summary>
+public class BlockTests
+{
+    [Theory]
+    [InlineData(1, 64, 64)]
+    [InlineData(1, 64, 512)]
+    [InlineData(1, 172, 64)]
+    [InlineData(3, 1, 5)]
+    [InlineData(2, 7, 3)]
+    [InlineData(5, 29, 13)]
+    [InlineData(4, 45, 9)]
+    [InlineData(1, 300, 2)]
+    public void MatMul_matches_float64_with_bias_and_accumulation(int rows, int inFeatures, int outFeatures)
+    {
+        var random = new Random((rows * 7919) + (inFeatures * 31) + outFeatures);
+        float[] x = RandomData.Floats(random, rows * inFeatures), w = RandomData.Floats(random, outFeatures * inFeatures), bias = RandomData.Floats(random, outFeatures);
+        float[] y = RandomData.Floats(random, rows * outFeatures);
+        float[] start = (float[])y.Clone();
+        Linear.MatMul(x, w, bias, y, rows, inFeatures, outFeatures, accumulate: true);
+        double max = 0;
+        for (int t = 0; t < rows; t++)
+        {
+            for (int o = 0; o < outFeatures; o++)
+            {
+                double expected = start[(t * outFeatures) + o] + bias[o];
+                for (int i = 0; i < inFeatures; i++) expected += (double)x[(t * inFeatures) + i] * w[(o * inFeatures) + i];
+                max = Math.Max(max, Math.Abs(expected - y[(t * outFeatures) + o]));
+            }
+        }
+
+        Assert.True(max < 1e-5 * Math.Sqrt(inFeatures), $"max |MatMul − float64| = {max:E3}");
+    }
+
+    [Theory]
+    [InlineData(-87f, 0f)]
+    [InlineData(-20f, 20f)]
+    [InlineData(0f, 88.5f)]
+    public void Vector_exp_is_within_a_few_ulp(float from, float to)
+    {
+        int lanes = System.Numerics.Vector<float>.Count;
+        const int Count = 20000;
+        double worst = 0;
+        var batch = new float[lanes];
+        for (int i = 0; i < Count; i += lanes)
+        {
+            for (int j = 0; j < lanes; j++) batch[j] = from + ((to - from) * (i + j) / (Count - 1));
+            System.Numerics.Vector<float> e = VectorMath.Exp(new System.Numerics.Vector<float>(batch));
+            for (int j = 0; j < lanes; j++)
+            {
+                double exact = Math.Exp(batch[j]);
+                worst = Math.Max(worst, Math.Abs(e[j] - exact) / exact);
+            }
+        }
+
+        Assert.True(worst < 4e-7, $"worst relative error {worst:E3} (float32 ulp is 1.2e-7 relative at most)");
+    }
+
+    [Fact]
+    public void Vector_exp_edges_are_zero_infinity_and_nan()
+    {
+        float[] x = [float.NegativeInfinity, -1000f, -88f, 0f, 89f, float.PositiveInfinity, float.NaN, 1f];
+        float[] expected = [0f, 0f, 0f, 1f, float.PositiveInfinity, float.PositiveInfinity, float.NaN, MathF.E];
+        int lanes = System.Numerics.Vector<float>.Count;
+        for (int i = 0; i < x.Length; i++)
+        {
+            float e = VectorMath.Exp(new System.Numerics.Vector<float>(x[i]))[lanes - 1];
+            Assert.True(e.Equals(expected[i]) || Math.Abs(e - expected[i]) <= 2e-7 * expected[i], $"exp({x[i]}) = {e}; expected {expected[i]}");
+        }
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(8)]
+    [InlineData(9)]
+    [InlineData(31)]
+    [InlineData(172)]
+    public void SwiGlu_matches_float64_on_every_length(int length)
+    {
+        var random = new Random(length);
+        float[] gate = RandomData.Floats(random, length, 12), up = RandomData.Floats(random, length);
+        float[] start = (float[])gate.Clone();
+        Activation.SwiGlu(gate, up);
+        for (int i = 0; i < length; i++)
+        {
+            double g = start[i], expected = g / (1 + Math.Exp(-g)) * up[i];
+            Assert.True(Math.Abs(gate[i] - expected) <= 1e-6 * Math.Max(1, Math.Abs(expected)), $"swiglu({g}, {up[i]}) = {gate[i]}; expected {expected}");
+        }
+    }
+
+    [Theory]
+    [InlineData(8, 4, 3, 5)]
+    [InlineData(16, 2, 1, 40)]
+    [InlineData(2, 3, 7, 0)]
+    public void Rope_table_gives_the_bits_of_the_direct_rotation(int headSize, int heads, int rows, int start)
+    {
+        var random = new Random(headSize + start);
+        float[] x = RandomData.Floats(random, rows * heads * headSize, 3);
+        var table = new RopeTable(headSize, 64, 10000f);
+        float[] direct = (float[])x.Clone(), tabled = (float[])x.Clone();
+        Rope.ApplyInterleaved(direct, rows, heads, headSize, start);
+        table.ApplyInterleaved(tabled, rows, heads, start);
+        Assert.Equal(direct, tabled);
+
+        direct = (float[])x.Clone();
+        tabled = (float[])x.Clone();
+        Rope.ApplyRotateHalf(direct, rows, heads, headSize, start);
+        table.ApplyRotateHalf(tabled, rows, heads, start);
+        Assert.Equal(direct, tabled);
+    }
+
+    [Fact]
+    public void Rope_table_refuses_positions_it_does_not_hold_and_odd_head_sizes()
+    {
+        var table = new RopeTable(4, 10);
+        Assertions.Fails(() => table.ApplyInterleaved(new float[8], 2, 1, 9), "positions 9..10", "0..9");
+        Assertions.Fails(() => _ = new RopeTable(5, 10), "head size D 5");
+    }
+}
