@@ -34,7 +34,7 @@ public sealed class ServerHarness : IAsyncDisposable
         return folder;
     }
 
-    public static async Task<ServerHarness> StartAsync(Func<HeedServerOptions, HeedServerOptions>? configure = null, string? folder = null)
+    public static async Task<ServerHarness> StartAsync(Func<HeedServerOptions, HeedServerOptions>? configure = null, string? folder = null, Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? configureServices = null)
     {
         folder ??= NewFolder();
         var options = new HeedServerOptions
@@ -45,7 +45,7 @@ public sealed class ServerHarness : IAsyncDisposable
             DiscoveryFile = Path.Combine(folder, "server.json"),
         };
         options = configure?.Invoke(options) ?? options;
-        return new ServerHarness(await HeedServer.StartAsync(options), folder);
+        return new ServerHarness(await HeedServer.StartAsync(options, configureServices: configureServices), folder);
     }
 
     public async Task<JsonNode> PostJson(string path, object body, int expectedStatus = 200)
@@ -62,6 +62,15 @@ public sealed class ServerHarness : IAsyncDisposable
         string text = await response.Content.ReadAsStringAsync();
         Assert.True(expectedStatus == (int)response.StatusCode, $"GET {path}: {(int)response.StatusCode} {text}");
         return JsonNode.Parse(text)!;
+    }
+
+    /// <summary>The folder tests/TestData/<paramref name="name"/> of this clone.</summary>
+    public static string TestData(string name)
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Heed.slnx"))) dir = dir.Parent;
+        Assert.True(dir is not null, $"no Heed.slnx above {AppContext.BaseDirectory}, so tests/TestData cannot be found");
+        return Path.Combine(dir.FullName, "tests", "TestData", name);
     }
 
     /// <summary>Asserts an RFC 9457 problem document with <paramref name="status"/> whose detail contains <paramref name="detailPart"/>.</summary>
