@@ -87,9 +87,7 @@ public sealed class ComputeEndpointTests : IAsyncLifetime
     [InlineData("{\"q\":", "JSON")]
     public async Task Attention_bad_input_is_a_400_problem_naming_the_field(string body, string detail)
     {
-        using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
-        using HttpResponseMessage response = await _h.Client.PostAsync(new Uri("/api/v1/attention", UriKind.Relative), content);
-        await ServerHarness.AssertProblem(response, 400, detail);
+        await ServerHarness.AssertProblem(await _h.PostRaw("/api/v1/attention", body), 400, detail);
     }
 
     [Fact]
@@ -238,7 +236,6 @@ public sealed class ComputeEndpointTests : IAsyncLifetime
     [InlineData("{\"pictures\":[\"Sunset\"]}", "JSON")]
     public async Task Explain_options_that_do_not_apply_are_400_problems(string body, string detail)
     {
-        using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
-        await ServerHarness.AssertProblem(await _h.Client.PostAsync(new Uri("/api/v1/explain", UriKind.Relative), content), 400, detail);
+        await ServerHarness.AssertProblem(await _h.PostRaw("/api/v1/explain", body), 400, detail);
     }
 }

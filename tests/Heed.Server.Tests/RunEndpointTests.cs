@@ -193,8 +193,7 @@ public sealed class RunEndpointTests : IAsyncLifetime
     [InlineData("{\"model\":\"../etc\",\"prompt\":\"a\"}", 400, "plain name")]
     public async Task Bad_run_requests_are_problems(string body, int status, string detail)
     {
-        using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
-        await ServerHarness.AssertProblem(await _h.Client.PostAsync(new Uri("/api/v1/runs", UriKind.Relative), content), status, detail);
+        await ServerHarness.AssertProblem(await _h.PostRaw("/api/v1/runs", body), status, detail);
     }
 
     [Fact]

@@ -56,6 +56,13 @@ public sealed class ServerHarness : IAsyncDisposable
         return JsonNode.Parse(text)!;
     }
 
+    /// <summary>POSTs <paramref name="json"/> as it is (for malformed or hand-written bodies).</summary>
+    public async Task<HttpResponseMessage> PostRaw(string path, string json)
+    {
+        using var content = new StringContent(json, System.Text.Encoding.UTF8, "application/json");
+        return await Client.PostAsync(new Uri(path, UriKind.Relative), content);
+    }
+
     public async Task<JsonNode> GetJson(string path, int expectedStatus = 200)
     {
         using HttpResponseMessage response = await Client.GetAsync(new Uri(path, UriKind.Relative));

@@ -42,8 +42,7 @@ public sealed class WorkspaceTests
     {
         await using ServerHarness h = await ServerHarness.StartAsync();
         await h.PostJson(Matrices, new { name = "taken", values = new[] { new[] { 0.0 } } }, 201);
-        using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
-        await ServerHarness.AssertProblem(await h.Client.PostAsync(new Uri(Matrices, UriKind.Relative), content), status, detail);
+        await ServerHarness.AssertProblem(await h.PostRaw(Matrices, body), status, detail);
     }
 
     [Fact]
