@@ -21,6 +21,7 @@ internal static class HeedCli
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(McpCommand.Create());
         root.Subcommands.Add(ServiceCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
         return root;
     }
 

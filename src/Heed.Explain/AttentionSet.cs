@@ -89,16 +89,21 @@ public sealed class AttentionSet
 
     /// <summary>Checks a layer and a head index against the set; the message names the flag.</summary>
     /// <exception cref="HeedException">Out of range.</exception>
-    public void CheckIndex(int? layer, int? head, string layerFlag = "--layer", string headFlag = "--head")
+    public void CheckIndex(int? layer, int? head, string layerFlag = "--layer", string headFlag = "--head") =>
+        CheckIndex(Layers, Heads, layer, head, layerFlag, headFlag);
+
+    /// <summary>Checks a layer and a head index against <paramref name="layers"/> × <paramref name="heads"/> (before a model runs).</summary>
+    /// <exception cref="HeedException">Out of range; the message names the flag and the valid range.</exception>
+    public static void CheckIndex(int layers, int heads, int? layer, int? head, string layerFlag = "--layer", string headFlag = "--head")
     {
-        if (layer is int l && (l < 0 || l >= Layers))
+        if (layer is int l && (l < 0 || l >= layers))
         {
-            throw new HeedException($"{layerFlag} {l} is out of range: there {(Layers == 1 ? "is 1 layer (0)" : $"are {Layers} layers (0..{Layers - 1})")}");
+            throw new HeedException($"{layerFlag} {l} is out of range: there {(layers == 1 ? "is 1 layer (0)" : $"are {layers} layers (0..{layers - 1})")}");
         }
 
-        if (head is int h && (h < 0 || h >= Heads))
+        if (head is int h && (h < 0 || h >= heads))
         {
-            throw new HeedException($"{headFlag} {h} is out of range: there {(Heads == 1 ? "is 1 head (0)" : $"are {Heads} heads per layer (0..{Heads - 1})")}");
+            throw new HeedException($"{headFlag} {h} is out of range: there {(heads == 1 ? "is 1 head (0)" : $"are {heads} heads per layer (0..{heads - 1})")}");
         }
     }
 

@@ -23,6 +23,17 @@ public sealed record TraceComparison(double Q, double K, double V, double Scores
             Diff("scores", a.Scores, b.Scores), Diff("weights", a.Weights, b.Weights), Diff("outputs", a.Outputs, b.Outputs));
     }
 
+    /// <summary>Compares two traces of the same model head (for example a kernel run and its reference replay).</summary>
+    /// <exception cref="HeedException">The traces have different sizes.</exception>
+    public static TraceComparison Compare(HeadTrace a, HeadTrace b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        return new TraceComparison(
+            Diff("Q", a.Q, b.Q), Diff("K", a.K, b.K), Diff("V", a.V, b.V),
+            Diff("scores", a.Scores, b.Scores), Diff("weights", a.Weights, b.Weights), Diff("outputs", a.Outputs, b.Outputs));
+    }
+
     private static double Diff(string name, double[][] a, double[][] b)
     {
         if (a.Length != b.Length) throw new HeedException($"cannot compare traces: {name} has {a.Length} rows in one and {b.Length} in the other");

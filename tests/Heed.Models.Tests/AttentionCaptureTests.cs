@@ -48,33 +48,39 @@ public class AttentionCaptureTests
         Assert.Equal(1, output.Attention[0].Probabilities.Data[0], 12); // query 0 sees only key 0
     }
 
-    [Fact]
-    public void Captured_q_k_v_reproduce_the_probabilities_with_the_gqa_mapping()
+    [Theory]
+    [InlineData(3)] // T < D
+    [InlineData(4)] // T = D
+    [InlineData(6)] // T > D: Q keeps its head size, not the sequence length
+    public void Captured_q_k_v_reproduce_the_probabilities_with_the_gqa_mapping(int length)
     {
         LlamaModel model = Tiny();
-        ModelOutput output = model.Forward([1, 9, 4, 22], new AttentionCaptureOptions { QueryKeyValue = true, Scores = true });
+        int[] tokens = new[] { 1, 9, 4, 22, 3, 17 }[..length];
+        ModelOutput output = model.Forward(tokens, new AttentionCaptureOptions { QueryKeyValue = true, Scores = true });
         LayerAttention a = output.Attention[1];
-        Assert.Equal([4, 4, 4], a.Query!.Shape.ToArray());
-        Assert.Equal([2, 4, 4], a.Key!.Shape.ToArray()); // [Hkv, S, D]
-        Assert.Equal([2, 4, 4], a.Value!.Shape.ToArray());
+        const int D = 4;
+        int t0 = length;
+        Assert.Equal([4, t0, D], a.Query!.Shape.ToArray());
+        Assert.Equal([2, t0, D], a.Key!.Shape.ToArray()); // [Hkv, S, D]
+        Assert.Equal([2, t0, D], a.Value!.Shape.ToArray());
         for (int h = 0; h < 4; h++)
         {
             int kvHead = h / 2;
-            for (int t = 0; t < 4; t++)
+            for (int t = 0; t < t0; t++)
             {
                 var scores = new double[t + 1];
                 for (int s = 0; s <= t; s++)
                 {
                     double dot = 0;
-                    for (int d = 0; d < 4; d++) dot += a.Query.Data[(((h * 4) + t) * 4) + d] * a.Key.Data[(((kvHead * 4) + s) * 4) + d];
+                    for (int d = 0; d < D; d++) dot += a.Query.Data[(((h * t0) + t) * D) + d] * a.Key.Data[(((kvHead * t0) + s) * D) + d];
                     scores[s] = dot / 2; // 1/√D, D = 4
-                    Assert.Equal(scores[s], a.Scores!.Data[(((h * 4) + t) * 4) + s], 9);
+                    Assert.Equal(scores[s], a.Scores!.Data[(((h * t0) + t) * t0) + s], 9);
                 }
 
                 double max = scores.Max(), sum = scores.Sum(x => Math.Exp(x - max));
                 for (int s = 0; s <= t; s++)
                 {
-                    Assert.Equal(Math.Exp(scores[s] - max) / sum, a.Probabilities.Data[(((h * 4) + t) * 4) + s], 9);
+                    Assert.Equal(Math.Exp(scores[s] - max) / sum, a.Probabilities.Data[(((h * t0) + t) * t0) + s], 9);
                 }
             }
         }

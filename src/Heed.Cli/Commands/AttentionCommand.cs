@@ -30,11 +30,12 @@ internal static class AttentionCommand
         var presentValue = new Option<string?>("--present-value") { Description = "Write concat(past_value, V) [B, Hkv, S, Dv] here" };
         var qkOutput = new Option<string?>("--qk-matmul-output") { Description = "Write the [B, H, T, S] matrix chosen by --qk-matmul-output-mode here" };
         var reference = new Option<bool>("--reference") { Description = "Run the float64 reference implementation instead of the fastest kernel" };
+        var threads = new Option<int?>("--threads") { Description = "Most threads to use (default: every core)" };
 
         var command = new Command("attention", "Run the ONNX Attention operator (opsets 23-25) on .npy files.")
         {
             q, k, v, mask, pastKey, pastValue, nonpad, causal, scale, softcap, qHeads, kvHeads, left, right, mode, precision,
-            output, presentKey, presentValue, qkOutput, reference,
+            output, presentKey, presentValue, qkOutput, reference, threads,
         };
 
         command.SetAction(parse => CliErrors.Guard(parse.InvocationConfiguration.Error, () =>
@@ -69,6 +70,7 @@ internal static class AttentionCommand
                 QkMatmulOutputMode = (QkMatmulOutputMode)modeValue,
                 SoftmaxPrecision = ParsePrecision(parse.GetValue(precision)),
                 UseReference = parse.GetValue(reference),
+                MaxThreads = parse.GetValue(threads),
             };
 
             AttentionResult result = Attention.Compute(inputs, options);

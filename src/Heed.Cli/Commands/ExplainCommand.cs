@@ -8,6 +8,9 @@ using Heed.Explain.Pictures;
 using Heed.Explain.Seeds;
 using Heed.Explain.Terminal;
 using Heed.IO;
+using Heed.Models;
+using Heed.Models.Generation;
+using Heed.Models.Tokenizers;
 using Spectre.Console;
 
 namespace Heed.Cli.Commands;
@@ -30,18 +33,38 @@ internal static class ExplainCommand
         var scaled = new Option<bool>("--scaled") { Description = "Seed example: divide the scores by sqrt(d) as real transformers do (the seed leaves it out)" };
         var reference = new Option<bool>("--reference") { Description = "Replay the run through the float64 reference and print the largest difference between the two traces" };
         var sources = new SourceOptions();
-        var command = new Command("explain", "Walk through attention step by step: Q, K, V, one token's scores, softmax, weighted sum, output. With no input, the seed example \"The cat sat on the mat\"; --out DIR also writes pictures and an HTML report.")
+        var timings = new Option<bool>("--timings") { Description = "Print on stderr how long the run (load, forward pass with capture, trace) and the pictures took, in process" };
+        var repeat = new Option<int>("--repeat") { Description = "With --timings: do everything N times in this process and print each time (the first includes the JIT warm-up)", DefaultValueFactory = _ => 1 };
+        var command = new Command("explain", "Walk through attention step by step: Q, K, V, one token's scores, softmax, weighted sum, output. With no input, the seed example \"The cat sat on the mat\"; --model and --prompt run a real model; --out DIR also writes pictures and an HTML report.")
         {
-            format, view, scaled, reference,
+            format, view, scaled, reference, timings, repeat,
         };
         sources.AddTo(command);
         command.SetAction(parse => CliErrors.Guard(parse.InvocationConfiguration.Error, () =>
         {
             TextWriter output = parse.InvocationConfiguration.Output;
-            Explained run = sources.Resolve(parse, parse.GetValue(scaled), parse.GetValue(reference));
+            int times = parse.GetValue(repeat);
+            if (times is < 1 or > 1000) throw new HeedException($"--repeat {times}: expected 1..1000");
+            Explained run = null!;
+            IReadOnlyList<string> written = [];
+            for (int n = 0; n < times; n++)
+            {
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                run = sources.Resolve(parse, parse.GetValue(scaled), parse.GetValue(reference));
+                TimeSpan resolved = System.Diagnostics.Stopwatch.GetElapsedTime(start);
+                written = run.WritePictures(parse.GetValue(sources.Out));
+                if (parse.GetValue(timings))
+                {
+                    TimeSpan total = System.Diagnostics.Stopwatch.GetElapsedTime(start);
+                    string what = run.Model is { } m ? $"load, forward pass with capture ({m.Forward.TotalMilliseconds:F1} ms) and trace" : "trace";
+                    parse.InvocationConfiguration.Error.WriteLine(string.Create(
+                        CultureInfo.InvariantCulture,
+                        $"heed: {what} {resolved.TotalMilliseconds:F1} ms, {written.Count} picture files {(total - resolved).TotalMilliseconds:F1} ms, total {total.TotalMilliseconds:F1} ms"));
+                }
+            }
+
             var stdout = new StringBuilder();
             bool json = parse.GetValue(format) == "json";
-            IReadOnlyList<string> written = run.WritePictures(parse.GetValue(sources.Out));
             if (json)
             {
                 Dictionary<string, object?> doc = run.ToJson();
@@ -117,9 +140,17 @@ internal static class ExplainCommand
 
         public Option<int?> Width { get; } = new("--width") { Description = "Terminal width in columns for the terminal view (default: the window's)" };
 
+        public Option<string?> Model { get; } = new("--model") { Description = "A llama2.c checkpoint (.bin) or a Hugging Face GPT-2 folder: run --prompt through it with attention capture and explain its heads" };
+
+        public Option<string?> Prompt { get; } = new("--prompt") { Description = "With --model: the text to run (Llama models get BOS first)" };
+
+        public Option<string?> Tokenizer { get; } = new("--tokenizer") { Description = "With --model: tok*.bin, a GPT-2 folder or vocab.json, or a .gguf vocabulary (default: the one beside the model)" };
+
+        public Option<bool> AllLayers { get; } = new("--all-layers") { Description = "With --out: the heatmap, head view and network of every layer, not only --layer" };
+
         public void AddTo(Command command)
         {
-            foreach (Option option in new Option[] { Input, Tokens, Embeddings, WQ, WK, WV, Weights, Scale, Causal, Focus, Layer, Head, Out, Width })
+            foreach (Option option in new Option[] { Input, Tokens, Embeddings, WQ, WK, WV, Weights, Scale, Causal, Focus, Layer, Head, Out, Width, Model, Prompt, Tokenizer, AllLayers })
             {
                 command.Options.Add(option);
             }
@@ -132,7 +163,62 @@ internal static class ExplainCommand
             if (parse.GetValue(Width) is int w && w < 20) throw new HeedException($"--width {w} is too narrow; expected at least 20 columns");
             int? layer = parse.GetValue(Layer), head = parse.GetValue(Head);
             string? focus = parse.GetValue(Focus);
+            bool allLayers = parse.GetValue(AllLayers);
+            if (parse.GetValue(Model) is string modelPath)
+            {
+                return ResolveModel(parse, modelPath, layer, head, focus, seedScaled, reference) with { AllLayers = allLayers };
+            }
 
+            foreach (Option o in new Option[] { Prompt, Tokenizer })
+            {
+                if (Given(parse, o)) throw new HeedException($"{o.Name} needs --model PATH (a llama2.c checkpoint or a GPT-2 folder)");
+            }
+
+            return ResolveInput(parse, layer, head, focus, seedScaled, reference) with { AllLayers = allLayers };
+        }
+
+        private Explained ResolveModel(ParseResult parse, string modelPath, int? layer, int? head, string? focus, bool seedScaled, bool reference)
+        {
+            foreach (Option o in new Option[] { Input, Tokens, Embeddings, WQ, WK, WV, Weights, Scale, Causal })
+            {
+                if (Given(parse, o)) throw new HeedException($"{o.Name} cannot be combined with --model: the model makes its own Q, K and V, scales by 1/sqrt(D) and is causal");
+            }
+
+            if (seedScaled) throw new HeedException("--scaled applies to the seed example; a model scales its scores by 1/sqrt(D) itself");
+            string prompt = parse.GetValue(Prompt) ?? throw new HeedException("--model needs --prompt TEXT: the text to run through the model");
+            ICausalLanguageModel model = ModelFiles.LoadModel(modelPath);
+            string tokenizerPath = parse.GetValue(Tokenizer) ?? ModelFiles.FindTokenizer(modelPath);
+            ITokenizer tokenizer = ModelFiles.LoadTokenizer(tokenizerPath);
+
+            // Everything a user can get wrong is checked before the forward pass.
+            AttentionSet.CheckIndex(model.NumLayers, model.NumHeads, layer, head);
+            int[] ids = ModelAttentionRun.Encode(model, tokenizer, prompt);
+            string[] labels = [.. ids.Select(id => ModelAttentionRun.Label(tokenizer, id))];
+            string source = Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath));
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            ModelAttentionRun run = ModelAttentionRun.Run(model, ids, labels, useReference: false, source, Environment.ProcessorCount);
+            TimeSpan forward = System.Diagnostics.Stopwatch.GetElapsedTime(start);
+            HeadTrace trace = run.Trace(layer ?? 0, head ?? 0);
+            int row = focus is null ? trace.QueryLength - 1 : trace.IndexOf(focus);
+            if (row < 0)
+            {
+                string list = string.Join(", ", trace.Tokens.Take(20)) + (trace.Tokens.Count > 20 ? ", …" : "");
+                throw new HeedException($"--focus \"{focus}\" is not one of the tokens ({list}); a position works too, as #N");
+            }
+
+            ModelRunComparison? check = null;
+            if (reference)
+            {
+                ModelAttentionRun replay = ModelAttentionRun.Run(model, ids, labels, useReference: true, source, Environment.ProcessorCount);
+                check = run.Compare(replay, layer ?? 0, head ?? 0);
+            }
+
+            var explanation = new ModelExplanation(run, trace, check, modelPath, tokenizerPath, forward);
+            return new Explained(run.ToSet(), null, null, row, layer ?? 0, head, null, source) { Model = explanation };
+        }
+
+        private Explained ResolveInput(ParseResult parse, int? layer, int? head, string? focus, bool seedScaled, bool reference)
+        {
             if (parse.GetValue(Weights) is string weightsPath)
             {
                 foreach (Option o in new Option[] { Input, Embeddings, WQ, WK, WV })
@@ -220,14 +306,75 @@ internal static class ExplainCommand
         }
     }
 
+    /// <summary>A model run resolved for explaining: the run, the chosen head's trace, the reference check and where the files were.</summary>
+    internal sealed record ModelExplanation(ModelAttentionRun Run, HeadTrace Trace, ModelRunComparison? Check, string ModelPath, string TokenizerPath, TimeSpan Forward)
+    {
+        public Dictionary<string, object?> ToJson(string source, int focus)
+        {
+            ICausalLanguageModel m = Run.Model;
+            HeadTrace t = Trace;
+            var doc = new Dictionary<string, object?>
+            {
+                ["source"] = source,
+                ["model"] = ModelPath,
+                ["tokenizer"] = TokenizerPath,
+                ["architecture"] = m.Architecture,
+                ["layers"] = m.NumLayers,
+                ["heads"] = m.NumHeads,
+                ["kvHeads"] = m.KvNumHeads,
+                ["headSize"] = m.HeadSize,
+                ["tokens"] = t.Tokens,
+                ["ids"] = t.Ids,
+                ["layer"] = t.Layer,
+                ["head"] = t.Head,
+                ["kvHead"] = t.KvHead,
+                ["focus"] = t.QueryToken(focus),
+                ["focusPosition"] = t.QueryOffset + focus,
+                ["scale"] = t.Scale,
+                ["howQkvAreMade"] = ModelAttentionRun.HowQkvAreMade(m.Architecture),
+                ["q"] = t.Q,
+                ["k"] = t.K,
+                ["v"] = t.V,
+                ["scores"] = t.Scores,
+                ["weights"] = t.Weights,
+                ["outputs"] = t.Outputs,
+                ["focusQ"] = t.Q[focus],
+                ["focusScores"] = t.Scores[focus],
+                ["focusWeights"] = t.Weights[focus],
+                ["focusOutput"] = t.Outputs[focus],
+                ["reference"] = t.Reference,
+            };
+            if (Check is not null)
+            {
+                TraceComparison c = Check.Head;
+                doc["referenceCheck"] = new { c.Q, c.K, c.V, c.Scores, c.Weights, c.Outputs, c.Max, AllWeights = Check.Weights, Check.Logits };
+            }
+
+            return doc;
+        }
+    }
+
     /// <summary>Something resolved for explaining: a trace (seed or user input) or given weights, and what to show.</summary>
     internal sealed record Explained(AttentionSet Set, AttentionTrace? Trace, TraceComparison? Check, int Focus, int Layer, int? Head, bool? SeedScaled, string Source)
     {
+        /// <summary>The model run, when the input was --model and --prompt.</summary>
+        public ModelExplanation? Model { get; init; }
+
+        /// <summary>Whether the pictures cover every layer.</summary>
+        public bool AllLayers { get; init; }
+
         private bool IsSeed => SeedScaled is not null;
 
         public string Text()
         {
             var text = new StringBuilder();
+            if (Model is not null)
+            {
+                text.Append(HeadTraceText.Render(Model.Trace, Focus, $"Attention in {Source}, step by step, on the prompt's {Model.Trace.Tokens.Count} tokens"));
+                if (Model.Check is not null) text.Append('\n').Append(HeadTraceText.Comparison(Model.Check)).Append('\n');
+                return text.ToString();
+            }
+
             if (Trace is null)
             {
                 text.Append(CultureInfo.InvariantCulture, $"Attention weights from {Source}: {Set.Layers} layer(s) x {Set.Heads} head(s) over {Set.QueryLength} query and {Set.KeyLength} key tokens\n\n");
@@ -255,6 +402,7 @@ internal static class ExplainCommand
         public Dictionary<string, object?> ToJson()
         {
             var doc = new Dictionary<string, object?>();
+            if (Model is not null) return Model.ToJson(Source, Focus);
             if (Trace is null)
             {
                 doc["source"] = Source;
@@ -311,20 +459,23 @@ internal static class ExplainCommand
             TerminalView.Heatmap(console, Set, Layer, Head ?? 0);
             console.WriteLine();
             if (Trace is not null) TerminalView.Trace(console, Trace, Focus);
+            if (Model is not null) TerminalView.ModelHead(console, Model.Trace, Focus);
             if (Check is not null) console.WriteLine(TraceText.Comparison(Check));
+            if (Model?.Check is not null) console.WriteLine(HeadTraceText.Comparison(Model.Check));
         }
 
         public IReadOnlyList<string> WritePictures(string? folder)
         {
             if (folder is null) return [];
-            IReadOnlyList<(string Name, Scene Scene, string Description)> pictures = AttentionPictures.All(Set, Layer, Head);
+            IReadOnlyList<(string Name, Scene Scene, string Description)> pictures = AttentionPictures.All(Set, Layer, Head, AllLayers);
             var intro = new List<string>
             {
                 $"Source: {Source}. {Set.Layers} layer(s) x {Set.Heads} head(s); {Set.QueryLength} query tokens, {Set.KeyLength} key tokens.",
                 "Hover over a cell, line or node to read its value. This page needs no network connection.",
             };
+            if (Model is not null) intro.Insert(1, $"Prompt tokens: {string.Join(" ", Model.Trace.Tokens)}. {ModelAttentionRun.HowQkvAreMade(Model.Trace.Architecture)}");
             string title = IsSeed ? "Attention in \"The cat sat on the mat\" (seed 000)" : $"Attention in {Source}";
-            return PictureFiles.WriteAll(folder, PictureFiles.Render(pictures, title, intro, Trace is null ? null : Text()));
+            return PictureFiles.WriteAll(folder, PictureFiles.Render(pictures, title, intro, Trace is null && Model is null ? null : Text()));
         }
     }
 

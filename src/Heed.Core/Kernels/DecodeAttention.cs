@@ -87,6 +87,7 @@ internal static unsafe class DecodeAttention
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     private static void Slice<TOps, TV>(KernelCall call, Workspace ws, int b, int kvHead, int start, int end, int rows, int paddedValue, float* states)
         where TOps : ISimd<TV>
         where TV : struct
@@ -186,6 +187,7 @@ internal static unsafe class DecodeAttention
     }
 
     /// <summary>Merges the slices of one row: M = max m_c, l = Σ e^(m_c−M)·l_c, o = Σ e^(m_c−M)·o_c, skipping slices whose weight is 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     private static void Merge(float* states, int slices, int rows, int r, int paddedValue, int valueHeadSize, float* result)
     {
         int stateSize = 3 + paddedValue;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Heed.Kernels;
@@ -71,6 +72,7 @@ internal static unsafe class FlashAttention
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     private static void Chunk<TOps, TV>(KernelCall call, Workspace ws, int b, int h, int i0, int rows, int chunkRows, int paddedValue)
         where TOps : ISimd<TV>
         where TV : struct
@@ -203,6 +205,7 @@ internal static unsafe class FlashAttention
     /// The final row: zeros for a fully masked row; NaN when the row was open but every score was −∞ (the reference's
     /// exp(−∞ − (−∞))); else O / l.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static void Finish(float* o, float m, float l, bool open, float* result, int valueHeadSize)
     {
         if (!open)
@@ -233,6 +236,7 @@ internal static unsafe class FlashAttention
     }
 
     /// <summary>Kᵀ tile: kt[d·64 + jj] = K[b, kvHead, j0 + jj, d], zero-padded to <paramref name="columns"/> keys.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static void PackKeys(KernelCall call, int b, int kvHead, int j0, int count, int columns, float* kt, float* scratch)
     {
         int headSize = call.Geometry.HeadSize;
@@ -252,6 +256,7 @@ internal static unsafe class FlashAttention
     }
 
     /// <summary>V tile: vt[jj·Dv' + e] = V[b, kvHead, j0 + jj, e], zero-padded to Dv' columns. Returns true when every value is finite.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static bool PackValues<TOps, TV>(KernelCall call, int b, int kvHead, int j0, int count, float* vt, int paddedValue)
         where TOps : ISimd<TV>
         where TV : struct

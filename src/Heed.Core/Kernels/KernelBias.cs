@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Heed.Kernels;
@@ -86,6 +87,7 @@ internal sealed unsafe class KernelBias : IDisposable
     /// Adds the attn_mask bias of keys [j0, j0 + count) to <paramref name="row"/> (row[0] is key j0) for query (b, h, i);
     /// every key must lie inside the row's interval. Returns true when some key's bias is not −∞ (the row is not fully masked).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public bool AddMask(int b, int h, int i, int j0, int count, float* row)
     {
         long start = ((long)b * _maskBatchStride) + ((long)h * _maskHeadStride) + ((long)i * _maskRowStride) + j0;

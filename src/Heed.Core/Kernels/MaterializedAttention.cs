@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Heed.Kernels;
@@ -51,6 +52,7 @@ internal static unsafe class MaterializedAttention
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     private static void Chunk<TOps, TV>(KernelCall call, TensorRows? qkOutput, Workspace ws, int b, int h, int i0, int rows, int chunkRows, int stride, int paddedValue)
         where TOps : ISimd<TV>
         where TV : struct
@@ -165,6 +167,7 @@ internal static unsafe class MaterializedAttention
     }
 
     /// <summary>Max-subtracted softmax in float32: p = exp(x − max) / Σ exp(x − max) (all NaN when the max is ±∞ or NaN, as in the reference).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     private static void Softmax<TOps, TV>(float* row, int count)
         where TOps : ISimd<TV>
         where TV : struct
@@ -209,6 +212,7 @@ internal static unsafe class MaterializedAttention
     }
 
     /// <summary>The reference's softmax with every input, exponential, the sum and every output rounded to <paramref name="type"/>, computed in double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     private static void RoundedSoftmax(float* row, int count, DType type)
     {
         double max = double.NegativeInfinity;

@@ -22,6 +22,7 @@ internal static unsafe class PanelGemm
     /// C[6 × n] = diag(rowScale)·C + A·B (or A·B when <paramref name="rowScale"/> is null), with A 6 × depth (row stride lda),
     /// B depth × n (row stride ldb) and C 6 × n (row stride ldc); n is a multiple of the tier's width.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static void Multiply<TOps, TV>(float* a, int lda, float* b, int ldb, float* c, int ldc, int depth, int n, float* rowScale)
         where TOps : ISimd<TV>
         where TV : struct
@@ -48,7 +49,7 @@ internal static unsafe class PanelGemm
     }
 
     /// <summary>C[6 × 4·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
     private static void Panel4<TOps, TV>(float* a, int lda, float* b, int ldb, float* c, int ldc, int depth, float* rowScale)
         where TOps : ISimd<TV>
         where TV : struct
@@ -166,7 +167,7 @@ internal static unsafe class PanelGemm
     }
 
     /// <summary>C[6 × 2·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
     private static void Panel2<TOps, TV>(float* a, int lda, float* b, int ldb, float* c, int ldc, int depth, float* rowScale)
         where TOps : ISimd<TV>
         where TV : struct
@@ -246,7 +247,7 @@ internal static unsafe class PanelGemm
     }
 
     /// <summary>C[6 × 1·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
     private static void Panel1<TOps, TV>(float* a, int lda, float* b, int ldb, float* c, int ldc, int depth, float* rowScale)
         where TOps : ISimd<TV>
         where TV : struct

@@ -12,6 +12,7 @@ internal static unsafe class RowSteps
     /// Softcap, then the bias: keys outside [lo, hi] get + (−∞) (so NaN and +∞ scores turn NaN, as in the reference),
     /// keys inside get the attn_mask value. Returns true when some key's bias is not −∞.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static bool SoftcapAndBias<TOps, TV>(KernelCall call, float* row, int count, int j0, int b, int h, int i, int lo, int hi)
         where TOps : ISimd<TV>
         where TV : struct
@@ -25,6 +26,7 @@ internal static unsafe class RowSteps
     }
 
     /// <summary>The bias alone (see <see cref="SoftcapAndBias"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static bool Bias<TOps, TV>(KernelCall call, float* row, int count, int j0, int b, int h, int i, int lo, int hi)
         where TOps : ISimd<TV>
         where TV : struct
@@ -54,6 +56,7 @@ internal static unsafe class RowSteps
     }
 
     /// <summary>row = c·tanh(row / c).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static void Softcap<TOps, TV>(float* row, int count, float cap)
         where TOps : ISimd<TV>
         where TV : struct
@@ -76,7 +79,7 @@ internal static unsafe class RowSteps
     /// Returns the factor e^(m−m') the running output must be multiplied by. When every score so far is −∞ the row is
     /// zeroed and 1 is returned (exp(−∞ − (−∞)) would be NaN; the caller decides at the end whether the row was open).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static float Update<TOps, TV>(float* row, int count, ref float m, ref float l)
         where TOps : ISimd<TV>
         where TV : struct
@@ -142,6 +145,7 @@ internal static unsafe class RowSteps
     }
 
     /// <summary>True when every one of the n floats (n a multiple of the width) is finite.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static bool AllFinite<TOps, TV>(float* data, int n)
         where TOps : ISimd<TV>
         where TV : struct
@@ -157,6 +161,7 @@ internal static unsafe class RowSteps
     }
 
     /// <summary>o ← o·alpha + Σ_j p[j]·v[j] over the keys whose p is not exactly 0 (so a masked key's NaN/∞ value cannot leak); n a multiple of the width.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static void AccumulateSkippingZeros<TOps, TV>(float* o, float alpha, float* p, int count, float* v, int ldv, int n)
         where TOps : ISimd<TV>
         where TV : struct

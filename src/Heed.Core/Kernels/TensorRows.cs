@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -46,6 +47,7 @@ internal sealed unsafe class TensorRows : IDisposable
     public static TensorRows Create(Tensor tensor, int heads, int length, int size, bool packed) => new(tensor, heads, length, size, packed);
 
     /// <summary>The row (b, head, position) as floats: a pointer into the tensor for float32, else converted into <paramref name="scratch"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public float* Row(int b, int head, int position, float* scratch)
     {
         long index = Index(b, head, position);
@@ -59,9 +61,11 @@ internal sealed unsafe class TensorRows : IDisposable
     }
 
     /// <summary>Copies the row (b, head, position) into <paramref name="destination"/> as floats multiplied by <paramref name="factor"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public void Read(int b, int head, int position, float* destination, float factor) => Convert(Index(b, head, position), destination, factor);
 
     /// <summary>Writes <see cref="RowLength"/> floats to the row (b, head, position), rounding to the element type.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public void Write(int b, int head, int position, float* source)
     {
         long index = Index(b, head, position);
@@ -169,6 +173,7 @@ internal sealed unsafe class TensorRows : IDisposable
     private long Index(int b, int head, int position) =>
         ((long)b * _batchStride) + ((long)head * _headStride) + ((long)position * _positionStride);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     private void Convert(long index, float* destination, float factor)
     {
         int n = RowLength;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 
 namespace Heed.Explain.Pictures;
 
@@ -31,6 +32,7 @@ public static class AttentionPictures
     /// with a labelled colour bar. Cells are shapes of kind "cell" (T·S of them, row by row) whose hover text gives the value.
     /// </summary>
     /// <exception cref="HeedException">The layer or head is out of range.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Scene Heatmap(AttentionSet set, int layer, int head, string? title = null, IReadOnlyList<string>? notes = null, string? scaleLabel = null)
     {
         ArgumentNullException.ThrowIfNull(set);
@@ -93,6 +95,7 @@ public static class AttentionPictures
     /// The model view: one thumbnail heatmap per layer (rows) and head (columns), on one colour scale.
     /// Thumbnails are shapes of kind "thumb" (L·H of them).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Scene ModelView(AttentionSet set)
     {
         ArgumentNullException.ThrowIfNull(set);
@@ -165,6 +168,7 @@ public static class AttentionPictures
     /// <param name="head">One head, or null for every head of the layer overlaid.</param>
     /// <param name="minWeight">The smallest weight drawn.</param>
     /// <exception cref="HeedException">The layer or head is out of range.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Scene HeadView(AttentionSet set, int layer, int? head = null, double minWeight = DefaultMinWeight)
     {
         ArgumentNullException.ThrowIfNull(set);
@@ -227,6 +231,7 @@ public static class AttentionPictures
     /// Edges are shapes of kind "edge" (weights of at least <paramref name="minWeight"/>, self-weights excluded); nodes "node".
     /// </summary>
     /// <exception cref="HeedException">The layer or head is out of range, or the set is not self-attention (T ≠ S).</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Scene Network(AttentionSet set, int layer, int head, double minWeight = DefaultMinWeight)
     {
         ArgumentNullException.ThrowIfNull(set);
@@ -317,28 +322,43 @@ public static class AttentionPictures
         return Heatmap(rollout, 0, 0, title, [Rollout.Note], "rollout weight");
     }
 
-    /// <summary>Every picture of <paramref name="set"/> for one layer and head: (file stem, scene, one-line description).</summary>
+    /// <summary>
+    /// Every picture of <paramref name="set"/>: the heatmap, head view and network of one layer (or of every layer), the
+    /// model view and the rollout. Returns (file stem, scene, one-line description); with <paramref name="allLayers"/> the
+    /// per-layer stems end in "-layerN".
+    /// </summary>
     /// <param name="set">The weights.</param>
-    /// <param name="layer">The layer for the heatmap, head view and network.</param>
+    /// <param name="layer">The layer for the heatmap, head view and network (ignored with <paramref name="allLayers"/>).</param>
     /// <param name="head">The head for the heatmap and network; the head view shows every head when null.</param>
+    /// <param name="allLayers">Draw the heatmap, head view and network of every layer.</param>
     /// <exception cref="HeedException">The layer or head is out of range.</exception>
-    public static IReadOnlyList<(string Name, Scene Scene, string Description)> All(AttentionSet set, int layer, int? head)
+    public static IReadOnlyList<(string Name, Scene Scene, string Description)> All(AttentionSet set, int layer, int? head, bool allLayers = false)
     {
         ArgumentNullException.ThrowIfNull(set);
         set.CheckIndex(layer, head);
         int h = head ?? 0;
-        var pictures = new List<(string, Scene, string)>
-        {
-            ("heatmap", Heatmap(set, layer, h), $"Layer {layer}, head {h}: each cell is how much the row's token attends to the column's token; each row sums to 1."),
-            ("model-view", ModelView(set), "Every layer and head at once, on one colour scale: look for diagonal, previous-token and first-token patterns."),
-            ("head-view", HeadView(set, layer, head), "Lines from each query token (left) to the key tokens (right) it attends to; thicker and darker = more weight."),
-        };
-        if (set.QueryLength == set.KeyLength)
-        {
-            pictures.Add(("network", Network(set, layer, h), "The same head as a directed network: asymmetric, built for this input only."));
-            pictures.Add(("rollout", RolloutHeatmap(set), Rollout.Note));
-        }
+        bool square = set.QueryLength == set.KeyLength;
+        int[] layers = allLayers ? [.. Enumerable.Range(0, set.Layers)] : [layer];
+        var perLayer = new (string, Scene, string)[layers.Length][];
 
+        // Each layer's scenes are independent: build them in parallel (the rasterizing that follows is parallel too).
+        Parallel.For(0, layers.Length, k =>
+        {
+            int l = layers[k];
+            string suffix = allLayers ? string.Create(CultureInfo.InvariantCulture, $"-layer{l}") : "";
+            var scenes = new List<(string, Scene, string)>
+            {
+                ("heatmap" + suffix, Heatmap(set, l, h), $"Layer {l}, head {h}: each cell is how much the row's token attends to the column's token; each row sums to 1."),
+                ("head-view" + suffix, HeadView(set, l, head), $"Layer {l}: lines from each query token (left) to the key tokens (right) it attends to; thicker and darker = more weight."),
+            };
+            if (square) scenes.Add(("network" + suffix, Network(set, l, h), $"Layer {l}, head {h} as a directed network: asymmetric, built for this input only."));
+            perLayer[k] = [.. scenes];
+        });
+
+        var pictures = new List<(string, Scene, string)>();
+        foreach ((string, Scene, string)[] scenes in perLayer) pictures.AddRange(scenes);
+        pictures.Insert(Math.Min(1, pictures.Count), ("model-view", ModelView(set), "Every layer and head at once, on one colour scale: look for diagonal, previous-token and first-token patterns."));
+        if (square) pictures.Add(("rollout", RolloutHeatmap(set), Rollout.Note));
         return pictures;
     }
 

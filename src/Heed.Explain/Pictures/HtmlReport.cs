@@ -13,7 +13,8 @@ public static class HtmlReport
     /// <param name="intro">Paragraphs under the heading.</param>
     /// <param name="pictures">The pictures, each with a one-line description.</param>
     /// <param name="preformatted">Optional text shown verbatim at the end (the step-by-step trace).</param>
-    public static string Build(string title, IReadOnlyList<string> intro, IReadOnlyList<(string Name, Scene Scene, string Description)> pictures, string? preformatted = null)
+    /// <param name="inlineSvgs">Each picture already written with <c>SvgWriter.Write(scene, standalone: false)</c>, or null to write them here.</param>
+    public static string Build(string title, IReadOnlyList<string> intro, IReadOnlyList<(string Name, Scene Scene, string Description)> pictures, string? preformatted = null, IReadOnlyList<string>? inlineSvgs = null)
     {
         ArgumentNullException.ThrowIfNull(title);
         ArgumentNullException.ThrowIfNull(intro);
@@ -40,11 +41,12 @@ public static class HtmlReport
         foreach ((string name, Scene scene, _) in pictures) html.Append($"<a href=\"#{Id(name)}\">").Append(SvgWriter.Escape(scene.Title)).Append("</a>");
         if (preformatted is not null) html.Append("<a href=\"#trace\">Step by step</a>");
         html.Append("</nav>\n");
-        foreach ((string name, Scene scene, string description) in pictures)
+        for (int k = 0; k < pictures.Count; k++)
         {
+            (string name, Scene scene, string description) = pictures[k];
             html.Append($"<h2 id=\"{Id(name)}\">").Append(SvgWriter.Escape(scene.Title)).Append("</h2>\n<figure>\n");
             html.Append("<figcaption>").Append(SvgWriter.Escape(description)).Append("</figcaption>\n");
-            html.Append(SvgWriter.Write(scene, standalone: false));
+            html.Append(inlineSvgs?[k] ?? SvgWriter.Write(scene, standalone: false));
             html.Append("</figure>\n");
         }
 
@@ -141,13 +143,24 @@ public static class PictureFiles
     {
         ArgumentNullException.ThrowIfNull(pictures);
         var files = new (string Name, byte[] Bytes)[(pictures.Count * 2) + 1];
-        Parallel.For(0, pictures.Count, k =>
+        var inline = new string[pictures.Count];
+
+        // SVG text and PNG of each picture are independent: one task each, so a large picture does not hold up the rest.
+        Parallel.For(0, pictures.Count * 2, n =>
         {
+            int k = n / 2;
             (string name, Scene scene, _) = pictures[k];
-            files[2 * k] = (name + ".svg", Encoding.UTF8.GetBytes(SvgWriter.Write(scene)));
-            files[(2 * k) + 1] = (name + ".png", PngEncoder.Encode(Rasterizer.Render(scene)));
+            if (n % 2 == 0)
+            {
+                inline[k] = SvgWriter.Write(scene, standalone: false);
+                files[2 * k] = (name + ".svg", Encoding.UTF8.GetBytes(SvgWriter.Standalone(inline[k])));
+            }
+            else
+            {
+                files[(2 * k) + 1] = (name + ".png", PngEncoder.Encode(Rasterizer.Render(scene)));
+            }
         });
-        files[^1] = ("report.html", Encoding.UTF8.GetBytes(HtmlReport.Build(reportTitle, intro, pictures, preformatted)));
+        files[^1] = ("report.html", Encoding.UTF8.GetBytes(HtmlReport.Build(reportTitle, intro, pictures, preformatted, inline)));
         return files;
     }
 }

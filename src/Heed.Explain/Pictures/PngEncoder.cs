@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Heed.Explain.Pictures;
@@ -14,6 +15,7 @@ public static class PngEncoder
     private static readonly uint[] CrcTable = MakeCrcTable();
 
     /// <summary>The PNG bytes of <paramref name="image"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static byte[] Encode(RgbImage image)
     {
         ArgumentNullException.ThrowIfNull(image);
@@ -52,6 +54,7 @@ public static class PngEncoder
     }
 
     /// <summary>The CRC-32 (ISO 3309, polynomial 0xEDB88320) of <paramref name="data"/>, as PNG chunks use it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static uint Crc32(ReadOnlySpan<byte> data, uint crc = 0)
     {
         crc = ~crc;

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Heed.Explain.Pictures;
 
 /// <summary>An 8-bit RGB raster, row-major, 3 bytes per pixel.</summary>
@@ -47,6 +49,7 @@ public sealed class RgbImage
     }
 
     /// <summary>Mixes <paramref name="color"/> into pixel (x, y) with weight <paramref name="alpha"/>; outside the image does nothing.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Blend(int x, int y, Rgb color, double alpha)
     {
         if ((uint)x >= (uint)Width || (uint)y >= (uint)Height || !(alpha > 0)) return;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Heed.Explain.Pictures;
@@ -10,15 +11,19 @@ namespace Heed.Explain.Pictures;
 /// </summary>
 public static class SvgWriter
 {
+    private const string XmlDeclaration = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    private const string Namespace = " xmlns=\"http://www.w3.org/2000/svg\"";
+
     /// <summary>The SVG text of <paramref name="scene"/>.</summary>
     /// <param name="scene">The picture.</param>
     /// <param name="standalone">True for a .svg file (XML declaration and namespace); false to inline it in HTML.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static string Write(Scene scene, bool standalone = true)
     {
         ArgumentNullException.ThrowIfNull(scene);
         var svg = new StringBuilder();
-        if (standalone) svg.Append("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        svg.Append("<svg").Append(standalone ? " xmlns=\"http://www.w3.org/2000/svg\"" : "")
+        if (standalone) svg.Append(XmlDeclaration);
+        svg.Append("<svg").Append(standalone ? Namespace : "")
             .Append($" width=\"{scene.Width}\" height=\"{scene.Height}\" viewBox=\"0 0 {scene.Width} {scene.Height}\"")
             .Append(" font-family=\"DejaVu Sans Mono, Consolas, Menlo, monospace\" role=\"img\">\n");
         svg.Append("<title>").Append(Escape(scene.Title)).Append("</title>\n");
@@ -62,27 +67,41 @@ public static class SvgWriter
         return svg.ToString();
     }
 
+    /// <summary>The .svg file text of an SVG written with <c>standalone: false</c> (the XML declaration and namespace added).</summary>
+    public static string Standalone(string inlineSvg)
+    {
+        ArgumentNullException.ThrowIfNull(inlineSvg);
+        if (!inlineSvg.StartsWith("<svg ", StringComparison.Ordinal)) throw new ArgumentException("expected an inline <svg> element", nameof(inlineSvg));
+        return string.Concat(XmlDeclaration, "<svg", Namespace, inlineSvg.AsSpan(4));
+    }
+
     /// <summary>Escapes text for XML content and attributes; characters XML 1.0 forbids become U+FFFD.</summary>
     public static string Escape(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var s = new StringBuilder(text.Length);
-        foreach (char c in text)
+        int first = 0;
+        while (first < text.Length && !NeedsEscape(text[first])) first++;
+        if (first == text.Length) return text; // the common case: labels and numbers need nothing
+        var s = new StringBuilder(text.Length + 16).Append(text, 0, first);
+        for (int k = first; k < text.Length; k++)
         {
-            s.Append(c switch
+            char c = text[k];
+            switch (c)
             {
-                '&' => "&amp;",
-                '<' => "&lt;",
-                '>' => "&gt;",
-                '"' => "&quot;",
-                _ when c < ' ' && c is not '\t' and not '\n' and not '\r' => "\uFFFD",
-                _ when c is '\uFFFE' or '\uFFFF' => "\uFFFD",
-                _ => c.ToString(),
-            });
+                case '&': s.Append("&amp;"); break;
+                case '<': s.Append("&lt;"); break;
+                case '>': s.Append("&gt;"); break;
+                case '"': s.Append("&quot;"); break;
+                case < ' ' when c is not '\t' and not '\n' and not '\r': s.Append('\uFFFD'); break;
+                case '\uFFFE' or '\uFFFF': s.Append('\uFFFD'); break;
+                default: s.Append(c); break;
+            }
         }
 
         return s.ToString();
     }
+
+    private static bool NeedsEscape(char c) => c is '&' or '<' or '>' or '"' or '\uFFFE' or '\uFFFF' || (c < ' ' && c is not '\t' and not '\n' and not '\r');
 
     private static void WritePath(StringBuilder svg, PathShape p)
     {

@@ -110,6 +110,46 @@ public static class TerminalView
         console.MarkupLine($"output {f} = [bold]{Markup.Escape(TraceText.Vector(trace.Outputs[focus]))}[/]");
     }
 
+    /// <summary>
+    /// A table of a model head's focus token: each key it can see with its score, weight (with a bar) and the first numbers
+    /// of weight·V_j, then the output.
+    /// </summary>
+    /// <exception cref="HeedException">The focus row is out of range.</exception>
+    public static void ModelHead(IAnsiConsole console, HeadTrace trace, int focus)
+    {
+        ArgumentNullException.ThrowIfNull(console);
+        ArgumentNullException.ThrowIfNull(trace);
+        if (focus < 0 || focus >= trace.QueryLength) throw new HeedException($"focus row {focus} is out of range: there are {trace.QueryLength} query tokens");
+        string f = Markup.Escape(trace.QueryToken(focus));
+        console.MarkupLine($"Layer {trace.Layer}, head {trace.Head}: [bold]\"{f}\"[/] attends to the tokens it can see; Q_{f} = {Markup.Escape(HeadTraceText.Vector(trace.Q[focus]))}, scale {TraceText.Number(trace.Scale)}");
+        var table = new Table().Border(TableBorder.Rounded);
+        table.AddColumn(new TableColumn("j").RightAligned());
+        table.AddColumn("token j");
+        table.AddColumn(new TableColumn("score").RightAligned());
+        table.AddColumn(new TableColumn("weight").RightAligned());
+        table.AddColumn("");
+        table.AddColumn("weight * V_j (first numbers)");
+        int bar = Math.Clamp(console.Profile.Width - 90, 4, 20); // the bar takes only the room the numbers leave
+        int shownNumbers = Math.Clamp((console.Profile.Width - 60) / 9, 2, 6);
+        for (int j = 0; j < trace.Tokens.Count; j++)
+        {
+            if (double.IsNegativeInfinity(trace.Scores[focus][j])) continue;
+            double w = trace.Weights[focus][j];
+            int filled = (int)Math.Round(w * bar);
+            double[] weighted = trace.V[j].Take(shownNumbers).Select(x => w * x).ToArray();
+            table.AddRow(
+                j.ToString(CultureInfo.InvariantCulture),
+                Markup.Escape(TokenLabel.Display(trace.Tokens[j], MaxLabel)),
+                TraceText.Number(trace.Scores[focus][j]),
+                TraceText.Number(w),
+                "[blue]" + new string('#', filled) + "[/]" + new string('.', bar - filled),
+                Markup.Escape(TraceText.Vector(weighted) + (trace.V[j].Length > shownNumbers ? " ..." : "")));
+        }
+
+        console.Write(table);
+        console.MarkupLine($"output {f} = [bold]{Markup.Escape(HeadTraceText.Vector(trace.Outputs[focus]))}[/]");
+    }
+
     /// <summary>A table of a key-value lookup: each key's score, weight and share of the value, then the blended value.</summary>
     public static void Lookup(IAnsiConsole console, LookupResult result)
     {

@@ -63,7 +63,7 @@ public sealed class AttentionRecorder
                 layer,
                 startPosition,
                 Trim(capture.Probabilities, kvLength),
-                o.QueryKeyValue ? Trim(capture.Query, capture.Query.Dim(2)) : null,
+                o.QueryKeyValue ? Trim(capture.Query, capture.Query.Dim(3)) : null,
                 o.QueryKeyValue ? TrimRows(capture.Key, kvLength) : null,
                 o.QueryKeyValue ? TrimRows(capture.Value, kvLength) : null,
                 o.Scores ? Trim(capture.Scores, kvLength) : null));

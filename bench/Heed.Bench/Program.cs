@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Globalization;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using Heed;
+using Heed.Bench;
+using Heed.Kernels;
+
+// dotnet run -c Release --project bench/Heed.Bench -- [BenchmarkDotNet arguments, e.g. --filter '*Prefill*']
+// dotnet run -c Release --project bench/Heed.Bench -- --side-by-side [--threads N] [--rounds R]
+//   interleaves every contender call by call, so machine noise hits all of them alike, and prints a Markdown table.
+if (args.Contains("--side-by-side"))
+{
+    int threads = Option("--threads", Environment.ProcessorCount);
+    int rounds = Option("--rounds", 7);
+    SideBySide.Run(threads, rounds);
+    return;
+}
+
+// In-process: the native libraries (libtorch, ONNX Runtime) load once, from this build's output.
+ManualConfig config = ManualConfig.Create(DefaultConfig.Instance)
+    .AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance).WithWarmupCount(2).WithIterationCount(8));
+BenchmarkSwitcher.FromAssembly(typeof(PrefillBenchmarks).Assembly).Run(args, config);
+
+int Option(string name, int fallback)
+{
+    int at = Array.IndexOf(args, name);
+    return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+/// <summary>Every contender on the same inputs, timed call by call in rotation, with the FMA peak and copy bandwidth measured in the same run.</summary>
+internal static class SideBySide
+{
+    public static void Run(int threads, int rounds)
+    {
+        Console.WriteLine($"threads {threads}, tier {AttentionKernels.Tier}, rounds {rounds}; best (min) of the rounds, GFLOP/s = 4*B*H*T*S*D (halved when causal) / time");
+        double peak = MachineLimits.FmaPeakGflops(threads);
+        double copy = MachineLimits.CopyBandwidthGBs(threads);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"FMA peak {peak:F1} GFLOP/s, copy bandwidth {copy:F1} GB/s (read+write)"));
+        Console.WriteLine();
+        Console.WriteLine("| shape | contender | best ms | median ms | GFLOP/s (best) | vs best peer | % FMA peak | max abs diff vs Heed |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        foreach (int length in new[] { 128, 512, 2048, 4096 })
+        {
+            foreach (bool causal in new[] { false, true })
+            {
+                Table(new AttentionBenchmarkSize(1, 8, 8, length, length, 64, 64, causal, DType.Float32), threads, rounds, peak, multiHead: true);
+            }
+        }
+
+        foreach (int kvLength in new[] { 4096, 16384, 65536 })
+        {
+            Table(new AttentionBenchmarkSize(1, 8, 2, 1, kvLength, 64, 64, false, DType.Float32), threads, rounds * 4, peak, multiHead: false, copy);
+        }
+    }
+
+    private static void Table(AttentionBenchmarkSize size, int threads, int rounds, double peak, bool multiHead, double copy = 0)
+    {
+        var inputs = new BenchInputs(size);
+        var contenders = new List<IContender> { new HeedContender(inputs, threads), new TorchContender(inputs, threads), new OnnxContender(inputs, threads, multiHead: false) };
+        if (multiHead)
+        {
+            contenders.Add(new OnnxContender(inputs, threads, multiHead: true));
+        }
+
+        float[] heedY = contenders[0].Output();
+        var diffs = contenders.Select(c => MaxDifference(heedY, c.Output())).ToArray();
+        var times = contenders.Select(_ => new List<double>()).ToArray();
+        for (int round = 0; round < rounds; round++)
+        {
+            for (int c = 0; c < contenders.Count; c++)
+            {
+                var clock = Stopwatch.StartNew();
+                contenders[c].Run();
+                times[c].Add(clock.Elapsed.TotalMilliseconds);
+            }
+        }
+
+        double bestPeer = times.Skip(1).Min(t => t.Min());
+        string shape = $"T={size.QueryLength} S={size.KvLength} H={size.Heads}/{size.KvHeads}{(size.Causal ? " causal" : "")}";
+        for (int c = 0; c < contenders.Count; c++)
+        {
+            times[c].Sort();
+            double best = times[c][0], median = times[c][times[c].Count / 2];
+            double gflops = size.Flops / best / 1e6;
+            string efficiency = copy > 0
+                ? string.Create(CultureInfo.InvariantCulture, $"{100 * size.KeyValueBytes / best / 1e6 / copy:F0}% of copy BW")
+                : string.Create(CultureInfo.InvariantCulture, $"{100 * gflops / peak:F0}%");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {shape} | {contenders[c].Name} | {best:F3} | {median:F3} | {gflops:F1} | {bestPeer / best:F2}x | {efficiency} | {diffs[c]:G3} |"));
+            contenders[c].Dispose();
+        }
+    }
+
+    private static double MaxDifference(float[] a, float[] b)
+    {
+        double worst = 0;
+        for (int i = 0; i < Math.Min(a.Length, b.Length); i++) worst = Math.Max(worst, Math.Abs(a[i] - b[i]));
+        return a.Length == b.Length ? worst : double.NaN;
+    }
+}

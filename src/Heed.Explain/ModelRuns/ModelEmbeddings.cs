@@ -1,0 +1,95 @@
+using Heed.Models.Generation;
+using Heed.Models.Gpt2;
+using Heed.Models.Llama;
+using Heed.Models.Tokenizers;
+
+namespace Heed.Explain;
+
+/// <summary>A word and the token pieces whose embeddings make its vector.</summary>
+/// <param name="Word">The word as given.</param>
+/// <param name="Ids">The token ids its vector averages.</param>
+/// <param name="Pieces">Their display labels.</param>
+public sealed record WordPieces(string Word, IReadOnlyList<int> Ids, IReadOnlyList<string> Pieces);
+
+/// <summary>
+/// Word vectors from a model's token embedding table (Llama's token_embedding_table, GPT-2's wte) [V, C].
+/// A word is encoded as it appears inside a sentence — after a space, so "apple" is the piece "▁apple"/"Ġapple" when
+/// the vocabulary has it — and its vector is the mean of its pieces' embedding rows. Pieces that are only whitespace
+/// are left out when the word has others (a lone space carries nothing of the word).
+/// </summary>
+public static class ModelEmbeddings
+{
+    /// <summary>The embedding row of <paramref name="id"/> [C], widened to float64.</summary>
+    /// <exception cref="HeedException">The id is outside the vocabulary, or the model's architecture has no known table.</exception>
+    public static double[] Row(ICausalLanguageModel model, int id)
+    {
+        (float[] table, int width) = Table(model);
+        if ((uint)id >= (uint)model.VocabSize) throw new HeedException($"token id {id} is outside the vocabulary 0..{model.VocabSize - 1}");
+        var row = new double[width];
+        for (int c = 0; c < width; c++) row[c] = table[(id * width) + c];
+        return row;
+    }
+
+    /// <summary>The token ids a word's vector averages (see the class summary for the rule).</summary>
+    /// <exception cref="HeedException">The word is empty or gives no tokens; the message names <paramref name="flag"/>.</exception>
+    public static WordPieces Pieces(ITokenizer tokenizer, string word, string flag)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(word);
+        if (word.Trim().Length == 0) throw new HeedException($"{flag}: an empty word has no tokens");
+
+        // llama2.c's encoder puts the dummy-prefix space itself; byte-level BPE needs it written.
+        int[] ids = tokenizer is LlamaTokenizer ? tokenizer.Encode(word, addBos: false, addEos: false) : tokenizer.Encode(" " + word, addBos: false, addEos: false);
+        int[] kept = ids.Where(id => !string.IsNullOrWhiteSpace(tokenizer.Decode([id]))).ToArray();
+        if (kept.Length == 0) kept = ids;
+        if (kept.Length == 0) throw new HeedException($"{flag}: \"{word}\" gives no tokens");
+        return new WordPieces(word, kept, kept.Select(id => ModelAttentionRun.Label(tokenizer, id)).ToArray());
+    }
+
+    /// <summary>
+    /// A table holding the vector of each word: the mean of its pieces' embedding rows.
+    /// </summary>
+    /// <param name="model">The model whose embedding table is read.</param>
+    /// <param name="tokenizer">The model's tokenizer.</param>
+    /// <param name="words">Each word with the flag that named it (for messages).</param>
+    /// <param name="source">What the table is, for output ("the embeddings of stories260K.bin").</param>
+    /// <param name="pieces">Each word's pieces, in the order given.</param>
+    /// <exception cref="HeedException">The tokenizer does not fit the model, or a word gives no tokens.</exception>
+    public static WordVectors Vectors(ICausalLanguageModel model, ITokenizer tokenizer, IEnumerable<(string Word, string Flag)> words, string source, out IReadOnlyList<WordPieces> pieces)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(words);
+        ModelAttentionRun.CheckTokenizer(model, tokenizer);
+        var vectors = new Dictionary<string, double[]>(StringComparer.Ordinal);
+        var list = new List<WordPieces>();
+        foreach ((string word, string flag) in words)
+        {
+            if (vectors.ContainsKey(word)) continue;
+            WordPieces p = Pieces(tokenizer, word, flag);
+            double[] mean = new double[Table(model).Width];
+            foreach (int id in p.Ids)
+            {
+                double[] row = Row(model, id);
+                for (int c = 0; c < mean.Length; c++) mean[c] += row[c] / p.Ids.Count;
+            }
+
+            vectors[word] = mean;
+            list.Add(p);
+        }
+
+        pieces = list;
+        return new WordVectors(vectors, source);
+    }
+
+    // The [V, C] table of the architectures Heed runs.
+    private static (float[] Table, int Width) Table(ICausalLanguageModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return model switch
+        {
+            LlamaModel llama => (llama.Weights.TokenEmbedding, llama.Config.Dim),
+            Gpt2Model gpt2 => (gpt2.Wte, gpt2.Config.Width),
+            _ => throw new HeedException($"--model: the {model.Architecture} architecture has no embedding table Heed knows how to read"),
+        };
+    }
+}
