@@ -216,6 +216,17 @@ public sealed class ComputeEndpointTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Explain_runs_a_toy_model_on_a_prompt_with_the_seeds_numbers()
+    {
+        JsonNode r = await _h.PostJson("/api/v1/explain", new { model = "seed-cat-sat", prompt = "The cat sat on the mat", reference = true });
+        Assert.Equal("cat", r["focus"]!.GetValue<string>());
+        Assert.Equal([1.0644, 0.3977], ServerHarness.Doubles(r["focusOutput"]).Select(x => Math.Round(x, 4)));
+        Assert.Equal(0.0, r["referenceCheck"]!["max"]!.GetValue<double>(), 9);
+        Assert.Contains("Reference replay", r["text"]!.GetValue<string>(), StringComparison.Ordinal);
+        await ServerHarness.AssertProblem(await _h.PostRaw("/api/v1/explain", "{\"prompt\":\"the cat\"}"), 400, "prompt needs model");
+    }
+
+    [Fact]
     public async Task Explain_reads_attention_weights_computed_elsewhere()
     {
         // [L = 2, H = 1, T = 2, S = 2]; layer 1 puts "b"'s weight 0.25 / 0.75.

@@ -13,11 +13,13 @@ public sealed class Gpt2RunTests : IAsyncLifetime
 {
     private const string Prompt = "the cat sat on the mat";
 
-    // Byte-level BPE: 'Ġ' is the space byte. Merges make whole words of the prompt.
+    // Byte-level BPE: 'Ġ' is the space byte. Merges make whole words of the prompt; single characters fill the
+    // vocabulary up to the model's 60 ids.
     private static readonly string[] Vocabulary =
     [
         "<|endoftext|>", "t", "h", "e", "Ġ", "c", "a", "s", "o", "n", "m",
         "he", "the", "Ġthe", "at", "Ġc", "Ġcat", "Ġs", "Ġsat", "Ġo", "Ġon", "Ġm", "Ġmat",
+        .. "bdfgijklpqruvwxyz0123456789ABCDEFGHIJ".Select(c => c.ToString()),
     ];
 
     private static readonly string[] Merges = ["h e", "t he", "Ġ the", "a t", "Ġ c", "Ġc at", "Ġ s", "Ġs at", "Ġ o", "Ġo n", "Ġ m", "Ġm at"];
@@ -94,7 +96,7 @@ public sealed class Gpt2RunTests : IAsyncLifetime
 
         JsonNode report = await RunToEnd(Prompt);
         JsonNode status = report["status"]!;
-        Assert.Equal(["the", " cat", " sat", " on", " the", " mat"], status["tokens"]!.AsArray().Select(n => n!.GetValue<string>()));
+        Assert.Equal(["the", "Ġcat", "Ġsat", "Ġon", "Ġthe", "Ġmat"], status["tokens"]!.AsArray().Select(n => n!.GetValue<string>()));
         Assert.Equal([3, 3], status["numHeads"]!.AsArray().Select(n => n!.GetValue<int>()));
         string id = status["id"]!.GetValue<string>();
         double[][][] expected = Layer0Weights([12, 16, 18, 20, 13, 22]);
@@ -107,7 +109,7 @@ public sealed class Gpt2RunTests : IAsyncLifetime
             }
         }
 
-        // Layer 1 is causal and normalised too; the walk-through follows the focus " cat" given as "cat".
+        // Layer 1 is causal and normalised too; the walk-through follows the last token, as 'heed explain --model' does.
         double[][] last = ServerHarness.Matrix((await _h.GetJson($"/api/v1/runs/{id}/layers/1/heads/2"))["weights"]);
         for (int i = 0; i < 6; i++)
         {
@@ -115,8 +117,8 @@ public sealed class Gpt2RunTests : IAsyncLifetime
             for (int j = i + 1; j < 6; j++) Assert.Equal(0.0, last[i][j]);
         }
 
-        Assert.Equal(" cat", report["explanation"]!["focus"]!.GetValue<string>());
-        Assert.Contains("Steps 1-2. Q, K and V come from the model", report["explanation"]!["text"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("Ġmat", report["explanation"]!["focus"]!.GetValue<string>());
+        Assert.Contains("Q, K, V = LayerNorm(x) c_attn + bias", report["explanation"]!["text"]!.GetValue<string>(), StringComparison.Ordinal);
         PictureChecks.AssertPng(await _h.Client.GetByteArrayAsync(new Uri($"/api/v1/runs/{id}/pictures/model-view.png", UriKind.Relative)));
     }
 
@@ -133,20 +135,56 @@ public sealed class Gpt2RunTests : IAsyncLifetime
     }
 
     [Fact]
-    public void The_runner_stops_between_chunks_of_the_prompt()
+    public void A_cancelled_run_stops_before_the_forward_pass()
     {
-        var catalog = new ModelCatalog(_models);
-        var runner = new TransformerRunner("gpt2-safetensors", catalog, new ServerLimits());
+        var runner = new TransformerRunner("gpt2-safetensors", new ModelCatalog(_models), new ServerLimits());
         using var cancel = new CancellationTokenSource();
         var seen = new List<string>();
-        string prompt = string.Join(' ', Enumerable.Repeat(Prompt, 2)); // 12 tokens: two chunks of 8 and 4
-        Assert.ThrowsAny<OperationCanceledException>(() => runner.Run("gpt2-tiny", prompt, (_, _, m) =>
+        Assert.ThrowsAny<OperationCanceledException>(() => runner.Run("gpt2-tiny", Prompt, (_, _, m) =>
         {
             seen.Add(m);
-            if (m.StartsWith("forward pass", StringComparison.Ordinal)) cancel.Cancel();
+            cancel.Cancel();
         }, cancel.Token));
-        Assert.Equal(2, seen.Count); // loaded, then the first chunk; no second chunk and no heads
-        Assert.StartsWith("forward pass over positions 0..7 of 12", seen[1], StringComparison.Ordinal);
+        Assert.Single(seen); // loaded; no forward pass
+    }
+
+    [Fact]
+    public async Task Explain_runs_a_model_on_a_prompt_as_heed_explain_model_does()
+    {
+        JsonNode r = await _h.PostJson("/api/v1/explain", new { model = "gpt2-tiny", prompt = Prompt, layer = 1, head = 2, focus = "cat", reference = true, pictures = new[] { "HeadView" }, report = true });
+        Assert.Equal("Ġcat", r["focus"]!.GetValue<string>());
+        Assert.Equal(1, r["focusIndex"]!.GetValue<int>());
+        Assert.Equal(1, r["layer"]!.GetValue<int>());
+        Assert.Equal("gpt2", r["architecture"]!.GetValue<string>());
+        double[][] weights = ServerHarness.Matrix(r["weights"]);
+        double[][] scores = ServerHarness.Matrix(r["scores"]);
+        // The head's weights are the softmax of its scores, and its outputs are weights·V.
+        double max = scores[1].Where(double.IsFinite).Max(), sum = scores[1].Where(double.IsFinite).Sum(x => Math.Exp(x - max));
+        for (int j = 0; j < 6; j++) Assert.Equal(j <= 1 ? Math.Exp(scores[1][j] - max) / sum : 0, weights[1][j], 6);
+        double[][] v = ServerHarness.Matrix(r["v"]);
+        double[] output = ServerHarness.Doubles(r["focusOutput"]);
+        for (int d = 0; d < output.Length; d++) Assert.Equal((weights[1][0] * v[0][d]) + (weights[1][1] * v[1][d]), output[d], 6);
+        Assert.True(r["referenceCheck"]!["max"]!.GetValue<double>() < 1e-4);
+        Assert.True(r["referenceLogits"]!.GetValue<double>() < 1e-3);
+        System.Xml.Linq.XElement headView = PictureChecks.Svg(r["pictures"]![0]!["data"]!.GetValue<string>());
+        Assert.Contains("layer 1, head 2", headView.Elements().First(e => e.Name.LocalName == "title").Value, StringComparison.Ordinal);
+        Assert.Contains(headView.Descendants(), e => (string?)e.Attribute("class") == "edge");
+        Assert.Contains("<svg", r["report"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        using HttpResponseMessage mixed = await _h.Client.PostAsync(new Uri("/api/v1/explain", UriKind.Relative), System.Net.Http.Json.JsonContent.Create(new { model = "gpt2-tiny", prompt = Prompt, embeddings = new[] { new[] { 1.0 } } }));
+        await ServerHarness.AssertProblem(mixed, 400, "embeddings cannot be combined with model");
+        using HttpResponseMessage layer = await _h.Client.PostAsync(new Uri("/api/v1/explain", UriKind.Relative), System.Net.Http.Json.JsonContent.Create(new { model = "gpt2-tiny", prompt = Prompt, layer = 2 }));
+        await ServerHarness.AssertProblem(layer, 400, "layer 2 is out of range");
+    }
+
+    [Fact]
+    public async Task Lookup_takes_word_vectors_from_a_models_token_embeddings()
+    {
+        JsonNode r = await _h.PostJson("/api/v1/lookup", new { model = "gpt2-tiny", query = "cat", keys = new[] { "mat", "sat" }, values = new[] { 1.0, 2.0 } });
+        Assert.Equal(["Ġcat"], r["pieces"]!["cat"]!.AsArray().Select(p => p!.GetValue<string>()));
+        double[] wte = Safetensors.Read(Path.Combine(Folder, "model.safetensors"))["wte.weight"].ToDoubleArray();
+        Assert.Equal(wte.AsSpan(16 * 24, 24).ToArray(), ServerHarness.Doubles(r["queryVector"]));
+        Assert.Equal(wte.AsSpan(22 * 24, 24).ToArray(), ServerHarness.Matrix(r["keyVectors"])[0]);
     }
 
     [Fact]
@@ -156,5 +194,14 @@ public sealed class Gpt2RunTests : IAsyncLifetime
         Assert.False((await _h.GetJson("/api/v1/models/gpt2-tiny"))["runnable"]!.GetValue<bool>());
         using HttpResponseMessage r = await _h.Client.PostAsync(new Uri("/api/v1/runs", UriKind.Relative), System.Net.Http.Json.JsonContent.Create(new { model = "gpt2-tiny", prompt = "the cat" }));
         await ServerHarness.AssertProblem(r, 400, "merges.txt is missing");
+    }
+
+    [Fact]
+    public async Task A_vocabulary_of_another_size_is_refused_naming_the_model()
+    {
+        File.WriteAllText(Path.Combine(Folder, "vocab.json"), "{\"a\": 0, \"b\": 1}");
+        File.WriteAllText(Path.Combine(Folder, "merges.txt"), "#version: 0.2\n");
+        using HttpResponseMessage r = await _h.Client.PostAsync(new Uri("/api/v1/runs", UriKind.Relative), System.Net.Http.Json.JsonContent.Create(new { model = "gpt2-tiny", prompt = "ab" }));
+        await ServerHarness.AssertProblem(r, 400, "model 'gpt2-tiny': --tokenizer has 2 tokens but the model's vocabulary has 60");
     }
 }

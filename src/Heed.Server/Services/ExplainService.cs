@@ -6,12 +6,20 @@ using Heed.Explain.Seeds;
 namespace Heed.Server.Services;
 
 /// <summary>
-/// What to explain — the same input and options as <c>heed explain</c>: Heed.Explain's <see cref="TraceInput"/> fields
-/// (tokens, embeddings, wq, wk, wv, scale, causal, focus) inline; or attention weights someone else computed, with their
-/// tokens; or nothing, for the seed example "The cat sat on the mat".
+/// What to explain — the same input and options as <c>heed explain</c>: a model id and a prompt (<c>--model</c>,
+/// <c>--prompt</c>); Heed.Explain's <see cref="TraceInput"/> fields (tokens, embeddings, wq, wk, wv, scale, causal, focus)
+/// inline; attention weights someone else computed, with their tokens; or nothing, for the seed example "The cat sat on the mat".
 /// </summary>
 public sealed record ExplainRequest
 {
+    /// <summary>A model id (see <c>GET /api/v1/models</c>) to run <see cref="Prompt"/> through.</summary>
+    [Description("A model id (GET /api/v1/models): run the prompt through it with attention capture and explain one head (layer, head; default 0, 0), as 'heed explain --model --prompt' does.")]
+    public string? Model { get; init; }
+
+    /// <summary>With <see cref="Model"/>: the text to run.</summary>
+    [Description("With model: the text to run (Llama models get BOS first).")]
+    public string? Prompt { get; init; }
+
     /// <summary>T token labels.</summary>
     [Description("T token labels (with embeddings, wq, wk, wv; or with attentionWeights). Omit every input for the seed example \"The cat sat on the mat\".")]
     public string[]? Tokens { get; init; }
@@ -40,8 +48,8 @@ public sealed record ExplainRequest
     [Description("Mask future tokens: token i attends to 0..i (your own input only).")]
     public bool Causal { get; init; }
 
-    /// <summary>The token walked through; default the seed's "cat", else the first token.</summary>
-    [Description("The token followed step by step; default \"cat\" for the seed, else the first token.")]
+    /// <summary>The token walked through; default the seed's "cat", a transformer's last token, else the first token.</summary>
+    [Description("The token followed step by step; default \"cat\" for the seed, the last token for a transformer model, else the first token. For a model: a piece (\"cat\" finds \"Ġcat\"/\"▁cat\"), or a position as \"#N\".")]
     public string? Focus { get; init; }
 
     /// <summary>Seed example: divide the scores by √d.</summary>
@@ -79,6 +87,10 @@ public sealed record ExplainRequest
     /// <summary>Also return the self-contained HTML report (every picture and the walk-through).</summary>
     [Description("Also return the self-contained HTML report: every picture (inline SVG) and the step-by-step text, as 'heed explain --out' writes it.")]
     public bool Report { get; init; }
+
+    /// <summary>The report draws the heatmap, head view and network of every layer, not only <see cref="Layer"/>.</summary>
+    [Description("With report: the heatmap, head view and network of every layer, not only the chosen one (as --all-layers).")]
+    public bool AllLayers { get; init; }
 }
 
 /// <summary>One step of the walk-through, in words and numbers.</summary>
@@ -110,6 +122,15 @@ public sealed record ExplainResponse
 
     /// <summary>The focus token's row.</summary>
     public required int FocusIndex { get; init; }
+
+    /// <summary>The layer walked through (model runs).</summary>
+    public int? Layer { get; init; }
+
+    /// <summary>The head walked through (model runs).</summary>
+    public int? Head { get; init; }
+
+    /// <summary>The architecture whose Q, K and V these are ("llama", "gpt2"), for transformer runs.</summary>
+    public string? Architecture { get; init; }
 
     /// <summary>L (1 for a single-head trace).</summary>
     public int Layers { get; init; } = 1;
@@ -171,6 +192,12 @@ public sealed record ExplainResponse
     /// <summary>With <see cref="ExplainRequest.Reference"/>: the largest difference of each step between this run and the float64 reference.</summary>
     public TraceComparison? ReferenceCheck { get; init; }
 
+    /// <summary>With reference on a transformer run: the largest difference over every layer's and head's weights.</summary>
+    public double? ReferenceAllWeights { get; init; }
+
+    /// <summary>With reference on a transformer run: the largest difference of the logits.</summary>
+    public double? ReferenceLogits { get; init; }
+
     /// <summary>The pictures asked for.</summary>
     public IReadOnlyList<Picture>? Pictures { get; init; }
 
@@ -188,9 +215,14 @@ public sealed class ExplainService
     private const string SeedSource = "seed 000";
     private const string SeedExample = "The cat sat on the mat";
     private readonly TensorCodec _codec;
+    private readonly RunService _runs;
 
-    /// <summary>Creates the service.</summary>
-    public ExplainService(TensorCodec codec) => _codec = codec;
+    /// <summary>Creates the service; model inputs run through <paramref name="runs"/>' runners.</summary>
+    public ExplainService(TensorCodec codec, RunService runs)
+    {
+        _codec = codec;
+        _runs = runs;
+    }
 
     /// <summary>Traces the request (or the seed example), walks through the focus token, and draws what was asked for.</summary>
     /// <exception cref="HeedException">The sizes do not fit together, an option does not apply, the focus token is unknown, or an input is over a limit.</exception>
@@ -198,6 +230,16 @@ public sealed class ExplainService
     public ExplainResponse Explain(ExplainRequest request, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (request.Model is not null)
+        {
+            return ExplainModel(request, cancellation);
+        }
+
+        if (request.Prompt is not null)
+        {
+            throw new HeedException("prompt needs model: the id of the model to run it through (GET /api/v1/models)");
+        }
+
         if (request.AttentionWeights is not null)
         {
             return ExplainWeights(request, cancellation);
@@ -234,13 +276,71 @@ public sealed class ExplainService
         }
 
         cancellation.ThrowIfCancellationRequested();
-        TraceComparison? check = request.Reference ? TraceComparison.Compare(trace, replay()) : null;
         ExplainResponse response = Describe(trace, focus, source, seed ? SeedExample : null) with
         {
             SeedSlips = seed && !request.Scaled ? CatSatOnTheMat.Slips : null,
-            ReferenceCheck = check,
         };
+        if (request.Reference)
+        {
+            response = WithCheck(response, TraceComparison.Compare(trace, replay()));
+        }
+
         return Draw(response, AttentionSet.FromTrace(trace, source), request, cancellation);
+    }
+
+    /// <summary>Adds a reference comparison to a walk-through (its numbers and the line <c>heed explain --reference</c> prints).</summary>
+    public static ExplainResponse WithCheck(ExplainResponse response, TraceComparison check)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        ArgumentNullException.ThrowIfNull(check);
+        return response with { ReferenceCheck = check, Text = response.Text + "\n" + TraceText.Comparison(check) + "\n" };
+    }
+
+    /// <summary>
+    /// Turns one head of a transformer run into the response: the head's Q, K, V, scores, weights and outputs, and the
+    /// walk-through <see cref="HeadTraceText"/> writes for <paramref name="focus"/> (null = the last token).
+    /// </summary>
+    /// <exception cref="HeedException">The focus token is not among the tokens.</exception>
+    public static ExplainResponse DescribeHead(HeadTrace trace, string? focus, string source, ModelRunComparison? check = null)
+    {
+        ArgumentNullException.ThrowIfNull(trace);
+        int row = focus is null ? trace.QueryLength - 1 : trace.IndexOf(focus);
+        if (row < 0)
+        {
+            string list = string.Join(", ", trace.Tokens.Take(20)) + (trace.Tokens.Count > 20 ? ", …" : "");
+            throw new HeedException($"focus: '{focus}' is not one of the tokens [{list}]; a position works too, as #N");
+        }
+
+        string text = HeadTraceText.Render(trace, row, $"Attention in {source}, step by step, on the prompt's {trace.Tokens.Count} tokens");
+        if (check is not null)
+        {
+            text += "\n" + HeadTraceText.Comparison(check) + "\n";
+        }
+
+        return new ExplainResponse
+        {
+            Source = source,
+            Tokens = trace.Tokens,
+            Focus = trace.QueryToken(row),
+            FocusIndex = trace.QueryOffset + row,
+            Layer = trace.Layer,
+            Head = trace.Head,
+            Architecture = trace.Architecture,
+            Scale = trace.Scale,
+            Causal = true,
+            Q = trace.Q,
+            K = trace.K,
+            V = trace.V,
+            Scores = trace.Scores,
+            Weights = trace.Weights,
+            Outputs = trace.Outputs,
+            FocusOutput = trace.Outputs[row],
+            Steps = Steps(text),
+            Text = text,
+            ReferenceCheck = check?.Head,
+            ReferenceAllWeights = check?.Weights,
+            ReferenceLogits = check?.Logits,
+        };
     }
 
     /// <summary>
@@ -253,7 +353,7 @@ public sealed class ExplainService
         ArgumentNullException.ThrowIfNull(trace);
         int index = FocusRow(trace.Tokens, focus);
         string title = example is null ? $"Self-attention, step by step, on {source}" : $"Self-attention, step by step: \"{example}\" (the worked example of {source})";
-        string text = Walkthrough(trace, index, title);
+        string text = TraceText.Render(trace, index, title);
         return new ExplainResponse
         {
             Source = source,
@@ -277,28 +377,6 @@ public sealed class ExplainService
             Steps = Steps(text),
             Text = text,
         };
-    }
-
-    /// <summary>
-    /// The walk-through text of row <paramref name="focus"/> as <see cref="TraceText.Render"/> writes it. A model run's trace
-    /// has no embeddings or weight matrices of its own (Q, K and V come from the model's hidden states), so its steps 1 and 2
-    /// are replaced by one step saying so.
-    /// </summary>
-    public static string Walkthrough(AttentionTrace trace, int focus, string title)
-    {
-        ArgumentNullException.ThrowIfNull(trace);
-        if (trace.Embeddings.Length == trace.Tokens.Count)
-        {
-            return TraceText.Render(trace, focus, title);
-        }
-
-        // Render needs E and W to print steps 1 and 2, which are dropped here; stand-ins of the right row count serve.
-        double[][] none = [[0.0]];
-        string text = TraceText.Render(trace with { Embeddings = trace.Q, WQ = none, WK = none, WV = none }, focus, title);
-        string[] sections = text.Split("\n\n");
-        var kept = sections.Where(s => !s.StartsWith("Step 1.", StringComparison.Ordinal) && !s.StartsWith("Step 2.", StringComparison.Ordinal)).ToList();
-        kept.Insert(1, "Steps 1-2. Q, K and V come from the model\n  each token's hidden state at this layer, normalised and multiplied by the layer's W_Q, W_K and W_V (plus bias; rotary positions on Q and K for Llama)");
-        return string.Join("\n\n", kept);
     }
 
     /// <summary>The row of <paramref name="focus"/>: an exact match, then ignoring case, then ignoring surrounding spaces.</summary>
@@ -360,6 +438,32 @@ public sealed class ExplainService
         };
     }
 
+    // A model and a prompt: the same run as POST /api/v1/runs, synchronously, then one head walked through.
+    private ExplainResponse ExplainModel(ExplainRequest request, CancellationToken cancellation)
+    {
+        foreach ((string name, object? value) in new (string, object?)[] { ("tokens", request.Tokens), ("embeddings", request.Embeddings), ("wq", request.Wq), ("wk", request.Wk), ("wv", request.Wv), ("attentionWeights", request.AttentionWeights), ("scale", request.Scale) })
+        {
+            if (value is not null)
+            {
+                throw new HeedException($"{name} cannot be combined with model: the model makes its own Q, K and V, and its own scale");
+            }
+        }
+
+        if (request.Causal || request.Scaled)
+        {
+            throw new HeedException("causal and scaled cannot be combined with model: the model decides its mask and scale");
+        }
+
+        RunCapture capture = _runs.Capture(new RunRequest { Model = request.Model, Prompt = request.Prompt }, cancellation);
+        capture.Set.CheckIndex(request.Layer, request.Head, "layer", "head");
+        ExplainResponse response = capture.Explain(request.Layer ?? 0, request.Head ?? 0, request.Focus, request.Reference, cancellation) with
+        {
+            Layers = capture.Set.Layers,
+            Heads = capture.Set.Heads,
+        };
+        return Draw(response, capture.Set, request, cancellation);
+    }
+
     private ExplainResponse ExplainWeights(ExplainRequest request, CancellationToken cancellation)
     {
         foreach ((string name, object? value) in new (string, object?)[] { ("embeddings", request.Embeddings), ("wq", request.Wq), ("wk", request.Wk), ("wv", request.Wv), ("scale", request.Scale) })
@@ -417,8 +521,7 @@ public sealed class ExplainService
                 $"Source: {response.Source}. {set.Layers} layer(s) x {set.Heads} head(s); {set.QueryLength} query tokens, {set.KeyLength} key tokens.",
                 "Hover over a cell, line or node to read its value. This page needs no network connection.",
             };
-            string? text = response.Text is null ? null : response.ReferenceCheck is null ? response.Text : response.Text + "\n" + TraceText.Comparison(response.ReferenceCheck) + "\n";
-            report = HtmlReport.Build(title, intro, AttentionPictures.All(set, layer, request.Head), text);
+            report = HtmlReport.Build(title, intro, AttentionPictures.All(set, layer, request.Head, request.AllLayers), response.Text);
         }
 
         return response with { Pictures = request.Pictures is null ? null : pictures, Report = report };

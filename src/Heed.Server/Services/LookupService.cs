@@ -37,7 +37,7 @@ public sealed record LookupRequest
     public Dictionary<string, double[]>? Vectors { get; init; }
 
     /// <summary>A model id whose embedding table gives the word vectors.</summary>
-    [Description("A heed-toy model id whose embedding table gives the word vectors, instead of vectors.")]
+    [Description("A model id whose embedding table gives the word vectors, instead of vectors: a heed-toy model's words, or a transformer's token embeddings (a word split into several tokens gets their mean), as 'heed lookup --model'.")]
     public string? Model { get; init; }
 
     /// <summary>Divide the dot products by √d.</summary>
@@ -60,7 +60,11 @@ public sealed record LookupRequest
 /// <param name="Scores">scale · q·k_i for each key.</param>
 /// <param name="Weights">softmax(scores); they sum to 1.</param>
 /// <param name="Blended">Σ_i weight_i · value_i.</param>
-public sealed record LookupResponse(string Query, IReadOnlyList<string> Keys, double[] Values, string Vectors, double[] QueryVector, double[][] KeyVectors, double Scale, double[] Scores, double[] Weights, double Blended);
+public sealed record LookupResponse(string Query, IReadOnlyList<string> Keys, double[] Values, string Vectors, double[] QueryVector, double[][] KeyVectors, double Scale, double[] Scores, double[] Weights, double Blended)
+{
+    /// <summary>With a transformer model: the token pieces whose embeddings each word's vector averages.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>>? Pieces { get; init; }
+}
 
 /// <summary>Runs the lookup with Heed.Explain's <see cref="KeyValueLookup"/> (the same code as <c>heed lookup</c>).</summary>
 public sealed class LookupService
@@ -86,12 +90,13 @@ public sealed class LookupService
             throw new HeedException("model and vectors: give one source of word vectors, not both");
         }
 
-        WordVectors table = request.Model is string model ? new WordVectors(_models.LoadToy(model).Embeddings, $"model {model}'s embeddings")
-            : request.Vectors is { } vectors ? new WordVectors(vectors, "the request's vectors")
-            : FruitLookup.Vectors();
         string query = request.Query ?? (request.QueryVector is null ? FruitLookup.Query : "query");
         IReadOnlyList<string> keys = request.Keys ?? (request.KeyVectors is null ? FruitLookup.Keys : Enumerable.Range(0, request.KeyVectors.Length).Select(i => $"k{i}").ToArray());
         double[] values = request.Values ?? (request.Keys is null && request.KeyVectors is null ? FruitLookup.Values() : throw new HeedException("values: required, one number per key"));
+        IReadOnlyList<WordPieces>? pieces = null;
+        WordVectors table = request.Model is string model ? Vectors(model, query, keys, out pieces)
+            : request.Vectors is { } vectors ? new WordVectors(vectors, "the request's vectors")
+            : FruitLookup.Vectors();
         double[] queryVector = request.QueryVector ?? table.Get(query, "query");
         double[][] keyVectors = request.KeyVectors ?? keys.Select(k => table.Get(k, "keys")).ToArray();
         _codec.CheckMatrix("keyVectors", keyVectors);
@@ -111,6 +116,26 @@ public sealed class LookupService
         cancellation.ThrowIfCancellationRequested();
         LookupResult r = KeyValueLookup.Compute(query, queryVector, keys, keyVectors, values, scale, request.Reference);
         string source = request.QueryVector is not null && request.KeyVectors is not null ? "the request's query and key vectors" : table.Source;
-        return new LookupResponse(r.Query, r.Keys, r.Values, source, r.QueryVector, r.KeyVectors, r.Scale, r.Scores, r.Weights, r.Blended);
+        return new LookupResponse(r.Query, r.Keys, r.Values, source, r.QueryVector, r.KeyVectors, r.Scale, r.Scores, r.Weights, r.Blended)
+        {
+            Pieces = pieces?.ToDictionary(p => p.Word, p => p.Pieces),
+        };
+    }
+
+    // A model's word vectors: a toy model's embedding table, or a transformer's token embeddings (a word split into
+    // several tokens gets the mean of theirs, as 'heed lookup --model' does).
+    private WordVectors Vectors(string model, string query, IReadOnlyList<string> keys, out IReadOnlyList<WordPieces>? pieces)
+    {
+        pieces = null;
+        if (_models.Get(model).Format == "heed-toy")
+        {
+            return new WordVectors(_models.LoadToy(model).Embeddings, $"model {model}'s embeddings");
+        }
+
+        LoadedModel loaded = _models.LoadModel(model);
+        IEnumerable<(string, string)> words = keys.Select(w => (w, "keys")).Prepend((query, "query"));
+        WordVectors table = ModelEmbeddings.Vectors(loaded.Model, loaded.Tokenizer, words, $"the token embeddings of {model}", out IReadOnlyList<WordPieces> split);
+        pieces = split;
+        return table;
     }
 }

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Heed.Explain;
 using Heed.Models;
 using Heed.Models.Generation;
 using Heed.Models.Gpt2;
@@ -158,7 +159,13 @@ public sealed partial class ModelCatalog
             case "llama2c" when folder is not null && FindCheckpoint(folder) is FileInfo checkpoint && FindTokenizer(folder) is FileInfo tokenizer:
                 {
                     string model = CheckedFile(folder.FullName, checkpoint.Name), vocabulary = CheckedFile(folder.FullName, tokenizer.Name);
-                    return Cache.GetOrLoad(id, [model, vocabulary], () => Loading(id, folder, () => new LoadedModel(id, info.Format, ModelFiles.LoadModel(model), LlamaTokenizer.Load(vocabulary))));
+                    return Cache.GetOrLoad(id, [model, vocabulary], () => Loading(id, folder, () =>
+                    {
+                        ICausalLanguageModel checkpointModel = ModelFiles.LoadModel(model);
+                        LlamaTokenizer tokenizer = LlamaTokenizer.Load(vocabulary);
+                        ModelAttentionRun.CheckTokenizer(checkpointModel, tokenizer);
+                        return new LoadedModel(id, info.Format, checkpointModel, tokenizer);
+                    }));
                 }
 
             case "llama2c":
@@ -176,11 +183,7 @@ public sealed partial class ModelCatalog
                     {
                         Gpt2Model model = Gpt2Model.Load(folder!.FullName);
                         Gpt2Tokenizer tokenizer = Gpt2Tokenizer.Load(files[2], files[3]);
-                        if (tokenizer.VocabSize > model.VocabSize)
-                        {
-                            throw new HeedException($"vocab.json has {tokenizer.VocabSize} tokens but the model's vocabulary has {model.VocabSize}");
-                        }
-
+                        ModelAttentionRun.CheckTokenizer(model, tokenizer);
                         return new LoadedModel(id, info.Format, model, tokenizer);
                     }));
                 }

@@ -22,13 +22,26 @@ public interface IModelRunner
     RunCapture Run(string modelId, string prompt, Action<int, int, string> progress, CancellationToken cancellation);
 }
 
-/// <summary>What a run captured.</summary>
-/// <param name="Tokens">The prompt's tokens.</param>
-/// <param name="Layers">Per layer, per head: the full single-head trace (Q, K, V, scores, weights, outputs).</param>
-/// <param name="Notes">Facts about the run a reader should know (unknown words, hashing).</param>
-public sealed record RunCapture(IReadOnlyList<string> Tokens, IReadOnlyList<IReadOnlyList<AttentionTrace>> Layers, IReadOnlyList<string> Notes);
+/// <summary>
+/// Walks through one head of a captured run for a focus token (null = the runner's default); with
+/// <paramref name="reference"/>, also replays it through the float64 reference and reports the largest differences.
+/// </summary>
+/// <exception cref="HeedException">The layer or head is out of range, or the focus token is unknown.</exception>
+/// <exception cref="OperationCanceledException"><paramref name="cancellation"/> fired.</exception>
+public delegate ExplainResponse HeadExplainer(int layer, int head, string? focus, bool reference, CancellationToken cancellation);
 
-/// <summary>Runs <c>heed-toy</c> models (the built-in seed model and <c>*.heed-toy.json</c> files) through <see cref="TraceBuilder"/>.</summary>
+/// <summary>What a run captured.</summary>
+/// <param name="Tokens">The prompt's tokens (display labels).</param>
+/// <param name="Set">Every layer's and head's weights (and scores), for the pictures.</param>
+/// <param name="Notes">Facts about the run a reader should know (unknown words, hashing, BOS).</param>
+/// <param name="Explain">The step-by-step walk-through of one head.</param>
+public sealed record RunCapture(IReadOnlyList<string> Tokens, AttentionSet Set, IReadOnlyList<string> Notes, HeadExplainer Explain);
+
+/// <summary>
+/// Runs <c>heed-toy</c> models (the built-in seed model and <c>*.heed-toy.json</c> files) through <see cref="TraceBuilder"/>:
+/// every head is a full trace (its input rows, W_Q, W_K, W_V, Q, K, V, scores, weights, outputs), walked through by
+/// <see cref="TraceText"/>. The default focus is the second token (or the only one).
+/// </summary>
 public sealed class ToyModelRunner : IModelRunner
 {
     private readonly ModelCatalog _models;
@@ -66,7 +79,21 @@ public sealed class ToyModelRunner : IModelRunner
             notes.Add($"not in {model.Id}'s vocabulary, so given a fixed vector from a hash of the word: {string.Join(", ", unknown)}");
         }
 
-        return new RunCapture(tokens, layers, notes);
+        AttentionSet set = Pictures.Set(layers, model.Id);
+        return new RunCapture(tokens, set, notes, (layer, head, focus, reference, token) =>
+        {
+            set.CheckIndex(layer, head, "layer", "head");
+            AttentionTrace trace = layers[layer][head];
+            string source = $"{model.Id}, layer {layer}, head {head}";
+            ExplainResponse response = ExplainService.Describe(trace, focus ?? trace.Tokens[Math.Min(1, trace.Tokens.Count - 1)], source) with { Layer = layer, Head = head };
+            if (!reference)
+            {
+                return response;
+            }
+
+            token.ThrowIfCancellationRequested();
+            return ExplainService.WithCheck(response, TraceComparison.Compare(trace, TraceBuilder.Build(trace.Tokens, trace.Embeddings, trace.WQ, trace.WK, trace.WV, trace.Scale, useReference: true, trace.Causal)));
+        });
     }
 
     private IReadOnlyList<string> Tokens(ToyModel model, string prompt)

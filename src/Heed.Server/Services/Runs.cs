@@ -132,6 +132,32 @@ public sealed class RunService : IDisposable
     /// <exception cref="HeedException">The model is unknown or cannot be run, the prompt is missing or too long, or too many runs exist.</exception>
     public RunStatus Create(RunRequest request)
     {
+        (string modelId, string prompt, IModelRunner runner) = Prepare(request);
+        if (_runs.Count >= _limits.MaxRuns)
+        {
+            throw new HeedException($"runs: {_runs.Count} runs are kept, the server's limit; delete some or wait for them to expire");
+        }
+
+        DateTimeOffset now = _time.GetUtcNow();
+        var run = new Run(NewId(), modelId, prompt, request.Focus, now, now + _limits.RunExpiry);
+        _runs[run.Id] = run;
+        run.Worker = Task.Run(() => Execute(run, runner));
+        return run.Status();
+    }
+
+    /// <summary>Runs the model on the prompt here and now, keeping nothing (what <c>POST /api/v1/explain</c> with a model does).</summary>
+    /// <exception cref="HeedException">As <see cref="Create"/>.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> fired.</exception>
+    public RunCapture Capture(RunRequest request, CancellationToken cancellation)
+    {
+        (string modelId, string prompt, IModelRunner runner) = Prepare(request);
+        cancellation.ThrowIfCancellationRequested();
+        return runner.Run(modelId, prompt, (_, _, _) => { }, cancellation);
+    }
+
+    // The model, the prompt and the runner of a request, checked before any work.
+    private (string Model, string Prompt, IModelRunner Runner) Prepare(RunRequest request)
+    {
         ArgumentNullException.ThrowIfNull(request);
         Sweep();
         string modelId = request.Model ?? ModelCatalog.SeedModelId;
@@ -152,16 +178,7 @@ public sealed class RunService : IDisposable
         }
 
         runner.Check(modelId, request.Prompt);
-        if (_runs.Count >= _limits.MaxRuns)
-        {
-            throw new HeedException($"runs: {_runs.Count} runs are kept, the server's limit; delete some or wait for them to expire");
-        }
-
-        DateTimeOffset now = _time.GetUtcNow();
-        var run = new Run(NewId(), modelId, request.Prompt, request.Focus, now, now + _limits.RunExpiry);
-        _runs[run.Id] = run;
-        run.Worker = Task.Run(() => Execute(run, runner));
-        return run.Status();
+        return (modelId, request.Prompt, runner);
     }
 
     /// <summary>
@@ -260,19 +277,18 @@ public sealed class RunService : IDisposable
     /// <exception cref="HeedException">The run has not succeeded, or the layer or head is out of range.</exception>
     public HeadWeights Weights(string id, int layer, int head)
     {
-        RunCapture capture = Captured(Find(id));
-        if (layer < 0 || layer >= capture.Layers.Count)
+        AttentionSet set = Captured(Find(id)).Set;
+        if (layer < 0 || layer >= set.Layers)
         {
-            throw new HeedException($"layer: {layer}; expected 0..{capture.Layers.Count - 1}");
+            throw new HeedException($"layer: {layer}; expected 0..{set.Layers - 1}");
         }
 
-        if (head < 0 || head >= capture.Layers[layer].Count)
+        if (head < 0 || head >= set.Heads)
         {
-            throw new HeedException($"head: {head}; layer {layer} has heads 0..{capture.Layers[layer].Count - 1}");
+            throw new HeedException($"head: {head}; layer {layer} has heads 0..{set.Heads - 1}");
         }
 
-        AttentionTrace trace = capture.Layers[layer][head];
-        return new HeadWeights(layer, head, trace.Tokens, trace.Weights);
+        return new HeadWeights(layer, head, set.KeyTokens, Rows(set, layer, head));
     }
 
     /// <summary>
@@ -282,9 +298,7 @@ public sealed class RunService : IDisposable
     /// <exception cref="HeedException">The run has not succeeded, or the layer or head is out of range.</exception>
     public Scene Picture(string id, PictureKind kind, int? layer, int? head)
     {
-        Run run = Find(id);
-        Captured(run);
-        return Pictures.Draw(run.Set, kind, layer ?? 0, head);
+        return Pictures.Draw(Captured(Find(id)).Set, kind, layer ?? 0, head);
     }
 
     /// <summary>The report of a finished run.</summary>
@@ -293,32 +307,33 @@ public sealed class RunService : IDisposable
     {
         Run run = Find(id);
         RunCapture capture = Captured(run);
+        AttentionSet set = capture.Set;
         var heads = new List<HeadSummary>();
-        for (int l = 0; l < capture.Layers.Count; l++)
+        for (int l = 0; l < set.Layers; l++)
         {
-            for (int h = 0; h < capture.Layers[l].Count; h++)
+            for (int h = 0; h < set.Heads; h++)
             {
-                AttentionTrace t = capture.Layers[l][h];
-                var strongest = Enumerable.Range(0, t.Tokens.Count).Select(i =>
+                double[][] weights = Rows(set, l, h);
+                var strongest = weights.Select((row, i) =>
                 {
                     int best = 0;
-                    for (int j = 1; j < t.Tokens.Count; j++)
+                    for (int j = 1; j < row.Length; j++)
                     {
-                        if (t.Weights[i][j] > t.Weights[i][best]) best = j;
+                        if (row[j] > row[best]) best = j;
                     }
 
-                    return new StrongestLink(t.Tokens[i], t.Tokens[best], t.Weights[i][best]);
+                    return new StrongestLink(set.QueryTokens[i], set.KeyTokens[best], row[best]);
                 }).ToArray();
                 string path = $"/api/v1/runs/{id}/layers/{l}/heads/{h}";
                 heads.Add(new HeadSummary(l, h, strongest, path + "/svg", path + "/png"));
             }
         }
 
-        ExplainResponse explanation = Explanation(run, capture);
+        ExplainResponse explanation = capture.Explain(0, 0, run.Focus, false, CancellationToken.None);
         StrongestLink focusLink = heads[0].Strongest[explanation.FocusIndex];
         var summary = new List<string>
         {
-            $"{run.Model} ran on {capture.Tokens.Count} tokens through {capture.Layers.Count} layer(s) with {capture.Layers.Sum(l => l.Count)} head(s) in all.",
+            $"{run.Model} ran on {capture.Tokens.Count} tokens through {set.Layers} layer(s) with {set.Layers * set.Heads} head(s) in all.",
             $"In layer 0, head 0, \"{focusLink.From}\" attends most to \"{focusLink.To}\" (weight {focusLink.Weight:0.000}); the steps below show why.",
         };
         return new RunReport(run.Status(), summary, capture.Notes, heads, Pictures.Links($"/api/v1/runs/{id}/pictures", true), $"/api/v1/runs/{id}/report.html", explanation);
@@ -334,7 +349,7 @@ public sealed class RunService : IDisposable
         RunReport report = Report(id);
         Run run = Find(id);
         var intro = report.Summary.Concat(report.Notes).Append("Hover over a cell, line or node to read its value. This page needs no network connection.").ToArray();
-        return HtmlReport.Build($"Attention of {run.Model} on \"{run.Prompt}\"", intro, AttentionPictures.All(run.Set, 0, null), report.Explanation.Text);
+        return HtmlReport.Build($"Attention of {run.Model} on \"{run.Prompt}\"", intro, AttentionPictures.All(Captured(run).Set, 0, null), report.Explanation.Text);
     }
 
     /// <summary>Deletes a run (stopping it if it is still running).</summary>
@@ -372,11 +387,13 @@ public sealed class RunService : IDisposable
         }
     }
 
-    private static ExplainResponse Explanation(Run run, RunCapture capture)
+    // One head's [T·S] weights as T rows.
+    private static double[][] Rows(AttentionSet set, int layer, int head)
     {
-        AttentionTrace first = capture.Layers[0][0];
-        string focus = run.Focus ?? first.Tokens[Math.Min(1, first.Tokens.Count - 1)];
-        return ExplainService.Describe(first, focus, $"{run.Model}, layer 0, head 0");
+        ReadOnlySpan<double> m = set.Matrix(layer, head);
+        var rows = new double[set.QueryLength][];
+        for (int i = 0; i < rows.Length; i++) rows[i] = m.Slice(i * set.KeyLength, set.KeyLength).ToArray();
+        return rows;
     }
 
     private static RunCapture Captured(Run run) => run.Capture ?? throw new HeedConflictException(run.State switch
@@ -425,7 +442,6 @@ public sealed class RunService : IDisposable
         private readonly Lock _gate = new();
         private readonly List<RunEvent> _events = [];
         private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private AttentionSet? _set;
 
         public Run(string id, string model, string prompt, string? focus, DateTimeOffset created, DateTimeOffset expiresAt)
         {
@@ -460,24 +476,12 @@ public sealed class RunService : IDisposable
 
         public RunCapture? Capture { get; private set; }
 
-        /// <summary>Every layer's and head's weights for the pictures, built on first use.</summary>
-        public AttentionSet Set
-        {
-            get
-            {
-                lock (_gate)
-                {
-                    return _set ??= Pictures.Set(Capture!.Layers, Model);
-                }
-            }
-        }
-
         public RunStatus Status()
         {
             lock (_gate)
             {
                 RunEvent last = _events[^1];
-                return new RunStatus(Id, Model, Prompt, State, last.Done, last.Total, Error, Capture?.Tokens, Capture?.Layers.Select(l => l.Count).ToArray(), Created, ExpiresAt);
+                return new RunStatus(Id, Model, Prompt, State, last.Done, last.Total, Error, Capture?.Tokens, Capture is null ? null : Enumerable.Repeat(Capture.Set.Heads, Capture.Set.Layers).ToArray(), Created, ExpiresAt);
             }
         }
 
@@ -505,7 +509,7 @@ public sealed class RunService : IDisposable
 
         public void Succeed(RunCapture capture)
         {
-            int total = 1 + capture.Layers.Sum(l => l.Count);
+            int total = 1 + (capture.Set.Layers * capture.Set.Heads);
             lock (_gate)
             {
                 Capture = capture;

@@ -1,25 +1,18 @@
-using System.Text;
 using Heed.Explain;
 using Heed.Models.Generation;
-using Heed.Models.Tokenizers;
 
 namespace Heed.Server.Services;
 
 /// <summary>
-/// Runs transformer checkpoints through Heed.Models: llama2.c folders (checkpoint *.bin and tok*.bin) and Hugging Face
-/// GPT-2 folders (config.json, model.safetensors, vocab.json, merges.txt). The prompt goes through the model in chunks of
-/// <see cref="ChunkLength"/> positions with attention capture (the KV cache carries the earlier chunks), so a cancelled run
-/// stops within one chunk; then each layer and head becomes a trace (Q, K and V as the model computed them — after RoPE for
-/// Llama, with the c_attn bias for GPT-2 — the scaled causal scores, the softmax weights and weights·V).
+/// Runs transformer checkpoints through Heed.Explain's <see cref="ModelAttentionRun"/> (the code behind
+/// <c>heed explain --model</c>): llama2.c folders (checkpoint *.bin and tok*.bin) and Hugging Face GPT-2 folders
+/// (config.json, model.safetensors, vocab.json, merges.txt). One batched forward pass records every layer's weights and
+/// scores; a head's Q, K and V are replayed when it is walked through (<see cref="HeadTrace"/>, <see cref="HeadTraceText"/>).
+/// The forward pass is one call that runs to its end: cancellation is checked before it and after it. The default focus
+/// is the last token, as in the CLI.
 /// </summary>
 public sealed class TransformerRunner : IModelRunner
 {
-    /// <summary>
-    /// Positions per forward call: how often a run checks for cancellation. Eight rows still keep the matrix products
-    /// batched; a prompt of a few hundred tokens is a few dozen calls.
-    /// </summary>
-    public const int ChunkLength = 8;
-
     private readonly ModelCatalog _models;
     private readonly ServerLimits _limits;
 
@@ -44,111 +37,47 @@ public sealed class TransformerRunner : IModelRunner
         LoadedModel loaded = _models.LoadModel(modelId);
         ICausalLanguageModel model = loaded.Model;
         int[] ids = Encode(loaded, prompt);
-        string[] tokens = Labels(loaded.Tokenizer, ids);
-        int length = ids.Length, chunks = (length + ChunkLength - 1) / ChunkLength;
-        int total = 1 + chunks + (model.NumLayers * model.NumHeads);
-        int done = 0;
-        progress(++done, total, $"loaded {model.Architecture}: {model.NumLayers} layers, {model.NumHeads} heads ({model.KvNumHeads} key/value heads), head size {model.HeadSize}; {length} tokens");
+        string[] labels = ids.Select(id => ModelAttentionRun.Label(loaded.Tokenizer, id)).ToArray();
+        progress(1, 3, $"loaded {model.Architecture}: {model.NumLayers} layers, {model.NumHeads} heads ({model.KvNumHeads} key/value heads), head size {model.HeadSize}; {ids.Length} tokens");
+        cancellation.ThrowIfCancellationRequested();
+        int threads = Environment.ProcessorCount;
+        ModelAttentionRun run = ModelAttentionRun.Run(model, ids, labels, useReference: false, modelId, threads);
+        progress(2, 3, $"forward pass over {ids.Length} tokens with attention capture");
+        cancellation.ThrowIfCancellationRequested();
+        AttentionSet set = run.ToSet();
+        progress(3, 3, $"captured {set.Layers} layers x {set.Heads} heads");
 
-        DecoderSession session = model.CreateSession(length);
-        var recorder = new AttentionRecorder(new AttentionCaptureOptions { QueryKeyValue = true, Scores = true });
-        session.Recorder = recorder;
-        for (int start = 0; start < length; start += ChunkLength)
+        // A run's traces are replayed and kept on first use, which is not thread-safe; requests take turns.
+        var gate = new Lock();
+        string note = $"{modelId}: {ModelAttentionRun.HowQkvAreMade(model.Architecture)}"
+            + (loaded.Tokenizer.PrependsBos ? " Token 0 is the BOS token the model was trained to see first." : "")
+            + (model.KvNumHeads < model.NumHeads ? $" Query head h reads key/value head h / {model.NumHeads / model.KvNumHeads}." : "");
+        return new RunCapture(labels, set, [note], (layer, head, focus, reference, token) =>
         {
-            cancellation.ThrowIfCancellationRequested();
-            int count = Math.Min(ChunkLength, length - start);
-            session.Forward(ids.AsSpan(start, count));
-            progress(++done, total, $"forward pass over positions {start}..{start + count - 1} of {length}");
-        }
-
-        int group = model.NumHeads / model.KvNumHeads;
-        var layers = new List<IReadOnlyList<AttentionTrace>>();
-        foreach (IGrouping<int, LayerAttention> layer in recorder.Records.GroupBy(r => r.Layer).OrderBy(g => g.Key))
-        {
-            LayerAttention[] calls = layer.OrderBy(r => r.StartPosition).ToArray();
-            LayerAttention last = calls[^1];
-            var heads = new List<AttentionTrace>();
-            for (int h = 0; h < model.NumHeads; h++)
+            set.CheckIndex(layer, head, "layer", "head");
+            lock (gate)
             {
-                cancellation.ThrowIfCancellationRequested();
-                heads.Add(Trace(tokens, calls, h, Rows(last.Key!, h / group), Rows(last.Value!, h / group), 1.0 / Math.Sqrt(model.HeadSize)));
-                progress(++done, total, $"layer {layer.Key} head {h}");
+                HeadTrace trace = run.Trace(layer, head);
+                ModelRunComparison? check = null;
+                if (reference)
+                {
+                    token.ThrowIfCancellationRequested();
+                    check = run.Compare(ModelAttentionRun.Run(model, ids, labels, useReference: true, modelId, threads), layer, head);
+                }
+
+                return ExplainService.DescribeHead(trace, focus, modelId, check);
             }
-
-            layers.Add(heads);
-        }
-
-        string note = loaded.Tokenizer.PrependsBos
-            ? $"{modelId}: a {model.Architecture} model; token 0 is the BOS token it was trained to see first"
-            : $"{modelId}: a {model.Architecture} model; no BOS token is put first, so the first token attends only to itself";
-        return new RunCapture(tokens, layers, [note + (group > 1 ? $"; K and V of query head h are those of key/value head h / {group}" : "")]);
-    }
-
-    // One head's trace from the chunk-by-chunk captures: row r of the weights comes from the call whose queries hold r.
-    private static AttentionTrace Trace(string[] tokens, LayerAttention[] calls, int head, double[][] k, double[][] v, double scale)
-    {
-        int t = tokens.Length;
-        var q = new double[t][];
-        var scores = new double[t][];
-        var weights = new double[t][];
-        foreach (LayerAttention call in calls)
-        {
-            int rows = call.Probabilities.Dim(1), keys = call.Probabilities.Dim(2), size = call.Query!.Dim(2);
-            for (int i = 0; i < rows; i++)
-            {
-                int row = call.StartPosition + i, at = ((head * rows) + i) * keys;
-                q[row] = call.Query.Data.AsSpan(((head * rows) + i) * size, size).ToArray();
-                weights[row] = new double[t];
-                scores[row] = Enumerable.Repeat(double.NegativeInfinity, t).ToArray();
-                call.Probabilities.Data.AsSpan(at, keys).CopyTo(weights[row]);
-                call.Scores!.Data.AsSpan(at, keys).CopyTo(scores[row]);
-            }
-        }
-
-        return new AttentionTrace
-        {
-            Tokens = tokens,
-            Embeddings = [],
-            WQ = [],
-            WK = [],
-            WV = [],
-            Q = q,
-            K = k,
-            V = v,
-            Scale = scale,
-            Scores = scores,
-            Weights = weights,
-            Outputs = weights.Select(row => Enumerable.Range(0, v[0].Length).Select(d => row.Select((w, j) => w * v[j][d]).Sum()).ToArray()).ToArray(),
-            Causal = true,
-        };
+        });
     }
 
     private int[] Encode(LoadedModel loaded, string prompt)
     {
-        int[] ids = loaded.Tokenizer.Encode(prompt, addBos: loaded.Tokenizer.PrependsBos, addEos: false);
-        int limit = Math.Min(loaded.Model.ContextLength, _limits.MaxSequenceLength);
-        if (ids.Length == 0)
+        int[] ids = ModelAttentionRun.Encode(loaded.Model, loaded.Tokenizer, prompt);
+        if (ids.Length > _limits.MaxSequenceLength)
         {
-            throw new HeedException("prompt: has no tokens to attend over");
-        }
-
-        if (ids.Length > limit)
-        {
-            throw new HeedException($"prompt: {ids.Length} tokens; this model and server take at most {limit}");
+            throw new HeedException($"prompt: {ids.Length} tokens; the server's limit is {_limits.MaxSequenceLength}");
         }
 
         return ids;
-    }
-
-    // The text each token stands for; a leading BOS is shown by its vocabulary entry ("<s>", "<|endoftext|>").
-    private static string[] Labels(ITokenizer tokenizer, int[] ids) => ids.Select((id, i) => i == 0 && id == tokenizer.BosId
-        ? tokenizer.PieceText(id).Trim()
-        : Encoding.UTF8.GetString(tokenizer.DecodePiece(i == 0 ? -1 : ids[i - 1], id))).ToArray();
-
-    // [A, R, C] → row-major jagged [R][C] of slice a.
-    private static double[][] Rows(Tensor<double> t, int a)
-    {
-        int rows = t.Dim(1), cols = t.Dim(2);
-        return Enumerable.Range(0, rows).Select(r => t.Data.AsSpan(((a * rows) + r) * cols, cols).ToArray()).ToArray();
     }
 }
