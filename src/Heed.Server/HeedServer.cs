@@ -46,8 +46,12 @@ public sealed class HeedServer : IAsyncDisposable
     public IServiceProvider Services => _app.Services;
 
     /// <summary>Builds and starts a server; when it listens, writes the discovery file if one is configured.</summary>
+    /// <param name="options">Where it listens, its folders and limits.</param>
+    /// <param name="logging">Adds log providers (none by default).</param>
+    /// <param name="configureServices">Adds or replaces services after Heed's own, e.g. an <see cref="IModelRunner"/> for another model format (a runner registered later wins for its format).</param>
+    /// <param name="cancellation">Stops the start.</param>
     /// <exception cref="HeedException">The workspace folder is malformed.</exception>
-    public static async Task<HeedServer> StartAsync(HeedServerOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellation = default)
+    public static async Task<HeedServer> StartAsync(HeedServerOptions options, Action<ILoggingBuilder>? logging = null, Action<IServiceCollection>? configureServices = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         string token = options.Token ?? TokenStore.LoadOrCreate(options.TokenFile);
@@ -64,6 +68,7 @@ public sealed class HeedServer : IAsyncDisposable
         var guard = new AccessGuard(token, limits.MaxBodyBytes);
         IServiceCollection services = builder.Services;
         AddHeedServices(services, options);
+        configureServices?.Invoke(services);
         services.AddProblemDetails();
         services.AddExceptionHandler<Problems.Handler>();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
@@ -157,7 +162,8 @@ public sealed class HeedServer : IAsyncDisposable
         services.AddSingleton<ExplainService>();
         services.AddSingleton<LookupService>();
         services.AddSingleton<IModelRunner, ToyModelRunner>();
-        services.AddSingleton<IModelRunner, Llama2cRunner>();
+        services.AddSingleton<IModelRunner>(sp => new TransformerRunner("llama2c", sp.GetRequiredService<ModelCatalog>(), options.Limits));
+        services.AddSingleton<IModelRunner>(sp => new TransformerRunner("gpt2-safetensors", sp.GetRequiredService<ModelCatalog>(), options.Limits));
         services.AddSingleton<RunService>();
     }
 

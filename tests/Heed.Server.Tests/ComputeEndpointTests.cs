@@ -87,9 +87,7 @@ public sealed class ComputeEndpointTests : IAsyncLifetime
     [InlineData("{\"q\":", "JSON")]
     public async Task Attention_bad_input_is_a_400_problem_naming_the_field(string body, string detail)
     {
-        using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
-        using HttpResponseMessage response = await _h.Client.PostAsync(new Uri("/api/v1/attention", UriKind.Relative), content);
-        await ServerHarness.AssertProblem(response, 400, detail);
+        await ServerHarness.AssertProblem(await _h.PostRaw("/api/v1/attention", body), 400, detail);
     }
 
     [Fact]
@@ -150,13 +148,105 @@ public sealed class ComputeEndpointTests : IAsyncLifetime
         double[] e = scores.Select(Math.Exp).ToArray();
         double[] w = e.Select(x => x / e.Sum()).ToArray();
         Assert.Equal(w, ServerHarness.Doubles(r["weights"]), (a, b) => Math.Abs(a - b) < 1e-12);
-        Assert.Equal((w[0] * 10) + (w[1] * 5) + (w[2] * 2), ServerHarness.Doubles(r["blended"])[0], 12);
+        Assert.Equal((w[0] * 10) + (w[1] * 5) + (w[2] * 2), r["blended"]!.GetValue<double>(), 12);
     }
 
     [Fact]
     public async Task Lookup_names_the_word_without_a_vector()
     {
         using HttpResponseMessage r = await _h.Client.PostAsJsonAsync("/api/v1/lookup", new { query = "fruit", keys = new[] { "apple" }, values = new[] { 1.0 }, vectors = new Dictionary<string, double[]> { ["apple"] = [1.0] } });
-        await ServerHarness.AssertProblem(r, 400, "query: no vector for 'fruit'");
+        await ServerHarness.AssertProblem(r, 400, "query: \"fruit\" has no vector in the request's vectors");
+    }
+
+    [Fact]
+    public async Task Lookup_with_no_fields_is_the_seeds_fruit_lookup_as_heed_lookup_prints_it()
+    {
+        JsonNode r = await _h.PostJson("/api/v1/lookup", new { });
+        // The built-in vectors: fruit = [2, 1, -1]; apple = [1.5, 0.5, -0.5], banana = [1.2, 0.8, -0.4], chair = [-0.5, 0, 1].
+        double[] scores = [3 + 0.5 + 0.5, 2.4 + 0.8 + 0.4, -1 + 0 - 1];
+        double[] e = scores.Select(Math.Exp).ToArray();
+        double[] w = e.Select(x => x / e.Sum()).ToArray();
+        Assert.Equal("fruit", r["query"]!.GetValue<string>());
+        Assert.Equal(scores, ServerHarness.Doubles(r["scores"]), (a, b) => Math.Abs(a - b) < 1e-12);
+        Assert.Equal((w[0] * 10) + (w[1] * 5) + (w[2] * 2), r["blended"]!.GetValue<double>(), 12);
+        Assert.Contains("built-in", r["vectors"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(false, null)]
+    [InlineData(true, null)]
+    [InlineData(true, 0.5)]
+    public async Task Explain_takes_the_input_of_heed_explain_with_scale_causal_focus_and_a_reference_check(bool causal, double? scale)
+    {
+        string[] tokens = ["x", "y", "z"];
+        double[][] e = [[1, 0], [0, 2], [1, -1]];
+        double[][] wq = [[1, 0.5], [0, 1]], wk = [[0.5, 0], [1, 1]], wv = [[2, 0, 1], [0, 1, -1]];
+        static double[][] Mul(double[][] a, double[][] b) => a.Select(r => Enumerable.Range(0, b[0].Length).Select(j => r.Select((x, k) => x * b[k][j]).Sum()).ToArray()).ToArray();
+        double[][] expected = Naive(Mul(e, wq), Mul(e, wk), Mul(e, wv), scale ?? 1 / Math.Sqrt(2), causal);
+        JsonNode r = await _h.PostJson("/api/v1/explain", new { tokens, embeddings = e, wq, wk, wv, scale, causal, focus = "y", reference = true });
+        double[][] outputs = ServerHarness.Matrix(r["outputs"]);
+        for (int i = 0; i < 3; i++)
+        {
+            for (int d = 0; d < 3; d++) Assert.Equal(expected[i][d], outputs[i][d], 12);
+        }
+
+        Assert.Equal(1, r["focusIndex"]!.GetValue<int>());
+        Assert.Equal(causal, r["causal"]!.GetValue<bool>());
+        Assert.True(r["referenceCheck"]!["max"]!.GetValue<double>() < 1e-9);
+        Assert.Contains("Step 4. Scores of \"y\"", r["text"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(causal, r["text"]!.GetValue<string>().Contains("masked", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Explain_draws_every_picture_and_the_html_report_on_request()
+    {
+        JsonNode r = await _h.PostJson("/api/v1/explain", new { pictures = new[] { "Heatmap", "ModelView", "HeadView", "Network", "Rollout" }, report = true });
+        JsonArray pictures = r["pictures"]!.AsArray();
+        Assert.Equal(["heatmap", "model-view", "head-view", "network", "rollout"], pictures.Select(p => p!["name"]!.GetValue<string>()));
+        Assert.Equal(36, PictureChecks.Svg(pictures[0]!["data"]!.GetValue<string>()).Descendants().Count(x => (string?)x.Attribute("class") == "cell"));
+        Assert.Equal(6, PictureChecks.Svg(pictures[3]!["data"]!.GetValue<string>()).Descendants().Count(x => (string?)x.Attribute("class") == "node"));
+        string html = r["report"]!.GetValue<string>();
+        Assert.StartsWith("<!DOCTYPE html>", html, StringComparison.Ordinal);
+        Assert.Equal(5, html.Split("<svg").Length - 1);
+        Assert.Contains("output cat = [1.0644, 0.3977]", html, StringComparison.Ordinal);
+
+        JsonNode png = await _h.PostJson("/api/v1/explain", new { pictures = new[] { "Rollout" }, pictureFormat = "Png" });
+        Assert.Equal("image/png", png["pictures"]![0]!["mediaType"]!.GetValue<string>());
+        PictureChecks.AssertPng(Convert.FromBase64String(png["pictures"]![0]!["data"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task Explain_runs_a_toy_model_on_a_prompt_with_the_seeds_numbers()
+    {
+        JsonNode r = await _h.PostJson("/api/v1/explain", new { model = "seed-cat-sat", prompt = "The cat sat on the mat", reference = true });
+        Assert.Equal("cat", r["focus"]!.GetValue<string>());
+        Assert.Equal([1.0644, 0.3977], ServerHarness.Doubles(r["focusOutput"]).Select(x => Math.Round(x, 4)));
+        Assert.Equal(0.0, r["referenceCheck"]!["max"]!.GetValue<double>(), 9);
+        Assert.Contains("Reference replay", r["text"]!.GetValue<string>(), StringComparison.Ordinal);
+        await ServerHarness.AssertProblem(await _h.PostRaw("/api/v1/explain", "{\"prompt\":\"the cat\"}"), 400, "prompt needs model");
+    }
+
+    [Fact]
+    public async Task Explain_reads_attention_weights_computed_elsewhere()
+    {
+        // [L = 2, H = 1, T = 2, S = 2]; layer 1 puts "b"'s weight 0.25 / 0.75.
+        var weights = new { shape = new[] { 2, 1, 2, 2 }, dtype = "float64", data = new[] { 1, 0, 0.5, 0.5, 1, 0, 0.25, 0.75 } };
+        JsonNode r = await _h.PostJson("/api/v1/explain", new { attentionWeights = weights, tokens = new[] { "a", "b" }, layer = 1, focus = "b", pictures = new[] { "ModelView" } });
+        Assert.Equal([0.25, 0.75], ServerHarness.Doubles(r["focusWeights"]));
+        Assert.Equal(2, r["layers"]!.GetValue<int>());
+        Assert.Equal(2, PictureChecks.Svg(r["pictures"]![0]!["data"]!.GetValue<string>()).Descendants().Count(x => (string?)x.Attribute("class") == "thumb"));
+        Assert.Null(r["steps"]);
+    }
+
+    [Theory]
+    [InlineData("{\"causal\":true}", "causal and scale apply to your own input")]
+    [InlineData("{\"tokens\":[\"a\"],\"embeddings\":[[1]],\"wq\":[[1]],\"wk\":[[1]],\"wv\":[[1]],\"scaled\":true}", "scaled applies to the seed example")]
+    [InlineData("{\"tokens\":[\"a\"],\"embeddings\":[[1]],\"attentionWeights\":{\"shape\":[1,1],\"data\":[1]}}", "embeddings cannot be combined with attentionWeights")]
+    [InlineData("{\"tokens\":[\"a\",\"b\"],\"attentionWeights\":{\"shape\":[1,1],\"data\":[1]}}", "has 1 rows")]
+    [InlineData("{\"layer\":1}", "layer 1 is out of range")]
+    [InlineData("{\"pictures\":[\"Sunset\"]}", "JSON")]
+    public async Task Explain_options_that_do_not_apply_are_400_problems(string body, string detail)
+    {
+        await ServerHarness.AssertProblem(await _h.PostRaw("/api/v1/explain", body), 400, detail);
     }
 }

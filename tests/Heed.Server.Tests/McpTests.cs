@@ -12,7 +12,7 @@ public sealed class McpTests
 {
     private static readonly string[] ExpectedTools =
     [
-        "attention", "delete_run", "explain", "get_attention_weights", "get_run", "get_run_report", "list_models", "lookup", "model_config",
+        "attention", "cancel_run", "delete_run", "explain", "get_attention_weights", "get_run", "get_run_picture", "get_run_report", "list_models", "lookup", "model_config",
         "multi_head_attention", "run_model", "workspace_analyse", "workspace_create", "workspace_delete", "workspace_get", "workspace_list", "workspace_update",
     ];
 
@@ -58,14 +58,22 @@ public sealed class McpTests
         Assert.Equal(w, ServerHarness.Doubles(attention["output"]!["data"])[0], 12);
 
         var eye2 = new { shape = new[] { 2, 2 }, dtype = "float64", data = new double[] { 1, 0, 0, 1 } };
+        double[][] eye2Rows = [[1, 0], [0, 1]];
         JsonNode mha = await Call(client, "multi_head_attention", new { request = new { x = eye2, wq = eye2, wk = eye2, wv = eye2, numHeads = 1 } });
         Assert.Equal(new[] { 2, 2 }, mha["output"]!["shape"]!.AsArray().Select(n => n!.GetValue<int>()));
 
         JsonNode explain = await Call(client, "explain", new { request = new { } });
         Assert.Equal(1.0644, ServerHarness.Doubles(explain["focusOutput"])[0], 4);
+        // The CLI's options: own input, causal, focus, reference comparison and pictures.
+        JsonNode own = await Call(client, "explain", new { request = new { tokens = new[] { "a", "b" }, embeddings = new[] { new[] { 1.0, 0 }, new[] { 0.0, 1 } }, wq = eye2Rows, wk = eye2Rows, wv = eye2Rows, causal = true, focus = "b", reference = true, pictures = new[] { "Network" }, pictureFormat = "Png" } });
+        Assert.Equal(0.0, ServerHarness.Matrix(own["weights"])[0][1]);
+        Assert.True(own["referenceCheck"]!["max"]!.GetValue<double>() < 1e-6);
+        PictureChecks.AssertPng(Convert.FromBase64String(own["pictures"]![0]!["data"]!.GetValue<string>()));
 
         JsonNode lookup = await Call(client, "lookup", new { request = new { queryVector = new[] { 1.0 }, keyVectors = new[] { new[] { 1.0 }, new[] { 0.0 } }, values = new[] { 1.0, 0.0 } } });
-        Assert.Equal(w, ServerHarness.Doubles(lookup["blended"])[0], 12);
+        Assert.Equal(w, lookup["blended"]!.GetValue<double>(), 12);
+        JsonNode seedLookup = await Call(client, "lookup", new { request = new { } });
+        Assert.Equal(["apple", "banana", "chair"], seedLookup["keys"]!.AsArray().Select(k => k!.GetValue<string>()));
 
         JsonNode models = await Call(client, "list_models", new { });
         Assert.Equal("seed-cat-sat", models["models"]![0]!["id"]!.GetValue<string>());
@@ -96,6 +104,12 @@ public sealed class McpTests
         ReadResourceResult reportResource = await client.ReadResourceAsync($"heed://runs/{runId}/report");
         Assert.Contains("\"explanation\"", ((TextResourceContents)reportResource.Contents.Single()).Text, StringComparison.Ordinal);
         Assert.Contains((await client.ListResourceTemplatesAsync()).Select(t => t.UriTemplate), u => u == "heed://runs/{id}/report");
+        ReadResourceResult html = await client.ReadResourceAsync($"heed://runs/{runId}/report.html");
+        Assert.StartsWith("<!DOCTYPE html>", ((TextResourceContents)html.Contents.Single()).Text, StringComparison.Ordinal);
+        JsonNode modelView = await Call(client, "get_run_picture", new { id = runId, picture = "ModelView" });
+        Assert.Equal("image/svg+xml", modelView["mediaType"]!.GetValue<string>());
+        Assert.Single(PictureChecks.Svg(modelView["data"]!.GetValue<string>()).Descendants(), e => (string?)e.Attribute("class") == "thumb");
+        Assert.Equal("Succeeded", (await Call(client, "cancel_run", new { id = runId }))["state"]!.GetValue<string>()); // a finished run stays as it is
 
         Assert.Equal("Deleted", (await Call(client, "delete_run", new { id = runId }))["what"]!.GetValue<string>()[..3] == "run" ? "Deleted" : "x");
 
@@ -105,7 +119,7 @@ public sealed class McpTests
         Assert.Equal(new[] { 1.0, 5 }, ServerHarness.Matrix(range["values"])[0]);
         Assert.Single((await Call(client, "workspace_list", new { }))["matrices"]!.AsArray());
         JsonNode analysed = await Call(client, "workspace_analyse", new { request = new { kind = "Attention", q = "m", k = "m", v = "m", chart = "Svg" } });
-        Assert.StartsWith("<svg", analysed["chart"]!["data"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(4, PictureChecks.Svg(analysed["chart"]!["data"]!.GetValue<string>()).Descendants().Count(e => (string?)e.Attribute("class") == "cell"));
         await Call(client, "workspace_delete", new { name = "m" });
 
         // Bad input is a tool error with the one-line message, not a protocol failure.

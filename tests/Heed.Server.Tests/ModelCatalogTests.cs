@@ -74,6 +74,7 @@ public sealed class ModelCatalogTests : IAsyncLifetime
     {
         JsonNode r = await _h.PostJson("/api/v1/lookup", new { query = "cat", keys = new[] { "the", "cat" }, values = new[] { 0.0, 1.0 }, model = "two.heed-toy.json" });
         double w = Math.E / (Math.E + 1);
-        Assert.Equal(w, ServerHarness.Doubles(r["blended"])[0], 12);
+        Assert.Equal(w, r["blended"]!.GetValue<double>(), 12);
+        Assert.Equal("model two.heed-toy.json's embeddings", r["vectors"]!.GetValue<string>());
     }
 }

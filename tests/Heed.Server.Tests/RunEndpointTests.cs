@@ -71,23 +71,83 @@ public sealed class RunEndpointTests : IAsyncLifetime
         double[][] w00 = ServerHarness.Matrix((await _h.GetJson($"/api/v1/runs/{id}/layers/0/heads/0"))["weights"]);
         Assert.Equal(Math.E / (Math.E + 2), w00[0][0], 12);
 
-        string svg = await _h.Client.GetStringAsync(new Uri($"/api/v1/runs/{id}/layers/1/heads/0/svg", UriKind.Relative));
-        XDocument doc = XDocument.Parse(svg);
-        XNamespace ns = "http://www.w3.org/2000/svg";
-        Assert.Equal(9, doc.Descendants(ns + "rect").Count(r => (string?)r.Attribute("class") == "cell"));
-
+        XElement svg = PictureChecks.Svg(await _h.Client.GetStringAsync(new Uri($"/api/v1/runs/{id}/layers/1/heads/0/svg", UriKind.Relative)));
+        Assert.Equal(9, svg.Descendants().Count(e => (string?)e.Attribute("class") == "cell"));
+        // The PNG is the same picture rasterized: same size as the SVG of that head.
+        XElement svg01 = PictureChecks.Svg(await _h.Client.GetStringAsync(new Uri($"/api/v1/runs/{id}/layers/0/heads/1/svg", UriKind.Relative)));
         byte[] png = await _h.Client.GetByteArrayAsync(new Uri($"/api/v1/runs/{id}/layers/0/heads/1/png", UriKind.Relative));
-        Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, png[..8]);
-        Assert.Equal(48, (png[16] << 24) | (png[17] << 16) | (png[18] << 8) | png[19]); // width = 3 cells × 16 px
+        Assert.Equal(PictureChecks.SvgSize(svg01), PictureChecks.AssertPng(png));
 
         JsonNode report = await _h.GetJson($"/api/v1/runs/{id}/report");
         Assert.Equal(4, report["heads"]!.AsArray().Count);
         Assert.Equal("cat", report["explanation"]!["focus"]!.GetValue<string>());
         Assert.Equal(6, report["explanation"]!["steps"]!.AsArray().Count);
+        Assert.Equal(Pictures.Names.Order(), report["pictures"]!.AsArray().Select(p => p!["name"]!.GetValue<string>()).Order());
 
         Assert.Equal(HttpStatusCode.NoContent, (await _h.Client.DeleteAsync(new Uri($"/api/v1/runs/{id}", UriKind.Relative))).StatusCode);
         await ServerHarness.AssertProblem(await _h.Client.GetAsync(new Uri($"/api/v1/runs/{id}", UriKind.Relative)), 404, "no such run");
         await ServerHarness.AssertProblem(await _h.Client.DeleteAsync(new Uri($"/api/v1/runs/{id}", UriKind.Relative)), 404);
+    }
+
+    [Theory]
+    [InlineData("heatmap", "?layer=1&head=1", "cell", 9)]
+    [InlineData("model-view", "", "thumb", 4)]
+    [InlineData("head-view", "?layer=1", "edge", -1)]
+    [InlineData("head-view", "?layer=0&head=1", "edge", -1)]
+    [InlineData("network", "?layer=0&head=1", "node", 3)]
+    [InlineData("rollout", "", "cell", 9)]
+    public async Task Every_picture_kind_comes_as_svg_and_the_same_size_png(string name, string query, string shape, int count)
+    {
+        (string id, _) = await RunToEnd("two.heed-toy.json", "the cat sat");
+        XElement svg = PictureChecks.Svg(await _h.Client.GetStringAsync(new Uri($"/api/v1/runs/{id}/pictures/{name}.svg{query}", UriKind.Relative)));
+        int shapes = svg.Descendants().Count(e => (string?)e.Attribute("class") == shape);
+        if (count >= 0) Assert.Equal(count, shapes);
+        else Assert.True(shapes > 0, $"{name} has no {shape}");
+        using HttpResponseMessage png = await _h.Client.GetAsync(new Uri($"/api/v1/runs/{id}/pictures/{name}.png{query}", UriKind.Relative));
+        Assert.Equal("image/png", png.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(PictureChecks.SvgSize(svg), PictureChecks.AssertPng(await png.Content.ReadAsByteArrayAsync()));
+    }
+
+    [Fact]
+    public async Task The_html_report_is_explains_self_contained_page_with_every_picture_and_the_steps()
+    {
+        (string id, _) = await RunToEnd("two.heed-toy.json", "the cat sat");
+        using HttpResponseMessage response = await _h.Client.GetAsync(new Uri($"/api/v1/runs/{id}/report.html", UriKind.Relative));
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+        string html = await response.Content.ReadAsStringAsync();
+        Assert.StartsWith("<!DOCTYPE html>", html, StringComparison.Ordinal);
+        Assert.Equal(5, html.Split("<svg").Length - 1); // heatmap, model view, head view, network, rollout
+        Assert.Contains("Step 6. Weighted sum", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("src=\"http", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("href=\"http", html, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("/pictures/sunset.svg", 400, "picture: 'sunset'")]
+    [InlineData("/pictures/heatmap.gif", 400, "format: 'gif'")]
+    [InlineData("/pictures/heatmap.svg?layer=7", 400, "layer 7 is out of range")]
+    [InlineData("/pictures/network.png?head=2", 400, "head 2 is out of range")]
+    public async Task Bad_picture_requests_are_problems(string path, int status, string detail)
+    {
+        (string id, _) = await RunToEnd("two.heed-toy.json", "the cat sat");
+        await ServerHarness.AssertProblem(await _h.Client.GetAsync(new Uri($"/api/v1/runs/{id}{path}", UriKind.Relative)), status, detail);
+    }
+
+    [Fact]
+    public async Task A_toy_model_with_layers_of_different_head_counts_is_refused()
+    {
+        File.WriteAllText(Path.Combine(_models, "ragged.heed-toy.json"), """
+            {
+              "format": "heed-toy-1",
+              "embeddings": { "the": [1, 0], "cat": [0, 1] },
+              "layers": [
+                [ { "wq": [[1], [0]], "wk": [[1], [0]], "wv": [[1], [0]] }, { "wq": [[0], [1]], "wk": [[0], [1]], "wv": [[0], [1]] } ],
+                [ { "wq": [[1], [1]], "wk": [[1], [1]], "wv": [[1], [1]] } ]
+              ]
+            }
+            """);
+        using HttpResponseMessage r = await _h.Client.PostAsJsonAsync("/api/v1/runs", new { model = "ragged.heed-toy.json", prompt = "the cat" });
+        await ServerHarness.AssertProblem(r, 400, "layer 1 has 1 heads but layer 0 has 2");
     }
 
     [Fact]
@@ -133,8 +193,7 @@ public sealed class RunEndpointTests : IAsyncLifetime
     [InlineData("{\"model\":\"../etc\",\"prompt\":\"a\"}", 400, "plain name")]
     public async Task Bad_run_requests_are_problems(string body, int status, string detail)
     {
-        using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
-        await ServerHarness.AssertProblem(await _h.Client.PostAsync(new Uri("/api/v1/runs", UriKind.Relative), content), status, detail);
+        await ServerHarness.AssertProblem(await _h.PostRaw("/api/v1/runs", body), status, detail);
     }
 
     [Fact]

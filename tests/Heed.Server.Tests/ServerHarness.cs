@@ -34,7 +34,7 @@ public sealed class ServerHarness : IAsyncDisposable
         return folder;
     }
 
-    public static async Task<ServerHarness> StartAsync(Func<HeedServerOptions, HeedServerOptions>? configure = null, string? folder = null)
+    public static async Task<ServerHarness> StartAsync(Func<HeedServerOptions, HeedServerOptions>? configure = null, string? folder = null, Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? configureServices = null)
     {
         folder ??= NewFolder();
         var options = new HeedServerOptions
@@ -45,7 +45,7 @@ public sealed class ServerHarness : IAsyncDisposable
             DiscoveryFile = Path.Combine(folder, "server.json"),
         };
         options = configure?.Invoke(options) ?? options;
-        return new ServerHarness(await HeedServer.StartAsync(options), folder);
+        return new ServerHarness(await HeedServer.StartAsync(options, configureServices: configureServices), folder);
     }
 
     public async Task<JsonNode> PostJson(string path, object body, int expectedStatus = 200)
@@ -56,12 +56,28 @@ public sealed class ServerHarness : IAsyncDisposable
         return JsonNode.Parse(text)!;
     }
 
+    /// <summary>POSTs <paramref name="json"/> as it is (for malformed or hand-written bodies).</summary>
+    public async Task<HttpResponseMessage> PostRaw(string path, string json)
+    {
+        using var content = new StringContent(json, System.Text.Encoding.UTF8, "application/json");
+        return await Client.PostAsync(new Uri(path, UriKind.Relative), content);
+    }
+
     public async Task<JsonNode> GetJson(string path, int expectedStatus = 200)
     {
         using HttpResponseMessage response = await Client.GetAsync(new Uri(path, UriKind.Relative));
         string text = await response.Content.ReadAsStringAsync();
         Assert.True(expectedStatus == (int)response.StatusCode, $"GET {path}: {(int)response.StatusCode} {text}");
         return JsonNode.Parse(text)!;
+    }
+
+    /// <summary>The folder tests/TestData/<paramref name="name"/> of this clone.</summary>
+    public static string TestData(string name)
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Heed.slnx"))) dir = dir.Parent;
+        Assert.True(dir is not null, $"no Heed.slnx above {AppContext.BaseDirectory}, so tests/TestData cannot be found");
+        return Path.Combine(dir.FullName, "tests", "TestData", name);
     }
 
     /// <summary>Asserts an RFC 9457 problem document with <paramref name="status"/> whose detail contains <paramref name="detailPart"/>.</summary>

@@ -42,8 +42,7 @@ public sealed class WorkspaceTests
     {
         await using ServerHarness h = await ServerHarness.StartAsync();
         await h.PostJson(Matrices, new { name = "taken", values = new[] { new[] { 0.0 } } }, 201);
-        using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
-        await ServerHarness.AssertProblem(await h.Client.PostAsync(new Uri(Matrices, UriKind.Relative), content), status, detail);
+        await ServerHarness.AssertProblem(await h.PostRaw(Matrices, body), status, detail);
     }
 
     [Fact]
@@ -77,14 +76,16 @@ public sealed class WorkspaceTests
         double hi = Math.E / ((3 * Math.E) + 3);
         Assert.Equal(hi, ServerHarness.Matrix(explained["weights"])[1][0], 12);
         Assert.Equal("image/png", explained["chart"]!["mediaType"]!.GetValue<string>());
-        Assert.Equal(0x89, Convert.FromBase64String(explained["chart"]!["data"]!.GetValue<string>())[0]);
+        PictureChecks.AssertPng(Convert.FromBase64String(explained["chart"]!["data"]!.GetValue<string>()));
+        Assert.Equal(6, explained["explanation"]!["steps"]!.AsArray().Count);
         JsonNode stored = await h.GetJson($"{Matrices}/out?rowStart=1&rowCount=1");
         Assert.Equal(ServerHarness.Matrix(explained["output"])[1], ServerHarness.Matrix(stored["values"])[0]);
 
         // Attention on Q = K = V = E with a causal mask: row 0 can only see itself.
         JsonNode attended = await h.PostJson("/api/v1/workspace/analyse", new { kind = "Attention", q = "E", k = "E", v = "E", isCausal = true });
         Assert.Equal(new[] { 1.0, 0, 0, 0, 0, 0 }, ServerHarness.Matrix(attended["weights"])[0]);
-        Assert.StartsWith("<svg", attended["chart"]!["data"]!.GetValue<string>(), StringComparison.Ordinal);
+        System.Xml.Linq.XElement chart = PictureChecks.Svg(attended["chart"]!["data"]!.GetValue<string>());
+        Assert.Equal(36, chart.Descendants().Count(x => (string?)x.Attribute("class") == "cell"));
         await ServerHarness.AssertProblem(await h.Client.PostAsJsonAsync("/api/v1/workspace/analyse", new { kind = "Attention", q = "E", k = "nope", v = "E" }), 404, "'nope'");
     }
 

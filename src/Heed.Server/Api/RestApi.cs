@@ -1,8 +1,10 @@
 using System.Net.ServerSentEvents;
 using System.Text.Json.Nodes;
+using Heed.Explain.Pictures;
 using Heed.Server.Services;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 
 namespace Heed.Server;
@@ -81,8 +83,11 @@ internal static class RestApi
         new("run status", "GET", "/api/v1/runs/{id}", "get_run"),
         new("run progress (SSE)", "GET", "/api/v1/runs/{id}/events", "run_model (progress notifications)"),
         new("attention weights of a head", "GET", "/api/v1/runs/{id}/layers/{layer}/heads/{head}", "get_attention_weights"),
-        new("heatmap of a head", "GET", "/api/v1/runs/{id}/layers/{layer}/heads/{head}/svg", "get_attention_weights (resource heed://runs/{id}/layers/{layer}/heads/{head})"),
+        new("heatmap of a head (SVG, PNG)", "GET", "/api/v1/runs/{id}/layers/{layer}/heads/{head}/svg", "get_run_picture"),
+        new("picture of a run: heatmap, model-view, head-view, network, rollout (SVG, PNG)", "GET", "/api/v1/runs/{id}/pictures/{name}.{format}", "get_run_picture"),
         new("run report", "GET", "/api/v1/runs/{id}/report", "get_run_report"),
+        new("run report as a self-contained HTML page", "GET", "/api/v1/runs/{id}/report.html", "resource heed://runs/{id}/report.html"),
+        new("cancel a run", "POST", "/api/v1/runs/{id}/cancel", "cancel_run"),
         new("delete a run", "DELETE", "/api/v1/runs/{id}", "delete_run"),
         new("list matrices", "GET", "/api/v1/workspace/matrices", "workspace_list"),
         new("create a matrix", "POST", "/api/v1/workspace/matrices", "workspace_create"),
@@ -127,16 +132,16 @@ internal static class RestApi
             .WithName("capabilities").WithSummary("Every operation with its REST path and MCP tool, and the accepted types");
 
         api.MapPost("/attention", async (AttentionRequest request, AttentionService service, HttpContext context) =>
-                TypedResults.Ok(await Offload(() => service.Compute(request), context).ConfigureAwait(false)))
+                TypedResults.Ok(await Offload(c => service.Compute(request, c), context).ConfigureAwait(false)))
             .WithName("attention").WithSummary("The ONNX Attention operator (opsets 23-25): Y = softmax(scale·Q·Kᵀ + mask)·V").ProducesProblem(400).ProducesProblem(413);
         api.MapPost("/multi-head-attention", async (MultiHeadAttentionRequest request, MultiHeadAttentionService service, HttpContext context) =>
-                TypedResults.Ok(await Offload(() => service.Forward(request), context).ConfigureAwait(false)))
+                TypedResults.Ok(await Offload(c => service.Forward(request, c), context).ConfigureAwait(false)))
             .WithName("multiHeadAttention").WithSummary("A multi-head attention layer: projections, H heads, output projection").ProducesProblem(400).ProducesProblem(413);
         api.MapPost("/explain", async (ExplainRequest request, ExplainService service, HttpContext context) =>
-                TypedResults.Ok(await Offload(() => service.Explain(request), context).ConfigureAwait(false)))
-            .WithName("explain").WithSummary("Every step of single-head attention; an empty body walks through the seed example").ProducesProblem(400).ProducesProblem(413);
+                TypedResults.Ok(await Offload(c => service.Explain(request, c), context).ConfigureAwait(false)))
+            .WithName("explain").WithSummary("Every step of single-head attention on your tokens, embeddings and W_Q/W_K/W_V (the input of 'heed explain'), or on given weights; reference comparison, pictures and the HTML report on request; an empty body walks through the seed example").ProducesProblem(400).ProducesProblem(413);
         api.MapPost("/lookup", async (LookupRequest request, LookupService service, HttpContext context) =>
-                TypedResults.Ok(await Offload(() => service.Lookup(request), context).ConfigureAwait(false)))
+                TypedResults.Ok(await Offload(c => service.Lookup(request, c), context).ConfigureAwait(false)))
             .WithName("lookup").WithSummary("A soft key-value lookup: scores, softmax weights and the blended value").ProducesProblem(400).ProducesProblem(404).ProducesProblem(413);
 
         api.MapGet("/models", (ModelCatalog models) => TypedResults.Ok(new ModelList(models.List())))
@@ -146,12 +151,18 @@ internal static class RestApi
         api.MapGet("/models/{id}/config", (string id, ModelCatalog models) => TypedResults.Text(models.Config(id).ToJsonString(), "application/json"))
             .WithName("getModelConfig").WithSummary("A model's configuration").Produces<JsonObject>(200, "application/json").ProducesProblem(400).ProducesProblem(404);
 
-        api.MapPost("/runs", (RunRequest request, RunService runs) =>
+        api.MapPost("/runs", async Task<Results<Accepted<RunStatus>, Ok<RunReport>>> (RunRequest request, RunService runs, HttpContext context) =>
             {
-                RunStatus status = runs.Create(request);
-                return TypedResults.Accepted($"/api/v1/runs/{status.Id}", status);
+                if (!request.Wait)
+                {
+                    RunStatus status = runs.Create(request);
+                    return TypedResults.Accepted($"/api/v1/runs/{status.Id}", status);
+                }
+
+                RunStatus final = await runs.RunToEndAsync(request, null, context.RequestAborted).ConfigureAwait(false);
+                return TypedResults.Ok(runs.Report(final.Id));
             })
-            .WithName("createRun").WithSummary("Runs a model on a prompt in the background; follow /events").ProducesProblem(400).ProducesProblem(404).ProducesProblem(413);
+            .WithName("createRun").WithSummary("Runs a model on a prompt in the background (202; follow /events), or with wait: true answers with the report when done").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(413);
         api.MapGet("/runs", (RunService runs) => TypedResults.Ok(new RunList(runs.List())))
             .WithName("listRuns").WithSummary("Every run kept");
         api.MapGet("/runs/{id}", (string id, RunService runs) => TypedResults.Ok(runs.Get(id)))
@@ -161,16 +172,24 @@ internal static class RestApi
                 runs.Get(id);
                 return TypedResults.ServerSentEvents(Events(runs.EventsAsync(id, context.RequestAborted)));
             })
-            .WithName("runEvents").WithSummary("Server-Sent Events: one 'progress' event per step, then 'succeeded' or 'failed'")
+            .WithName("runEvents").WithSummary("Server-Sent Events: one 'progress' event per step, then 'succeeded', 'failed' or 'cancelled'")
             .Produces<RunEvent>(200, "text/event-stream").ProducesProblem(404).DisableRequestTimeout();
         api.MapGet("/runs/{id}/layers/{layer:int}/heads/{head:int}", (string id, int layer, int head, RunService runs) => TypedResults.Ok(runs.Weights(id, layer, head)))
             .WithName("getAttentionWeights").WithSummary("One head's attention weights [T, T]").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
-        api.MapGet("/runs/{id}/layers/{layer:int}/heads/{head:int}/svg", (string id, int layer, int head, RunService runs) => TypedResults.Text(runs.Svg(id, layer, head), "image/svg+xml"))
+        api.MapGet("/runs/{id}/layers/{layer:int}/heads/{head:int}/svg", (string id, int layer, int head, RunService runs) => Picture(runs.Picture(id, PictureKind.Heatmap, layer, head), PictureFormat.Svg))
             .WithName("getAttentionSvg").WithSummary("One head's heatmap, SVG").Produces<string>(200, "image/svg+xml").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
-        api.MapGet("/runs/{id}/layers/{layer:int}/heads/{head:int}/png", (string id, int layer, int head, RunService runs) => TypedResults.File(runs.Png(id, layer, head), "image/png"))
+        api.MapGet("/runs/{id}/layers/{layer:int}/heads/{head:int}/png", (string id, int layer, int head, RunService runs) => Picture(runs.Picture(id, PictureKind.Heatmap, layer, head), PictureFormat.Png))
             .WithName("getAttentionPng").WithSummary("One head's heatmap, PNG").Produces<byte[]>(200, "image/png").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+        api.MapGet("/runs/{id}/pictures/{name}.{format}", (string id, string name, string format, int? layer, int? head, RunService runs) =>
+                Picture(runs.Picture(id, Pictures.Parse(name), layer, head), Pictures.ParseFormat(format)))
+            .WithName("getRunPicture").WithSummary("A picture of a run: heatmap, model-view, head-view, network or rollout, as svg or png (layer and head default to 0; the head view shows every head unless head is given)")
+            .Produces<string>(200, "image/svg+xml").Produces<byte[]>(200, "image/png").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         api.MapGet("/runs/{id}/report", (string id, RunService runs) => TypedResults.Ok(runs.Report(id)))
-            .WithName("getRunReport").WithSummary("What the run found, every head's strongest links, and the step-by-step walk-through").ProducesProblem(404).ProducesProblem(409);
+            .WithName("getRunReport").WithSummary("What the run found, every head's strongest links, picture links, and the step-by-step walk-through").ProducesProblem(404).ProducesProblem(409);
+        api.MapGet("/runs/{id}/report.html", (string id, RunService runs) => TypedResults.Text(runs.ReportHtml(id), "text/html; charset=utf-8"))
+            .WithName("getRunReportHtml").WithSummary("The run's report as one self-contained HTML page: every picture and the walk-through").Produces<string>(200, "text/html").ProducesProblem(404).ProducesProblem(409);
+        api.MapPost("/runs/{id}/cancel", (string id, RunService runs) => TypedResults.Accepted($"/api/v1/runs/{id}", runs.Cancel(id)))
+            .WithName("cancelRun").WithSummary("Asks a queued or running run to stop; its state turns Cancelled at its next step").ProducesProblem(404);
         api.MapDelete("/runs/{id}", (string id, RunService runs) =>
             {
                 runs.Delete(id);
@@ -199,12 +218,23 @@ internal static class RestApi
             })
             .WithName("deleteMatrix").WithSummary("Deletes a named matrix").ProducesProblem(404);
         workspace.MapPost("/analyse", async (AnalyseRequest request, Workspace ws, HttpContext context) =>
-                TypedResults.Ok(await Offload(() => ws.Analyse(request), context).ConfigureAwait(false)))
+                TypedResults.Ok(await Offload(c => ws.Analyse(request, c), context).ConfigureAwait(false)))
             .WithName("analyse").WithSummary("Runs attention or explain on named matrices; returns weights, output and a chart").ProducesProblem(400).ProducesProblem(404).ProducesProblem(413);
     }
 
-    /// <summary>Runs a computation on the thread pool and stops waiting for it when the request times out or is aborted.</summary>
-    private static Task<T> Offload<T>(Func<T> work, HttpContext context) => Task.Run(work).WaitAsync(context.RequestAborted);
+    /// <summary>
+    /// Runs a computation on the thread pool with the request's token, which fires when the request times out or is
+    /// aborted: the answer goes out at once and the computation stops at its next check.
+    /// </summary>
+    private static Task<T> Offload<T>(Func<CancellationToken, T> work, HttpContext context)
+    {
+        CancellationToken cancellation = context.RequestAborted;
+        return Task.Run(() => work(cancellation), cancellation).WaitAsync(cancellation);
+    }
+
+    private static IResult Picture(Scene scene, PictureFormat format) => format == PictureFormat.Png
+        ? TypedResults.File(Pictures.Png(scene), "image/png")
+        : TypedResults.Text(Pictures.Svg(scene), "image/svg+xml");
 
     private static async IAsyncEnumerable<SseItem<RunEvent>> Events(IAsyncEnumerable<RunEvent> events)
     {
@@ -214,6 +244,7 @@ internal static class RestApi
             {
                 RunState.Succeeded => "succeeded",
                 RunState.Failed => "failed",
+                RunState.Cancelled => "cancelled",
                 _ => "progress",
             };
             yield return new SseItem<RunEvent>(e, type) { EventId = e.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture) };

@@ -24,6 +24,11 @@ public sealed class HeedResources
     [Description("The report of a finished run (summary, strongest links per head, step-by-step walk-through).")]
     public string RunReport([Description("The run id.")] string id) => Json(() => _runs.Report(id));
 
+    /// <summary>A run's report as a self-contained HTML page.</summary>
+    [McpServerResource(UriTemplate = "heed://runs/{id}/report.html", Name = "run_report_html", Title = "Run report (HTML)", MimeType = "text/html")]
+    [Description("The report of a finished run as one self-contained HTML page: every picture (inline SVG) and the step-by-step walk-through.")]
+    public string RunReportHtml([Description("The run id.")] string id) => HeedTools.Guard(() => _runs.ReportHtml(id));
+
     /// <summary>One head's attention matrix.</summary>
     [McpServerResource(UriTemplate = "heed://runs/{id}/layers/{layer}/heads/{head}", Name = "attention_matrix", Title = "Attention matrix of one head", MimeType = "application/json")]
     [Description("The [T, T] attention weights of one layer and head of a finished run, with the tokens.")]

@@ -46,22 +46,22 @@ public sealed class HeedTools
     /// <summary>The ONNX Attention operator.</summary>
     [McpServerTool(Name = "attention", Title = "Attention (ONNX opsets 23-25)", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("Y = softmax(scale·Q·Kᵀ (softcapped) + mask)·V with the full ONNX Attention semantics: masks, causal with KV-cache offsets, GQA, softcap, sliding windows, nonpad_kv_seqlen, qk_matmul_output modes, softmax precision. Tensors are {shape, dtype, data} or {npy: base64}.")]
-    public AttentionResponse Attention([Description("Q, K, V, optional inputs and attributes.")] AttentionRequest request) => Guard(() => _attention.Compute(request));
+    public AttentionResponse Attention([Description("Q, K, V, optional inputs and attributes.")] AttentionRequest request, CancellationToken cancellation = default) => Guard(() => _attention.Compute(request, cancellation));
 
     /// <summary>A multi-head attention layer.</summary>
     [McpServerTool(Name = "multi_head_attention", Title = "Multi-head attention layer", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("Runs a multi-head attention layer (x·W_q, x·W_k, x·W_v, H heads, optional W_o and residual) and returns the output and, on request, the weights per head or averaged.")]
-    public MultiHeadAttentionResponse MultiHeadAttention([Description("The input, the weights and the options.")] MultiHeadAttentionRequest request) => Guard(() => _multiHead.Forward(request));
+    public MultiHeadAttentionResponse MultiHeadAttention([Description("The input, the weights and the options.")] MultiHeadAttentionRequest request, CancellationToken cancellation = default) => Guard(() => _multiHead.Forward(request, cancellation));
 
     /// <summary>Step-by-step explanation.</summary>
     [McpServerTool(Name = "explain", Title = "Explain attention step by step", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
-    [Description("Every step of single-head self-attention (embeddings, Q, K, V, scores, softmax weights, weighted sum) for tokens with embeddings and W_Q/W_K/W_V; with no fields, the seed example \"The cat sat on the mat\".")]
-    public ExplainResponse Explain([Description("Tokens, embeddings and weights; or nothing for the seed example.")] ExplainRequest request) => Guard(() => _explain.Explain(request));
+    [Description("Everything 'heed explain' does: a model id and a prompt (one head of a real model run, focus as a piece or #N), or every step of single-head self-attention (embeddings, Q, K, V, scores, softmax weights, weighted sum) for tokens with embeddings and W_Q/W_K/W_V (scale, causal, focus), or the focus token's weights in attention weights computed elsewhere; reference: replay through the float64 reference and report the largest differences; pictures (heatmap, model view, head view, network, rollout) as SVG or PNG and the self-contained HTML report on request. With no input, the seed example \"The cat sat on the mat\".")]
+    public ExplainResponse Explain([Description("The input (as in a 'heed explain --input' file) and options; or nothing for the seed example.")] ExplainRequest request, CancellationToken cancellation = default) => Guard(() => _explain.Explain(request, cancellation));
 
     /// <summary>Soft key-value lookup.</summary>
     [McpServerTool(Name = "lookup", Title = "Soft key-value lookup", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
-    [Description("Matches a query against keys by dot product, turns the scores into softmax weights and blends the values: kv_lookup(\"fruit\", [\"apple\", \"banana\", \"chair\"], [10, 5, 2]).")]
-    public LookupResponse Lookup([Description("Query, keys, values and where word vectors come from.")] LookupRequest request) => Guard(() => _lookup.Lookup(request));
+    [Description("What 'heed lookup' does: matches a query word against key words by the dot product of their vectors, turns the scores into softmax weights and blends the values; every field left out takes the seed's kv_lookup(\"fruit\", [\"apple\", \"banana\", \"chair\"], [10, 5, 2]).")]
+    public LookupResponse Lookup([Description("Query, keys, values and where word vectors come from.")] LookupRequest request, CancellationToken cancellation = default) => Guard(() => _lookup.Lookup(request, cancellation));
 
     /// <summary>Lists models.</summary>
     [McpServerTool(Name = "list_models", Title = "List models", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
@@ -84,9 +84,8 @@ public sealed class HeedTools
         CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(context);
-        RunStatus status = Guard(() => _runs.Create(new RunRequest { Model = model, Prompt = prompt, Focus = focus }));
         ProgressToken? token = context.Params?.ProgressToken;
-        await foreach (RunEvent e in _runs.EventsAsync(status.Id, cancellation).ConfigureAwait(false))
+        async Task Notify(RunEvent e)
         {
             if (token is ProgressToken t)
             {
@@ -96,8 +95,9 @@ public sealed class HeedTools
             }
         }
 
-        RunStatus final = _runs.Get(status.Id);
-        return Guard(() => final.State == RunState.Failed ? throw new HeedException($"run {final.Id} failed: {final.Error}") : _runs.Report(final.Id));
+        // A cancelled tool call (notifications/cancelled, or the client going away) cancels the run as well.
+        RunStatus final = await GuardAsync(() => _runs.RunToEndAsync(new RunRequest { Model = model, Prompt = prompt, Focus = focus }, Notify, cancellation)).ConfigureAwait(false);
+        return Guard(() => final.State == RunState.Succeeded ? _runs.Report(final.Id) : throw new HeedException($"run {final.Id} {final.State.ToString().ToLowerInvariant()}: {final.Error}"));
     }
 
     /// <summary>A run's status.</summary>
@@ -114,6 +114,22 @@ public sealed class HeedTools
     [McpServerTool(Name = "get_attention_weights", Title = "Attention weights of one head", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("The [T, T] attention weights of one layer and head of a finished run.")]
     public HeadWeights GetAttentionWeights([Description("The run id.")] string id, [Description("The layer, from 0.")] int layer, [Description("The head, from 0.")] int head) => Guard(() => _runs.Weights(id, layer, head));
+
+    /// <summary>Cancels a run.</summary>
+    [McpServerTool(Name = "cancel_run", Title = "Cancel a run", ReadOnly = false, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
+    [Description("Asks a queued or running run to stop; its state turns Cancelled at its next step (a finished run is left as it is). Returns its status.")]
+    public RunStatus CancelRun([Description("The run id.")] string id) => Guard(() => _runs.Cancel(id));
+
+    /// <summary>A picture of a run.</summary>
+    [McpServerTool(Name = "get_run_picture", Title = "Picture of a run", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
+    [Description("Draws a picture of a finished run: Heatmap or Network of one layer and head, HeadView of a layer (every head unless head is given), ModelView (every layer and head), or Rollout; as SVG text or base64 PNG.")]
+    public Picture GetRunPicture(
+        [Description("The run id.")] string id,
+        [Description("Heatmap, ModelView, HeadView, Network or Rollout.")] PictureKind picture,
+        [Description("The layer (default 0).")] int? layer = null,
+        [Description("The head (default 0; the head view shows every head unless given).")] int? head = null,
+        [Description("Svg (default) or Png.")] PictureFormat format = PictureFormat.Svg) =>
+        Guard(() => Pictures.Encode(_runs.Picture(id, picture, layer, head), picture, format));
 
     /// <summary>Deletes a run.</summary>
     [McpServerTool(Name = "delete_run", Title = "Delete a run", ReadOnly = false, Idempotent = false, Destructive = true, OpenWorld = false, UseStructuredContent = true)]
@@ -162,7 +178,20 @@ public sealed class HeedTools
     /// <summary>Analyses matrices.</summary>
     [McpServerTool(Name = "workspace_analyse", Title = "Analyse workspace matrices", ReadOnly = false, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("Runs attention (q, k, v) or explain (embeddings, wq, wk, wv) with named matrices as inputs; returns the weights, the output (optionally stored as outputName) and a heatmap chart.")]
-    public AnalyseResponse WorkspaceAnalyse([Description("What to run and on which matrices.")] AnalyseRequest request) => Guard(() => _workspace.Analyse(request));
+    public AnalyseResponse WorkspaceAnalyse([Description("What to run and on which matrices.")] AnalyseRequest request, CancellationToken cancellation = default) => Guard(() => _workspace.Analyse(request, cancellation));
+
+    /// <summary>Awaits a service call, turning an input error into an MCP tool error with the same one-line message.</summary>
+    internal static async Task<T> GuardAsync<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (HeedException ex)
+        {
+            throw new McpException(ex.Message, ex);
+        }
+    }
 
     /// <summary>Runs a service call, turning an input error into an MCP tool error with the same one-line message.</summary>
     internal static T Guard<T>(Func<T> call)

@@ -95,7 +95,8 @@ public sealed class AttentionService
 
     /// <summary>Decodes, computes and encodes. Q, K, V → Y (+ present key/value, + qk_matmul_output when asked).</summary>
     /// <exception cref="HeedException">An input is missing, over a limit, or breaks the semantics.</exception>
-    public AttentionResponse Compute(AttentionRequest request)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> fired (checked before and after the attention call, which runs to its end).</exception>
+    public AttentionResponse Compute(AttentionRequest request, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         var inputs = new AttentionInputs(_codec.Decode("q", request.Q), _codec.Decode("k", request.K), _codec.Decode("v", request.V))
@@ -133,7 +134,9 @@ public sealed class AttentionService
             SoftmaxPrecision = precision,
             UseReference = request.Reference,
         };
+        cancellation.ThrowIfCancellationRequested();
         AttentionResult result = Attention.Compute(inputs, options);
+        cancellation.ThrowIfCancellationRequested();
         OutputEncoding encoding = request.Encoding;
         return new AttentionResponse(
             TensorData.From(result.Output, encoding),

@@ -2,22 +2,35 @@ using System.Buffers.Binary;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Heed.Explain;
+using Heed.Models;
+using Heed.Models.Generation;
+using Heed.Models.Gpt2;
+using Heed.Models.Tokenizers;
 
 namespace Heed.Server.Services;
 
 /// <summary>One model the server knows, by id.</summary>
 /// <param name="Id">The id clients use: a built-in name or the name of an entry directly inside the models folder.</param>
-/// <param name="Format">heed-toy (runnable), llama2c or gpt2-safetensors (listed; runs need Heed.Models), or unknown.</param>
+/// <param name="Format">heed-toy, llama2c, gpt2-safetensors, or unknown.</param>
 /// <param name="Runnable">Whether <c>POST /api/v1/runs</c> can run it in this build.</param>
 /// <param name="BuiltIn">Whether it ships with the server rather than living in the models folder.</param>
 /// <param name="Bytes">Its size on disk (0 for built-ins).</param>
 /// <param name="Description">One line about it.</param>
 public sealed record ModelInfo(string Id, string Format, bool Runnable, bool BuiltIn, long Bytes, string Description);
 
+/// <summary>A transformer checkpoint loaded with its tokenizer.</summary>
+/// <param name="Id">The model id.</param>
+/// <param name="Format">llama2c or gpt2-safetensors.</param>
+/// <param name="Model">The model.</param>
+/// <param name="Tokenizer">Its tokenizer.</param>
+public sealed record LoadedModel(string Id, string Format, ICausalLanguageModel Model, ITokenizer Tokenizer);
+
 /// <summary>
 /// The models a server may use: built-ins and the entries of one configured folder, addressed by id only.
 /// An id is one path segment (letters, digits, '.', '_', '-', not starting with '.'); absolute paths, '..', separators and
-/// symbolic links anywhere under the folder are refused, so no request can make the server read outside it.
+/// symbolic links anywhere under the folder are refused, so no request can make the server read outside it. Loaded models
+/// are kept in a <see cref="ModelCache"/>, so a model is read from disk once per id until its files change.
 /// </summary>
 public sealed partial class ModelCatalog
 {
@@ -25,16 +38,21 @@ public sealed partial class ModelCatalog
     public const string SeedModelId = "seed-cat-sat";
 
     private const long MaxConfigBytes = 1024 * 1024;
+    private static readonly Lazy<ToyModel> Seed = new(ToyModel.Seed);
     private readonly string? _root;
 
     /// <summary>Creates the catalog over <paramref name="modelsDirectory"/> (null = built-ins only).</summary>
-    public ModelCatalog(string? modelsDirectory)
+    public ModelCatalog(string? modelsDirectory, ModelCache? cache = null)
     {
         _root = modelsDirectory is null ? null : Path.GetFullPath(modelsDirectory);
+        Cache = cache ?? new ModelCache();
     }
 
     /// <summary>The models folder, or null.</summary>
     public string? Root => _root;
+
+    /// <summary>The models loaded so far.</summary>
+    public ModelCache Cache { get; }
 
     /// <summary>Every model: the built-ins, then the folder's entries sorted by id (symbolic links are skipped).</summary>
     public IReadOnlyList<ModelInfo> List()
@@ -107,23 +125,87 @@ public sealed partial class ModelCatalog
         }
     }
 
-    /// <summary>Loads a runnable toy model (the built-in seed model or a <c>*.heed-toy.json</c> file).</summary>
+    /// <summary>Loads a toy model (the built-in seed model or a <c>*.heed-toy.json</c> file), once per id and file version.</summary>
     /// <exception cref="HeedException">The id is refused, the model is not a toy model, or its file is malformed.</exception>
     public ToyModel LoadToy(string id)
     {
         if (id == SeedModelId)
         {
-            return ToyModel.Seed();
+            return Seed.Value;
         }
 
         FileSystemInfo entry = Resolve(id);
         if (entry is not FileInfo file || !file.Name.EndsWith(".heed-toy.json", StringComparison.Ordinal))
         {
             ModelInfo info = Describe(entry);
-            throw new HeedException($"model {id}: format {info.Format} cannot be run by this build (runnable formats: heed-toy)");
+            throw new HeedException($"model {id}: format {info.Format} is not a heed-toy model (it has no word embedding table)");
         }
 
-        return ToyModel.Load(file.FullName, id);
+        return Cache.GetOrLoad(id, [file.FullName], () => ToyModel.Load(file.FullName, id));
+    }
+
+    /// <summary>
+    /// Loads a transformer checkpoint with its tokenizer, once per id and file version: a llama2.c folder (checkpoint *.bin
+    /// and tok*.bin) or a Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json, merges.txt).
+    /// </summary>
+    /// <exception cref="HeedException">The id is refused, the folder lacks a file, or a file is malformed.</exception>
+    public LoadedModel LoadModel(string id)
+    {
+        FileSystemInfo entry = Resolve(id);
+        ModelInfo info = Describe(entry);
+        var folder = entry as DirectoryInfo;
+        switch (info.Format)
+        {
+            case "llama2c" when folder is not null && FindCheckpoint(folder) is FileInfo checkpoint && FindTokenizer(folder) is FileInfo tokenizer:
+                {
+                    string model = CheckedFile(folder.FullName, checkpoint.Name), vocabulary = CheckedFile(folder.FullName, tokenizer.Name);
+                    return Cache.GetOrLoad(id, [model, vocabulary], () => Loading(id, folder, () =>
+                    {
+                        ICausalLanguageModel checkpointModel = ModelFiles.LoadModel(model);
+                        LlamaTokenizer tokenizer = LlamaTokenizer.Load(vocabulary);
+                        ModelAttentionRun.CheckTokenizer(checkpointModel, tokenizer);
+                        return new LoadedModel(id, info.Format, checkpointModel, tokenizer);
+                    }));
+                }
+
+            case "llama2c":
+                throw new HeedException($"model '{id}': runs of llama2.c models need a folder holding the checkpoint (*.bin) and its tokenizer (tok*.bin)");
+            case "gpt2-safetensors":
+                {
+                    string[] files = Gpt2Files.Select(name => CheckedFile(folder!.FullName, name)).ToArray();
+                    string? missing = files.FirstOrDefault(f => !File.Exists(f));
+                    if (missing is not null)
+                    {
+                        throw new HeedException($"model '{id}': runs of GPT-2 folders need {string.Join(", ", Gpt2Files)}; {Path.GetFileName(missing)} is missing");
+                    }
+
+                    return Cache.GetOrLoad(id, files, () => Loading(id, folder!, () =>
+                    {
+                        Gpt2Model model = Gpt2Model.Load(folder!.FullName);
+                        Gpt2Tokenizer tokenizer = Gpt2Tokenizer.Load(files[2], files[3]);
+                        ModelAttentionRun.CheckTokenizer(model, tokenizer);
+                        return new LoadedModel(id, info.Format, model, tokenizer);
+                    }));
+                }
+
+            default:
+                throw new HeedException($"model '{id}': format {info.Format} is not a transformer checkpoint (llama2c, gpt2-safetensors)");
+        }
+    }
+
+    private static readonly string[] Gpt2Files = ["config.json", "model.safetensors", "vocab.json", "merges.txt"];
+
+    // Loader messages name files by full path; clients know the model by id only.
+    private static LoadedModel Loading(string id, DirectoryInfo folder, Func<LoadedModel> load)
+    {
+        try
+        {
+            return load();
+        }
+        catch (HeedException ex)
+        {
+            throw new HeedException($"model '{id}': {ex.Message.Replace(folder.FullName + Path.DirectorySeparatorChar, "", StringComparison.Ordinal).Replace(folder.FullName, id, StringComparison.Ordinal)}", ex);
+        }
     }
 
     /// <summary>Maps an id to its entry inside the folder, refusing anything that could lead outside it.</summary>
@@ -186,7 +268,10 @@ public sealed partial class ModelCatalog
         long bytes = folder.EnumerateFiles().Where(f => f.LinkTarget is null).Sum(f => f.Length);
         if (File.Exists(Path.Combine(folder.FullName, "model.safetensors")) && File.Exists(Path.Combine(folder.FullName, "config.json")))
         {
-            return new ModelInfo(folder.Name, "gpt2-safetensors", false, false, bytes, "A Hugging Face safetensors model folder (runs need the Heed.Models runner)");
+            bool tokenizer = File.Exists(Path.Combine(folder.FullName, "vocab.json")) && File.Exists(Path.Combine(folder.FullName, "merges.txt"));
+            return new ModelInfo(folder.Name, "gpt2-safetensors", tokenizer, false, bytes, tokenizer
+                ? "A Hugging Face GPT-2 folder (config.json, model.safetensors) with its tokenizer (vocab.json, merges.txt)"
+                : "A Hugging Face GPT-2 folder without its tokenizer (add vocab.json and merges.txt to run it)");
         }
 
         if (FindCheckpoint(folder) is not null)
@@ -198,19 +283,6 @@ public sealed partial class ModelCatalog
         }
 
         return new ModelInfo(folder.Name, "unknown", false, false, bytes, "A folder without a model Heed recognises");
-    }
-
-    /// <summary>The checkpoint and tokenizer files of a runnable llama2.c model folder (regular files only).</summary>
-    /// <exception cref="HeedException">The id is refused, or it is not a llama2.c folder with a checkpoint and a tokenizer.</exception>
-    public (string Checkpoint, string Tokenizer) Llama2cFiles(string id)
-    {
-        FileSystemInfo entry = Resolve(id);
-        if (entry is not DirectoryInfo folder || FindCheckpoint(folder) is not FileInfo checkpoint || FindTokenizer(folder) is not FileInfo tokenizer)
-        {
-            throw new HeedException($"model '{id}': runs of llama2.c models need a folder holding the checkpoint (*.bin) and its tokenizer (tok*.bin)");
-        }
-
-        return (CheckedFile(folder.FullName, checkpoint.Name), CheckedFile(folder.FullName, tokenizer.Name));
     }
 
     private static FileInfo? FindTokenizer(DirectoryInfo folder) =>

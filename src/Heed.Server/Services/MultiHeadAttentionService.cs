@@ -108,7 +108,8 @@ public sealed class MultiHeadAttentionService
 
     /// <summary>Builds the layer and runs it: x [B, T, C] → y [B, T, Cout].</summary>
     /// <exception cref="HeedException">An input is missing, over a limit, or does not fit the layer.</exception>
-    public MultiHeadAttentionResponse Forward(MultiHeadAttentionRequest request)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> fired (checked before and after the layer runs).</exception>
+    public MultiHeadAttentionResponse Forward(MultiHeadAttentionRequest request, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         var layer = new MultiHeadAttention(
@@ -123,8 +124,10 @@ public sealed class MultiHeadAttentionService
             _codec.DecodeOptional("bv", request.Bv),
             _codec.DecodeOptional("bo", request.Bo),
             request.Residual);
+        Tensor x = _codec.Decode("x", request.X);
+        cancellation.ThrowIfCancellationRequested();
         MultiHeadAttentionResult result = layer.Forward(
-            _codec.Decode("x", request.X),
+            x,
             _codec.DecodeOptional("memory", request.Memory),
             _codec.DecodeOptional("keyPaddingMask", request.KeyPaddingMask),
             _codec.DecodeOptional("attnMask", request.AttnMask),
@@ -135,6 +138,7 @@ public sealed class MultiHeadAttentionService
                 WeightsChoice.Averaged => AttentionWeightsMode.Averaged,
                 _ => AttentionWeightsMode.None,
             });
+        cancellation.ThrowIfCancellationRequested();
         return new MultiHeadAttentionResponse(
             TensorData.From(result.Output, request.Encoding),
             result.Weights is null ? null : TensorData.From(result.Weights, request.Encoding));

@@ -4,99 +4,9 @@ using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text.Json.Serialization;
 using Heed.Explain;
-using Heed.Server.Charts;
+using Heed.Explain.Pictures;
 
 namespace Heed.Server.Services;
-
-/// <summary>Runs a model of one format on a prompt and captures every layer's and head's attention.</summary>
-public interface IModelRunner
-{
-    /// <summary>The model format this runner handles (as <see cref="ModelInfo.Format"/>).</summary>
-    string Format { get; }
-
-    /// <summary>Checks, before the run is created, that the model loads and the prompt fits it.</summary>
-    /// <exception cref="HeedException">The model cannot be loaded or the prompt does not fit it.</exception>
-    void Check(string modelId, string prompt);
-
-    /// <summary>Tokenizes <paramref name="prompt"/>, runs the model and returns the traces per layer and head.</summary>
-    /// <param name="modelId">The model's id in the catalog.</param>
-    /// <param name="prompt">The text.</param>
-    /// <param name="progress">Called with (steps done, steps in all, message) as the run advances.</param>
-    /// <param name="cancellation">Stops the run.</param>
-    /// <exception cref="HeedException">The model cannot be loaded or the prompt does not fit it.</exception>
-    RunCapture Run(string modelId, string prompt, Action<int, int, string> progress, CancellationToken cancellation);
-}
-
-/// <summary>What a run captured.</summary>
-/// <param name="Tokens">The prompt's tokens.</param>
-/// <param name="Layers">Per layer, per head: the full single-head trace (Q, K, V, scores, weights, outputs).</param>
-/// <param name="Notes">Facts about the run a reader should know (unknown words, hashing).</param>
-public sealed record RunCapture(IReadOnlyList<string> Tokens, IReadOnlyList<IReadOnlyList<AttentionTrace>> Layers, IReadOnlyList<string> Notes);
-
-/// <summary>Runs <c>heed-toy</c> models (the built-in seed model and <c>*.heed-toy.json</c> files) through <see cref="TraceBuilder"/>.</summary>
-public sealed class ToyModelRunner : IModelRunner
-{
-    private readonly ModelCatalog _models;
-    private readonly ServerLimits _limits;
-
-    /// <summary>Creates the runner over the catalog.</summary>
-    public ToyModelRunner(ModelCatalog models, ServerLimits limits)
-    {
-        _models = models;
-        _limits = limits;
-    }
-
-    /// <inheritdoc />
-    public string Format => "heed-toy";
-
-    /// <inheritdoc />
-    public void Check(string modelId, string prompt) => Tokens(_models.LoadToy(modelId), prompt);
-
-    /// <inheritdoc />
-    public RunCapture Run(string modelId, string prompt, Action<int, int, string> progress, CancellationToken cancellation)
-    {
-        ArgumentNullException.ThrowIfNull(progress);
-        ToyModel model = _models.LoadToy(modelId);
-        IReadOnlyList<string> tokens = Tokens(model, prompt);
-
-        var unknown = tokens.Where(t => { model.Embed(t, out bool known); return !known; }).Distinct(StringComparer.Ordinal).ToArray();
-        int total = 1 + model.Layers.Sum(l => l.Count);
-        int done = 1;
-        progress(done, total, $"tokenized: {tokens.Count} tokens");
-        IReadOnlyList<IReadOnlyList<AttentionTrace>> layers = model.Run(tokens, (l, h) => progress(++done, total, $"layer {l} head {h}"), cancellation);
-        var notes = new List<string>();
-        if (unknown.Length > 0)
-        {
-            notes.Add($"not in {model.Id}'s vocabulary, so given a fixed vector from a hash of the word: {string.Join(", ", unknown)}");
-        }
-
-        return new RunCapture(tokens, layers, notes);
-    }
-
-    private IReadOnlyList<string> Tokens(ToyModel model, string prompt)
-    {
-        IReadOnlyList<string> tokens = ToyModel.Tokenize(prompt);
-        if (tokens.Count == 0)
-        {
-            throw new HeedException("prompt: has no words to attend over");
-        }
-
-        if (tokens.Count > _limits.MaxSequenceLength)
-        {
-            throw new HeedException($"prompt: {tokens.Count} tokens; the server's limit is {_limits.MaxSequenceLength}");
-        }
-
-        if (!model.HashUnknown)
-        {
-            foreach (string token in tokens)
-            {
-                model.Embed(token, out _);
-            }
-        }
-
-        return tokens;
-    }
-}
 
 /// <summary>The state of a run.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<RunState>))]
@@ -113,6 +23,9 @@ public enum RunState
 
     /// <summary>Stopped with an error (see <see cref="RunStatus.Error"/>).</summary>
     Failed,
+
+    /// <summary>Stopped on request (cancel, delete, or the waiting request timed out or went away).</summary>
+    Cancelled,
 }
 
 /// <summary>A request to run a model on a prompt.</summary>
@@ -129,6 +42,10 @@ public sealed record RunRequest
     /// <summary>The token the report walks through; default the second token (or the first).</summary>
     [Description("The token the report walks through step by step; default the second token, or the first.")]
     public string? Focus { get; init; }
+
+    /// <summary>Answer when the run has finished, with its report, instead of at once; if the request times out or is dropped, the run is cancelled.</summary>
+    [Description("Wait for the run and answer with its report (200) instead of its status (202); if the request times out (503) or the client goes away, the run is cancelled.")]
+    public bool Wait { get; init; }
 }
 
 /// <summary>One progress event of a run.</summary>
@@ -143,10 +60,10 @@ public sealed record RunEvent(int Sequence, RunState State, int Done, int Total,
 /// <param name="Id">The run id.</param>
 /// <param name="Model">The model id.</param>
 /// <param name="Prompt">The prompt.</param>
-/// <param name="State">Queued, Running, Succeeded or Failed.</param>
+/// <param name="State">Queued, Running, Succeeded, Failed or Cancelled.</param>
 /// <param name="Done">Steps done.</param>
 /// <param name="Total">Steps in all (0 until known).</param>
-/// <param name="Error">The error, when failed.</param>
+/// <param name="Error">The error, when failed or cancelled.</param>
 /// <param name="Tokens">The tokens, once known.</param>
 /// <param name="NumHeads">Heads per layer, once known.</param>
 /// <param name="Created">When the run was created.</param>
@@ -174,17 +91,19 @@ public sealed record StrongestLink(string From, string To, double Weight);
 /// <param name="Png">The path of its PNG heatmap.</param>
 public sealed record HeadSummary(int Layer, int Head, IReadOnlyList<StrongestLink> Strongest, string Svg, string Png);
 
-/// <summary>The report of a finished run: what ran, every head's summary, and the step-by-step walk-through of layer 0, head 0.</summary>
+/// <summary>The report of a finished run: what ran, every head's summary, the pictures, and the walk-through of layer 0, head 0.</summary>
 /// <param name="Status">The run's status.</param>
 /// <param name="Summary">A few sentences in plain words.</param>
 /// <param name="Notes">Facts the reader should know.</param>
-/// <param name="Heads">Every head's summary and picture links.</param>
+/// <param name="Heads">Every head's summary and heatmap links.</param>
+/// <param name="Pictures">Every picture kind (model view, head view, heatmap, network, rollout), SVG and PNG.</param>
+/// <param name="Html">The path of the self-contained HTML report.</param>
 /// <param name="Explanation">Layer 0, head 0, walked through for the focus token.</param>
-public sealed record RunReport(RunStatus Status, IReadOnlyList<string> Summary, IReadOnlyList<string> Notes, IReadOnlyList<HeadSummary> Heads, ExplainResponse Explanation);
+public sealed record RunReport(RunStatus Status, IReadOnlyList<string> Summary, IReadOnlyList<string> Notes, IReadOnlyList<HeadSummary> Heads, IReadOnlyList<PictureLink> Pictures, string Html, ExplainResponse Explanation);
 
 /// <summary>
 /// Runs of models on prompts: created, run in the background with progress events, queried for weights, pictures and a
-/// report, deleted, and deleted on their own once <see cref="ServerLimits.RunExpiry"/> has passed.
+/// report, cancelled, deleted, and deleted on their own once <see cref="ServerLimits.RunExpiry"/> has passed.
 /// </summary>
 public sealed class RunService : IDisposable
 {
@@ -195,11 +114,11 @@ public sealed class RunService : IDisposable
     private readonly TimeProvider _time;
     private readonly Timer _sweeper;
 
-    /// <summary>Creates the service with the runners for each format.</summary>
+    /// <summary>Creates the service with the runners for each format (a later runner of a format replaces an earlier one).</summary>
     public RunService(ModelCatalog models, IEnumerable<IModelRunner> runners, ServerLimits limits, TimeProvider time)
     {
         _models = models;
-        _runners = runners.ToDictionary(r => r.Format, StringComparer.Ordinal);
+        _runners = runners.GroupBy(r => r.Format, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
         _limits = limits;
         _time = time;
         TimeSpan period = limits.RunExpiry < TimeSpan.FromSeconds(30) ? limits.RunExpiry : TimeSpan.FromSeconds(30);
@@ -212,6 +131,32 @@ public sealed class RunService : IDisposable
     /// <summary>Starts a run in the background and returns its status at once.</summary>
     /// <exception cref="HeedException">The model is unknown or cannot be run, the prompt is missing or too long, or too many runs exist.</exception>
     public RunStatus Create(RunRequest request)
+    {
+        (string modelId, string prompt, IModelRunner runner) = Prepare(request);
+        if (_runs.Count >= _limits.MaxRuns)
+        {
+            throw new HeedException($"runs: {_runs.Count} runs are kept, the server's limit; delete some or wait for them to expire");
+        }
+
+        DateTimeOffset now = _time.GetUtcNow();
+        var run = new Run(NewId(), modelId, prompt, request.Focus, now, now + _limits.RunExpiry);
+        _runs[run.Id] = run;
+        run.Worker = Task.Run(() => Execute(run, runner));
+        return run.Status();
+    }
+
+    /// <summary>Runs the model on the prompt here and now, keeping nothing (what <c>POST /api/v1/explain</c> with a model does).</summary>
+    /// <exception cref="HeedException">As <see cref="Create"/>.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> fired.</exception>
+    public RunCapture Capture(RunRequest request, CancellationToken cancellation)
+    {
+        (string modelId, string prompt, IModelRunner runner) = Prepare(request);
+        cancellation.ThrowIfCancellationRequested();
+        return runner.Run(modelId, prompt, (_, _, _) => { }, cancellation);
+    }
+
+    // The model, the prompt and the runner of a request, checked before any work.
+    private (string Model, string Prompt, IModelRunner Runner) Prepare(RunRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         Sweep();
@@ -233,16 +178,51 @@ public sealed class RunService : IDisposable
         }
 
         runner.Check(modelId, request.Prompt);
-        if (_runs.Count >= _limits.MaxRuns)
+        return (modelId, request.Prompt, runner);
+    }
+
+    /// <summary>
+    /// Starts a run and follows it to the end, passing each event to <paramref name="onEvent"/>; returns the final status.
+    /// When <paramref name="cancellation"/> fires (the caller timed out or went away), the run is cancelled too.
+    /// </summary>
+    /// <exception cref="HeedException">As <see cref="Create"/>.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> fired; the run was cancelled.</exception>
+    public async Task<RunStatus> RunToEndAsync(RunRequest request, Func<RunEvent, Task>? onEvent, CancellationToken cancellation)
+    {
+        RunStatus created = Create(request);
+        try
         {
-            throw new HeedException($"runs: {_runs.Count} runs are kept, the server's limit; delete some or wait for them to expire");
+            await foreach (RunEvent e in EventsAsync(created.Id, cancellation).ConfigureAwait(false))
+            {
+                if (onEvent is not null)
+                {
+                    await onEvent(e).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            if (_runs.TryGetValue(created.Id, out Run? run))
+            {
+                run.Cancellation.Cancel();
+            }
+
+            throw;
         }
 
-        DateTimeOffset now = _time.GetUtcNow();
-        var run = new Run(NewId(), modelId, request.Prompt, request.Focus, now, now + _limits.RunExpiry);
-        _runs[run.Id] = run;
-        run.Worker = Task.Run(() => Execute(run, runner));
-        return run.Status();
+        return Get(created.Id);
+    }
+
+    /// <summary>Waits until the run finishes, reporting each event; returns the final status. Stopping the wait leaves the run running.</summary>
+    /// <exception cref="HeedNotFoundException">No such run.</exception>
+    public async Task<RunStatus> WaitAsync(string id, Action<RunEvent>? onEvent, CancellationToken cancellation)
+    {
+        await foreach (RunEvent e in EventsAsync(id, cancellation).ConfigureAwait(false))
+        {
+            onEvent?.Invoke(e);
+        }
+
+        return Get(id);
     }
 
     /// <summary>Every run's status, newest first.</summary>
@@ -256,16 +236,13 @@ public sealed class RunService : IDisposable
     /// <exception cref="HeedNotFoundException">No such run, or it expired.</exception>
     public RunStatus Get(string id) => Find(id).Status();
 
-    /// <summary>Waits until the run finishes, reporting each event; returns the final status.</summary>
+    /// <summary>Asks a queued or running run to stop; it turns <see cref="RunState.Cancelled"/> at its next check. A finished run is left as it is.</summary>
     /// <exception cref="HeedNotFoundException">No such run.</exception>
-    public async Task<RunStatus> WaitAsync(string id, Action<RunEvent>? onEvent, CancellationToken cancellation)
+    public RunStatus Cancel(string id)
     {
-        await foreach (RunEvent e in EventsAsync(id, cancellation).ConfigureAwait(false))
-        {
-            onEvent?.Invoke(e);
-        }
-
-        return Get(id);
+        Run run = Find(id);
+        run.Cancellation.Cancel();
+        return run.Status();
     }
 
     /// <summary>The run's events from the first, then each new one as it happens, until the run finishes.</summary>
@@ -300,18 +277,29 @@ public sealed class RunService : IDisposable
     /// <exception cref="HeedException">The run has not succeeded, or the layer or head is out of range.</exception>
     public HeadWeights Weights(string id, int layer, int head)
     {
-        AttentionTrace trace = Trace(id, layer, head);
-        return new HeadWeights(layer, head, trace.Tokens, trace.Weights);
+        AttentionSet set = Captured(Find(id)).Set;
+        if (layer < 0 || layer >= set.Layers)
+        {
+            throw new HeedException($"layer: {layer}; expected 0..{set.Layers - 1}");
+        }
+
+        if (head < 0 || head >= set.Heads)
+        {
+            throw new HeedException($"head: {head}; layer {layer} has heads 0..{set.Heads - 1}");
+        }
+
+        return new HeadWeights(layer, head, set.KeyTokens, Rows(set, layer, head));
     }
 
-    /// <summary>One head's heatmap as SVG.</summary>
-    /// <exception cref="HeedException">As <see cref="Weights"/>.</exception>
-    public string Svg(string id, int layer, int head) =>
-        ExplainService.WeightsSvg(Trace(id, layer, head), $"layer {layer}, head {head}: attention weights");
-
-    /// <summary>One head's heatmap as PNG.</summary>
-    /// <exception cref="HeedException">As <see cref="Weights"/>.</exception>
-    public byte[] Png(string id, int layer, int head) => Heatmap.Png(Trace(id, layer, head).Weights);
+    /// <summary>
+    /// One picture of a finished run: the heatmap or network of (<paramref name="layer"/>, <paramref name="head"/>), the head
+    /// view of a layer (every head unless <paramref name="head"/> is given), the model view, or the rollout.
+    /// </summary>
+    /// <exception cref="HeedException">The run has not succeeded, or the layer or head is out of range.</exception>
+    public Scene Picture(string id, PictureKind kind, int? layer, int? head)
+    {
+        return Pictures.Draw(Captured(Find(id)).Set, kind, layer ?? 0, head);
+    }
 
     /// <summary>The report of a finished run.</summary>
     /// <exception cref="HeedException">The run has not succeeded, or the focus token is unknown.</exception>
@@ -319,37 +307,49 @@ public sealed class RunService : IDisposable
     {
         Run run = Find(id);
         RunCapture capture = Captured(run);
+        AttentionSet set = capture.Set;
         var heads = new List<HeadSummary>();
-        for (int l = 0; l < capture.Layers.Count; l++)
+        for (int l = 0; l < set.Layers; l++)
         {
-            for (int h = 0; h < capture.Layers[l].Count; h++)
+            for (int h = 0; h < set.Heads; h++)
             {
-                AttentionTrace t = capture.Layers[l][h];
-                var strongest = Enumerable.Range(0, t.Tokens.Count).Select(i =>
+                double[][] weights = Rows(set, l, h);
+                var strongest = weights.Select((row, i) =>
                 {
                     int best = 0;
-                    for (int j = 1; j < t.Tokens.Count; j++)
+                    for (int j = 1; j < row.Length; j++)
                     {
-                        if (t.Weights[i][j] > t.Weights[i][best]) best = j;
+                        if (row[j] > row[best]) best = j;
                     }
 
-                    return new StrongestLink(t.Tokens[i], t.Tokens[best], t.Weights[i][best]);
+                    return new StrongestLink(set.QueryTokens[i], set.KeyTokens[best], row[best]);
                 }).ToArray();
                 string path = $"/api/v1/runs/{id}/layers/{l}/heads/{h}";
                 heads.Add(new HeadSummary(l, h, strongest, path + "/svg", path + "/png"));
             }
         }
 
-        AttentionTrace first = capture.Layers[0][0];
-        string focus = run.Focus ?? first.Tokens[Math.Min(1, first.Tokens.Count - 1)];
-        ExplainResponse explanation = ExplainService.Describe(first, focus, null, null);
+        ExplainResponse explanation = capture.Explain(0, 0, run.Focus, false, CancellationToken.None);
         StrongestLink focusLink = heads[0].Strongest[explanation.FocusIndex];
         var summary = new List<string>
         {
-            $"{run.Model} ran on {capture.Tokens.Count} tokens through {capture.Layers.Count} layer(s) with {capture.Layers.Sum(l => l.Count)} head(s) in all.",
+            $"{run.Model} ran on {capture.Tokens.Count} tokens through {set.Layers} layer(s) with {set.Layers * set.Heads} head(s) in all.",
             $"In layer 0, head 0, \"{focusLink.From}\" attends most to \"{focusLink.To}\" (weight {focusLink.Weight:0.000}); the steps below show why.",
         };
-        return new RunReport(run.Status(), summary, capture.Notes, heads, explanation);
+        return new RunReport(run.Status(), summary, capture.Notes, heads, Pictures.Links($"/api/v1/runs/{id}/pictures", true), $"/api/v1/runs/{id}/report.html", explanation);
+    }
+
+    /// <summary>
+    /// The run's self-contained HTML report (Heed.Explain's <see cref="HtmlReport"/>): every picture of layer 0 and the
+    /// step-by-step walk-through of layer 0, head 0.
+    /// </summary>
+    /// <exception cref="HeedException">The run has not succeeded.</exception>
+    public string ReportHtml(string id)
+    {
+        RunReport report = Report(id);
+        Run run = Find(id);
+        var intro = report.Summary.Concat(report.Notes).Append("Hover over a cell, line or node to read its value. This page needs no network connection.").ToArray();
+        return HtmlReport.Build($"Attention of {run.Model} on \"{run.Prompt}\"", intro, AttentionPictures.All(Captured(run).Set, 0, null), report.Explanation.Text);
     }
 
     /// <summary>Deletes a run (stopping it if it is still running).</summary>
@@ -387,24 +387,21 @@ public sealed class RunService : IDisposable
         }
     }
 
-    private AttentionTrace Trace(string id, int layer, int head)
+    // One head's [T·S] weights as T rows.
+    private static double[][] Rows(AttentionSet set, int layer, int head)
     {
-        RunCapture capture = Captured(Find(id));
-        if (layer < 0 || layer >= capture.Layers.Count)
-        {
-            throw new HeedException($"layer: {layer}; expected 0..{capture.Layers.Count - 1}");
-        }
-
-        if (head < 0 || head >= capture.Layers[layer].Count)
-        {
-            throw new HeedException($"head: {head}; layer {layer} has heads 0..{capture.Layers[layer].Count - 1}");
-        }
-
-        return capture.Layers[layer][head];
+        ReadOnlySpan<double> m = set.Matrix(layer, head);
+        var rows = new double[set.QueryLength][];
+        for (int i = 0; i < rows.Length; i++) rows[i] = m.Slice(i * set.KeyLength, set.KeyLength).ToArray();
+        return rows;
     }
 
-    private static RunCapture Captured(Run run) => run.Capture ?? throw new HeedConflictException(
-        run.State == RunState.Failed ? $"run '{run.Id}' failed: {run.Error}" : $"run '{run.Id}' is {run.State.ToString().ToLowerInvariant()}; wait for it to succeed (GET /api/v1/runs/{run.Id}/events)");
+    private static RunCapture Captured(Run run) => run.Capture ?? throw new HeedConflictException(run.State switch
+    {
+        RunState.Failed => $"run '{run.Id}' failed: {run.Error}",
+        RunState.Cancelled => $"run '{run.Id}' was cancelled",
+        _ => $"run '{run.Id}' is {run.State.ToString().ToLowerInvariant()}; wait for it to succeed (GET /api/v1/runs/{run.Id}/events)",
+    });
 
     private Run Find(string id)
     {
@@ -416,23 +413,25 @@ public sealed class RunService : IDisposable
     {
         try
         {
+            run.Cancellation.Token.ThrowIfCancellationRequested();
             run.Add(RunState.Running, 0, 0, $"running {run.Model}");
             RunCapture capture = runner.Run(run.Model, run.Prompt, (done, total, message) => run.Add(RunState.Running, done, total, message), run.Cancellation.Token);
+            run.Cancellation.Token.ThrowIfCancellationRequested();
             run.Succeed(capture);
         }
         catch (OperationCanceledException)
         {
-            run.Fail("cancelled");
+            run.Stop(RunState.Cancelled, "cancelled");
         }
         catch (HeedException ex)
         {
-            run.Fail(ex.Message);
+            run.Stop(RunState.Failed, ex.Message);
         }
 #pragma warning disable CA1031 // A run's failure is reported in its status and events, never lost in a background task.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            run.Fail($"internal error: {ex.GetType().Name}: {ex.Message}");
+            run.Stop(RunState.Failed, $"internal error: {ex.GetType().Name}: {ex.Message}");
         }
     }
 
@@ -482,7 +481,7 @@ public sealed class RunService : IDisposable
             lock (_gate)
             {
                 RunEvent last = _events[^1];
-                return new RunStatus(Id, Model, Prompt, State, last.Done, last.Total, Error, Capture?.Tokens, Capture?.Layers.Select(l => l.Count).ToArray(), Created, ExpiresAt);
+                return new RunStatus(Id, Model, Prompt, State, last.Done, last.Total, Error, Capture?.Tokens, Capture is null ? null : Enumerable.Repeat(Capture.Set.Heads, Capture.Set.Layers).ToArray(), Created, ExpiresAt);
             }
         }
 
@@ -490,7 +489,7 @@ public sealed class RunService : IDisposable
         {
             lock (_gate)
             {
-                return (_events.Skip(next).ToArray(), _changed.Task, State is RunState.Succeeded or RunState.Failed);
+                return (_events.Skip(next).ToArray(), _changed.Task, State is RunState.Succeeded or RunState.Failed or RunState.Cancelled);
             }
         }
 
@@ -510,16 +509,17 @@ public sealed class RunService : IDisposable
 
         public void Succeed(RunCapture capture)
         {
-            int total = 1 + capture.Layers.Sum(l => l.Count);
+            int total = 1 + (capture.Set.Layers * capture.Set.Heads);
             lock (_gate)
             {
                 Capture = capture;
             }
 
-            Add(RunState.Succeeded, total, total, "done");
+            RunEvent last = Since(0).Pending[^1];
+            Add(RunState.Succeeded, last.Total > 0 ? last.Total : total, last.Total > 0 ? last.Total : total, "done");
         }
 
-        public void Fail(string error)
+        public void Stop(RunState state, string error)
         {
             lock (_gate)
             {
@@ -527,7 +527,7 @@ public sealed class RunService : IDisposable
             }
 
             RunEvent last = Since(0).Pending[^1];
-            Add(RunState.Failed, last.Done, last.Total, error);
+            Add(state, last.Done, last.Total, error);
         }
     }
 }

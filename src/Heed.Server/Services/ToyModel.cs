@@ -14,7 +14,7 @@ namespace Heed.Server.Services;
 public sealed record ToyHead(double[][] Wq, double[][] Wk, double[][] Wv, double? Scale);
 
 /// <summary>
-/// An attention-only model small enough to read: word embeddings and layers of single-head attentions. Layer l's heads read
+/// An attention-only model small enough to read: word embeddings and layers of H single-head attentions each. Layer l's heads read
 /// X_l [T, C_l]; their outputs, side by side, are X_{l+1} [T, Σ Dv]. Stored as <c>NAME.heed-toy.json</c>:
 /// <c>{"format": "heed-toy-1", "embeddings": {"word": [..]}, "unknown": "hash" | "error",
 /// "layers": [[{"wq": [[..]], "wk": [[..]], "wv": [[..]], "scale": 1.0}]]}</c>.
@@ -37,6 +37,11 @@ public sealed partial class ToyModel
             if (layers[l].Count == 0)
             {
                 throw new HeedException($"model {id}: layer {l} has no heads");
+            }
+
+            if (layers[l].Count != layers[0].Count)
+            {
+                throw new HeedException($"model {id}: layer {l} has {layers[l].Count} heads but layer 0 has {layers[0].Count}; every layer needs the same number, as in a transformer");
             }
 
             int next = 0;

@@ -4,7 +4,6 @@ using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Heed.Explain;
 using Heed.IO;
-using Heed.Server.Charts;
 
 namespace Heed.Server.Services;
 
@@ -117,8 +116,8 @@ public sealed record AnalyseRequest
     [Description("Attention: the matrix holding V [S, Dv].")]
     public string? V { get; init; }
 
-    /// <summary>Causal mask (attention).</summary>
-    [Description("Attention: query i attends keys j <= i.")]
+    /// <summary>Causal mask.</summary>
+    [Description("Query i attends keys j <= i.")]
     public bool IsCausal { get; init; }
 
     /// <summary>Matrix name of E [T, C] (explain).</summary>
@@ -158,11 +157,6 @@ public sealed record AnalyseRequest
     public ChartFormat Chart { get; init; }
 }
 
-/// <summary>A picture: its media type and its content (SVG text, or base64 PNG).</summary>
-/// <param name="MediaType">image/svg+xml or image/png.</param>
-/// <param name="Data">The SVG text, or the PNG file in base64.</param>
-public sealed record Chart(string MediaType, string Data);
-
 /// <summary>The result of an analysis.</summary>
 /// <param name="Kind">What ran.</param>
 /// <param name="Tokens">Row labels.</param>
@@ -171,7 +165,7 @@ public sealed record Chart(string MediaType, string Data);
 /// <param name="OutputName">Where the output was stored, if asked.</param>
 /// <param name="Chart">The heatmap of the weights, if asked.</param>
 /// <param name="Explanation">The step-by-step walk-through (explain only).</param>
-public sealed record AnalyseResponse(AnalysisKind Kind, IReadOnlyList<string> Tokens, double[][] Weights, double[][] Output, string? OutputName, Chart? Chart, ExplainResponse? Explanation);
+public sealed record AnalyseResponse(AnalysisKind Kind, IReadOnlyList<string> Tokens, double[][] Weights, double[][] Output, string? OutputName, Picture? Chart, ExplainResponse? Explanation);
 
 /// <summary>
 /// The workspace: named float64 matrices that clients read and write like a spreadsheet, and analyse with attention.
@@ -330,7 +324,8 @@ public sealed partial class Workspace
 
     /// <summary>Runs attention or explain with named matrices as inputs; returns the weights, the output and a chart.</summary>
     /// <exception cref="HeedException">A matrix is missing or the shapes do not fit.</exception>
-    public AnalyseResponse Analyse(AnalyseRequest request)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> fired.</exception>
+    public AnalyseResponse Analyse(AnalyseRequest request, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         double[][] weights, output;
@@ -340,8 +335,19 @@ public sealed partial class Workspace
         {
             MatrixRange e = Get(Required("embeddings", request.Embeddings));
             tokens = Labels(request.Tokens, request.Embeddings!, e.Rows);
-            AttentionTrace trace = TraceBuilder.Build(tokens, e.Values, Get(Required("wq", request.Wq)).Values, Get(Required("wk", request.Wk)).Values, Get(Required("wv", request.Wv)).Values, request.Scale);
-            explanation = ExplainService.Describe(trace, request.Focus ?? tokens[0], null, null);
+            var input = new TraceInput
+            {
+                Tokens = tokens,
+                Embeddings = e.Values,
+                WQ = Get(Required("wq", request.Wq)).Values,
+                WK = Get(Required("wk", request.Wk)).Values,
+                WV = Get(Required("wv", request.Wv)).Values,
+                Scale = request.Scale,
+                Causal = request.IsCausal,
+                Source = $"workspace matrices {request.Embeddings}, {request.Wq}, {request.Wk}, {request.Wv}",
+            };
+            AttentionTrace trace = input.Trace();
+            explanation = ExplainService.Describe(trace, request.Focus ?? tokens[0], input.Source);
             (weights, output) = (trace.Weights, trace.Outputs);
         }
         else
@@ -363,6 +369,7 @@ public sealed partial class Workspace
             output = Rows(result.Output.ToDoubleArray(), v.Columns);
         }
 
+        cancellation.ThrowIfCancellationRequested();
         if (request.OutputName is not null)
         {
             string name = CheckName(request.OutputName);
@@ -381,12 +388,8 @@ public sealed partial class Workspace
         }
 
         string[] keyLabels = weights.Length > 0 && weights[0].Length == tokens.Length ? tokens : Enumerable.Range(0, weights.Length == 0 ? 0 : weights[0].Length).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        Chart? chart = request.Chart switch
-        {
-            ChartFormat.Svg => new Chart("image/svg+xml", Heatmap.Svg($"attention weights ({request.Kind})", tokens, keyLabels, weights)),
-            ChartFormat.Png => new Chart("image/png", Convert.ToBase64String(Heatmap.Png(weights))),
-            _ => null,
-        };
+        Picture? chart = request.Chart == ChartFormat.None ? null
+            : Pictures.Render(Pictures.Set(tokens, keyLabels, weights, $"analyse {request.Kind}"), PictureKind.Heatmap, request.Chart == ChartFormat.Png ? PictureFormat.Png : PictureFormat.Svg);
         return new AnalyseResponse(request.Kind, tokens, weights, output, request.OutputName, chart, explanation);
     }
 
