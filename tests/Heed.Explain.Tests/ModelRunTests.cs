@@ -36,6 +36,26 @@ public class ModelRunTests
     [Fact]
     public void Gpt2_weights_equal_softmax_of_the_traced_queries_and_keys_in_float64() => AssertEveryHeadRecomputes(Gpt2Run());
 
+    [Fact]
+    public void A_run_reports_each_layer_and_stops_at_the_next_layer_once_cancelled()
+    {
+        Gpt2Model model = Gpt2Model.Load(SharedModels.Gpt2Tiny);
+        int[] ids = [1, 2, 3, 4];
+        string[] labels = [.. ids.Select(id => $"t{id}")];
+        var done = new List<int>();
+        ModelAttentionRun.Run(model, ids, labels, onLayerDone: done.Add);
+        Assert.Equal([0, 1], done);
+
+        done.Clear();
+        using var cancel = new CancellationTokenSource();
+        Assert.ThrowsAny<OperationCanceledException>(() => ModelAttentionRun.Run(model, ids, labels, onLayerDone: layer =>
+        {
+            done.Add(layer);
+            cancel.Cancel();
+        }, cancellationToken: cancel.Token));
+        Assert.Equal([0], done); // layer 1 never ran
+    }
+
     [StoriesFact]
     public void Tracing_changes_nothing_the_model_computes()
     {

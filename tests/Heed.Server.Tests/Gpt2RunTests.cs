@@ -135,7 +135,7 @@ public sealed class Gpt2RunTests : IAsyncLifetime
     }
 
     [Fact]
-    public void A_cancelled_run_stops_before_the_forward_pass()
+    public void A_run_cancelled_after_layer_0_stops_inside_the_forward_pass()
     {
         var runner = new TransformerRunner("gpt2-safetensors", new ModelCatalog(_models), new ServerLimits());
         using var cancel = new CancellationTokenSource();
@@ -143,9 +143,47 @@ public sealed class Gpt2RunTests : IAsyncLifetime
         Assert.ThrowsAny<OperationCanceledException>(() => runner.Run("gpt2-tiny", Prompt, (_, _, m) =>
         {
             seen.Add(m);
-            cancel.Cancel();
+            if (m.StartsWith("layer 0:", StringComparison.Ordinal)) cancel.Cancel();
         }, cancel.Token));
-        Assert.Single(seen); // loaded; no forward pass
+
+        // Loaded, then layer 0's attention; the check before layer 1 stopped the pass.
+        Assert.Equal(2, seen.Count);
+        Assert.StartsWith("loaded gpt2: 2 layers", seen[0], StringComparison.Ordinal);
+        Assert.StartsWith("layer 0:", seen[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_run_cancelled_mid_forward_turns_cancelled_with_no_later_layer_computed()
+    {
+        RunService? service = null;
+        var inner = new TransformerRunner("gpt2-safetensors", new ModelCatalog(_models), new ServerLimits());
+        var runner = new CancellingRunner(inner, "layer 0:", () => service!.Cancel(service.List()[0].Id));
+        using var runs = new RunService(new ModelCatalog(_models), [runner], new ServerLimits(), TimeProvider.System);
+        service = runs;
+        RunStatus created = runs.Create(new RunRequest { Model = "gpt2-tiny", Prompt = Prompt });
+        var events = new List<RunEvent>();
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        RunStatus final = await runs.WaitAsync(created.Id, events.Add, limit.Token);
+        Assert.Equal(RunState.Cancelled, final.State);
+        Assert.Contains(events, e => e.Message.StartsWith("layer 0:", StringComparison.Ordinal));
+        Assert.DoesNotContain(events, e => e.Message.StartsWith("layer 1:", StringComparison.Ordinal));
+        Assert.Equal("cancelled", events[^1].Message);
+        await Assert.ThrowsAsync<HeedConflictException>(() => Task.Run(() => runs.Report(created.Id)));
+    }
+
+    /// <summary>Passes a run on to another runner and calls <c>cancel</c> when a progress message starts with <c>trigger</c>.</summary>
+    private sealed class CancellingRunner(IModelRunner inner, string trigger, Action cancel) : IModelRunner
+    {
+        public string Format => inner.Format;
+
+        public void Check(string modelId, string prompt) => inner.Check(modelId, prompt);
+
+        public RunCapture Run(string modelId, string prompt, Action<int, int, string> progress, CancellationToken cancellation) =>
+            inner.Run(modelId, prompt, (done, total, message) =>
+            {
+                progress(done, total, message);
+                if (message.StartsWith(trigger, StringComparison.Ordinal)) cancel();
+            }, cancellation);
     }
 
     [Fact]

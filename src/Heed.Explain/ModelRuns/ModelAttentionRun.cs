@@ -97,20 +97,32 @@ public sealed class ModelAttentionRun
         return piece.Length > 1 && piece[0] == ' ' ? "\u2581" + piece[1..] : piece;
     }
 
-    /// <summary>Encodes the prompt and runs it (see <see cref="Run(ICausalLanguageModel, IReadOnlyList{int}, IReadOnlyList{string}, bool, string, int)"/>).</summary>
+    /// <summary>Encodes the prompt and runs it (see <see cref="Run(ICausalLanguageModel, IReadOnlyList{int}, IReadOnlyList{string}, bool, string, int, Action{int}?, CancellationToken)"/>).</summary>
     /// <exception cref="HeedException">See <see cref="Encode"/>.</exception>
-    public static ModelAttentionRun Run(ICausalLanguageModel model, ITokenizer tokenizer, string prompt, bool useReference = false, string source = "", int threads = 1)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    public static ModelAttentionRun Run(ICausalLanguageModel model, ITokenizer tokenizer, string prompt, bool useReference = false, string source = "", int threads = 1, CancellationToken cancellationToken = default)
     {
         int[] ids = Encode(model, tokenizer, prompt);
-        return Run(model, ids, ids.Select(id => Label(tokenizer, id)).ToArray(), useReference, source, threads);
+        return Run(model, ids, ids.Select(id => Label(tokenizer, id)).ToArray(), useReference, source, threads, cancellationToken: cancellationToken);
     }
 
     /// <summary>
     /// Runs tokens [T] from position 0 in one batched pass with every layer's attention recorded (probabilities, scores,
     /// Q, K, V). <paramref name="useReference"/> runs the model's attention on the float64 reference.
+    /// <paramref name="onLayerDone"/> is called with each layer's index once its attention is recorded, and
+    /// <paramref name="cancellationToken"/> is checked before every layer.
     /// </summary>
     /// <exception cref="HeedException">A token id is outside the vocabulary, T exceeds the context, or the labels do not match the ids.</exception>
-    public static ModelAttentionRun Run(ICausalLanguageModel model, IReadOnlyList<int> ids, IReadOnlyList<string> tokens, bool useReference = false, string source = "", int threads = 1)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    public static ModelAttentionRun Run(
+        ICausalLanguageModel model,
+        IReadOnlyList<int> ids,
+        IReadOnlyList<string> tokens,
+        bool useReference = false,
+        string source = "",
+        int threads = 1,
+        Action<int>? onLayerDone = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(ids);
@@ -122,9 +134,11 @@ public sealed class ModelAttentionRun
         DecoderSession session = model.CreateSession(idArray.Length);
         session.UseReferenceAttention = useReference;
         session.Threads = Math.Max(1, threads);
-        var recorder = new AttentionRecorder(new AttentionCaptureOptions { Scores = true, QueryKeyValue = true });
+        var recorder = new AttentionRecorder(
+            new AttentionCaptureOptions { Scores = true, QueryKeyValue = true },
+            onLayerDone is null ? null : record => onLayerDone(record.Layer));
         session.Recorder = recorder;
-        Tensor<float> logits = session.ForwardAll(idArray);
+        Tensor<float> logits = session.ForwardAll(idArray, cancellationToken);
         return new ModelAttentionRun(model, idArray, [.. tokens], logits, [.. recorder.Records], useReference, source);
     }
 

@@ -37,9 +37,18 @@ public sealed record LayerAttention(
 public sealed class AttentionRecorder
 {
     private readonly List<LayerAttention> _records = [];
+    private readonly Action<LayerAttention>? _onRecord;
 
-    /// <summary>Creates a recorder keeping the probabilities and whatever <paramref name="options"/> asks for.</summary>
-    public AttentionRecorder(AttentionCaptureOptions? options = null) => Options = options ?? new AttentionCaptureOptions();
+    /// <summary>
+    /// Creates a recorder keeping the probabilities and whatever <paramref name="options"/> asks for;
+    /// <paramref name="onRecord"/>, when given, is called with each record as soon as its layer's attention has run
+    /// (for progress, or to cancel the rest of the pass).
+    /// </summary>
+    public AttentionRecorder(AttentionCaptureOptions? options = null, Action<LayerAttention>? onRecord = null)
+    {
+        Options = options ?? new AttentionCaptureOptions();
+        _onRecord = onRecord;
+    }
 
     /// <summary>What is kept besides the probabilities.</summary>
     public AttentionCaptureOptions Options { get; }
@@ -59,14 +68,16 @@ public sealed class AttentionRecorder
         {
             // The capture is [1, heads, len, size] over the whole preallocated cache; keep batch 0 and the valid keys.
             AttentionCaptureOptions o = owner.Options;
-            owner._records.Add(new LayerAttention(
+            var record = new LayerAttention(
                 layer,
                 startPosition,
                 Trim(capture.Probabilities, kvLength),
                 o.QueryKeyValue ? Trim(capture.Query, capture.Query.Dim(3)) : null,
                 o.QueryKeyValue ? TrimRows(capture.Key, kvLength) : null,
                 o.QueryKeyValue ? TrimRows(capture.Value, kvLength) : null,
-                o.Scores ? Trim(capture.Scores, kvLength) : null));
+                o.Scores ? Trim(capture.Scores, kvLength) : null);
+            owner._records.Add(record);
+            owner._onRecord?.Invoke(record);
         }
 
         // [1, A, R, C] → [A, R, columns] keeping the first columns of each row.

@@ -41,9 +41,11 @@ public static class CausalLanguageModel
     /// <summary>
     /// Runs <paramref name="tokens"/> [T] from position 0 in one batched pass: logits [T, V] and, when
     /// <paramref name="capture"/> is given, each layer's attention probabilities [H, T, T] (plus what it asks for).
+    /// <paramref name="cancellationToken"/> is checked before every layer.
     /// </summary>
     /// <exception cref="HeedException">A token id is outside the vocabulary or T exceeds the context.</exception>
-    public static ModelOutput Forward(this ICausalLanguageModel model, ReadOnlySpan<int> tokens, AttentionCaptureOptions? capture = null)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    public static ModelOutput Forward(this ICausalLanguageModel model, ReadOnlySpan<int> tokens, AttentionCaptureOptions? capture = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (tokens.IsEmpty)
@@ -59,7 +61,7 @@ public static class CausalLanguageModel
         DecoderSession session = model.CreateSession(tokens.Length);
         AttentionRecorder? recorder = capture is null ? null : new AttentionRecorder(capture);
         session.Recorder = recorder;
-        Tensor<float> logits = session.ForwardAll(tokens);
+        Tensor<float> logits = session.ForwardAll(tokens, cancellationToken);
         return new ModelOutput(logits, recorder?.Records ?? []);
     }
 }
@@ -131,31 +133,42 @@ public abstract class DecoderSession
     /// <summary>Forgets every token (the cache memory is kept).</summary>
     public void Reset() => Cache.Reset();
 
-    /// <summary>Runs the tokens and returns the logits [V] of the last one (valid until the next call).</summary>
+    /// <summary>
+    /// Runs the tokens and returns the logits [V] of the last one (valid until the next call).
+    /// <paramref name="cancellationToken"/> is checked before every layer; a cancelled call leaves the session as it was
+    /// before the call (nothing is committed to the cache).
+    /// </summary>
     /// <exception cref="HeedException">A token id is outside the vocabulary or the cache is full.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public ReadOnlySpan<float> Forward(ReadOnlySpan<int> tokens)
+    public ReadOnlySpan<float> Forward(ReadOnlySpan<int> tokens, CancellationToken cancellationToken = default)
     {
         Check(tokens);
-        Run(tokens, _lastLogits, allRows: false);
+        Run(tokens, _lastLogits, allRows: false, cancellationToken);
         return _lastLogits;
     }
 
-    /// <summary>Runs the tokens and returns the logits [T, V] of every one.</summary>
+    /// <summary>
+    /// Runs the tokens and returns the logits [T, V] of every one. <paramref name="cancellationToken"/> is checked before
+    /// every layer; a cancelled call leaves the session as it was before the call.
+    /// </summary>
     /// <exception cref="HeedException">A token id is outside the vocabulary or the cache is full.</exception>
-    public Tensor<float> ForwardAll(ReadOnlySpan<int> tokens)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    public Tensor<float> ForwardAll(ReadOnlySpan<int> tokens, CancellationToken cancellationToken = default)
     {
         Check(tokens);
         var logits = new float[tokens.Length * _lastLogits.Length];
-        Run(tokens, logits, allRows: true);
+        Run(tokens, logits, allRows: true, cancellationToken);
         return new Tensor<float>([tokens.Length, _lastLogits.Length], logits);
     }
 
     /// <summary>
     /// Runs tokens [T] at positions <see cref="Position"/>.., writes the new keys/values into the cache, commits them,
-    /// and writes logits: [T, V] when <paramref name="allRows"/>, else the last row's [V].
+    /// and writes logits: [T, V] when <paramref name="allRows"/>, else the last row's [V]. Implementations call
+    /// <see cref="CancellationToken.ThrowIfCancellationRequested"/> on <paramref name="cancellationToken"/> before every
+    /// layer, and commit the cache only after the last one.
     /// </summary>
-    protected abstract void Run(ReadOnlySpan<int> tokens, Span<float> logits, bool allRows);
+    protected abstract void Run(ReadOnlySpan<int> tokens, Span<float> logits, bool allRows, CancellationToken cancellationToken);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Check(ReadOnlySpan<int> tokens)

@@ -47,14 +47,19 @@ public sealed record GenerationResult(int[] Tokens, int PromptTokens, string Tex
 /// </summary>
 public static class TextGenerator
 {
-    /// <summary>Generates text; <paramref name="onPiece"/> receives each printed piece's bytes as soon as it is known.</summary>
+    /// <summary>
+    /// Generates text; <paramref name="onPiece"/> receives each printed piece's bytes as soon as it is known.
+    /// <paramref name="cancellationToken"/> is checked before every layer of every step.
+    /// </summary>
     /// <exception cref="HeedException">Bad options, a tokenizer that does not match the model, or a prompt longer than the context.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
     public static GenerationResult Generate(
         ICausalLanguageModel model,
         ITokenizer tokenizer,
         string prompt,
         GenerationOptions options,
-        Action<byte[]>? onPiece = null)
+        Action<byte[]>? onPiece = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -109,7 +114,7 @@ public static class TextGenerator
 
         // prefill: the whole prompt in one batched pass; its last row predicts the first new token.
         var clock = Stopwatch.StartNew();
-        int next = sampler.Sample(session.Forward(promptTokens));
+        int next = sampler.Sample(session.Forward(promptTokens, cancellationToken));
         TimeSpan prefill = clock.Elapsed;
         clock.Restart();
         int decodeSteps = 0;
@@ -127,7 +132,7 @@ public static class TextGenerator
             tokens.Add(next);
             if (session.Position >= steps) break;
             one[0] = next;
-            next = sampler.Sample(session.Forward(one));
+            next = sampler.Sample(session.Forward(one, cancellationToken));
             decodeSteps++;
         }
 

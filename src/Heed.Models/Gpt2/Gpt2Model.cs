@@ -214,7 +214,7 @@ public sealed class Gpt2Model : ICausalLanguageModel
         private Buffers? _buffers;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        protected override void Run(ReadOnlySpan<int> tokens, Span<float> logits, bool allRows)
+        protected override void Run(ReadOnlySpan<int> tokens, Span<float> logits, bool allRows, CancellationToken cancellationToken)
         {
             Gpt2Config c = model.Config;
             int rows = tokens.Length, width = c.Width, inner = c.InnerWidth, start = Position;
@@ -233,6 +233,7 @@ public sealed class Gpt2Model : ICausalLanguageModel
 
             for (int l = 0; l < c.NumLayers; l++)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 Gpt2Block b = model.Blocks[l];
 
                 // attention: a = ln_1(x); q, k, v = split(c_attn(a)); y = attention; x += c_proj(y)

@@ -82,7 +82,7 @@ public sealed class LlamaModel : ICausalLanguageModel
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        protected override void Run(ReadOnlySpan<int> tokens, Span<float> logits, bool allRows)
+        protected override void Run(ReadOnlySpan<int> tokens, Span<float> logits, bool allRows, CancellationToken cancellationToken)
         {
             LlamaConfig c = _model.Config;
             LlamaWeights w = _model.Weights;
@@ -101,6 +101,7 @@ public sealed class LlamaModel : ICausalLanguageModel
             Span<float> hb = b.Hb.AsSpan(0, rows * hidden), hb2 = b.Hb2.AsSpan(0, rows * hidden);
             for (int l = 0; l < c.NumLayers; l++)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 LlamaLayer layer = w.Layers[l];
 
                 // attention: xb = rmsnorm(x)·rms_att; q, k, v = wq·xb, wk·xb, wv·xb; RoPE; causal GQA attention; x += wo·att

@@ -8,8 +8,8 @@ namespace Heed.Server.Services;
 /// <c>heed explain --model</c>): llama2.c folders (checkpoint *.bin and tok*.bin) and Hugging Face GPT-2 folders
 /// (config.json, model.safetensors, vocab.json, merges.txt). One batched forward pass records every layer's weights and
 /// scores; a head's Q, K and V are replayed when it is walked through (<see cref="HeadTrace"/>, <see cref="HeadTraceText"/>).
-/// The forward pass is one call that runs to its end: cancellation is checked before it and after it. The default focus
-/// is the last token, as in the CLI.
+/// The run's cancellation token goes into the forward pass, which checks it before every layer; each layer reports
+/// progress as its attention is recorded. The default focus is the last token, as in the CLI.
 /// </summary>
 public sealed class TransformerRunner : IModelRunner
 {
@@ -38,14 +38,22 @@ public sealed class TransformerRunner : IModelRunner
         ICausalLanguageModel model = loaded.Model;
         int[] ids = Encode(loaded, prompt);
         string[] labels = ids.Select(id => ModelAttentionRun.Label(loaded.Tokenizer, id)).ToArray();
-        progress(1, 3, $"loaded {model.Architecture}: {model.NumLayers} layers, {model.NumHeads} heads ({model.KvNumHeads} key/value heads), head size {model.HeadSize}; {ids.Length} tokens");
+        int total = model.NumLayers + 2;
+        progress(1, total, $"loaded {model.Architecture}: {model.NumLayers} layers, {model.NumHeads} heads ({model.KvNumHeads} key/value heads), head size {model.HeadSize}; {ids.Length} tokens");
         cancellation.ThrowIfCancellationRequested();
         int threads = Environment.ProcessorCount;
-        ModelAttentionRun run = ModelAttentionRun.Run(model, ids, labels, useReference: false, modelId, threads);
-        progress(2, 3, $"forward pass over {ids.Length} tokens with attention capture");
+        ModelAttentionRun run = ModelAttentionRun.Run(
+            model,
+            ids,
+            labels,
+            useReference: false,
+            modelId,
+            threads,
+            layer => progress(layer + 2, total, $"layer {layer}: attention of {model.NumHeads} heads over {ids.Length} tokens recorded"),
+            cancellation);
         cancellation.ThrowIfCancellationRequested();
         AttentionSet set = run.ToSet();
-        progress(3, 3, $"captured {set.Layers} layers x {set.Heads} heads");
+        progress(total, total, $"captured {set.Layers} layers x {set.Heads} heads");
 
         // A run's traces are replayed and kept on first use, which is not thread-safe; requests take turns.
         var gate = new Lock();
@@ -62,7 +70,7 @@ public sealed class TransformerRunner : IModelRunner
                 if (reference)
                 {
                     token.ThrowIfCancellationRequested();
-                    check = run.Compare(ModelAttentionRun.Run(model, ids, labels, useReference: true, modelId, threads), layer, head);
+                    check = run.Compare(ModelAttentionRun.Run(model, ids, labels, useReference: true, modelId, threads, cancellationToken: token), layer, head);
                 }
 
                 return ExplainService.DescribeHead(trace, focus, modelId, check);
