@@ -95,6 +95,9 @@ public sealed class McpTests
         JsonNode status = await Call(client, "get_run", new { id = runId });
         Assert.Equal("Succeeded", status["state"]!.GetValue<string>());
         Assert.Equal(6, (await Call(client, "get_run_report", new { id = runId }))["explanation"]!["steps"]!.AsArray().Count);
+        JsonNode everyLayer = await Call(client, "get_run_report", new { id = runId, allLayers = true });
+        Assert.Contains(everyLayer["pictures"]!.AsArray(), p => p!["name"]!.GetValue<string>() == "heatmap-layer0");
+        Assert.EndsWith("?allLayers=true", everyLayer["html"]!.GetValue<string>(), StringComparison.Ordinal);
         JsonNode weights = await Call(client, "get_attention_weights", new { id = runId, layer = 0, head = 0 });
         Assert.Equal(6, weights["weights"]!.AsArray().Count);
 

@@ -122,6 +122,45 @@ public sealed class RunEndpointTests : IAsyncLifetime
         Assert.DoesNotContain("href=\"http", html, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_report_covers_every_layer_when_the_query_asks_for_it()
+    {
+        (string id, _) = await RunToEnd("two.heed-toy.json", "the cat sat");
+        JsonNode report = await _h.GetJson($"/api/v1/runs/{id}/report?allLayers=true");
+        Assert.Equal(
+            ["model-view", "head-view-layer0", "heatmap-layer0", "network-layer0", "head-view-layer1", "heatmap-layer1", "network-layer1", "rollout"],
+            report["pictures"]!.AsArray().Select(p => p!["name"]!.GetValue<string>()));
+
+        // Each per-layer link draws its own layer.
+        JsonNode heatmap1 = report["pictures"]!.AsArray().First(p => p!["name"]!.GetValue<string>() == "heatmap-layer1")!;
+        XElement svg = PictureChecks.Svg(await _h.Client.GetStringAsync(new Uri(heatmap1["svg"]!.GetValue<string>(), UriKind.Relative)));
+        Assert.StartsWith("Layer 1, head 0", svg.Elements().First(e => e.Name.LocalName == "title").Value, StringComparison.Ordinal);
+        PictureChecks.AssertPng(await _h.Client.GetByteArrayAsync(new Uri(heatmap1["png"]!.GetValue<string>(), UriKind.Relative)));
+
+        // The HTML link keeps the layers: model view, rollout, and a heatmap, head view and network per layer.
+        string htmlPath = report["html"]!.GetValue<string>();
+        Assert.EndsWith("report.html?allLayers=true", htmlPath, StringComparison.Ordinal);
+        string html = await _h.Client.GetStringAsync(new Uri(htmlPath, UriKind.Relative));
+        Assert.Equal(8, html.Split("<svg").Length - 1);
+        Assert.Contains("Layer 1, head 0: attention weights", html, StringComparison.Ordinal);
+        string layer0 = await _h.Client.GetStringAsync(new Uri($"/api/v1/runs/{id}/report.html", UriKind.Relative));
+        Assert.Equal(5, layer0.Split("<svg").Length - 1);
+        Assert.DoesNotContain("Layer 1, head 0: attention weights", layer0, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_run_created_with_all_layers_reports_every_layer_unless_the_query_says_otherwise()
+    {
+        JsonNode report = await _h.PostJson("/api/v1/runs", new { model = "two.heed-toy.json", prompt = "the cat sat", wait = true, allLayers = true });
+        string id = report["status"]!["id"]!.GetValue<string>();
+        Assert.Equal(8, report["pictures"]!.AsArray().Count);
+        Assert.Equal($"/api/v1/runs/{id}/report.html", report["html"]!.GetValue<string>());
+        Assert.Equal(8, (await _h.Client.GetStringAsync(new Uri(report["html"]!.GetValue<string>(), UriKind.Relative))).Split("<svg").Length - 1);
+        JsonNode layer0 = await _h.GetJson($"/api/v1/runs/{id}/report?allLayers=false");
+        Assert.Equal(5, layer0["pictures"]!.AsArray().Count);
+        Assert.Equal($"/api/v1/runs/{id}/report.html?allLayers=false", layer0["html"]!.GetValue<string>());
+    }
+
     [Theory]
     [InlineData("/pictures/sunset.svg", 400, "picture: 'sunset'")]
     [InlineData("/pictures/heatmap.gif", 400, "format: 'gif'")]

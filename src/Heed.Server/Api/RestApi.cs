@@ -184,10 +184,10 @@ internal static class RestApi
                 Picture(runs.Picture(id, Pictures.Parse(name), layer, head), Pictures.ParseFormat(format)))
             .WithName("getRunPicture").WithSummary("A picture of a run: heatmap, model-view, head-view, network or rollout, as svg or png (layer and head default to 0; the head view shows every head unless head is given)")
             .Produces<string>(200, "image/svg+xml").Produces<byte[]>(200, "image/png").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
-        api.MapGet("/runs/{id}/report", (string id, RunService runs) => TypedResults.Ok(runs.Report(id)))
-            .WithName("getRunReport").WithSummary("What the run found, every head's strongest links, picture links, and the step-by-step walk-through").ProducesProblem(404).ProducesProblem(409);
-        api.MapGet("/runs/{id}/report.html", (string id, RunService runs) => TypedResults.Text(runs.ReportHtml(id), "text/html; charset=utf-8"))
-            .WithName("getRunReportHtml").WithSummary("The run's report as one self-contained HTML page: every picture and the walk-through").Produces<string>(200, "text/html").ProducesProblem(404).ProducesProblem(409);
+        api.MapGet("/runs/{id}/report", (string id, bool? allLayers, RunService runs) => TypedResults.Ok(runs.Report(id, allLayers)))
+            .WithName("getRunReport").WithSummary("What the run found, every head's strongest links, picture links (allLayers=true: the heatmap, head view and network of every layer), and the step-by-step walk-through").ProducesProblem(404).ProducesProblem(409);
+        api.MapGet("/runs/{id}/report.html", (string id, bool? allLayers, RunService runs) => TypedResults.Text(runs.ReportHtml(id, allLayers), "text/html; charset=utf-8"))
+            .WithName("getRunReportHtml").WithSummary("The run's report as one self-contained HTML page: every picture (allLayers=true: every layer's heatmap, head view and network) and the walk-through").Produces<string>(200, "text/html").ProducesProblem(404).ProducesProblem(409);
         api.MapPost("/runs/{id}/cancel", (string id, RunService runs) => TypedResults.Accepted($"/api/v1/runs/{id}", runs.Cancel(id)))
             .WithName("cancelRun").WithSummary("Asks a queued or running run to stop; its state turns Cancelled at its next step").ProducesProblem(404);
         api.MapDelete("/runs/{id}", (string id, RunService runs) =>

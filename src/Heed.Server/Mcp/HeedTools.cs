@@ -81,6 +81,7 @@ public sealed class HeedTools
         [Description("The text, e.g. \"The cat sat on the mat\".")] string prompt,
         [Description("The model id; default seed-cat-sat.")] string? model = null,
         [Description("The token to walk through; default the second.")] string? focus = null,
+        [Description("Make the report cover every layer (a heatmap, head view and network per layer); default layer 0 only.")] bool allLayers = false,
         CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -96,7 +97,7 @@ public sealed class HeedTools
         }
 
         // A cancelled tool call (notifications/cancelled, or the client going away) cancels the run as well.
-        RunStatus final = await GuardAsync(() => _runs.RunToEndAsync(new RunRequest { Model = model, Prompt = prompt, Focus = focus }, Notify, cancellation)).ConfigureAwait(false);
+        RunStatus final = await GuardAsync(() => _runs.RunToEndAsync(new RunRequest { Model = model, Prompt = prompt, Focus = focus, AllLayers = allLayers }, Notify, cancellation)).ConfigureAwait(false);
         return Guard(() => final.State == RunState.Succeeded ? _runs.Report(final.Id) : throw new HeedException($"run {final.Id} {final.State.ToString().ToLowerInvariant()}: {final.Error}"));
     }
 
@@ -108,7 +109,10 @@ public sealed class HeedTools
     /// <summary>A run's report.</summary>
     [McpServerTool(Name = "get_run_report", Title = "Run report", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("The report of a finished run: summary, every head's strongest links and picture paths, and the step-by-step walk-through.")]
-    public RunReport GetRunReport([Description("The run id.")] string id) => Guard(() => _runs.Report(id));
+    public RunReport GetRunReport(
+        [Description("The run id.")] string id,
+        [Description("Link the heatmap, head view and network of every layer, not only layer 0; default as the run was created.")] bool? allLayers = null) =>
+        Guard(() => _runs.Report(id, allLayers));
 
     /// <summary>One head's weights.</summary>
     [McpServerTool(Name = "get_attention_weights", Title = "Attention weights of one head", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Serialization;
 using Heed.Explain;
 using Heed.Explain.Pictures;
@@ -139,26 +140,41 @@ public static class Pictures
     public static AttentionSet Set(IReadOnlyList<string> rows, IReadOnlyList<string> columns, double[][] weights, string source) =>
         new(rows, columns, [[Flatten(weights)]]) { Source = source };
 
-    /// <summary>The links of every picture of a run, for layer 0 (the head view of every head; heatmap and network of head 0).</summary>
-    public static IReadOnlyList<PictureLink> Links(string basePath, bool selfAttention)
+    /// <summary>
+    /// The links of every picture of a run: the model view, then the head view, heatmap and network (head 0) of layer 0
+    /// (names as <see cref="Names"/>), or with <paramref name="layers"/> of every layer 0..layers−1 (names ending in
+    /// "-layerN", as <see cref="AttentionPictures.All"/> names them, links with ?layer=N), then the rollout.
+    /// </summary>
+    public static IReadOnlyList<PictureLink> Links(string basePath, bool selfAttention, int? layers = null)
     {
         var links = new List<PictureLink>
         {
             Link(basePath, PictureKind.ModelView, "Every layer and head at once, on one colour scale: look for diagonal, previous-token and first-token patterns."),
-            Link(basePath, PictureKind.HeadView, "Lines from each query token to the key tokens it attends to, one colour per head (add ?layer=L&head=H)."),
-            Link(basePath, PictureKind.Heatmap, "One head's weights: row = attending token, column = attended token; rows sum to 1 (add ?layer=L&head=H)."),
         };
+        for (int layer = 0; layer < (layers ?? 1); layer++)
+        {
+            bool one = layers is null;
+            string name = one ? "" : string.Create(CultureInfo.InvariantCulture, $"-layer{layer}");
+            string query = one ? "" : string.Create(CultureInfo.InvariantCulture, $"?layer={layer}");
+            string hint = one ? " (add ?layer=L&head=H)" : string.Create(CultureInfo.InvariantCulture, $" (layer {layer}; add &head=H)");
+            links.Add(Link(basePath, PictureKind.HeadView, $"Lines from each query token to the key tokens it attends to, one colour per head{hint}.", name, query));
+            links.Add(Link(basePath, PictureKind.Heatmap, $"One head's weights: row = attending token, column = attended token; rows sum to 1{hint}.", name, query));
+            if (selfAttention)
+            {
+                links.Add(Link(basePath, PictureKind.Network, $"One head as a directed network built for this input only{hint}.", name, query));
+            }
+        }
+
         if (selfAttention)
         {
-            links.Add(Link(basePath, PictureKind.Network, "One head as a directed network built for this input only (add ?layer=L&head=H)."));
             links.Add(Link(basePath, PictureKind.Rollout, Heed.Explain.Rollout.Note));
         }
 
         return links;
     }
 
-    private static PictureLink Link(string basePath, PictureKind kind, string description) =>
-        new(Name(kind), description, $"{basePath}/{Name(kind)}.svg", $"{basePath}/{Name(kind)}.png");
+    private static PictureLink Link(string basePath, PictureKind kind, string description, string suffix = "", string query = "") =>
+        new(Name(kind) + suffix, description, $"{basePath}/{Name(kind)}.svg{query}", $"{basePath}/{Name(kind)}.png{query}");
 
     private static double[] Flatten(double[][] m) => m.SelectMany(r => r).ToArray();
 }

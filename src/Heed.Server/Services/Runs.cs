@@ -46,6 +46,10 @@ public sealed record RunRequest
     /// <summary>Answer when the run has finished, with its report, instead of at once; if the request times out or is dropped, the run is cancelled.</summary>
     [Description("Wait for the run and answer with its report (200) instead of its status (202); if the request times out (503) or the client goes away, the run is cancelled.")]
     public bool Wait { get; init; }
+
+    /// <summary>Draw the report's heatmap, head view and network for every layer, not only layer 0 (the report's default; a report query can override it).</summary>
+    [Description("Make the run's report cover every layer: a heatmap, head view and network per layer (default: layer 0 only; the model view and rollout always cover every layer). GET .../report?allLayers= overrides it.")]
+    public bool AllLayers { get; init; }
 }
 
 /// <summary>One progress event of a run.</summary>
@@ -91,13 +95,19 @@ public sealed record StrongestLink(string From, string To, double Weight);
 /// <param name="Png">The path of its PNG heatmap.</param>
 public sealed record HeadSummary(int Layer, int Head, IReadOnlyList<StrongestLink> Strongest, string Svg, string Png);
 
-/// <summary>The report of a finished run: what ran, every head's summary, the pictures, and the walk-through of layer 0, head 0.</summary>
+/// <summary>
+/// The report of a finished run: what ran, every head's summary, the pictures (the heatmap, head view and network of
+/// layer 0, or of every layer when asked for), and the walk-through of layer 0, head 0.
+/// </summary>
 /// <param name="Status">The run's status.</param>
 /// <param name="Summary">A few sentences in plain words.</param>
 /// <param name="Notes">Facts the reader should know.</param>
 /// <param name="Heads">Every head's summary and heatmap links.</param>
-/// <param name="Pictures">Every picture kind (model view, head view, heatmap, network, rollout), SVG and PNG.</param>
-/// <param name="Html">The path of the self-contained HTML report.</param>
+/// <param name="Pictures">
+/// Every picture kind (model view, head view, heatmap, network, rollout), SVG and PNG; with every layer, the per-layer
+/// pictures are named "heatmap-layerN", "head-view-layerN" and "network-layerN".
+/// </param>
+/// <param name="Html">The path of the self-contained HTML report (with the same layers).</param>
 /// <param name="Explanation">Layer 0, head 0, walked through for the focus token.</param>
 public sealed record RunReport(RunStatus Status, IReadOnlyList<string> Summary, IReadOnlyList<string> Notes, IReadOnlyList<HeadSummary> Heads, IReadOnlyList<PictureLink> Pictures, string Html, ExplainResponse Explanation);
 
@@ -139,7 +149,7 @@ public sealed class RunService : IDisposable
         }
 
         DateTimeOffset now = _time.GetUtcNow();
-        var run = new Run(NewId(), modelId, prompt, request.Focus, now, now + _limits.RunExpiry);
+        var run = new Run(NewId(), modelId, prompt, request.Focus, now, now + _limits.RunExpiry) { AllLayers = request.AllLayers };
         _runs[run.Id] = run;
         run.Worker = Task.Run(() => Execute(run, runner));
         return run.Status();
@@ -301,11 +311,15 @@ public sealed class RunService : IDisposable
         return Pictures.Draw(Captured(Find(id)).Set, kind, layer ?? 0, head);
     }
 
-    /// <summary>The report of a finished run.</summary>
+    /// <summary>
+    /// The report of a finished run; <paramref name="allLayers"/> (default: as the run was created) links the heatmap,
+    /// head view and network of every layer instead of layer 0 only.
+    /// </summary>
     /// <exception cref="HeedException">The run has not succeeded, or the focus token is unknown.</exception>
-    public RunReport Report(string id)
+    public RunReport Report(string id, bool? allLayers = null)
     {
         Run run = Find(id);
+        bool all = allLayers ?? run.AllLayers;
         RunCapture capture = Captured(run);
         AttentionSet set = capture.Set;
         var heads = new List<HeadSummary>();
@@ -336,20 +350,24 @@ public sealed class RunService : IDisposable
             $"{run.Model} ran on {capture.Tokens.Count} tokens through {set.Layers} layer(s) with {set.Layers * set.Heads} head(s) in all.",
             $"In layer 0, head 0, \"{focusLink.From}\" attends most to \"{focusLink.To}\" (weight {focusLink.Weight:0.000}); the steps below show why.",
         };
-        return new RunReport(run.Status(), summary, capture.Notes, heads, Pictures.Links($"/api/v1/runs/{id}/pictures", true), $"/api/v1/runs/{id}/report.html", explanation);
+        string html = $"/api/v1/runs/{id}/report.html" + (all == run.AllLayers ? "" : $"?allLayers={(all ? "true" : "false")}");
+        IReadOnlyList<PictureLink> pictures = Pictures.Links($"/api/v1/runs/{id}/pictures", set.QueryLength == set.KeyLength, all ? set.Layers : null);
+        return new RunReport(run.Status(), summary, capture.Notes, heads, pictures, html, explanation);
     }
 
     /// <summary>
-    /// The run's self-contained HTML report (Heed.Explain's <see cref="HtmlReport"/>): every picture of layer 0 and the
-    /// step-by-step walk-through of layer 0, head 0.
+    /// The run's self-contained HTML report (Heed.Explain's <see cref="HtmlReport"/>): the model view and rollout, the
+    /// heatmap, head view and network of layer 0 (of every layer with <paramref name="allLayers"/>; default: as the run
+    /// was created), and the step-by-step walk-through of layer 0, head 0.
     /// </summary>
     /// <exception cref="HeedException">The run has not succeeded.</exception>
-    public string ReportHtml(string id)
+    public string ReportHtml(string id, bool? allLayers = null)
     {
-        RunReport report = Report(id);
+        RunReport report = Report(id, allLayers);
         Run run = Find(id);
         var intro = report.Summary.Concat(report.Notes).Append("Hover over a cell, line or node to read its value. This page needs no network connection.").ToArray();
-        return HtmlReport.Build($"Attention of {run.Model} on \"{run.Prompt}\"", intro, AttentionPictures.All(Captured(run).Set, 0, null), report.Explanation.Text);
+        IReadOnlyList<(string Name, Scene Scene, string Description)> pictures = AttentionPictures.All(Captured(run).Set, 0, null, allLayers ?? run.AllLayers);
+        return HtmlReport.Build($"Attention of {run.Model} on \"{run.Prompt}\"", intro, pictures, report.Explanation.Text);
     }
 
     /// <summary>Deletes a run (stopping it if it is still running).</summary>
@@ -461,6 +479,8 @@ public sealed class RunService : IDisposable
         public string Prompt { get; }
 
         public string? Focus { get; }
+
+        public bool AllLayers { get; init; }
 
         public DateTimeOffset Created { get; }
 
