@@ -37,14 +37,38 @@ public sealed class WebPageTests
         Assert.DoesNotContain("token=", page.Url, StringComparison.Ordinal); // the page drops the token from the address bar
         await page.Locator("#model option[value='seed-cat-sat']").WaitForAsync(new() { State = WaitForSelectorState.Attached });
         await page.FillAsync("#intent", "The cat sat on the mat");
+        await page.CheckAsync("#all-layers");
         await page.ClickAsync("#go");
 
-        ILocator picture = page.Locator("img.heatmap").First;
-        await picture.WaitForAsync(new() { State = WaitForSelectorState.Visible, Timeout = 30_000 });
-        await page.WaitForFunctionAsync("() => { const i = document.querySelector('img.heatmap'); return i && i.complete && i.naturalWidth > 0; }");
+        // The report link is shown last, once every picture is in the page.
+        await page.Locator("#report").WaitForAsync(new() { State = WaitForSelectorState.Visible, Timeout = 30_000 });
+        foreach (string kind in new[] { "heatmap", "model-view", "rollout", "head-view-layer0", "network-layer0" })
+        {
+            Assert.True(
+                await page.EvaluateAsync<bool>("k => [...document.querySelectorAll('img')].some(i => i.classList.contains(k) && i.complete && i.naturalWidth > 0)", kind),
+                $"no drawn {kind} picture in the page");
+        }
+
+        Assert.Equal(1, await page.Locator("img.model-view").CountAsync());
+        Assert.Equal(1, await page.Locator("img.rollout").CountAsync());
+
+        // The saved report is the run's self-contained page (held in the page as a blob, fetched from data-source).
+        Assert.StartsWith("blob:", await page.GetAttributeAsync("#report", "href") ?? "", StringComparison.Ordinal);
+        string source = await page.GetAttributeAsync("#report", "data-source") ?? "";
+        Assert.Matches("^/api/v1/runs/[0-9a-f]+/report\\.html$", source);
+        string report = await h.Client.GetStringAsync(new Uri(source, UriKind.Relative));
+        Assert.StartsWith("<!DOCTYPE html>", report, StringComparison.Ordinal);
+        Assert.Contains("Step 6. Weighted sum", report, StringComparison.Ordinal);
+
+        // Progress was shown: the bar is full and the log lists every event from the first to the last, in order.
+        Assert.True(await page.Locator("#progress-box").IsVisibleAsync());
         Assert.Equal(1.0, await page.EvalOnSelectorAsync<double>("#progress", "p => p.value"));
         string log = await page.InnerTextAsync("#log");
-        Assert.Contains("layer 0 head 0", log, StringComparison.Ordinal);
+        string[] lines = log.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("queued", lines[0]);
+        Assert.Equal("done", lines[^1]);
+        int tokenized = Array.IndexOf(lines, "tokenized: 6 tokens"), head = Array.IndexOf(lines, "layer 0 head 0");
+        Assert.True(tokenized > 0 && head > tokenized, log);
         string steps = await page.InnerTextAsync("#steps");
         Assert.Contains("Step 6", steps, StringComparison.Ordinal);
         Assert.Contains("output cat = [1.0644, 0.3977]", steps, StringComparison.Ordinal);
