@@ -37,8 +37,8 @@ public static class KeyValueLookup
         ArgumentNullException.ThrowIfNull(keys);
         ArgumentNullException.ThrowIfNull(keyVectors);
         ArgumentNullException.ThrowIfNull(values);
-        if (keys.Count == 0) throw new HeedException("--keys: at least one key is needed");
-        if (values.Length != keys.Count) throw new HeedException($"--values: {values.Length} values for {keys.Count} keys; expected one value per key");
+        if (keys.Count == 0) throw new HeedException("keys: at least one key is needed");
+        if (values.Length != keys.Count) throw new HeedException($"values: {values.Length} values for {keys.Count} keys; expected one value per key");
         if (keyVectors.Length != keys.Count) throw new HeedException($"{keyVectors.Length} key vectors for {keys.Count} keys");
         int d = queryVector.Length;
         for (int i = 0; i < keys.Count; i++)

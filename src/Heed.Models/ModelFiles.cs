@@ -34,7 +34,7 @@ public static class ModelFiles
 
         if (!File.Exists(path))
         {
-            throw new HeedException($"--model {path}: no such file or folder");
+            throw new HeedException($"model {path}: no such file or folder");
         }
 
         using (FileStream probe = File.OpenRead(path))
@@ -42,7 +42,7 @@ public static class ModelFiles
             Span<byte> magic = stackalloc byte[4];
             if (probe.Read(magic) == 4 && magic.SequenceEqual("GGUF"u8))
             {
-                throw new HeedException($"--model {path}: a GGUF file; Heed runs llama2.c checkpoints and Hugging Face GPT-2 folders");
+                throw new HeedException($"model {path}: a GGUF file; Heed runs llama2.c checkpoints and Hugging Face GPT-2 folders");
             }
         }
 
@@ -64,7 +64,7 @@ public static class ModelFiles
 
         if (!File.Exists(path))
         {
-            throw new HeedException($"--tokenizer {path}: no such file or folder");
+            throw new HeedException($"tokenizer {path}: no such file or folder");
         }
 
         if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
@@ -80,7 +80,7 @@ public static class ModelFiles
                 "gpt2" => Gpt2Tokenizer.FromGguf(gguf, path),
                 "llama" => LlamaTokenizer.FromGguf(gguf, path),
                 "bert" => WordPieceTokenizer.FromGguf(gguf, path),
-                var other => throw new HeedException($"--tokenizer {path}: tokenizer.ggml.model \"{other}\" is not supported (gpt2, llama, bert)"),
+                var other => throw new HeedException($"tokenizer {path}: tokenizer.ggml.model \"{other}\" is not supported (gpt2, llama, bert)"),
             };
         }
 

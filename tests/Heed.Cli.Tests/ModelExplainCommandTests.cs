@@ -163,7 +163,7 @@ public sealed class ModelExplainCommandTests : IDisposable
     [InlineData("tokens but the model's context is 512; shorten the prompt", "--prompt", "LONG")]
     [InlineData("--embeddings cannot be combined with --model", "--embeddings", "e.npy")]
     [InlineData("--scaled applies to the seed example", "--scaled")]
-    [InlineData("--tokenizer has 50257 tokens but the model's vocabulary has 512", "--tokenizer", "GPT2")]
+    [InlineData("the tokenizer has 50257 tokens but the model's vocabulary has 512", "--tokenizer", "GPT2")]
     public void Bad_model_input_is_one_line_and_writes_nothing(string expected, params string[] args)
     {
         string folder = Path.Combine(_dir.Path, "out");
@@ -189,7 +189,7 @@ public sealed class ModelExplainCommandTests : IDisposable
         string folder = Path.Combine(_dir.Path, "out");
         var (code, stdout, stderr) = CliRunner.Run("explain", "--model", "/no/such/model.bin", "--prompt", "hi", "--out", folder);
         Assert.Equal(2, code);
-        Assert.Equal("heed: error: --model /no/such/model.bin: no such file or folder\n", stderr.ReplaceLineEndings("\n"));
+        Assert.Equal("heed: error: model /no/such/model.bin: no such file or folder\n", stderr.ReplaceLineEndings("\n"));
         Assert.Equal("", stdout);
         Assert.False(Directory.Exists(folder));
     }

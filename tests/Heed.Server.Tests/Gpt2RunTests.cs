@@ -240,6 +240,16 @@ public sealed class Gpt2RunTests : IAsyncLifetime
         File.WriteAllText(Path.Combine(Folder, "vocab.json"), "{\"a\": 0, \"b\": 1}");
         File.WriteAllText(Path.Combine(Folder, "merges.txt"), "#version: 0.2\n");
         using HttpResponseMessage r = await _h.Client.PostAsync(new Uri("/api/v1/runs", UriKind.Relative), System.Net.Http.Json.JsonContent.Create(new { model = "gpt2-tiny", prompt = "ab" }));
-        await ServerHarness.AssertProblem(r, 400, "model 'gpt2-tiny': --tokenizer has 2 tokens but the model's vocabulary has 60");
+        JsonNode problem = await ServerHarness.AssertProblem(r, 400, "model 'gpt2-tiny': the tokenizer has 2 tokens but the model's vocabulary has 60");
+        Assert.DoesNotContain("--", problem["detail"]!.GetValue<string>(), StringComparison.Ordinal); // no CLI flags in the server's messages
+    }
+
+    [Fact]
+    public async Task A_prompt_longer_than_the_context_is_refused_without_naming_a_cli_flag()
+    {
+        string prompt = string.Join(' ', Enumerable.Repeat("the cat", 20)); // 40 tokens; the model's context is 16
+        using HttpResponseMessage r = await _h.Client.PostAsync(new Uri("/api/v1/runs", UriKind.Relative), System.Net.Http.Json.JsonContent.Create(new { model = "gpt2-tiny", prompt }));
+        JsonNode problem = await ServerHarness.AssertProblem(r, 400, "prompt: 40 tokens but the model's context is 16");
+        Assert.DoesNotContain("--", problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
     }
 }

@@ -60,10 +60,10 @@ public sealed class ModelAttentionRun
         CheckTokenizer(model, tokenizer);
         bool bos = (tokenizer.PrependsBos || prompt.Length == 0) && tokenizer.BosId.HasValue;
         int[] ids = tokenizer.Encode(prompt, bos, addEos: false);
-        if (ids.Length == 0) throw new HeedException("--prompt: empty, and the tokenizer has no BOS token to start from");
+        if (ids.Length == 0) throw new HeedException("prompt: empty, and the tokenizer has no BOS token to start from");
         if (ids.Length > model.ContextLength)
         {
-            throw new HeedException($"--prompt: {ids.Length} tokens but the model's context is {model.ContextLength}; shorten the prompt");
+            throw new HeedException($"prompt: {ids.Length} tokens but the model's context is {model.ContextLength}; shorten the prompt");
         }
 
         return ids;
@@ -77,7 +77,7 @@ public sealed class ModelAttentionRun
         ArgumentNullException.ThrowIfNull(tokenizer);
         if (tokenizer.VocabSize != model.VocabSize)
         {
-            throw new HeedException($"--tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary has {model.VocabSize}: they do not belong together");
+            throw new HeedException($"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary has {model.VocabSize}: they do not belong together");
         }
     }
 

@@ -89,7 +89,7 @@ public static class ModelEmbeddings
         {
             LlamaModel llama => (llama.Weights.TokenEmbedding, llama.Config.Dim),
             Gpt2Model gpt2 => (gpt2.Wte, gpt2.Config.Width),
-            _ => throw new HeedException($"--model: the {model.Architecture} architecture has no embedding table Heed knows how to read"),
+            _ => throw new HeedException($"model: the {model.Architecture} architecture has no embedding table Heed knows how to read"),
         };
     }
 }

@@ -118,7 +118,7 @@ public sealed class Gpt2Model : ICausalLanguageModel
         string weightsPath = Path.Combine(folder, "model.safetensors");
         if (!File.Exists(weightsPath))
         {
-            throw new HeedException($"--model {folder}: no model.safetensors");
+            throw new HeedException($"model {folder}: no model.safetensors");
         }
 
         return FromTensors(config, Safetensors.Read(weightsPath), weightsPath);

@@ -6,8 +6,8 @@ namespace Heed.Server.Services;
 /// <summary>
 /// Runs transformer checkpoints through Heed.Explain's <see cref="ModelAttentionRun"/> (the code behind
 /// <c>heed explain --model</c>): llama2.c folders (checkpoint *.bin and tok*.bin) and Hugging Face GPT-2 folders
-/// (config.json, model.safetensors, vocab.json, merges.txt). One batched forward pass records every layer's weights and
-/// scores; a head's Q, K and V are replayed when it is walked through (<see cref="HeadTrace"/>, <see cref="HeadTraceText"/>).
+/// (config.json, model.safetensors, vocab.json, merges.txt). One batched forward pass records every layer's weights,
+/// scores, Q, K and V, from which any head is walked through (<see cref="HeadTrace"/>, <see cref="HeadTraceText"/>).
 /// The run's cancellation token goes into the forward pass, which checks it before every layer; each layer reports
 /// progress as its attention is recorded. The default focus is the last token, as in the CLI.
 /// </summary>
@@ -55,7 +55,7 @@ public sealed class TransformerRunner : IModelRunner
         AttentionSet set = run.ToSet();
         progress(total, total, $"captured {set.Layers} layers x {set.Heads} heads");
 
-        // A run's traces are replayed and kept on first use, which is not thread-safe; requests take turns.
+        // ModelAttentionRun is not documented as thread-safe; requests for traces of one run take turns.
         var gate = new Lock();
         string note = $"{modelId}: {ModelAttentionRun.HowQkvAreMade(model.Architecture)}"
             + (loaded.Tokenizer.PrependsBos ? " Token 0 is the BOS token the model was trained to see first." : "")
