@@ -11,19 +11,3 @@ internal static class CliRunner
         return (code, output.ToString(), error.ToString());
     }
 }
-
-/// <summary>A fresh temporary folder per test, deleted afterwards.</summary>
-public sealed class TempFolder : IDisposable
-{
-    public TempFolder()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "heed-tests-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose() => Directory.Delete(Path, recursive: true);
-}

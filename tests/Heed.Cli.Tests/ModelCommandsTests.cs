@@ -3,57 +3,23 @@ namespace Heed.Cli.Tests;
 /// <summary>heed generate, tokenize and models on the real stories260K model in ../shared (skipped with a reason when absent).</summary>
 public class ModelCommandsTests
 {
-    private static string Shared(params string[] parts)
-    {
-        string root = Environment.GetEnvironmentVariable("HEED_SHARED") is { Length: > 0 } env ? env : Path.Combine(RepoRoot(), "..", "shared");
-        return Path.GetFullPath(Path.Combine([root, .. parts]));
-    }
+    private const string ModelFile = "models/stories260K/stories260K.bin";
 
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Heed.slnx"))) return dir.FullName;
-        }
+    private static string Model => TestPaths.Shared(ModelFile);
 
-        throw new InvalidOperationException("Heed.slnx not found above " + AppContext.BaseDirectory);
-    }
+    private static string Tok => TestPaths.Shared("models", "stories260K", "tok512.bin");
 
-    private static string Model => Shared("models", "stories260K", "stories260K.bin");
-
-    private static string Tok => Shared("models", "stories260K", "tok512.bin");
-
-    /// <summary>A fact skipped, with the reason, when ../shared/models is absent.</summary>
-    [AttributeUsage(AttributeTargets.Method)]
-    public sealed class StoriesFactAttribute : FactAttribute
-    {
-        public StoriesFactAttribute()
-        {
-            if (!File.Exists(Model)) Skip = $"needs ../shared/models/stories260K (absent: {Model}); set HEED_SHARED";
-        }
-    }
-
-    /// <summary>A theory skipped, with the reason, when ../shared/models is absent.</summary>
-    [AttributeUsage(AttributeTargets.Method)]
-    public sealed class StoriesTheoryAttribute : TheoryAttribute
-    {
-        public StoriesTheoryAttribute()
-        {
-            if (!File.Exists(Model)) Skip = $"needs ../shared/models/stories260K (absent: {Model}); set HEED_SHARED";
-        }
-    }
-
-    [StoriesFact]
+    [SharedFact(ModelFile)]
     public void Generate_prints_exactly_what_run_c_prints_and_the_speed_only_on_stderr()
     {
         (int code, string output, string error) = CliRunner.Run("generate", "--model", Model, "--temperature", "0", "--steps", "200");
         Assert.Equal(0, code);
-        string expected = File.ReadAllText(Shared("models", "stories260K", "expected-empty-prompt-200.txt"));
+        string expected = File.ReadAllText(TestPaths.Shared("models", "stories260K", "expected-empty-prompt-200.txt"));
         Assert.Equal(expected + Environment.NewLine, output);
         Assert.Contains("tok/s", error, StringComparison.Ordinal);
     }
 
-    [StoriesFact]
+    [SharedFact(ModelFile)]
     public void Generate_prints_the_prompt_first_and_a_seed_reproduces_a_sampled_text()
     {
         string[] args = ["generate", "--model", Model, "--tokenizer", Tok, "--prompt", "Once upon a time, Lily", "--steps", "40", "--temperature", "0.9", "--top-k", "40", "--seed", "7"];
@@ -64,7 +30,7 @@ public class ModelCommandsTests
         Assert.Equal(first, second);
     }
 
-    [StoriesTheory]
+    [SharedTheory(ModelFile)]
     [InlineData("--steps", "0", "--steps 0")]
     [InlineData("--steps", "-3", "--steps -3")]
     [InlineData("--temperature", "-1", "--temperature -1")]
@@ -81,7 +47,7 @@ public class ModelCommandsTests
         Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
     }
 
-    [StoriesFact]
+    [SharedFact(ModelFile)]
     public void A_prompt_longer_than_the_context_is_refused()
     {
         string prompt = string.Join(' ', Enumerable.Repeat("zebra quixotic", 300));
@@ -91,16 +57,16 @@ public class ModelCommandsTests
         Assert.Matches("^heed: error: prompt: [0-9]+ tokens but the model's context is 512\n$", error.ReplaceLineEndings("\n"));
     }
 
-    [StoriesFact]
+    [SharedFact(ModelFile)]
     public void A_tokenizer_of_another_vocabulary_is_refused()
     {
-        (int code, string output, string error) = CliRunner.Run("generate", "--model", Model, "--tokenizer", Shared("vocab", "ggml-vocab-gpt-2.gguf"));
+        (int code, string output, string error) = CliRunner.Run("generate", "--model", Model, "--tokenizer", TestPaths.Shared("vocab", "ggml-vocab-gpt-2.gguf"));
         Assert.Equal(2, code);
         Assert.Equal("", output);
         Assert.Contains("tokenizer has 50257 tokens but the model's vocabulary has 512", error, StringComparison.Ordinal);
     }
 
-    [StoriesFact]
+    [SharedFact(ModelFile)]
     public void A_truncated_checkpoint_is_refused_in_one_line()
     {
         using var folder = new TempFolder();
@@ -114,7 +80,7 @@ public class ModelCommandsTests
         Assert.Contains("truncated", error, StringComparison.Ordinal);
     }
 
-    [StoriesFact]
+    [SharedFact(ModelFile)]
     public void Tokenize_prints_ids_and_pieces()
     {
         (int code, string output, _) = CliRunner.Run("tokenize", "--tokenizer", Tok, "Once upon a time");
@@ -124,10 +90,10 @@ public class ModelCommandsTests
         Assert.Equal("403 407 261 378", ids.Trim());
     }
 
-    [StoriesFact]
+    [SharedFact(ModelFile)]
     public void Models_lists_what_is_on_disk()
     {
-        (int code, string output, _) = CliRunner.Run("models", "--dir", Shared("models"));
+        (int code, string output, _) = CliRunner.Run("models", "--dir", TestPaths.Shared("models"));
         Assert.Equal(0, code);
         Assert.Contains("stories260K.bin\tllama2.c checkpoint\t1,056,540 bytes\tdim 64, layers 5, heads 8/4 kv, vocab 512, context 512", output.Replace('\\', '/'), StringComparison.Ordinal);
         Assert.Contains("tok512.bin\tllama2.c tokenizer", output, StringComparison.Ordinal);

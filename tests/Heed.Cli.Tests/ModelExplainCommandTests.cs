@@ -18,45 +18,15 @@ public sealed class ModelExplainCommandTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private static string Shared(params string[] parts)
-    {
-        string root = Environment.GetEnvironmentVariable("HEED_SHARED") is { Length: > 0 } env ? env : Path.Combine(RepoRoot(), "..", "shared");
-        return Path.GetFullPath(Path.Combine([root, .. parts]));
-    }
+    private const string ModelFile = "models/stories260K/stories260K.bin";
 
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Heed.slnx"))) return dir.FullName;
-        }
+    private const string TokFile = "models/stories260K/tok512.bin";
 
-        throw new InvalidOperationException("Heed.slnx not found above " + AppContext.BaseDirectory);
-    }
+    private static string Model => TestPaths.Shared(ModelFile);
 
-    private static string Model => Shared("models", "stories260K", "stories260K.bin");
+    private static string Tok => TestPaths.Shared(TokFile);
 
-    private static string Tok => Shared("models", "stories260K", "tok512.bin");
-
-    private static string? Missing => File.Exists(Model) && File.Exists(Tok)
-        ? null
-        : $"needs ../shared/models/stories260K (stories260K.bin and tok512.bin; absent: {Path.GetDirectoryName(Model)}); set HEED_SHARED";
-
-    /// <summary>A fact skipped, with the reason, when the shared model is absent.</summary>
-    [AttributeUsage(AttributeTargets.Method)]
-    public sealed class ModelFactAttribute : FactAttribute
-    {
-        public ModelFactAttribute() => Skip = Missing;
-    }
-
-    /// <summary>A theory skipped, with the reason, when the shared model is absent.</summary>
-    [AttributeUsage(AttributeTargets.Method)]
-    public sealed class ModelTheoryAttribute : TheoryAttribute
-    {
-        public ModelTheoryAttribute() => Skip = Missing;
-    }
-
-    [ModelFact]
+    [SharedFact(ModelFile, TokFile)]
     public void Text_walks_through_the_focus_token_of_one_head()
     {
         var (code, output, error) = CliRunner.Run("explain", "--model", Model, "--prompt", Prompt, "--layer", "2", "--head", "3", "--focus", "cat");
@@ -70,7 +40,7 @@ public sealed class ModelExplainCommandTests : IDisposable
         Assert.Contains("at & \u2581c", output, StringComparison.Ordinal);
     }
 
-    [ModelFact]
+    [SharedFact(ModelFile, TokFile)]
     public void Json_trace_weights_are_softmax_of_the_printed_queries_and_keys()
     {
         var (code, output, error) = CliRunner.Run("explain", "--model", Model, "--tokenizer", Tok, "--prompt", Prompt, "--layer", "4", "--head", "6", "--format", "json");
@@ -107,7 +77,7 @@ public sealed class ModelExplainCommandTests : IDisposable
         Assert.Equal("-Infinity", root.GetProperty("scores")[0][1].GetString());
     }
 
-    [ModelFact]
+    [SharedFact(ModelFile, TokFile)]
     public void Reference_replays_the_model_run_and_prints_the_differences()
     {
         var (code, output, error) = CliRunner.Run("explain", "--model", Model, "--prompt", Prompt, "--reference", "--format", "json");
@@ -127,7 +97,7 @@ public sealed class ModelExplainCommandTests : IDisposable
         Assert.Contains("Over the whole model: max |difference| of the weights of every layer and head = ", text, StringComparison.Ordinal);
     }
 
-    [ModelFact]
+    [SharedFact(ModelFile, TokFile)]
     public void Out_with_all_layers_writes_every_layers_pictures_and_the_report()
     {
         string folder = Path.Combine(_dir.Path, "pictures");
@@ -145,7 +115,7 @@ public sealed class ModelExplainCommandTests : IDisposable
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png.Take(4));
     }
 
-    [ModelFact]
+    [SharedFact(ModelFile, TokFile)]
     public void Show_draws_a_model_head_in_the_terminal()
     {
         var (code, output, error) = CliRunner.Run("show", "--model", Model, "--prompt", "Once upon a time", "--layer", "1", "--head", "2", "--width", "120");
@@ -155,7 +125,7 @@ public sealed class ModelExplainCommandTests : IDisposable
         Assert.Contains("output \u2581time = [", output, StringComparison.Ordinal);
     }
 
-    [ModelTheory]
+    [SharedTheory(ModelFile, TokFile)]
     [InlineData("--layer 5 is out of range: there are 5 layers (0..4)", "--layer", "5")]
     [InlineData("--layer -1 is out of range: there are 5 layers (0..4)", "--layer", "-1")]
     [InlineData("--head 8 is out of range: there are 8 heads per layer (0..7)", "--head", "8")]
@@ -170,7 +140,7 @@ public sealed class ModelExplainCommandTests : IDisposable
         string[] resolved = [.. args.Select(a => a switch
         {
             "LONG" => string.Concat(Enumerable.Repeat(" a", 600)),
-            "GPT2" => Shared("vocab", "ggml-vocab-gpt-2.gguf"),
+            "GPT2" => TestPaths.Shared("vocab", "ggml-vocab-gpt-2.gguf"),
             _ => a,
         })];
         string[] command = ["explain", "--model", Model, "--out", folder, .. resolved];
@@ -203,7 +173,7 @@ public sealed class ModelExplainCommandTests : IDisposable
         Assert.Equal("", stdout);
     }
 
-    [ModelFact]
+    [SharedFact(ModelFile, TokFile)]
     public void Lookup_takes_word_vectors_from_the_model_embeddings()
     {
         var (code, output, error) = CliRunner.Run("lookup", "--model", Model, "--query", "cat", "--keys", "dog,mom,ball", "--values", "1,2,3", "--format", "json");
@@ -236,7 +206,7 @@ public sealed class ModelExplainCommandTests : IDisposable
         Assert.Contains(", mean of 2", text, StringComparison.Ordinal);
     }
 
-    [ModelTheory]
+    [SharedTheory(ModelFile, TokFile)]
     [InlineData("--vectors and --model both give word vectors", "--vectors", "v.json")]
     [InlineData("--query: an empty word has no tokens", "--query", "  ")]
     public void Lookup_bad_model_input_is_one_line(string expected, params string[] args)

@@ -30,7 +30,7 @@ public class ModelRunTests
         return ModelAttentionRun.Run(model, ids, ids.Select(id => $"t{id}").ToArray(), source: "gpt2-tiny");
     }
 
-    [StoriesFact]
+    [SharedFact(SharedModels.StoriesModel, SharedModels.StoriesTokenizer)]
     public void Stories260K_weights_equal_softmax_of_the_traced_queries_and_keys_in_float64() => AssertEveryHeadRecomputes(StoriesRun());
 
     [Fact]
@@ -56,7 +56,7 @@ public class ModelRunTests
         Assert.Equal([0], done); // layer 1 never ran
     }
 
-    [StoriesFact]
+    [SharedFact(SharedModels.StoriesModel, SharedModels.StoriesTokenizer)]
     public void Tracing_changes_nothing_the_model_computes()
     {
         ModelAttentionRun run = StoriesRun();
@@ -75,7 +75,7 @@ public class ModelRunTests
         }
     }
 
-    [StoriesTheory]
+    [SharedTheory(SharedModels.StoriesModel, SharedModels.StoriesTokenizer)]
     [InlineData(0, 0)]
     [InlineData(2, 5)]
     [InlineData(4, 7)]
@@ -100,7 +100,7 @@ public class ModelRunTests
         }
     }
 
-    [StoriesFact]
+    [SharedFact(SharedModels.StoriesModel, SharedModels.StoriesTokenizer)]
     public void Grouped_query_heads_share_their_key_value_head()
     {
         ModelAttentionRun run = StoriesRun();
@@ -113,7 +113,7 @@ public class ModelRunTests
         Assert.NotEqual(h2.Q, h3.Q);
     }
 
-    [StoriesFact]
+    [SharedFact(SharedModels.StoriesModel, SharedModels.StoriesTokenizer)]
     public void Reference_replay_agrees_with_the_kernel_run()
     {
         ModelAttentionRun kernel = StoriesRun(), reference = StoriesRun(reference: true);
@@ -126,7 +126,7 @@ public class ModelRunTests
         Assert.Equal(0, kernel.Compare(kernel, 3, 1).Logits);
     }
 
-    [StoriesTheory]
+    [SharedTheory(SharedModels.StoriesModel, SharedModels.StoriesTokenizer)]
     [InlineData(5, 0, "--layer 5 is out of range: there are 5 layers (0..4)")]
     [InlineData(-1, 0, "--layer -1 is out of range: there are 5 layers (0..4)")]
     [InlineData(0, 8, "--head 8 is out of range: there are 8 heads per layer (0..7)")]
@@ -136,7 +136,7 @@ public class ModelRunTests
         Assert.Equal(message, ex.Message);
     }
 
-    [StoriesTheory]
+    [SharedTheory(SharedModels.StoriesModel, SharedModels.StoriesTokenizer)]
     [InlineData("#0", 0)]
     [InlineData("#3", 3)]
     [InlineData("\u2581Once", 1)]
@@ -153,7 +153,7 @@ public class ModelRunTests
         Assert.Equal(expected, trace.IndexOf(focus));
     }
 
-    [StoriesFact]
+    [SharedFact(SharedModels.StoriesModel, SharedModels.StoriesTokenizer)]
     public void Text_walks_through_every_step_with_the_traced_numbers()
     {
         HeadTrace trace = StoriesRun().Trace(2, 3);
@@ -169,7 +169,7 @@ public class ModelRunTests
         Assert.DoesNotContain("\u2581park", text.Split("Step 3.")[1].Split("Step 6.")[0], StringComparison.Ordinal); // later tokens are not in the sums
     }
 
-    [StoriesFact]
+    [SharedFact(SharedModels.StoriesModel, SharedModels.StoriesTokenizer)]
     public void All_layers_pictures_cover_every_layer()
     {
         AttentionSet set = StoriesRun().ToSet();
@@ -185,7 +185,7 @@ public class ModelRunTests
         Assert.All(pictures.Where(p => p.Name.StartsWith("heatmap", StringComparison.Ordinal)), p => Assert.Equal(cells, p.Scene.Shapes.Count(s => s.Kind == "cell")));
     }
 
-    [StoriesFact]
+    [SharedFact(SharedModels.StoriesModel, SharedModels.StoriesTokenizer)]
     public void Word_vectors_are_embedding_rows_and_the_mean_of_a_words_pieces()
     {
         (LlamaModel model, ITokenizer tokenizer) = Stories.Value;

@@ -118,7 +118,7 @@ public class BlockTests
     public void Rope_table_refuses_positions_it_does_not_hold_and_odd_head_sizes()
     {
         var table = new RopeTable(4, 10);
-        Assertions.Fails(() => table.ApplyInterleaved(new float[8], 2, 1, 9), "positions 9..10", "0..9");
-        Assertions.Fails(() => _ = new RopeTable(5, 10), "head size D 5");
+        HeedAssert.Fails(() => table.ApplyInterleaved(new float[8], 2, 1, 9), "positions 9..10", "0..9");
+        HeedAssert.Fails(() => _ = new RopeTable(5, 10), "head size D 5");
     }
 }

@@ -84,7 +84,7 @@ public class CachedAttentionTests
     [Fact]
     public void A_gpt2_decode_step_allocates_nothing_and_matches_Attention_Compute()
     {
-        Gpt2Model model = Gpt2Model.Load(SharedData.TestData("gpt2-tiny"));
+        Gpt2Model model = Gpt2Model.Load(TestPaths.TestData("gpt2-tiny"));
         DecoderSession own = model.CreateSession(16), core = model.CreateSession(16);
         core.DecodeThroughAttentionCompute = true;
         double max = Assertions.MaxDiff(own.Forward([1, 2, 3]), core.Forward([1, 2, 3]));

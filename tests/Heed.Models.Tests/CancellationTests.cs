@@ -18,7 +18,7 @@ public class CancellationTests
 
     private static ICausalLanguageModel Model(string architecture)
     {
-        if (architecture == "gpt2") return Gpt2Model.Load(SharedData.TestData("gpt2-tiny"));
+        if (architecture == "gpt2") return Gpt2Model.Load(TestPaths.TestData("gpt2-tiny"));
         using var folder = new TempFolder();
         string path = folder.File("tiny.bin");
         File.WriteAllBytes(path, LlamaCheckpointTests.Write(16, 24, 3, 4, 2, 40, 16, shared: true, seed: 5));

@@ -7,7 +7,7 @@ namespace Heed.Models.Tests;
 /// <summary>GPT-2 from Hugging Face's layout against tests/TestData/gpt2-tiny (made by make_gpt2_tiny.py with NumPy).</summary>
 public class Gpt2Tests
 {
-    private static string Folder => SharedData.TestData("gpt2-tiny");
+    private static string Folder => TestPaths.TestData("gpt2-tiny");
 
     private static int[] Tokens => [.. ((Tensor<long>)Npy.Read(Path.Combine(Folder, "tokens.npy"))).Data.Select(t => (int)t)];
 
@@ -47,10 +47,10 @@ public class Gpt2Tests
         Gpt2Config config = Gpt2Config.Load(Path.Combine(Folder, "config.json"));
         var tensors = new Dictionary<string, Tensor>(Safetensors.Read(Path.Combine(Folder, "model.safetensors")));
         tensors.Remove("h.1.mlp.c_fc.bias");
-        Assertions.Fails(() => Gpt2Model.FromTensors(config, tensors, "m.safetensors"), "m.safetensors", "h.1.mlp.c_fc.bias is missing");
+        HeedAssert.Fails(() => Gpt2Model.FromTensors(config, tensors, "m.safetensors"), "m.safetensors", "h.1.mlp.c_fc.bias is missing");
         tensors = new Dictionary<string, Tensor>(Safetensors.Read(Path.Combine(Folder, "model.safetensors")));
         tensors["h.0.attn.c_attn.weight"] = Tensor.Zeros(DType.Float32, [72, 24]); // [out, in]: the wrong way round for Conv1D
-        Assertions.Fails(() => Gpt2Model.FromTensors(config, tensors), "h.0.attn.c_attn.weight has shape [72, 24]; expected [24, 72]");
+        HeedAssert.Fails(() => Gpt2Model.FromTensors(config, tensors), "h.0.attn.c_attn.weight has shape [72, 24]; expected [24, 72]");
     }
 
     [Theory]
@@ -64,6 +64,6 @@ public class Gpt2Tests
     {
         using var folder = new TempFolder();
         File.WriteAllText(folder.File("config.json"), json);
-        Assertions.Fails(() => Gpt2Config.Load(folder.File("config.json")), fragment);
+        HeedAssert.Fails(() => Gpt2Config.Load(folder.File("config.json")), fragment);
     }
 }

@@ -89,8 +89,8 @@ public class HubClientTests
         Assert.StartsWith("cannot reach http://127.0.0.1:", unreachable.Message, StringComparison.Ordinal);
         Assert.Contains("offline?", unreachable.Message, StringComparison.Ordinal);
 
-        Assertions.Fails(() => HubClient.LocalPath(folder.Path, "../escape.bin"), "--file ../escape.bin");
-        Assertions.Fails(() => HubClient.LocalPath(folder.Path, "/etc/passwd"), "relative path");
+        HeedAssert.Fails(() => HubClient.LocalPath(folder.Path, "../escape.bin"), "--file ../escape.bin");
+        HeedAssert.Fails(() => HubClient.LocalPath(folder.Path, "/etc/passwd"), "relative path");
         await Assert.ThrowsAsync<HeedException>(() => client.DownloadAsync("not a repo", "f", folder.Path));
     }
 

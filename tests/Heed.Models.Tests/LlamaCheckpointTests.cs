@@ -54,8 +54,8 @@ public class LlamaCheckpointTests
         using var folder = new TempFolder();
         byte[] bytes = Write(16, 24, 2, 4, 2, 40, 12, true);
         string path = Save(folder, bytes[..^4]);
-        Assertions.Fails(() => LlamaModel.Load(path), "m.bin", "truncated", $"needs {bytes.Length} bytes", $"has {bytes.Length - 4}");
-        Assertions.Fails(() => LlamaModel.Load(Save(folder, bytes[..20], "h.bin")), "h.bin", "28-byte header");
+        HeedAssert.Fails(() => LlamaModel.Load(path), "m.bin", "truncated", $"needs {bytes.Length} bytes", $"has {bytes.Length - 4}");
+        HeedAssert.Fails(() => LlamaModel.Load(Save(folder, bytes[..20], "h.bin")), "h.bin", "28-byte header");
     }
 
     [Fact]
@@ -63,7 +63,7 @@ public class LlamaCheckpointTests
     {
         using var folder = new TempFolder();
         string path = Save(folder, [.. Write(16, 24, 2, 4, 2, 40, 12, true), 0, 0, 0, 0]);
-        Assertions.Fails(() => LlamaModel.Load(path), "4 bytes more than the header");
+        HeedAssert.Fails(() => LlamaModel.Load(path), "4 bytes more than the header");
     }
 
     [Theory]
@@ -81,7 +81,7 @@ public class LlamaCheckpointTests
         byte[] bytes = Write(16, 24, 2, 4, 2, 40, 12, true);
         int[] header = [dim, hidden, layers, heads, kvHeads, vocab, seqLen];
         for (int i = 0; i < 7; i++) BitConverter.TryWriteBytes(bytes.AsSpan(i * 4), header[i]);
-        Assertions.Fails(() => LlamaModel.Load(Save(folder, bytes)), fragment);
+        HeedAssert.Fails(() => LlamaModel.Load(Save(folder, bytes)), fragment);
     }
 
     [Theory]
@@ -94,7 +94,7 @@ public class LlamaCheckpointTests
         int[] header = [dim, hidden, layers, heads, kvHeads, vocab, seqLen];
         for (int i = 0; i < 7; i++) BitConverter.TryWriteBytes(bytes.AsSpan(i * 4), header[i]);
         long before = GC.GetAllocatedBytesForCurrentThread();
-        HeedException ex = Assertions.Fails(() => LlamaModel.Load(Save(folder, bytes)), "m.bin");
+        HeedException ex = HeedAssert.Fails(() => LlamaModel.Load(Save(folder, bytes)), "m.bin");
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.True(allocated < 1 << 20, $"allocated {allocated} bytes before refusing: {ex.Message}");
     }
@@ -105,12 +105,12 @@ public class LlamaCheckpointTests
         using var folder = new TempFolder();
         byte[] bytes = new byte[256];
         "24ka"u8.CopyTo(bytes); // uint32 0x616B3432 ("ak42") little-endian
-        Assertions.Fails(() => LlamaModel.Load(Save(folder, bytes)), "ak42", "--version 0");
+        HeedAssert.Fails(() => LlamaModel.Load(Save(folder, bytes)), "ak42", "--version 0");
     }
 
     [Fact]
     public void A_missing_file_is_one_line()
     {
-        Assertions.Fails(() => LlamaModel.Load("/nonexistent/m.bin"), "/nonexistent/m.bin", "cannot read");
+        HeedAssert.Fails(() => LlamaModel.Load("/nonexistent/m.bin"), "/nonexistent/m.bin", "cannot read");
     }
 }

@@ -67,10 +67,10 @@ public class LlamaForwardTests
     {
         DecoderSession session = Stories.Value.CreateSession(3);
         session.Forward([1, 5, 6]);
-        Assertions.Fails(() => session.Forward([7]), "capacity 3");
+        HeedAssert.Fails(() => session.Forward([7]), "capacity 3");
         session.Reset();
-        Assertions.Fails(() => session.Forward([512]), "token id 512", "0..511");
-        Assertions.Fails(() => Stories.Value.CreateSession(513), "capacity 513", "1..512");
+        HeedAssert.Fails(() => session.Forward([512]), "token id 512", "0..511");
+        HeedAssert.Fails(() => Stories.Value.CreateSession(513), "capacity 513", "1..512");
     }
 
     [SharedFact(Model)]

@@ -56,21 +56,21 @@ public class LlamaTokenizerTests
     public void A_truncated_or_foreign_file_is_refused_with_one_line()
     {
         byte[] good = Build(("<unk>", 0), ("<s>", 0), ("</s>", 0));
-        Assertions.Fails(() => LlamaTokenizer.Parse(good.AsSpan(0, good.Length - 2), "t.bin"), "t.bin", "token 2", "truncated");
-        Assertions.Fails(() => LlamaTokenizer.Parse(good.AsSpan(0, 3), "t.bin"), "t.bin", "3 bytes");
-        Assertions.Fails(() => LlamaTokenizer.Parse("GGUF\u0003\0\0\0"u8, "t.bin"), "max_token_length");
+        HeedAssert.Fails(() => LlamaTokenizer.Parse(good.AsSpan(0, good.Length - 2), "t.bin"), "t.bin", "token 2", "truncated");
+        HeedAssert.Fails(() => LlamaTokenizer.Parse(good.AsSpan(0, 3), "t.bin"), "t.bin", "3 bytes");
+        HeedAssert.Fails(() => LlamaTokenizer.Parse("GGUF\u0003\0\0\0"u8, "t.bin"), "max_token_length");
         byte[] negative = Build(("<unk>", 0));
         BitConverter.TryWriteBytes(negative.AsSpan(8), -5);
-        Assertions.Fails(() => LlamaTokenizer.Parse(negative, "t.bin"), "token 0 has length -5");
+        HeedAssert.Fails(() => LlamaTokenizer.Parse(negative, "t.bin"), "token 0 has length -5");
     }
 
     [Fact]
     public void A_vocabulary_without_byte_pieces_or_of_another_size_is_refused()
     {
-        Assertions.Fails(() => LlamaTokenizer.Parse(Build(("<unk>", 0), ("<s>", 0), ("</s>", 0)), "t.bin"), "no byte piece <0x00>");
+        HeedAssert.Fails(() => LlamaTokenizer.Parse(Build(("<unk>", 0), ("<s>", 0), ("</s>", 0)), "t.bin"), "no byte piece <0x00>");
         LlamaTokenizer full = LlamaTokenizer.Parse(BuildWithBytes(("hi", 1f)), "t.bin");
         Assert.Equal(260, full.VocabSize);
-        Assertions.Fails(() => full.CheckMatches(512), "260 tokens", "512");
+        HeedAssert.Fails(() => full.CheckMatches(512), "260 tokens", "512");
     }
 
     [Fact]

@@ -50,6 +50,6 @@ public class SamplerTests
     [InlineData(1f, 0, 1.5f, "--top-p 1.5")]
     public void Out_of_range_options_are_named(float temperature, int topK, float topP, string fragment)
     {
-        Assertions.Fails(() => _ = new Sampler(8, new SamplingOptions { Temperature = temperature, TopK = topK, TopP = topP }), fragment);
+        HeedAssert.Fails(() => _ = new Sampler(8, new SamplingOptions { Temperature = temperature, TopK = topK, TopP = topP }), fragment);
     }
 }

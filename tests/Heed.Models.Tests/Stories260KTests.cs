@@ -24,7 +24,7 @@ public class Stories260KTests
     public void Greedy_generation_from_an_empty_prompt_reproduces_llama2c_byte_for_byte()
     {
         (LlamaModel model, LlamaTokenizer tokenizer) = Loaded.Value;
-        byte[] expected = File.ReadAllBytes(SharedData.File("models", "stories260K", "expected-empty-prompt-200.txt"));
+        byte[] expected = File.ReadAllBytes(TestPaths.Shared("models", "stories260K", "expected-empty-prompt-200.txt"));
         using var streamed = new MemoryStream();
         GenerationResult result = TextGenerator.Generate(model, tokenizer, "", new GenerationOptions { Steps = 200 }, piece => streamed.Write(piece));
 

@@ -7,9 +7,9 @@ internal static class VocabConformance
 
     public static IReadOnlyList<(string Text, int[] Ids)> Cases(string vocab)
     {
-        string input = File.ReadAllText(SharedData.File("vocab", vocab + ".inp"));
+        string input = File.ReadAllText(TestPaths.Shared("vocab", vocab + ".inp"));
         string[] texts = input.Split(Separator);
-        string[] lines = File.ReadAllLines(SharedData.File("vocab", vocab + ".out"));
+        string[] lines = File.ReadAllLines(TestPaths.Shared("vocab", vocab + ".out"));
 
         // Each string is followed by the separator, so splitting leaves one empty tail.
         Assert.Equal("", texts[^1]);

@@ -9,7 +9,7 @@ public class VocabularyConformanceTests
     private const string Gpt2 = "vocab/ggml-vocab-gpt-2.gguf";
 
     private static readonly Lazy<Gpt2Tokenizer> Gpt2Tokenizer = new(() =>
-        Tokenizers.Gpt2Tokenizer.FromGguf(GgufFile.Load(SharedData.File(Gpt2)), Gpt2));
+        Tokenizers.Gpt2Tokenizer.FromGguf(GgufFile.Load(TestPaths.Shared(Gpt2)), Gpt2));
 
     [SharedFact(Gpt2)]
     public void Gpt2_byte_level_bpe_matches_every_vector()
@@ -42,7 +42,7 @@ public class LlamaSpmConformanceTests
 {
     private const string Spm = "vocab/ggml-vocab-llama-spm.gguf";
 
-    private static readonly Lazy<LlamaTokenizer> Tokenizer = new(() => LlamaTokenizer.FromGguf(GgufFile.Load(SharedData.File(Spm)), Spm));
+    private static readonly Lazy<LlamaTokenizer> Tokenizer = new(() => LlamaTokenizer.FromGguf(GgufFile.Load(TestPaths.Shared(Spm)), Spm));
 
     [SharedFact(Spm)]
     public void Llama_spm_matches_every_vector()
@@ -66,7 +66,7 @@ public class BertWordPieceConformanceTests
 {
     private const string Bge = "vocab/ggml-vocab-bert-bge.gguf";
 
-    private static readonly Lazy<WordPieceTokenizer> Tokenizer = new(() => WordPieceTokenizer.FromGguf(GgufFile.Load(SharedData.File(Bge)), Bge));
+    private static readonly Lazy<WordPieceTokenizer> Tokenizer = new(() => WordPieceTokenizer.FromGguf(GgufFile.Load(TestPaths.Shared(Bge)), Bge));
 
     [SharedFact(Bge)]
     public void Bert_bge_matches_every_vector()
@@ -113,25 +113,25 @@ public class GgufFileTests
     [Fact]
     public void Foreign_truncated_and_oversized_files_are_refused()
     {
-        Assertions.Fails(() => GgufFile.Parse("GGML\u0003"u8.ToArray(), "v.gguf"), "v.gguf", "GGUF magic");
+        HeedAssert.Fails(() => GgufFile.Parse("GGML\u0003"u8.ToArray(), "v.gguf"), "v.gguf", "GGUF magic");
         byte[] header = new byte[24];
         "GGUF"u8.CopyTo(header);
         BitConverter.TryWriteBytes(header.AsSpan(4), 1u);
-        Assertions.Fails(() => GgufFile.Parse(header, "v.gguf"), "version 1");
+        HeedAssert.Fails(() => GgufFile.Parse(header, "v.gguf"), "version 1");
         BitConverter.TryWriteBytes(header.AsSpan(4), 3u);
         BitConverter.TryWriteBytes(header.AsSpan(16), ulong.MaxValue); // metadata entries
-        Assertions.Fails(() => GgufFile.Parse(header, "v.gguf"), "cannot fit");
+        HeedAssert.Fails(() => GgufFile.Parse(header, "v.gguf"), "cannot fit");
         BitConverter.TryWriteBytes(header.AsSpan(16), 1UL);
         byte[] entry = [.. header, .. BitConverter.GetBytes(100UL), 0, 0, 0, 0]; // a key claiming 100 bytes
-        Assertions.Fails(() => GgufFile.Parse(entry, "v.gguf"), "claims 100 bytes");
+        HeedAssert.Fails(() => GgufFile.Parse(entry, "v.gguf"), "claims 100 bytes");
         byte[] cut = [.. header, .. BitConverter.GetBytes(0UL), .. BitConverter.GetBytes(4u)]; // key "", uint32 value missing
-        Assertions.Fails(() => GgufFile.Parse(cut, "v.gguf"), "truncated");
+        HeedAssert.Fails(() => GgufFile.Parse(cut, "v.gguf"), "truncated");
     }
 
     [SharedFact("vocab/ggml-vocab-gpt-2.gguf")]
     public void The_gpt2_vocabulary_holds_its_documented_sizes()
     {
-        GgufFile g = GgufFile.Load(SharedData.File("vocab", "ggml-vocab-gpt-2.gguf"));
+        GgufFile g = GgufFile.Load(TestPaths.Shared("vocab", "ggml-vocab-gpt-2.gguf"));
         Assert.Equal(3, g.Version);
         Assert.Equal(50257, g.Strings("tokenizer.ggml.tokens").Length);
         Assert.Equal(50000, g.Strings("tokenizer.ggml.merges").Length);

@@ -17,11 +17,9 @@ namespace Heed.Models.TorchTests;
 /// </summary>
 public sealed class Gpt2TorchParityTests : IDisposable
 {
-    private readonly string _folder = Path.Combine(Path.GetTempPath(), "heed-torch-" + Guid.NewGuid().ToString("N"));
+    private readonly TempFolder _dir = new("heed-torch-");
 
-    public Gpt2TorchParityTests() => Directory.CreateDirectory(_folder);
-
-    public void Dispose() => Directory.Delete(_folder, recursive: true);
+    public void Dispose() => _dir.Dispose();
 
     [Theory]
     [InlineData("gelu_new", true, "", 48, 4, 3, 97, 24, 20, 1)]
@@ -35,15 +33,15 @@ public sealed class Gpt2TorchParityTests : IDisposable
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         Dictionary<string, TorchTensor> weights = RandomGpt2(width, layers, vocab, context, tied);
-        WriteSafetensors(Path.Combine(_folder, "model.safetensors"), weights.ToDictionary(p => p.Key == "lm_head.weight" ? p.Key : prefix + p.Key, p => p.Value));
-        File.WriteAllText(Path.Combine(_folder, "config.json"), string.Create(
+        WriteSafetensors(_dir.File("model.safetensors"), weights.ToDictionary(p => p.Key == "lm_head.weight" ? p.Key : prefix + p.Key, p => p.Value));
+        File.WriteAllText(_dir.File("config.json"), string.Create(
             CultureInfo.InvariantCulture,
             $$"""{"model_type": "gpt2", "n_embd": {{width}}, "n_head": {{heads}}, "n_layer": {{layers}}, "n_positions": {{context}}, "vocab_size": {{vocab}}, "layer_norm_epsilon": 1e-05, "activation_function": "{{activation}}"}"""));
 
         long[] ids = [.. torch.randint(vocab, [length], dtype: torch.int64).data<long>()];
         float[] expected = TorchForward(weights, ids, heads, layers, activation).data<float>().ToArray(); // [T, V]
 
-        Gpt2Model model = Gpt2Model.Load(_folder);
+        Gpt2Model model = Gpt2Model.Load(_dir.Path);
         int[] tokens = [.. ids.Select(i => (int)i)];
         float[] whole = model.Forward(tokens).Logits.Data;
         Assert.Equal(expected.Length, whole.Length);

@@ -33,7 +33,7 @@ public sealed class Gpt2RunTests : IAsyncLifetime
     {
         _models = ServerHarness.NewFolder();
         Directory.CreateDirectory(Folder);
-        string data = ServerHarness.TestData("gpt2-tiny");
+        string data = TestPaths.TestData("gpt2-tiny");
         File.Copy(Path.Combine(data, "config.json"), Path.Combine(Folder, "config.json"));
         File.Copy(Path.Combine(data, "model.safetensors"), Path.Combine(Folder, "model.safetensors"));
         File.WriteAllText(Path.Combine(Folder, "vocab.json"), "{" + string.Join(", ", Vocabulary.Select((t, i) => $"\"{t}\": {i}")) + "}");

@@ -5,27 +5,14 @@ namespace Heed.Server.Tests;
 /// <summary>Runs of a real llama2.c model (stories260K from ../shared) through the server, wired to Heed.Models.</summary>
 public sealed class Llama2cRunTests
 {
-    private static string? Stories()
-    {
-        string? shared = Environment.GetEnvironmentVariable("HEED_SHARED");
-        if (string.IsNullOrEmpty(shared))
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Heed.slnx"))) dir = dir.Parent;
-            shared = dir is null ? null : Path.Combine(dir.FullName, "..", "shared");
-        }
-
-        string? folder = shared is null ? null : Path.GetFullPath(Path.Combine(shared, "models", "stories260K"));
-        return folder is not null && File.Exists(Path.Combine(folder, "stories260K.bin")) ? folder : null;
-    }
-
-    private static string SkipReason() => Stories() is null ? "needs models/stories260K from the shared folder (../shared beside the clone, or HEED_SHARED), which is absent here" : null!;
+    private const string ModelFile = "models/stories260K/stories260K.bin";
 
     [Fact]
     public async Task A_llama2c_run_captures_every_layer_and_head()
     {
-        string? stories = Stories();
-        Assert.True(stories is not null, SkipReason());
+        string? missing = TestPaths.MissingReason(ModelFile);
+        Assert.True(missing is null, missing);
+        string stories = TestPaths.Shared("models", "stories260K");
         string models = ServerHarness.NewFolder();
         Directory.CreateDirectory(Path.Combine(models, "stories260K"));
         File.Copy(Path.Combine(stories, "stories260K.bin"), Path.Combine(models, "stories260K", "stories260K.bin"));

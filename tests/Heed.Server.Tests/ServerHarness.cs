@@ -71,15 +71,6 @@ public sealed class ServerHarness : IAsyncDisposable
         return JsonNode.Parse(text)!;
     }
 
-    /// <summary>The folder tests/TestData/<paramref name="name"/> of this clone.</summary>
-    public static string TestData(string name)
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Heed.slnx"))) dir = dir.Parent;
-        Assert.True(dir is not null, $"no Heed.slnx above {AppContext.BaseDirectory}, so tests/TestData cannot be found");
-        return Path.Combine(dir.FullName, "tests", "TestData", name);
-    }
-
     /// <summary>Asserts an RFC 9457 problem document with <paramref name="status"/> whose detail contains <paramref name="detailPart"/>.</summary>
     public static async Task<JsonNode> AssertProblem(HttpResponseMessage response, int status, string? detailPart = null)
     {

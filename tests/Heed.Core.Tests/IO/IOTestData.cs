@@ -80,51 +80,6 @@ internal static class IOTestData
         Assert.Equal(expected.Shape.ToArray(), actual.Shape.ToArray());
         Assert.Equal(Bytes(expected), Bytes(actual));
     }
-
-    /// <summary>The directory holding Heed.slnx, found by walking up from the test binaries.</summary>
-    public static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Heed.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Heed.slnx not found above " + AppContext.BaseDirectory);
-    }
-
-    /// <summary>Asserts that <paramref name="action"/> throws a one-line <see cref="HeedException"/> containing every fragment.</summary>
-    public static HeedException AssertFails(Action action, params string[] fragments)
-    {
-        var ex = Assert.Throws<HeedException>(action);
-        Assert.DoesNotContain('\n', ex.Message);
-        foreach (string fragment in fragments)
-        {
-            Assert.Contains(fragment, ex.Message, StringComparison.Ordinal);
-        }
-
-        return ex;
-    }
-}
-
-/// <summary>A fresh directory under the system temp folder, deleted on dispose.</summary>
-internal sealed class TempDirectory : IDisposable
-{
-    public TempDirectory()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "heed-io-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public string[] Entries() => [.. Directory.GetFileSystemEntries(Path).Select(p => System.IO.Path.GetFileName(p)).Order(StringComparer.Ordinal)];
-
-    public void Dispose() => Directory.Delete(Path, recursive: true);
 }
 
 /// <summary>Wraps bytes in a stream that cannot seek or tell its length, like a pipe or a network stream.</summary>

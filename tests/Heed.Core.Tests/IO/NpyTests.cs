@@ -50,7 +50,7 @@ public class NpyTests
         return stream.ToArray();
     }
 
-    private static string Golden(string file) => Path.Combine(RepoRoot(), "tests", "TestData", "npy", file);
+    private static string Golden(string file) => TestPaths.TestData("npy", file);
 
     // ---- round trips -----------------------------------------------------------------------------------------
 
@@ -74,7 +74,7 @@ public class NpyTests
     [MemberData(nameof(Grid))]
     public void Round_trip_through_a_file_keeps_every_bit(DType dtype, int[] shape)
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
         string path = dir.File("t.npy");
         Tensor tensor = Sample(dtype, shape);
         Npy.Write(path, tensor);
@@ -279,7 +279,7 @@ public class NpyTests
     public void Refuses_numpy_files_it_cannot_hold(string file, string fragment)
     {
         string path = Golden(file);
-        AssertFails(() => Npy.Read(path), path, fragment);
+        HeedAssert.Fails(() => Npy.Read(path), path, fragment);
     }
 
     // ---- bad input -------------------------------------------------------------------------------------------
@@ -291,17 +291,17 @@ public class NpyTests
     [InlineData(new byte[] { 0x94, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0, 0, 0 })]
     public void Bad_magic_is_not_a_npy_file(byte[] bytes)
     {
-        AssertFails(() => ReadBytes(bytes, "weights.npy"), "weights.npy is not a .npy file (missing the \\x93NUMPY magic)");
+        HeedAssert.Fails(() => ReadBytes(bytes, "weights.npy"), "weights.npy is not a .npy file (missing the \\x93NUMPY magic)");
     }
 
     [Fact]
     public void Bad_magic_in_a_file_names_the_file()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
         string path = dir.File("notes.npy");
         File.WriteAllText(path, "just some text, long enough");
 
-        AssertFails(() => Npy.Read(path), path + " is not a .npy file");
+        HeedAssert.Fails(() => Npy.Read(path), path + " is not a .npy file");
     }
 
     [Fact]
@@ -309,7 +309,7 @@ public class NpyTests
     {
         byte[] file = NumpyFile("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", new byte[40]);
 
-        AssertFails(() => ReadBytes(file, "cut.npy"), "cut.npy is truncated", "float64 data of shape [2, 3]", "needs 48 bytes", "only 40 were found");
+        HeedAssert.Fails(() => ReadBytes(file, "cut.npy"), "cut.npy is truncated", "float64 data of shape [2, 3]", "needs 48 bytes", "only 40 were found");
     }
 
     [Fact]
@@ -317,7 +317,7 @@ public class NpyTests
     {
         byte[] file = NumpyFile("{'descr': '<f4', 'fortran_order': False, 'shape': (10,), }", new byte[12]);
 
-        AssertFails(() => Npy.Read(new ForwardOnlyStream(file), "pipe"), "pipe is truncated", "needs 40 bytes", "only 12 were found");
+        HeedAssert.Fails(() => Npy.Read(new ForwardOnlyStream(file), "pipe"), "pipe is truncated", "needs 40 bytes", "only 12 were found");
     }
 
     [Theory]
@@ -330,7 +330,7 @@ public class NpyTests
         var forward = new ForwardOnlyStream(file);
         Stream stream = seekable ? new MemoryStream(file) : forward;
 
-        AssertFails(() => Npy.Read(stream, "big.npy"), "big.npy is truncated", "needs 8589934592 bytes", "only 8 were found");
+        HeedAssert.Fails(() => Npy.Read(stream, "big.npy"), "big.npy is truncated", "needs 8589934592 bytes", "only 8 were found");
         Assert.True(forward.LargestRead <= 1 << 24);
     }
 
@@ -340,7 +340,7 @@ public class NpyTests
         byte[] file = NumpyFile("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", Float32Le(1));
         BinaryPrimitives.WriteUInt16LittleEndian(file.AsSpan(8), 60000);
 
-        AssertFails(() => ReadBytes(file, "h.npy"), "h.npy is truncated", "header length field says 60000 bytes", "only 122 bytes follow it");
+        HeedAssert.Fails(() => ReadBytes(file, "h.npy"), "h.npy is truncated", "header length field says 60000 bytes", "only 122 bytes follow it");
     }
 
     [Fact]
@@ -349,13 +349,13 @@ public class NpyTests
         byte[] file = NumpyFile("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", Float32Le(1));
         BinaryPrimitives.WriteUInt16LittleEndian(file.AsSpan(8), 60000);
 
-        AssertFails(() => Npy.Read(new ForwardOnlyStream(file), "h.npy"), "h.npy is truncated", "the header needs 60000 bytes", "only 122 were found");
+        HeedAssert.Fails(() => Npy.Read(new ForwardOnlyStream(file), "h.npy"), "h.npy is truncated", "the header needs 60000 bytes", "only 122 were found");
     }
 
     [Fact]
     public void File_cut_inside_the_preamble_is_truncation()
     {
-        AssertFails(() => ReadBytes([0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0, 0x10], "p.npy"), "p.npy is truncated", "header length field");
+        HeedAssert.Fails(() => ReadBytes([0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0, 0x10], "p.npy"), "p.npy is truncated", "header length field");
     }
 
     [Theory]
@@ -368,7 +368,7 @@ public class NpyTests
         file[6] = (byte)major;
         file[7] = (byte)minor;
 
-        AssertFails(() => ReadBytes(file, "v.npy"), $"v.npy has .npy format version {major}.{minor}", "1.0, 2.0 and 3.0");
+        HeedAssert.Fails(() => ReadBytes(file, "v.npy"), $"v.npy has .npy format version {major}.{minor}", "1.0, 2.0 and 3.0");
     }
 
     [Fact]
@@ -376,7 +376,7 @@ public class NpyTests
     {
         byte[] file = NumpyFile("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", new byte[16]);
 
-        AssertFails(() => ReadBytes(file, "f.npy"), "f.npy: Fortran-order arrays are not supported; save with np.ascontiguousarray");
+        HeedAssert.Fails(() => ReadBytes(file, "f.npy"), "f.npy: Fortran-order arrays are not supported; save with np.ascontiguousarray");
     }
 
     [Theory]
@@ -392,7 +392,7 @@ public class NpyTests
     {
         byte[] file = NumpyFile($"{{'descr': {descr}, 'fortran_order': False, 'shape': (1,), }}", new byte[16]);
 
-        AssertFails(() => ReadBytes(file, "d.npy"), "d.npy: unsupported descr " + descr, "supported: '<f4', '<f2', 'bfloat16', '<f8', '|b1', '<i8'");
+        HeedAssert.Fails(() => ReadBytes(file, "d.npy"), "d.npy: unsupported descr " + descr, "supported: '<f4', '<f2', 'bfloat16', '<f8', '|b1', '<i8'");
     }
 
     [Theory]
@@ -406,7 +406,7 @@ public class NpyTests
     {
         byte[] file = NumpyFile($"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}", new byte[16]);
 
-        AssertFails(() => ReadBytes(file, "s.npy"), "s.npy: ", fragment);
+        HeedAssert.Fails(() => ReadBytes(file, "s.npy"), "s.npy: ", fragment);
     }
 
     [Theory]
@@ -422,7 +422,7 @@ public class NpyTests
     [InlineData("", "not a valid Python dict literal")]
     public void Malformed_headers_are_refused(string dict, string fragment)
     {
-        AssertFails(() => ReadBytes(NumpyFile(dict, new byte[16]), "m.npy"), "m.npy: ", fragment);
+        HeedAssert.Fails(() => ReadBytes(NumpyFile(dict, new byte[16]), "m.npy"), "m.npy: ", fragment);
     }
 
     [Fact]
@@ -430,7 +430,7 @@ public class NpyTests
     {
         string dict = "{'descr': " + new string('[', 100_000) + ", 'fortran_order': False, 'shape': (1,)}";
 
-        AssertFails(() => ReadBytes(NumpyFile(dict, new byte[4], major: 2), "n.npy"), "n.npy: ", "nesting deeper than");
+        HeedAssert.Fails(() => ReadBytes(NumpyFile(dict, new byte[4], major: 2), "n.npy"), "n.npy: ", "nesting deeper than");
     }
 
     [Fact]
@@ -439,44 +439,44 @@ public class NpyTests
         byte[] file = NumpyFile("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", Float32Le(1), major: 3);
         file[12] = 0xFF;
 
-        AssertFails(() => ReadBytes(file, "u.npy"), "u.npy: the version 3.0 header is not valid UTF-8");
+        HeedAssert.Fails(() => ReadBytes(file, "u.npy"), "u.npy: the version 3.0 header is not valid UTF-8");
     }
 
     [Fact]
     public void Bytes_after_the_array_in_a_file_are_refused()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
         string path = dir.File("long.npy");
         File.WriteAllBytes(path, NumpyFile("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", Float32Le(1, 2, 3)));
 
-        AssertFails(() => Npy.Read(path), path + " has 4 unexpected bytes after the array data", "shape [2] accounts for 8 bytes");
+        HeedAssert.Fails(() => Npy.Read(path), path + " has 4 unexpected bytes after the array data", "shape [2] accounts for 8 bytes");
     }
 
     [Fact]
     public void Missing_file_is_reported_as_such()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
         string path = dir.File("absent.npy");
 
-        var ex = AssertFails(() => Npy.Read(path), "file not found: " + path);
+        var ex = HeedAssert.Fails(() => Npy.Read(path), "file not found: " + path);
         Assert.IsType<FileNotFoundException>(ex.InnerException);
     }
 
     [Fact]
     public void Missing_directory_on_read_is_file_not_found()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
         string path = Path.Combine(dir.Path, "nowhere", "absent.npy");
 
-        AssertFails(() => Npy.Read(path), "file not found: " + path);
+        HeedAssert.Fails(() => Npy.Read(path), "file not found: " + path);
     }
 
     [Fact]
     public void Reading_a_directory_says_so()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
 
-        AssertFails(() => Npy.Read(dir.Path), dir.Path, "is a directory");
+        HeedAssert.Fails(() => Npy.Read(dir.Path), dir.Path, "is a directory");
     }
 
     // ---- writing to paths ------------------------------------------------------------------------------------
@@ -484,22 +484,22 @@ public class NpyTests
     [Fact]
     public void Writing_into_a_missing_directory_names_it_and_leaves_nothing()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
         string missing = Path.Combine(dir.Path, "missing");
         string path = Path.Combine(missing, "t.npy");
 
-        AssertFails(() => Npy.Write(path, Tensor.Create([1f], 1)), "cannot write " + path, "directory " + missing + " does not exist");
+        HeedAssert.Fails(() => Npy.Write(path, Tensor.Create([1f], 1)), "cannot write " + path, "directory " + missing + " does not exist");
         Assert.Empty(dir.Entries());
     }
 
     [Fact]
     public void Writing_over_a_directory_fails_and_leaves_it_alone()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
         string target = dir.File("taken");
         Directory.CreateDirectory(target);
 
-        AssertFails(() => Npy.Write(target, Tensor.Create([1f], 1)), "cannot write " + target, "is a directory");
+        HeedAssert.Fails(() => Npy.Write(target, Tensor.Create([1f], 1)), "cannot write " + target, "is a directory");
         Assert.Equal(["taken"], dir.Entries());
         Assert.True(Directory.Exists(target));
     }
@@ -507,7 +507,7 @@ public class NpyTests
     [Fact]
     public void Writing_replaces_an_existing_file_without_leftovers()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
         string path = dir.File("t.npy");
         File.WriteAllText(path, "old contents");
 
@@ -520,13 +520,13 @@ public class NpyTests
     [Fact]
     public void A_write_that_fails_midway_keeps_the_old_file_and_leaves_no_temporary()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
         string path = dir.File("t.npy");
         Npy.Write(path, Tensor.Create([1f, 2f], 2));
         byte[] before = File.ReadAllBytes(path);
 
         // The same path every writer takes, failing after some bytes are out, as a full disk would.
-        AssertFails(
+        HeedAssert.Fails(
             () => TensorStreams.WriteFileAtomically(path, stream =>
             {
                 stream.Write(new byte[1000]);
@@ -562,6 +562,6 @@ public class NpyTests
         Assert.Throws<ArgumentException>(() => Npy.Write(readOnly, Tensor.Create([1f], 1)));
 
         var full = new MemoryStream(new byte[64]);
-        AssertFails(() => Npy.Write(full, Tensor.Create([1f], 1)), "cannot write the .npy stream");
+        HeedAssert.Fails(() => Npy.Write(full, Tensor.Create([1f], 1)), "cannot write the .npy stream");
     }
 }

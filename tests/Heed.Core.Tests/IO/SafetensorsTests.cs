@@ -58,7 +58,7 @@ public class SafetensorsTests
     [MemberData(nameof(Grid))]
     public void Round_trip_through_a_file_keeps_every_bit(DType dtype, int[] shape)
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
         string path = dir.File("m.safetensors");
         Tensor tensor = Sample(dtype, shape);
 
@@ -76,7 +76,7 @@ public class SafetensorsTests
         var tensors = new Dictionary<string, Tensor>();
         foreach (DType dtype in AllDTypes) tensors["t." + DTypes.Name(dtype)] = Sample(dtype, [2, 3]);
         var metadata = new Dictionary<string, string> { ["format"] = "pt", ["note"] = "ünïcode ✓ \"quoted\"" };
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
         string path = dir.File("all.safetensors");
 
         Safetensors.Write(path, tensors, metadata);
@@ -185,7 +185,7 @@ public class SafetensorsTests
     [InlineData(7)]
     public void Files_shorter_than_the_length_field_are_refused(int length)
     {
-        AssertFails(() => ReadBytes(new byte[length], "s.safetensors"), $"s.safetensors is too short for a safetensors file: {length} bytes");
+        HeedAssert.Fails(() => ReadBytes(new byte[length], "s.safetensors"), $"s.safetensors is too short for a safetensors file: {length} bytes");
     }
 
     [Theory]
@@ -196,7 +196,7 @@ public class SafetensorsTests
         byte[] bytes = FileBytes("{}        ", []);
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, claimed);
 
-        AssertFails(() => ReadBytes(bytes, "h.safetensors"), "h.safetensors: " + fragment);
+        HeedAssert.Fails(() => ReadBytes(bytes, "h.safetensors"), "h.safetensors: " + fragment);
     }
 
     [Fact]
@@ -205,7 +205,7 @@ public class SafetensorsTests
         byte[] bytes = FileBytes("{}        ", []);
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, 5000);
 
-        AssertFails(() => Safetensors.Read(new ForwardOnlyStream(bytes), "pipe"), "pipe is truncated: the JSON header needs 5000 bytes but only 10 were found");
+        HeedAssert.Fails(() => Safetensors.Read(new ForwardOnlyStream(bytes), "pipe"), "pipe is truncated: the JSON header needs 5000 bytes but only 10 were found");
     }
 
     [Fact]
@@ -214,7 +214,7 @@ public class SafetensorsTests
         byte[] bytes = FileBytes("{}", []);
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, 1UL << 40);
 
-        AssertFails(() => Safetensors.Read(new ForwardOnlyStream(bytes), "pipe"), "pipe: the header length field says 1099511627776 bytes, over Heed's limit of 100000000");
+        HeedAssert.Fails(() => Safetensors.Read(new ForwardOnlyStream(bytes), "pipe"), "pipe: the header length field says 1099511627776 bytes, over Heed's limit of 100000000");
     }
 
     [Theory]
@@ -245,7 +245,7 @@ public class SafetensorsTests
     [InlineData("{\"__metadata__\":{\"n\":1}}", "__metadata__ entry \"n\" should be a string but is a number (1)")]
     public void Malformed_headers_are_refused(string header, string fragment)
     {
-        AssertFails(() => ReadBytes(FileBytes(header, new byte[8]), "bad.safetensors"), "bad.safetensors: ", fragment);
+        HeedAssert.Fails(() => ReadBytes(FileBytes(header, new byte[8]), "bad.safetensors"), "bad.safetensors: ", fragment);
     }
 
     [Theory]
@@ -258,7 +258,7 @@ public class SafetensorsTests
     {
         string header = $"{{\"layer.0\":{{\"dtype\":\"{dtype}\",\"shape\":[2],\"data_offsets\":[0,8]}}}}";
 
-        AssertFails(
+        HeedAssert.Fails(
             () => ReadBytes(FileBytes(header, new byte[8]), "d.safetensors"),
             $"d.safetensors: tensor \"layer.0\" has dtype \"{dtype}\", which Heed does not read; supported: F32, F16, BF16, F64, I64, BOOL");
     }
@@ -268,7 +268,7 @@ public class SafetensorsTests
     [InlineData("{\"__metadata__\":{\"k\":\"\\udc00\"}}")]
     public void Escaped_lone_surrogates_are_refused(string header)
     {
-        AssertFails(() => ReadBytes(FileBytes(header, []), "s.safetensors"), "s.safetensors: the header holds text that is not valid Unicode");
+        HeedAssert.Fails(() => ReadBytes(FileBytes(header, []), "s.safetensors"), "s.safetensors: the header holds text that is not valid Unicode");
     }
 
     [Fact]
@@ -277,7 +277,7 @@ public class SafetensorsTests
         byte[] header = Encoding.UTF8.GetBytes("{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}");
         header[2] = 0xC3; // a lead byte without its continuation
 
-        AssertFails(() => ReadBytes(FileBytes(header, []), "u.safetensors"), "u.safetensors: the header is not valid UTF-8");
+        HeedAssert.Fails(() => ReadBytes(FileBytes(header, []), "u.safetensors"), "u.safetensors: the header is not valid UTF-8");
     }
 
     [Theory]
@@ -289,7 +289,7 @@ public class SafetensorsTests
     {
         string header = $"{{\"a\":{{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":{offsets}}}}}";
 
-        AssertFails(() => ReadBytes(FileBytes(header, new byte[bufferLength]), "o.safetensors"), "o.safetensors: ", fragment);
+        HeedAssert.Fails(() => ReadBytes(FileBytes(header, new byte[bufferLength]), "o.safetensors"), "o.safetensors: ", fragment);
     }
 
     [Theory]
@@ -304,7 +304,7 @@ public class SafetensorsTests
         string header = $"{{\"a\":{{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":{aOffsets}}},"
             + $"\"b\":{{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":{bOffsets}}}}}";
 
-        AssertFails(() => ReadBytes(FileBytes(header, new byte[bufferLength]), "c.safetensors"), "c.safetensors: " + fragment);
+        HeedAssert.Fails(() => ReadBytes(FileBytes(header, new byte[bufferLength]), "c.safetensors"), "c.safetensors: " + fragment);
     }
 
     [Fact]
@@ -312,7 +312,7 @@ public class SafetensorsTests
     {
         byte[] bytes = FileBytes("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", new byte[6]);
 
-        AssertFails(() => Safetensors.Read(new ForwardOnlyStream(bytes), "pipe"), "pipe: the data buffer goes on after byte 4, where the last tensor ends");
+        HeedAssert.Fails(() => Safetensors.Read(new ForwardOnlyStream(bytes), "pipe"), "pipe: the data buffer goes on after byte 4, where the last tensor ends");
     }
 
     [Fact]
@@ -320,27 +320,27 @@ public class SafetensorsTests
     {
         byte[] bytes = FileBytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[1000000],\"data_offsets\":[0,8000000]}}", new byte[6]);
 
-        AssertFails(() => Safetensors.Read(new ForwardOnlyStream(bytes), "pipe"), "pipe is truncated: the data of tensor 'a' needs 8000000 bytes but only 6 were found");
+        HeedAssert.Fails(() => Safetensors.Read(new ForwardOnlyStream(bytes), "pipe"), "pipe is truncated: the data of tensor 'a' needs 8000000 bytes but only 6 were found");
     }
 
     [Fact]
     public void Missing_file_is_reported_as_such()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
         string path = dir.File("absent.safetensors");
 
-        AssertFails(() => Safetensors.Read(path), "file not found: " + path);
-        AssertFails(() => Safetensors.ReadWithMetadata(path), "file not found: " + path);
+        HeedAssert.Fails(() => Safetensors.Read(path), "file not found: " + path);
+        HeedAssert.Fails(() => Safetensors.ReadWithMetadata(path), "file not found: " + path);
     }
 
     [Fact]
     public void Errors_from_a_file_name_the_file()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
         string path = dir.File("x.safetensors");
         File.WriteAllBytes(path, FileBytes("{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]}}", new byte[4]));
 
-        AssertFails(() => Safetensors.Read(path), path + ": tensor \"a\" has dtype \"I32\"");
+        HeedAssert.Fails(() => Safetensors.Read(path), path + ": tensor \"a\" has dtype \"I32\"");
     }
 
     // ---- writing ---------------------------------------------------------------------------------------------
@@ -348,14 +348,14 @@ public class SafetensorsTests
     [Fact]
     public void The_metadata_key_cannot_name_a_tensor()
     {
-        AssertFails(() => WriteBytes(One("__metadata__", Tensor.Create([1f], 1))), "cannot write a tensor named \"__metadata__\"");
+        HeedAssert.Fails(() => WriteBytes(One("__metadata__", Tensor.Create([1f], 1))), "cannot write a tensor named \"__metadata__\"");
     }
 
     [Fact]
     public void Names_that_are_not_valid_unicode_are_refused()
     {
-        AssertFails(() => WriteBytes(One("bad\uD800name", Tensor.Create([1f], 1))), "cannot write the safetensors header: tensor name \"bad\\ud800name\" is not valid Unicode");
-        AssertFails(
+        HeedAssert.Fails(() => WriteBytes(One("bad\uD800name", Tensor.Create([1f], 1))), "cannot write the safetensors header: tensor name \"bad\\ud800name\" is not valid Unicode");
+        HeedAssert.Fails(
             () => WriteBytes(One("ok", Tensor.Create([1f], 1)), new Dictionary<string, string> { ["k"] = "\uDC00" }),
             "the value of metadata key \"k\" \"\\udc00\" is not valid Unicode");
     }
@@ -363,23 +363,23 @@ public class SafetensorsTests
     [Fact]
     public void Writing_into_a_missing_directory_names_it_and_leaves_nothing()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
         string missing = Path.Combine(dir.Path, "missing");
         string path = Path.Combine(missing, "m.safetensors");
 
-        AssertFails(() => Safetensors.Write(path, One("a", Tensor.Create([1f], 1))), "cannot write " + path, "directory " + missing + " does not exist");
+        HeedAssert.Fails(() => Safetensors.Write(path, One("a", Tensor.Create([1f], 1))), "cannot write " + path, "directory " + missing + " does not exist");
         Assert.Empty(dir.Entries());
     }
 
     [Fact]
     public void A_failed_write_keeps_the_old_file()
     {
-        using var dir = new TempDirectory();
+        using var dir = new TempFolder();
         string path = dir.File("m.safetensors");
         Safetensors.Write(path, One("a", Tensor.Create([1f], 1)));
         byte[] before = File.ReadAllBytes(path);
 
-        AssertFails(() => Safetensors.Write(path, One("__metadata__", Tensor.Create([2f], 1))), "__metadata__");
+        HeedAssert.Fails(() => Safetensors.Write(path, One("__metadata__", Tensor.Create([2f], 1))), "__metadata__");
 
         Assert.Equal(before, File.ReadAllBytes(path));
         Assert.Equal(["m.safetensors"], dir.Entries());
