@@ -118,6 +118,7 @@ public static class AttentionKernels
 
             // Tiles outside every row's open interval are skipped only when that cannot change the result: Q and K finite.
             call.SkipClosed = call.HasNarrowRow && TensorRows.AllFinite(inputs.Query) && TensorRows.AllFinite(keys);
+            call.ValuesFinite = chosen == AttentionKernel.Flash && TensorRows.AllFinite(values);
             switch (chosen)
             {
                 case AttentionKernel.Flash:

@@ -43,6 +43,16 @@ internal sealed unsafe class TensorRows : IDisposable
     /// <summary>Elements per row (D or Dv).</summary>
     public int RowLength { get; }
 
+    /// <summary>True when the rows are float32 and so can be read in place (<see cref="InPlace"/>).</summary>
+    public bool IsFloat32 => DType == DType.Float32;
+
+    /// <summary>Floats from one position's row to the next one's (same batch and head).</summary>
+    public int PositionStride => _positionStride;
+
+    /// <summary>The float32 row (b, head, position) in place; only when <see cref="IsFloat32"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float* InPlace(int b, int head, int position) => (float*)_base + Index(b, head, position);
+
     /// <summary>Rows of <paramref name="tensor"/> laid out as [B, heads, length, size] or, when packed, [B, length, heads·size].</summary>
     public static TensorRows Create(Tensor tensor, int heads, int length, int size, bool packed) => new(tensor, heads, length, size, packed);
 
