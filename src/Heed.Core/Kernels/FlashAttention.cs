@@ -18,7 +18,7 @@ internal static unsafe class FlashAttention
     public const int KeyTile = 64;
 
     /// <summary>Keys per tile of the flash kernel (a multiple of the 6-row panel): Sᵀ takes 24 KiB at 64 lanes.</summary>
-    public const int KeyBlock = 96;
+    public static readonly int KeyBlock = int.TryParse(Environment.GetEnvironmentVariable("HEED_KB"), out int kb) ? kb : 96;
 
     /// <summary>Most query rows per work item of the materialized kernel: the packing of each key tile is shared by this many rows.</summary>
     public const int MaxChunkRows = 192;
@@ -244,12 +244,12 @@ internal static unsafe class FlashAttention
                 TV mOld = TOps.Load(m + v);
                 TV mNew = TOps.SelectLess(top, mOld, mOld, top);
                 TV shift = TOps.SelectEqual(mNew, negativeInfinity, zero, mNew);
-                TV a = VectorMath.Exp<TOps, TV>(TOps.Subtract(mOld, shift));
+                TV a = VectorMath.ExpNonPositive<TOps, TV>(TOps.Subtract(mOld, shift));
                 TV sum = zero;
                 for (int k = 0; k < count; k++)
                 {
                     float* at = column + ((long)k * lanes);
-                    TV p = VectorMath.Exp<TOps, TV>(TOps.Subtract(TOps.Load(at), shift));
+                    TV p = VectorMath.ExpNonPositive<TOps, TV>(TOps.Subtract(TOps.Load(at), shift));
                     TOps.Store(p, at);
                     sum = TOps.Add(sum, p);
                 }
