@@ -18,7 +18,7 @@ internal static unsafe class FlashAttention
     public const int KeyTile = 64;
 
     /// <summary>Keys per tile of the flash kernel (a multiple of the 6-row panel): Sᵀ takes 24 KiB at 64 lanes.</summary>
-    public static readonly int KeyBlock = int.TryParse(Environment.GetEnvironmentVariable("HEED_KB"), out int kb) ? kb : 96;
+    public const int KeyBlock = 96;
 
     /// <summary>Most query rows per work item of the materialized kernel: the packing of each key tile is shared by this many rows.</summary>
     public const int MaxChunkRows = 192;
@@ -154,9 +154,11 @@ internal static unsafe class FlashAttention
 
         bool general = call.Softcap > 0 || call.Bias.HasMask;
         TV negativeInfinity = TOps.Splat(float.NegativeInfinity), zero = TOps.Zero, one = TOps.Splat(1f);
-        for (int j0 = maxHi < 0 ? kvLength : minLo / KeyBlock * KeyBlock; j0 <= maxHi; j0 += KeyBlock)
+        // Tiles start at the first key any row of the block may see and stop at the last (K and V are read in place, so a
+        // tile needs no alignment): under a causal mask the diagonal tile computes no keys past the block's last row.
+        for (int j0 = maxHi < 0 ? kvLength : minLo; j0 <= maxHi; j0 += KeyBlock)
         {
-            int count = Math.Min(KeyBlock, kvLength - j0), last = j0 + count - 1;
+            int count = Math.Min(KeyBlock, maxHi + 1 - j0), last = j0 + count - 1;
             bool touched = false, inside = true;
             for (int r = 0; r < rows; r++)
             {
