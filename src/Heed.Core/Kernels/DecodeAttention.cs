@@ -63,7 +63,7 @@ internal static unsafe class DecodeAttention
         fixed (float* statePointer = state)
         {
             float* states = statePointer;
-            KernelThreads.For(items, call.Threads, () => new Workspace(workspaceFloats), (item, ws) =>
+            KernelThreads.For(items, call.Threads, workspaceFloats, (item, ws) =>
             {
                 int slice = item % slices, bkv = item / slices;
                 int start = slice * sliceKeys, end = Math.Min(g.KvLength, start + sliceKeys);

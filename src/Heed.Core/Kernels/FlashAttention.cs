@@ -76,7 +76,7 @@ internal static unsafe class FlashAttention
             call.Value.IsFloat32 ? 0 : KeyBlock * valueHeadSize,           // converted V rows
             KeyBlock + Math.Max(headSize, valueHeadSize) + valueHeadSize); // one row of scores, a Q/O row, the final row
 
-        KernelThreads.For(items, call.Threads, () => new Workspace(workspaceFloats), (item, ws) =>
+        KernelThreads.For(items, call.Threads, workspaceFloats, (item, ws) =>
         {
             // Blocks far down the query axis see the most keys under a causal mask: start them first.
             int block = blocks - 1 - (item % blocks);
@@ -126,10 +126,10 @@ internal static unsafe class FlashAttention
             m[r] = float.NegativeInfinity;
             l[r] = 0;
             open[r] = 0;
+            lo[r] = 1;
+            hi[r] = 0;
             if (r < rows)
             {
-                call.Query.Read(b, h, i0 + r, line, call.Scale);
-                for (int d = 0; d < headSize; d++) qT[((long)d * lanes) + r] = line[d];
                 call.Range(b, i0 + r, out lo[r], out hi[r]);
                 if (lo[r] <= hi[r])
                 {
@@ -137,14 +137,9 @@ internal static unsafe class FlashAttention
                     maxHi = Math.Max(maxHi, hi[r]);
                 }
             }
-            else
-            {
-                for (int d = 0; d < headSize; d++) qT[((long)d * lanes) + r] = 0;
-                lo[r] = 1;
-                hi[r] = 0;
-            }
         }
 
+        TransposeQuery<TOps, TV>(call, b, h, i0, rows, lanes, qT, line);
         new Span<float>(oT, valueRows * lanes).Clear();
         if (!call.SkipClosed && maxHi >= 0)
         {
@@ -306,12 +301,74 @@ internal static unsafe class FlashAttention
             }
         }
 
+        // Each row out: O / l (gathered from its lane), zeros for a closed row, NaN for an open row whose scores were all −∞.
         for (int r = 0; r < rows; r++)
         {
             bool isOpen = call.Bias.HasMask ? open[r] != 0 : lo[r] <= hi[r];
-            for (int e = 0; e < valueHeadSize; e++) line[e] = oT[((long)e * lanes) + r];
-            Finish(line, m[r], l[r], isOpen, result, valueHeadSize);
-            call.Output.Write(b, h, i0 + r, result);
+            float* target = call.Output.IsFloat32 ? call.Output.InPlace(b, h, i0 + r) : result;
+            if (!isOpen)
+            {
+                new Span<float>(target, valueHeadSize).Clear();
+            }
+            else if (m[r] == float.NegativeInfinity)
+            {
+                new Span<float>(target, valueHeadSize).Fill(float.NaN);
+            }
+            else
+            {
+                int e = 0;
+                TV sum = TOps.Splat(l[r]);
+                for (; e <= valueHeadSize - w; e += w)
+                {
+                    TOps.Store(TOps.Divide(TOps.LoadStrided(oT + ((long)e * lanes) + r, lanes), sum), target + e);
+                }
+
+                for (; e < valueHeadSize; e++) target[e] = oT[((long)e * lanes) + r] / l[r];
+            }
+
+            if (target == result)
+            {
+                call.Output.Write(b, h, i0 + r, result);
+            }
+        }
+    }
+
+    /// <summary>qT[d·lanes + r] = scale·Q[b, h, i0 + r, d] for r &lt; rows, 0 for the lanes past them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
+    private static void TransposeQuery<TOps, TV>(KernelCall call, int b, int h, int i0, int rows, int lanes, float* qT, float* line)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        int headSize = call.Geometry.HeadSize, w = TOps.Width;
+        float scale = call.Scale;
+        int r0 = 0;
+        if (call.Query.IsFloat32)
+        {
+            // Whole registers of rows gathered straight from Q (rows of one head are PositionStride apart).
+            float* q = call.Query.InPlace(b, h, i0);
+            int stride = call.Query.PositionStride;
+            TV factor = TOps.Splat(scale);
+            for (; r0 <= rows - w; r0 += w)
+            {
+                float* source = q + ((long)r0 * stride);
+                for (int d = 0; d < headSize; d++)
+                {
+                    TOps.Store(TOps.Multiply(TOps.LoadStrided(source + d, stride), factor), qT + ((long)d * lanes) + r0);
+                }
+            }
+        }
+
+        for (int r = r0; r < lanes; r++)
+        {
+            if (r < rows)
+            {
+                float* q = call.Query.Row(b, h, i0 + r, line);
+                for (int d = 0; d < headSize; d++) qT[((long)d * lanes) + r] = q[d] * scale;
+            }
+            else
+            {
+                for (int d = 0; d < headSize; d++) qT[((long)d * lanes) + r] = 0;
+            }
         }
     }
 

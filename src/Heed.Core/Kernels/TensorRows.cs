@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace Heed.Kernels;
 
@@ -138,21 +137,8 @@ internal sealed unsafe class TensorRows : IDisposable
         switch (tensor)
         {
             case Tensor<float> t:
-                {
-                    // x − x is 0 for finite x and NaN otherwise; the sum stays 0 only if every element is finite.
-                    ReadOnlySpan<float> data = t.Data;
-                    Vector128<float> acc = Vector128<float>.Zero;
-                    int i = 0;
-                    for (; i <= data.Length - 4; i += 4)
-                    {
-                        Vector128<float> x = Vector128.Create(data.Slice(i, 4));
-                        acc += x - x;
-                    }
-
-                    float tail = 0;
-                    for (; i < data.Length; i++) tail += data[i] - data[i];
-                    return Vector128.Sum(acc) + tail == 0;
-                }
+                // NaN and ±∞ are the only floats outside [MinValue, MaxValue] (NaN compares false with both ends).
+                return !t.Data.AsSpan().ContainsAnyExceptInRange(float.MinValue, float.MaxValue);
 
             case Tensor<Half> t:
                 foreach (Half h in t.Data)
