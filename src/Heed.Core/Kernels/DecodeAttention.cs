@@ -59,7 +59,8 @@ internal static unsafe class DecodeAttention
 
         // Per slice and row: running max, sum, open flag and output, merged below.
         float[] state = GC.AllocateUninitializedArray<float>(items * rows * (3 + paddedValue), pinned: true);
-        int workspaceFloats = Workspace.Size(rows * headSize, rows * KeyBlock, Math.Max(headSize, valueHeadSize) * 2, rows * 2);
+        int paddedRows = FlashAttention.RoundUp(rows, PanelGemm.Rows);
+        int workspaceFloats = Workspace.Size(rows * headSize, paddedRows * KeyBlock, Math.Max(headSize, valueHeadSize) * 2, paddedRows, paddedRows * paddedValue);
         fixed (float* statePointer = state)
         {
             float* states = statePointer;
@@ -94,10 +95,17 @@ internal static unsafe class DecodeAttention
     {
         AttentionGeometry g = call.Geometry;
         int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize, group = g.NumHeads / g.KvNumHeads;
+        int paddedRows = FlashAttention.RoundUp(rows, PanelGemm.Rows);
         float* q = ws.Take(rows * headSize);
-        float* s = ws.Take(rows * KeyBlock);
+        float* s = ws.Take(paddedRows * KeyBlock);
         float* scratch = ws.Take(Math.Max(headSize, valueHeadSize) * 2);
-        float* alpha = ws.Take(rows * 2);
+        float* alpha = ws.Take(paddedRows);
+        float* outputs = ws.Take(paddedRows * paddedValue); // running outputs, in registers' panel layout for the P·V product
+        new Span<float>(outputs, paddedRows * paddedValue).Clear();
+        new Span<float>(alpha, paddedRows).Fill(1f);
+
+        // P·V as one panel product per 6 rows when V is float32 in whole registers (no reads past a row) and finite.
+        bool gemm = call.Value.IsFloat32 && valueHeadSize % TOps.Width == 0;
         int stateSize = 3 + paddedValue;
         Span<int> lo = stackalloc int[rows], hi = stackalloc int[rows];
         int first = int.MaxValue, last = -1;
@@ -110,7 +118,6 @@ internal static unsafe class DecodeAttention
             st[0] = float.NegativeInfinity;
             st[1] = 0;
             st[2] = 0;
-            new Span<float>(st + 3, paddedValue).Clear();
             if (lo[r] <= hi[r])
             {
                 first = Math.Min(first, lo[r]);
@@ -120,6 +127,7 @@ internal static unsafe class DecodeAttention
 
         if (last < 0)
         {
+            CopyOutputs(states, outputs, rows, paddedValue);
             return;
         }
 
@@ -159,13 +167,35 @@ internal static unsafe class DecodeAttention
                 }
 
                 alpha[r] = RowSteps.Update<TOps, TV>(row, count, ref st[0], ref st[1]);
-                float* o = st + 3;
                 if (alpha[r] == 0)
                 {
-                    new Span<float>(o, paddedValue).Clear();
+                    // The old output's weight underflowed to exactly 0: drop it rather than multiply (0·∞ would be NaN).
+                    new Span<float>(outputs + ((long)r * paddedValue), paddedValue).Clear();
+                    alpha[r] = 1;
                 }
-                else if (alpha[r] != 1)
+            }
+
+            if (gemm)
+            {
+                float* values = call.Value.InPlace(b, kvHead, j0);
+                int stride = call.Value.PositionStride;
+                if (RowSteps.AllFiniteRows<TOps, TV>(values, stride, count, valueHeadSize))
                 {
+                    // O = diag(alpha)·O + P·V, 6 rows per panel (rows past the last repeat it into the padding)
+                    for (int r0 = 0; r0 < rows; r0 += PanelGemm.Rows)
+                    {
+                        PanelGemm.MultiplyClamped<TOps, TV>(s + ((long)r0 * KeyBlock), KeyBlock, Math.Min(PanelGemm.Rows, rows - r0), values, stride, outputs + ((long)r0 * paddedValue), paddedValue, count, valueHeadSize, alpha + r0);
+                    }
+
+                    continue;
+                }
+            }
+
+            for (int r = 0; r < rows; r++)
+            {
+                if (alpha[r] != 1)
+                {
+                    float* o = outputs + ((long)r * paddedValue);
                     for (int e = 0; e < paddedValue; e++) o[e] *= alpha[r];
                 }
             }
@@ -179,10 +209,20 @@ internal static unsafe class DecodeAttention
                     if (p != 0)
                     {
                         // Only keys with a non-zero probability are added, so a masked key's NaN/∞ value cannot leak.
-                        Axpy<TOps, TV>(p, value, states + ((long)r * stateSize) + 3, valueHeadSize);
+                        Axpy<TOps, TV>(p, value, outputs + ((long)r * paddedValue), valueHeadSize);
                     }
                 }
             }
+        }
+
+        CopyOutputs(states, outputs, rows, paddedValue);
+    }
+
+    private static void CopyOutputs(float* states, float* outputs, int rows, int paddedValue)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            new ReadOnlySpan<float>(outputs + ((long)r * paddedValue), paddedValue).CopyTo(new Span<float>(states + ((long)r * (3 + paddedValue)) + 3, paddedValue));
         }
     }
 
