@@ -25,6 +25,7 @@ internal sealed unsafe class KernelCall : IDisposable
     private readonly int[] _lo;
     private readonly int[] _hi;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per-call setup: optimized from the first call, not after tiering
     public KernelCall(AttentionGeometry geometry, AttentionOptions options, KernelBias bias, TensorRows query, TensorRows key, TensorRows value, TensorRows output, int threads)
     {
         Geometry = geometry;
