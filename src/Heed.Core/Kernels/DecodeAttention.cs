@@ -60,7 +60,7 @@ internal static unsafe class DecodeAttention
         // Per slice and row: running max, sum, open flag and output, merged below.
         float[] state = GC.AllocateUninitializedArray<float>(items * rows * (3 + paddedValue), pinned: true);
         int paddedRows = FlashAttention.RoundUp(rows, PanelGemm.Rows);
-        int workspaceFloats = Workspace.Size(rows * headSize, paddedRows * KeyBlock, Math.Max(headSize, valueHeadSize) * 2, paddedRows, paddedRows * paddedValue);
+        int workspaceFloats = Workspace.Size(rows * headSize, paddedRows * KeyBlock, Math.Max(headSize, valueHeadSize) * 2, paddedRows, paddedRows * paddedValue, 4);
         fixed (float* statePointer = state)
         {
             float* states = statePointer;
@@ -101,6 +101,7 @@ internal static unsafe class DecodeAttention
         float* scratch = ws.Take(Math.Max(headSize, valueHeadSize) * 2);
         float* alpha = ws.Take(paddedRows);
         float* outputs = ws.Take(paddedRows * paddedValue); // running outputs, in registers' panel layout for the P·V product
+        float* four = ws.Take(4);
         new Span<float>(outputs, paddedRows * paddedValue).Clear();
         new Span<float>(alpha, paddedRows).Fill(1f);
 
@@ -143,7 +144,18 @@ internal static unsafe class DecodeAttention
             for (int jj = 0; jj < count; jj++)
             {
                 float* key = call.Key.Row(b, kvHead, j0 + jj, scratch);
-                for (int r = 0; r < rows; r++)
+                int r = 0;
+                if (headSize % TOps.Width == 0)
+                {
+                    // Four rows per pass: each key register loaded once, the four sums reduced in one tree.
+                    for (; r + 4 <= rows; r += 4)
+                    {
+                        Dot4<TOps, TV>(q + (r * headSize), headSize, key, four);
+                        for (int i = 0; i < 4; i++) s[((r + i) * KeyBlock) + jj] = four[i];
+                    }
+                }
+
+                for (; r < rows; r++)
                 {
                     s[(r * KeyBlock) + jj] = Dot<TOps, TV>(q + (r * headSize), key, headSize);
                 }
@@ -268,6 +280,25 @@ internal static unsafe class DecodeAttention
         }
 
         for (int e = 0; e < valueHeadSize; e++) result[e] /= sum;
+    }
+
+    /// <summary>result[i] = q_i · key for the four rows q_0..q_3 (row stride n); n a multiple of the width.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dot4<TOps, TV>(float* q, int n, float* key, float* result)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        TV a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
+        for (int k = 0; k < n; k += TOps.Width)
+        {
+            TV x = TOps.Load(key + k);
+            a0 = TOps.MultiplyAdd(TOps.Load(q + k), x, a0);
+            a1 = TOps.MultiplyAdd(TOps.Load(q + n + k), x, a1);
+            a2 = TOps.MultiplyAdd(TOps.Load(q + (2 * n) + k), x, a2);
+            a3 = TOps.MultiplyAdd(TOps.Load(q + (3 * n) + k), x, a3);
+        }
+
+        TOps.SumAcross4(a0, a1, a2, a3, result);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

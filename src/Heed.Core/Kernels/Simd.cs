@@ -75,11 +75,19 @@ internal unsafe interface ISimd<TV>
 
     /// <summary>Lane i = source[i·stride] (a gather: transposes rows into lanes).</summary>
     static abstract TV LoadStrided(float* source, int stride);
+
+    /// <summary>The sums across the lanes of four registers, stored to destination[0..3] (one reduction tree for all four).</summary>
+    static abstract void SumAcross4(TV a, TV b, TV c, TV d, float* destination);
 }
 
 /// <summary>AVX-512: 16 floats per register, 32 registers.</summary>
 internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
 {
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SumAcross4(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, float* destination) =>
+        Simd256.SumAcross4(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(), c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper(), destination);
+
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> LoadStrided(float* source, int stride)
@@ -170,6 +178,11 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
 {
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SumAcross4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d, float* destination) =>
+        Simd128.SumAcross4(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(), c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper(), destination);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> LoadStrided(float* source, int stride)
     {
         if (Avx2.IsSupported)
@@ -251,6 +264,23 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
 /// <summary>SSE / NEON: 4 floats per register, 16 registers.</summary>
 internal readonly unsafe struct Simd128 : ISimd<Vector128<float>>
 {
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SumAcross4(Vector128<float> a, Vector128<float> b, Vector128<float> c, Vector128<float> d, float* destination)
+    {
+        if (Sse3.IsSupported)
+        {
+            // [a0+a1, a2+a3, b0+b1, b2+b3] and the same for c, d; then [Σa, Σb, Σc, Σd]
+            Sse3.HorizontalAdd(Sse3.HorizontalAdd(a, b), Sse3.HorizontalAdd(c, d)).Store(destination);
+            return;
+        }
+
+        destination[0] = SumAcross(a);
+        destination[1] = SumAcross(b);
+        destination[2] = SumAcross(c);
+        destination[3] = SumAcross(d);
+    }
+
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> LoadStrided(float* source, int stride)
@@ -344,6 +374,16 @@ internal readonly unsafe struct Simd128 : ISimd<Vector128<float>>
 /// <summary>No vector instructions: one float per "register". Used when hardware intrinsics are off.</summary>
 internal readonly unsafe struct SimdScalar : ISimd<float>
 {
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SumAcross4(float a, float b, float c, float d, float* destination)
+    {
+        destination[0] = a;
+        destination[1] = b;
+        destination[2] = c;
+        destination[3] = d;
+    }
+
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float LoadStrided(float* source, int stride) => *source;
