@@ -4,16 +4,17 @@ using System.Runtime.Intrinsics;
 namespace Heed.Kernels;
 
 /// <summary>
-/// Fused attention without the T×S matrix (FlashAttention-2, Dao 2023, arranged for a CPU): each work item takes one
-/// (batch, head) and a chunk of query rows, walks the keys in tiles of <see cref="KeyTile"/>, and for every 6-row panel
-/// computes the scores with <see cref="PanelGemm"/>, updates the running max and sum, and accumulates P·V into the
-/// chunk's output rows. Memory: per worker O(chunk·(D + Dv) + tile·(D + Dv)) floats, never O(T·S).
+/// Fused attention without the T×S matrix (FlashAttention-2, Dao 2023, arranged for a CPU with the scores transposed): each
+/// work item takes one (batch, head) and a block of query rows, one per vector lane, walks the keys in tiles of
+/// <see cref="KeyBlock"/> with K and V read in place, computes Sᵀ = K·Qᵀ and Oᵀ += Vᵀ·Pᵀ with <see cref="PanelGemm"/>, and runs the
+/// online softmax down the columns (running max, sum and rescale factors are vectors across rows). Memory: per worker
+/// O(lanes·(D + Dv + tile)) floats, never O(T·S). Also holds the key/value tile packing the materialized kernel uses.
 /// </summary>
 internal static unsafe class FlashAttention
 {
     /// <summary>
-    /// Keys per tile: the packed Kᵀ (D × 64) and V (64 × Dv) tiles take 16 KiB each at D = Dv = 64, so both stay in
-    /// a 48 KiB L1 while every panel of the chunk reuses them.
+    /// Keys per packed tile of the materialized kernel: the packed Kᵀ (D × 64) and V (64 × Dv) tiles take 16 KiB each at
+    /// D = Dv = 64, so both stay in a 48 KiB L1 while every panel of the chunk reuses them.
     /// </summary>
     public const int KeyTile = 64;
 
@@ -34,7 +35,7 @@ internal static unsafe class FlashAttention
         }
     }
 
-    /// <summary>Rows per work item: as many as <see cref="MaxChunkRows"/>, fewer when that would leave threads idle.</summary>
+    /// <summary>Rows per work item of the materialized kernel: as many as <see cref="MaxChunkRows"/>, fewer when that would leave threads idle.</summary>
     public static int ChunkRows(AttentionGeometry g, int threads)
     {
         int rows = Math.Min(RoundUp(Math.Max(g.QueryLength, 1), PanelGemm.Rows), MaxChunkRows);
@@ -408,40 +409,6 @@ internal static unsafe class FlashAttention
                 for (int e = 0; e < valueHeadSize; e++) oT[((long)e * lanes) + r] += p * v[e];
             }
         }
-    }
-
-    /// <summary>
-    /// The final row: zeros for a fully masked row; NaN when the row was open but every score was −∞ (the reference's
-    /// exp(−∞ − (−∞))); else O / l.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
-    public static void Finish(float* o, float m, float l, bool open, float* result, int valueHeadSize)
-    {
-        if (!open)
-        {
-            new Span<float>(result, valueHeadSize).Clear();
-        }
-        else if (m == float.NegativeInfinity)
-        {
-            new Span<float>(result, valueHeadSize).Fill(float.NaN);
-        }
-        else
-        {
-            for (int e = 0; e < valueHeadSize; e++) result[e] = o[e] / l;
-        }
-    }
-
-    private static bool PanelTouches(int[] lo, int[] hi, int r0, int j0, int last, bool skipClosed)
-    {
-        for (int r = r0; r < r0 + PanelGemm.Rows; r++)
-        {
-            if (lo[r] <= hi[r] && (!skipClosed || (last >= lo[r] && j0 <= hi[r])))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     /// <summary>Kᵀ tile: kt[d·64 + jj] = K[b, kvHead, j0 + jj, d], zero-padded to <paramref name="columns"/> keys.</summary>
