@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Heed.Reference;
 
@@ -62,6 +63,7 @@ public static class AttentionKernels
 
     /// <summary>As <see cref="Compute(AttentionInputs, AttentionOptions)"/>, optionally forcing a kernel and a vector tier (tests and benchmarks).</summary>
     /// <exception cref="HeedException">An input breaks a rule, or the forced kernel cannot run the call.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per-call setup: optimized from the first call, not after tiering
     public static AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, AttentionKernel? kernel, SimdTier? tier)
     {
         ArgumentNullException.ThrowIfNull(inputs);
@@ -118,6 +120,7 @@ public static class AttentionKernels
 
             // Tiles outside every row's open interval are skipped only when that cannot change the result: Q and K finite.
             call.SkipClosed = call.HasNarrowRow && TensorRows.AllFinite(inputs.Query) && TensorRows.AllFinite(keys);
+            call.ValuesFinite = chosen == AttentionKernel.Flash && TensorRows.AllFinite(values);
             switch (chosen)
             {
                 case AttentionKernel.Flash:
@@ -163,6 +166,7 @@ public static class AttentionKernels
     /// present = concat(past, fresh) as [B, Hkv, S, size] in <paramref name="type"/>. Without a past, a 4-D input of that
     /// type is returned as it is (no copy: present_key then shares storage with K).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per-call setup: optimized from the first call, not after tiering
     private static Tensor Present(Tensor? past, Tensor fresh, AttentionGeometry g, int newLength, int size, DType type)
     {
         if (past is null && !g.IsPacked && fresh.DType == type)

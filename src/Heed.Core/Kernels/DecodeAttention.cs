@@ -59,11 +59,12 @@ internal static unsafe class DecodeAttention
 
         // Per slice and row: running max, sum, open flag and output, merged below.
         float[] state = GC.AllocateUninitializedArray<float>(items * rows * (3 + paddedValue), pinned: true);
-        int workspaceFloats = Workspace.Size(rows * headSize, rows * KeyBlock, Math.Max(headSize, valueHeadSize) * 2, rows * 2);
+        int paddedRows = FlashAttention.RoundUp(rows, PanelGemm.Rows);
+        int workspaceFloats = Workspace.Size(rows * headSize, paddedRows * KeyBlock, Math.Max(headSize, valueHeadSize) * 2, paddedRows, paddedRows * paddedValue, 4);
         fixed (float* statePointer = state)
         {
             float* states = statePointer;
-            KernelThreads.For(items, call.Threads, () => new Workspace(workspaceFloats), (item, ws) =>
+            KernelThreads.For(items, call.Threads, workspaceFloats, (item, ws) =>
             {
                 int slice = item % slices, bkv = item / slices;
                 int start = slice * sliceKeys, end = Math.Min(g.KvLength, start + sliceKeys);
@@ -94,10 +95,18 @@ internal static unsafe class DecodeAttention
     {
         AttentionGeometry g = call.Geometry;
         int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize, group = g.NumHeads / g.KvNumHeads;
+        int paddedRows = FlashAttention.RoundUp(rows, PanelGemm.Rows);
         float* q = ws.Take(rows * headSize);
-        float* s = ws.Take(rows * KeyBlock);
+        float* s = ws.Take(paddedRows * KeyBlock);
         float* scratch = ws.Take(Math.Max(headSize, valueHeadSize) * 2);
-        float* alpha = ws.Take(rows * 2);
+        float* alpha = ws.Take(paddedRows);
+        float* outputs = ws.Take(paddedRows * paddedValue); // running outputs, in registers' panel layout for the P·V product
+        float* four = ws.Take(4);
+        new Span<float>(outputs, paddedRows * paddedValue).Clear();
+        new Span<float>(alpha, paddedRows).Fill(1f);
+
+        // P·V as one panel product per 6 rows when V is float32 in whole registers (no reads past a row) and finite.
+        bool gemm = call.Value.IsFloat32 && valueHeadSize % TOps.Width == 0;
         int stateSize = 3 + paddedValue;
         Span<int> lo = stackalloc int[rows], hi = stackalloc int[rows];
         int first = int.MaxValue, last = -1;
@@ -110,7 +119,6 @@ internal static unsafe class DecodeAttention
             st[0] = float.NegativeInfinity;
             st[1] = 0;
             st[2] = 0;
-            new Span<float>(st + 3, paddedValue).Clear();
             if (lo[r] <= hi[r])
             {
                 first = Math.Min(first, lo[r]);
@@ -120,6 +128,7 @@ internal static unsafe class DecodeAttention
 
         if (last < 0)
         {
+            CopyOutputs(states, outputs, rows, paddedValue);
             return;
         }
 
@@ -135,7 +144,18 @@ internal static unsafe class DecodeAttention
             for (int jj = 0; jj < count; jj++)
             {
                 float* key = call.Key.Row(b, kvHead, j0 + jj, scratch);
-                for (int r = 0; r < rows; r++)
+                int r = 0;
+                if (headSize % TOps.Width == 0)
+                {
+                    // Four rows per pass: each key register loaded once, the four sums reduced in one tree.
+                    for (; r + 4 <= rows; r += 4)
+                    {
+                        Dot4<TOps, TV>(q + (r * headSize), headSize, key, four);
+                        for (int i = 0; i < 4; i++) s[((r + i) * KeyBlock) + jj] = four[i];
+                    }
+                }
+
+                for (; r < rows; r++)
                 {
                     s[(r * KeyBlock) + jj] = Dot<TOps, TV>(q + (r * headSize), key, headSize);
                 }
@@ -159,13 +179,35 @@ internal static unsafe class DecodeAttention
                 }
 
                 alpha[r] = RowSteps.Update<TOps, TV>(row, count, ref st[0], ref st[1]);
-                float* o = st + 3;
                 if (alpha[r] == 0)
                 {
-                    new Span<float>(o, paddedValue).Clear();
+                    // The old output's weight underflowed to exactly 0: drop it rather than multiply (0·∞ would be NaN).
+                    new Span<float>(outputs + ((long)r * paddedValue), paddedValue).Clear();
+                    alpha[r] = 1;
                 }
-                else if (alpha[r] != 1)
+            }
+
+            if (gemm)
+            {
+                float* values = call.Value.InPlace(b, kvHead, j0);
+                int stride = call.Value.PositionStride;
+                if (RowSteps.AllFiniteRows<TOps, TV>(values, stride, count, valueHeadSize))
                 {
+                    // O = diag(alpha)·O + P·V, 6 rows per panel (rows past the last repeat it into the padding)
+                    for (int r0 = 0; r0 < rows; r0 += PanelGemm.Rows)
+                    {
+                        PanelGemm.MultiplyClamped<TOps, TV>(s + ((long)r0 * KeyBlock), KeyBlock, Math.Min(PanelGemm.Rows, rows - r0), values, stride, outputs + ((long)r0 * paddedValue), paddedValue, count, valueHeadSize, alpha + r0);
+                    }
+
+                    continue;
+                }
+            }
+
+            for (int r = 0; r < rows; r++)
+            {
+                if (alpha[r] != 1)
+                {
+                    float* o = outputs + ((long)r * paddedValue);
                     for (int e = 0; e < paddedValue; e++) o[e] *= alpha[r];
                 }
             }
@@ -179,10 +221,20 @@ internal static unsafe class DecodeAttention
                     if (p != 0)
                     {
                         // Only keys with a non-zero probability are added, so a masked key's NaN/∞ value cannot leak.
-                        Axpy<TOps, TV>(p, value, states + ((long)r * stateSize) + 3, valueHeadSize);
+                        Axpy<TOps, TV>(p, value, outputs + ((long)r * paddedValue), valueHeadSize);
                     }
                 }
             }
+        }
+
+        CopyOutputs(states, outputs, rows, paddedValue);
+    }
+
+    private static void CopyOutputs(float* states, float* outputs, int rows, int paddedValue)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            new ReadOnlySpan<float>(outputs + ((long)r * paddedValue), paddedValue).CopyTo(new Span<float>(states + ((long)r * (3 + paddedValue)) + 3, paddedValue));
         }
     }
 
@@ -228,6 +280,25 @@ internal static unsafe class DecodeAttention
         }
 
         for (int e = 0; e < valueHeadSize; e++) result[e] /= sum;
+    }
+
+    /// <summary>result[i] = q_i · key for the four rows q_0..q_3 (row stride n); n a multiple of the width.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dot4<TOps, TV>(float* q, int n, float* key, float* result)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        TV a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
+        for (int k = 0; k < n; k += TOps.Width)
+        {
+            TV x = TOps.Load(key + k);
+            a0 = TOps.MultiplyAdd(TOps.Load(q + k), x, a0);
+            a1 = TOps.MultiplyAdd(TOps.Load(q + n + k), x, a1);
+            a2 = TOps.MultiplyAdd(TOps.Load(q + (2 * n) + k), x, a2);
+            a3 = TOps.MultiplyAdd(TOps.Load(q + (3 * n) + k), x, a3);
+        }
+
+        TOps.SumAcross4(a0, a1, a2, a3, result);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -4,20 +4,24 @@ using System.Runtime.Intrinsics;
 namespace Heed.Kernels;
 
 /// <summary>
-/// Fused attention without the T×S matrix (FlashAttention-2, Dao 2023, arranged for a CPU): each work item takes one
-/// (batch, head) and a chunk of query rows, walks the keys in tiles of <see cref="KeyTile"/>, and for every 6-row panel
-/// computes the scores with <see cref="PanelGemm"/>, updates the running max and sum, and accumulates P·V into the
-/// chunk's output rows. Memory: per worker O(chunk·(D + Dv) + tile·(D + Dv)) floats, never O(T·S).
+/// Fused attention without the T×S matrix (FlashAttention-2, Dao 2023, arranged for a CPU with the scores transposed): each
+/// work item takes one (batch, head) and a block of query rows, one per vector lane, walks the keys in tiles of
+/// <see cref="KeyBlock"/> with K and V read in place, computes Sᵀ = K·Qᵀ and Oᵀ += Vᵀ·Pᵀ with <see cref="PanelGemm"/>, and runs the
+/// online softmax down the columns (running max, sum and rescale factors are vectors across rows). Memory: per worker
+/// O(lanes·(D + Dv + tile)) floats, never O(T·S). Also holds the key/value tile packing the materialized kernel uses.
 /// </summary>
 internal static unsafe class FlashAttention
 {
     /// <summary>
-    /// Keys per tile: the packed Kᵀ (D × 64) and V (64 × Dv) tiles take 16 KiB each at D = Dv = 64, so both stay in
-    /// a 48 KiB L1 while every panel of the chunk reuses them.
+    /// Keys per packed tile of the materialized kernel: the packed Kᵀ (D × 64) and V (64 × Dv) tiles take 16 KiB each at
+    /// D = Dv = 64, so both stay in a 48 KiB L1 while every panel of the chunk reuses them.
     /// </summary>
     public const int KeyTile = 64;
 
-    /// <summary>Most query rows per work item: the packing of each key tile is shared by this many rows.</summary>
+    /// <summary>Keys per tile of the flash kernel (a multiple of the 6-row panel): Sᵀ takes 24 KiB at 64 lanes.</summary>
+    public const int KeyBlock = 96;
+
+    /// <summary>Most query rows per work item of the materialized kernel: the packing of each key tile is shared by this many rows.</summary>
     public const int MaxChunkRows = 192;
 
     public static void Run(KernelCall call, SimdTier tier)
@@ -31,7 +35,7 @@ internal static unsafe class FlashAttention
         }
     }
 
-    /// <summary>Rows per work item: as many as <see cref="MaxChunkRows"/>, fewer when that would leave threads idle.</summary>
+    /// <summary>Rows per work item of the materialized kernel: as many as <see cref="MaxChunkRows"/>, fewer when that would leave threads idle.</summary>
     public static int ChunkRows(AttentionGeometry g, int threads)
     {
         int rows = Math.Min(RoundUp(Math.Max(g.QueryLength, 1), PanelGemm.Rows), MaxChunkRows);
@@ -43,37 +47,53 @@ internal static unsafe class FlashAttention
         return rows;
     }
 
+    /// <summary>Query rows per work item: one per vector lane of the score tiles, <see cref="LaneVectors"/> registers wide (fewer for short T).</summary>
+    public static int LaneRows<TOps, TV>(int queryLength)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        int w = TOps.Width;
+        return Math.Min(LaneVectors(TOps.WideRegisterFile) * w, RoundUp(Math.Max(queryLength, 1), w));
+    }
+
+    /// <summary>Registers of query rows per work item: the panel GEMM's width (4 on 32-register tiers, 2 on 16).</summary>
+    public static int LaneVectors(bool wideRegisterFile) => wideRegisterFile ? 4 : 2;
+
     private static void Run<TOps, TV>(KernelCall call)
         where TOps : ISimd<TV>
         where TV : struct
     {
         AttentionGeometry g = call.Geometry;
-        int w = TOps.Width;
-        int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize, paddedValue = RoundUp(valueHeadSize, w);
-        int chunkRows = ChunkRows(g, call.Threads);
-        int chunks = CeilDiv(g.QueryLength, chunkRows);
-        int items = g.Batch * g.NumHeads * chunks;
+        int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize;
+        int lanes = LaneRows<TOps, TV>(g.QueryLength);
+        int blocks = CeilDiv(g.QueryLength, lanes);
+        int items = g.Batch * g.NumHeads * blocks;
         int workspaceFloats = Workspace.Size(
-            chunkRows * headSize,               // Q rows, scaled
-            chunkRows * paddedValue,            // running output rows
-            headSize * KeyTile,                 // Kᵀ tile
-            KeyTile * paddedValue,              // V tile
-            PanelGemm.Rows * KeyTile,           // scores / probabilities of one panel
-            chunkRows * 3,                      // m, l, open
-            PanelGemm.Rows,                     // rescaling factors of one panel
-            Math.Max(headSize, valueHeadSize) + paddedValue); // conversion scratch and the final row
+            headSize * lanes,                                              // Qᵀ, scaled
+            RoundUp(valueHeadSize, PanelGemm.Rows) * lanes,                // Oᵀ, the running outputs
+            KeyBlock * lanes,                                              // Sᵀ, then Pᵀ
+            lanes, lanes, lanes, lanes, lanes, lanes, lanes, lanes,        // m, l, alpha, open, lo, hi and their tile-relative copies
+            call.Key.IsFloat32 ? 0 : KeyBlock * headSize,                  // converted K rows
+            call.Value.IsFloat32 ? 0 : KeyBlock * valueHeadSize,           // converted V rows
+            KeyBlock + Math.Max(headSize, valueHeadSize) + valueHeadSize); // one row of scores, a Q/O row, the final row
 
-        KernelThreads.For(items, call.Threads, () => new Workspace(workspaceFloats), (item, ws) =>
+        KernelThreads.For(items, call.Threads, workspaceFloats, (item, ws) =>
         {
-            // Chunks far down the query axis see the most keys under a causal mask: start them first.
-            int chunk = chunks - 1 - (item % chunks);
-            int bh = item / chunks;
-            Chunk<TOps, TV>(call, ws, bh / g.NumHeads, bh % g.NumHeads, chunk * chunkRows, Math.Min(chunkRows, g.QueryLength - (chunk * chunkRows)), chunkRows, paddedValue);
+            // Blocks far down the query axis see the most keys under a causal mask: start them first.
+            int block = blocks - 1 - (item % blocks);
+            int bh = item / blocks;
+            int i0 = block * lanes;
+            Block<TOps, TV>(call, ws, bh / g.NumHeads, bh % g.NumHeads, i0, Math.Min(lanes, g.QueryLength - i0), lanes);
         });
     }
 
+    /// <summary>
+    /// One work item: query rows [i0, i0 + rows) of (b, h), one per lane of <paramref name="lanes"/>. Scores are kept
+    /// transposed (key × row), so the online softmax runs down the columns: the running max, sum and rescaling factors are
+    /// vectors across rows and need no horizontal reduction. K and V rows are read in place when float32.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
-    private static void Chunk<TOps, TV>(KernelCall call, Workspace ws, int b, int h, int i0, int rows, int chunkRows, int paddedValue)
+    private static void Block<TOps, TV>(KernelCall call, Workspace ws, int b, int h, int i0, int rows, int lanes)
         where TOps : ISimd<TV>
         where TV : struct
     {
@@ -81,32 +101,36 @@ internal static unsafe class FlashAttention
         int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize, kvLength = g.KvLength;
         int kvHead = g.KvHeadOf(h);
         int w = TOps.Width;
-        int panels = CeilDiv(rows, PanelGemm.Rows), paddedRows = panels * PanelGemm.Rows;
+        int valueRows = RoundUp(valueHeadSize, PanelGemm.Rows);
 
-        float* q = ws.Take(chunkRows * headSize);
-        float* o = ws.Take(chunkRows * paddedValue);
-        float* kt = ws.Take(headSize * KeyTile);
-        float* vt = ws.Take(KeyTile * paddedValue);
-        float* s = ws.Take(PanelGemm.Rows * KeyTile);
-        float* m = ws.Take(chunkRows);
-        float* l = ws.Take(chunkRows);
-        float* openFlags = ws.Take(chunkRows);
-        float* alpha = ws.Take(PanelGemm.Rows);
-        float* scratch = ws.Take(Math.Max(headSize, valueHeadSize) + paddedValue);
-        var lo = new int[paddedRows];
-        var hi = new int[paddedRows];
+        float* qT = ws.Take(headSize * lanes);
+        float* oT = ws.Take(valueRows * lanes);
+        float* sT = ws.Take(KeyBlock * lanes);
+        float* m = ws.Take(lanes);
+        float* l = ws.Take(lanes);
+        float* alpha = ws.Take(lanes);
+        float* open = ws.Take(lanes);
+        int* lo = (int*)ws.Take(lanes);
+        int* hi = (int*)ws.Take(lanes);
+        float* loRel = ws.Take(lanes);
+        float* hiRel = ws.Take(lanes);
+        float* keyBuffer = call.Key.IsFloat32 ? null : ws.Take(KeyBlock * headSize);
+        float* valueBuffer = call.Value.IsFloat32 ? null : ws.Take(KeyBlock * valueHeadSize);
+        float* row = ws.Take(KeyBlock + Math.Max(headSize, valueHeadSize) + valueHeadSize);
+        float* line = row + KeyBlock;
+        float* result = line + Math.Max(headSize, valueHeadSize);
 
-        // Rows of this chunk: scaled Q, empty state, and the open interval of each row.
+        // Qᵀ (scaled), empty state, and the open interval of each row; lanes past the rows stay closed and zero.
         int minLo = int.MaxValue, maxHi = -1;
-        for (int r = 0; r < paddedRows; r++)
+        for (int r = 0; r < lanes; r++)
         {
             m[r] = float.NegativeInfinity;
             l[r] = 0;
-            openFlags[r] = 0;
-            new Span<float>(o + ((long)r * paddedValue), paddedValue).Clear();
+            open[r] = 0;
+            lo[r] = 1;
+            hi[r] = 0;
             if (r < rows)
             {
-                call.Query.Read(b, h, i0 + r, q + ((long)r * headSize), call.Scale);
                 call.Range(b, i0 + r, out lo[r], out hi[r]);
                 if (lo[r] <= hi[r])
                 {
@@ -114,125 +138,277 @@ internal static unsafe class FlashAttention
                     maxHi = Math.Max(maxHi, hi[r]);
                 }
             }
-            else
-            {
-                new Span<float>(q + ((long)r * headSize), headSize).Clear();
-                lo[r] = 1;
-                hi[r] = 0;
-            }
         }
 
+        TransposeQuery<TOps, TV>(call, b, h, i0, rows, lanes, qT, line);
+        new Span<float>(oT, valueRows * lanes).Clear();
         if (!call.SkipClosed && maxHi >= 0)
         {
             minLo = 0;
             maxHi = kvLength - 1;
         }
 
-        for (int j0 = maxHi < 0 ? kvLength : minLo / KeyTile * KeyTile; j0 <= maxHi; j0 += KeyTile)
+        bool general = call.Softcap > 0 || call.Bias.HasMask;
+        TV negativeInfinity = TOps.Splat(float.NegativeInfinity), zero = TOps.Zero, one = TOps.Splat(1f);
+        // Tiles start at the first key any row of the block may see and stop at the last (K and V are read in place, so a
+        // tile needs no alignment): under a causal mask the diagonal tile computes no keys past the block's last row.
+        for (int j0 = maxHi < 0 ? kvLength : minLo; j0 <= maxHi; j0 += KeyBlock)
         {
-            int count = Math.Min(KeyTile, kvLength - j0), columns = RoundUp(count, w), last = j0 + count - 1;
-            bool packed = false, valuesFinite = true;
-            for (int p = 0; p < panels; p++)
+            int count = Math.Min(KeyBlock, maxHi + 1 - j0), last = j0 + count - 1;
+            bool touched = false, inside = true;
+            for (int r = 0; r < rows; r++)
             {
-                int r0 = p * PanelGemm.Rows;
-                if (!PanelTouches(lo, hi, r0, j0, last, call.SkipClosed))
+                if (lo[r] <= hi[r])
+                {
+                    touched |= !call.SkipClosed || (last >= lo[r] && j0 <= hi[r]);
+                    inside &= lo[r] <= j0 && hi[r] >= last;
+                }
+            }
+
+            if (!touched)
+            {
+                continue;
+            }
+
+            // Sᵀ = K · (scale·Q)ᵀ, 6 keys at a time, K rows read in place
+            float* keys;
+            int keyStride;
+            if (call.Key.IsFloat32)
+            {
+                keys = call.Key.InPlace(b, kvHead, j0);
+                keyStride = call.Key.PositionStride;
+            }
+            else
+            {
+                for (int jj = 0; jj < count; jj++) call.Key.Read(b, kvHead, j0 + jj, keyBuffer + ((long)jj * headSize), 1f);
+                keys = keyBuffer;
+                keyStride = headSize;
+            }
+
+            for (int k0 = 0; k0 < count; k0 += PanelGemm.Rows)
+            {
+                PanelGemm.MultiplyClamped<TOps, TV>(keys + ((long)k0 * keyStride), keyStride, Math.Min(PanelGemm.Rows, count - k0), qT, lanes, sT + ((long)k0 * lanes), lanes, headSize, lanes, null);
+            }
+
+            if (general)
+            {
+                // Softcap and masks per row (the shared row steps), through a row-major copy of each column.
+                for (int r = 0; r < rows; r++)
+                {
+                    if (lo[r] > hi[r])
+                    {
+                        continue;
+                    }
+
+                    for (int k = 0; k < count; k++) row[k] = sT[((long)k * lanes) + r];
+                    if (RowSteps.SoftcapAndBias<TOps, TV>(call, row, count, j0, b, h, i0 + r, lo[r], hi[r]))
+                    {
+                        open[r] = 1;
+                    }
+
+                    for (int k = 0; k < count; k++) sT[((long)k * lanes) + r] = row[k];
+                }
+            }
+            else if (!inside)
+            {
+                // Keys outside a row's [lo, hi] get + (−∞), lane by lane (tile-relative bounds are small exact floats).
+                for (int r = 0; r < lanes; r++)
+                {
+                    loRel[r] = Math.Clamp(lo[r] - j0, -1, KeyBlock);
+                    hiRel[r] = Math.Clamp(hi[r] - j0, -1, KeyBlock);
+                }
+
+                for (int v = 0; v < lanes; v += w)
+                {
+                    TV low = TOps.Load(loRel + v), high = TOps.Load(hiRel + v);
+                    for (int k = 0; k < count; k++)
+                    {
+                        float* at = sT + ((long)k * lanes) + v;
+                        TV key = TOps.Splat(k);
+                        TV x = TOps.Add(TOps.Load(at), TOps.SelectLess(key, low, negativeInfinity, zero));
+                        TOps.Store(TOps.Add(x, TOps.SelectLess(high, key, negativeInfinity, zero)), at);
+                    }
+                }
+            }
+
+            // Online softmax down the columns: m' = max(m, max_k s), p = exp(s − m'), l = l·e^(m−m') + Σ p.
+            // A lane whose scores are all −∞ so far uses 0 in place of m' (so p = exp(−∞) = 0, and a NaN score still poisons l).
+            bool anyZero = false;
+            for (int v = 0; v < lanes; v += w)
+            {
+                float* column = sT + v;
+                TV top = TOps.Load(column);
+                for (int k = 1; k < count; k++) top = TOps.MaxNative(top, TOps.Load(column + ((long)k * lanes)));
+                TV mOld = TOps.Load(m + v);
+                TV mNew = TOps.SelectLess(top, mOld, mOld, top);
+                TV shift = TOps.SelectEqual(mNew, negativeInfinity, zero, mNew);
+                TV a = VectorMath.ExpNonPositive<TOps, TV>(TOps.Subtract(mOld, shift));
+                TV sum = zero;
+                for (int k = 0; k < count; k++)
+                {
+                    float* at = column + ((long)k * lanes);
+                    TV p = VectorMath.ExpNonPositive<TOps, TV>(TOps.Subtract(TOps.Load(at), shift));
+                    TOps.Store(p, at);
+                    sum = TOps.Add(sum, p);
+                }
+
+                TOps.Store(TOps.MultiplyAdd(TOps.Load(l + v), a, sum), l + v);
+                TOps.Store(mNew, m + v);
+                TOps.Store(a, alpha + v);
+                anyZero |= TOps.SumAcross(TOps.SelectEqual(a, zero, one, zero)) != 0;
+            }
+
+            if (anyZero)
+            {
+                // A running output whose weight underflowed to exactly 0 is dropped rather than multiplied (0·∞ would be NaN).
+                for (int v = 0; v < lanes; v += w)
+                {
+                    TV a = TOps.Load(alpha + v);
+                    for (int e = 0; e < valueHeadSize; e++)
+                    {
+                        float* at = oT + ((long)e * lanes) + v;
+                        TOps.Store(TOps.SelectEqual(a, zero, zero, TOps.Load(at)), at);
+                    }
+
+                    TOps.Store(TOps.SelectEqual(a, zero, one, a), alpha + v);
+                }
+            }
+
+            // Oᵀ = Oᵀ·diag(alpha) + Vᵀ · Pᵀ, 6 value columns at a time, V rows read in place
+            float* values;
+            int valueStride;
+            if (call.Value.IsFloat32)
+            {
+                values = call.Value.InPlace(b, kvHead, j0);
+                valueStride = call.Value.PositionStride;
+            }
+            else
+            {
+                for (int jj = 0; jj < count; jj++) call.Value.Read(b, kvHead, j0 + jj, valueBuffer + ((long)jj * valueHeadSize), 1f);
+                values = valueBuffer;
+                valueStride = valueHeadSize;
+            }
+
+            if (call.ValuesFinite || RowsFinite(values, valueStride, count, valueHeadSize))
+            {
+                for (int e0 = 0; e0 < valueHeadSize; e0 += PanelGemm.Rows)
+                {
+                    PanelGemm.MultiplyTransposedA<TOps, TV>(values + e0, valueStride, Math.Min(PanelGemm.Rows, valueHeadSize - e0), sT, lanes, oT + ((long)e0 * lanes), lanes, count, lanes, alpha);
+                }
+            }
+            else
+            {
+                AccumulateSkippingZeros(oT, alpha, sT, lanes, count, values, valueStride, valueHeadSize);
+            }
+        }
+
+        // Each row out: O / l (gathered from its lane), zeros for a closed row, NaN for an open row whose scores were all −∞.
+        for (int r = 0; r < rows; r++)
+        {
+            bool isOpen = call.Bias.HasMask ? open[r] != 0 : lo[r] <= hi[r];
+            float* target = call.Output.IsFloat32 ? call.Output.InPlace(b, h, i0 + r) : result;
+            if (!isOpen)
+            {
+                new Span<float>(target, valueHeadSize).Clear();
+            }
+            else if (m[r] == float.NegativeInfinity)
+            {
+                new Span<float>(target, valueHeadSize).Fill(float.NaN);
+            }
+            else
+            {
+                int e = 0;
+                TV sum = TOps.Splat(l[r]);
+                for (; e <= valueHeadSize - w; e += w)
+                {
+                    TOps.Store(TOps.Divide(TOps.LoadStrided(oT + ((long)e * lanes) + r, lanes), sum), target + e);
+                }
+
+                for (; e < valueHeadSize; e++) target[e] = oT[((long)e * lanes) + r] / l[r];
+            }
+
+            if (target == result)
+            {
+                call.Output.Write(b, h, i0 + r, result);
+            }
+        }
+    }
+
+    /// <summary>qT[d·lanes + r] = scale·Q[b, h, i0 + r, d] for r &lt; rows, 0 for the lanes past them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
+    private static void TransposeQuery<TOps, TV>(KernelCall call, int b, int h, int i0, int rows, int lanes, float* qT, float* line)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        int headSize = call.Geometry.HeadSize, w = TOps.Width;
+        float scale = call.Scale;
+        int r0 = 0;
+        if (call.Query.IsFloat32)
+        {
+            // Whole registers of rows gathered straight from Q (rows of one head are PositionStride apart).
+            float* q = call.Query.InPlace(b, h, i0);
+            int stride = call.Query.PositionStride;
+            TV factor = TOps.Splat(scale);
+            for (; r0 <= rows - w; r0 += w)
+            {
+                float* source = q + ((long)r0 * stride);
+                for (int d = 0; d < headSize; d++)
+                {
+                    TOps.Store(TOps.Multiply(TOps.LoadStrided(source + d, stride), factor), qT + ((long)d * lanes) + r0);
+                }
+            }
+        }
+
+        for (int r = r0; r < lanes; r++)
+        {
+            if (r < rows)
+            {
+                float* q = call.Query.Row(b, h, i0 + r, line);
+                for (int d = 0; d < headSize; d++) qT[((long)d * lanes) + r] = q[d] * scale;
+            }
+            else
+            {
+                for (int d = 0; d < headSize; d++) qT[((long)d * lanes) + r] = 0;
+            }
+        }
+    }
+
+    /// <summary>True when the first <paramref name="n"/> floats of each of <paramref name="count"/> rows are finite.</summary>
+    private static bool RowsFinite(float* data, int stride, int count, int n)
+    {
+        for (int k = 0; k < count; k++)
+        {
+            if (new ReadOnlySpan<float>(data + ((long)k * stride), n).ContainsAnyExceptInRange(float.MinValue, float.MaxValue))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Oᵀ ← Oᵀ·diag(alpha) + Σ_k p[k]·V[k] per lane over the keys whose p is not exactly 0, so a masked key's NaN/∞ value
+    /// cannot leak (the path for V tiles that are not all finite).
+    /// </summary>
+    private static void AccumulateSkippingZeros(float* oT, float* alpha, float* pT, int lanes, int count, float* values, int valueStride, int valueHeadSize)
+    {
+        for (int r = 0; r < lanes; r++)
+        {
+            float a = alpha[r];
+            for (int e = 0; e < valueHeadSize; e++) oT[((long)e * lanes) + r] *= a;
+            for (int k = 0; k < count; k++)
+            {
+                float p = pT[((long)k * lanes) + r];
+                if (p == 0)
                 {
                     continue;
                 }
 
-                if (!packed)
-                {
-                    PackKeys(call, b, kvHead, j0, count, columns, kt, scratch);
-                    valuesFinite = PackValues<TOps, TV>(call, b, kvHead, j0, count, vt, paddedValue);
-                    packed = true;
-                }
-
-                // scores = (scale·Q) · Kᵀ for the panel's 6 rows and this tile's keys
-                PanelGemm.Multiply<TOps, TV>(q + ((long)r0 * headSize), headSize, kt, KeyTile, s, KeyTile, headSize, columns, null);
-                for (int rr = 0; rr < PanelGemm.Rows; rr++)
-                {
-                    int r = r0 + rr;
-                    float* row = s + (rr * KeyTile);
-                    alpha[rr] = 1;
-                    if (lo[r] > hi[r] || (call.SkipClosed && (last < lo[r] || j0 > hi[r])))
-                    {
-                        new Span<float>(row, count).Clear();
-                        continue;
-                    }
-
-                    if (RowSteps.SoftcapAndBias<TOps, TV>(call, row, count, j0, b, h, i0 + r, lo[r], hi[r]))
-                    {
-                        openFlags[r] = 1;
-                    }
-
-                    float a = RowSteps.Update<TOps, TV>(row, count, ref m[r], ref l[r]);
-                    if (a == 0 && valuesFinite)
-                    {
-                        // The old output's weight underflowed to exactly 0: drop it rather than multiply (0·∞ would be NaN).
-                        new Span<float>(o + ((long)r * paddedValue), paddedValue).Clear();
-                        a = 1;
-                    }
-
-                    alpha[rr] = a;
-                }
-
-                float* oPanel = o + ((long)r0 * paddedValue);
-                if (valuesFinite)
-                {
-                    // O = diag(alpha)·O + P · V
-                    PanelGemm.Multiply<TOps, TV>(s, KeyTile, vt, paddedValue, oPanel, paddedValue, count, paddedValue, alpha);
-                }
-                else
-                {
-                    for (int rr = 0; rr < PanelGemm.Rows; rr++)
-                    {
-                        RowSteps.AccumulateSkippingZeros<TOps, TV>(oPanel + ((long)rr * paddedValue), alpha[rr], s + (rr * KeyTile), count, vt, paddedValue, paddedValue);
-                    }
-                }
+                float* v = values + ((long)k * valueStride);
+                for (int e = 0; e < valueHeadSize; e++) oT[((long)e * lanes) + r] += p * v[e];
             }
         }
-
-        float* result = scratch + Math.Max(headSize, valueHeadSize);
-        for (int r = 0; r < rows; r++)
-        {
-            bool open = call.Bias.HasMask ? openFlags[r] != 0 : lo[r] <= hi[r];
-            Finish(o + ((long)r * paddedValue), m[r], l[r], open, result, valueHeadSize);
-            call.Output.Write(b, h, i0 + r, result);
-        }
-    }
-
-    /// <summary>
-    /// The final row: zeros for a fully masked row; NaN when the row was open but every score was −∞ (the reference's
-    /// exp(−∞ − (−∞))); else O / l.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
-    public static void Finish(float* o, float m, float l, bool open, float* result, int valueHeadSize)
-    {
-        if (!open)
-        {
-            new Span<float>(result, valueHeadSize).Clear();
-        }
-        else if (m == float.NegativeInfinity)
-        {
-            new Span<float>(result, valueHeadSize).Fill(float.NaN);
-        }
-        else
-        {
-            for (int e = 0; e < valueHeadSize; e++) result[e] = o[e] / l;
-        }
-    }
-
-    private static bool PanelTouches(int[] lo, int[] hi, int r0, int j0, int last, bool skipClosed)
-    {
-        for (int r = r0; r < r0 + PanelGemm.Rows; r++)
-        {
-            if (lo[r] <= hi[r] && (!skipClosed || (last >= lo[r] && j0 <= hi[r])))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     /// <summary>Kᵀ tile: kt[d·64 + jj] = K[b, kvHead, j0 + jj, d], zero-padded to <paramref name="columns"/> keys.</summary>

@@ -27,6 +27,7 @@ internal sealed unsafe class KernelBias : IDisposable
     private readonly int _maskColumns;
 
     /// <summary>Prepares the bias of one call whose inputs passed <see cref="AttentionGeometry.Resolve"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per-call setup: optimized from the first call, not after tiering
     public KernelBias(AttentionInputs inputs, AttentionOptions options, AttentionGeometry geometry)
     {
         _causal = options.IsCausal;
@@ -63,6 +64,7 @@ internal sealed unsafe class KernelBias : IDisposable
     /// nonpad and short-mask rules (position p = i + offset; offset P with a cache, nonpad_kv_seqlen[b] − T with it, else 0,
     /// not clamped). lo &gt; hi when none.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per-call setup: optimized from the first call, not after tiering
     public void Range(int b, int i, out int lo, out int hi)
     {
         long position = i + (_nonpad is not null ? _nonpad[b] - _queryLength : _pastLength);

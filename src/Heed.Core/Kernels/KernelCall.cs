@@ -25,6 +25,7 @@ internal sealed unsafe class KernelCall : IDisposable
     private readonly int[] _lo;
     private readonly int[] _hi;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per-call setup: optimized from the first call, not after tiering
     public KernelCall(AttentionGeometry geometry, AttentionOptions options, KernelBias bias, TensorRows query, TensorRows key, TensorRows value, TensorRows output, int threads)
     {
         Geometry = geometry;
@@ -75,6 +76,9 @@ internal sealed unsafe class KernelCall : IDisposable
     /// <summary>True when key tiles outside every row's open interval may be skipped (Q and K are finite, so their masked scores are exactly −∞).</summary>
     public bool SkipClosed { get; set; }
 
+    /// <summary>True when every element of V is finite, so P·V may run as a plain matrix product on every tile (0·x is 0).</summary>
+    public bool ValuesFinite { get; set; }
+
     /// <summary>True when some open row may attend fewer than all S keys by the structural rules (so skipping could apply).</summary>
     public bool HasNarrowRow { get; }
 
@@ -119,6 +123,38 @@ internal sealed unsafe class Workspace
         _used = _start;
     }
 
+    /// <summary>Largest workspace a thread keeps between calls (1 MiB): small calls then allocate nothing per call.</summary>
+    private const int MaxCachedFloats = 1 << 18;
+
+    [ThreadStatic]
+    private static Workspace? _cached;
+
+    /// <summary>Floats available.</summary>
+    public int Capacity => _memory.Length - 64;
+
+    /// <summary>A workspace of at least <paramref name="floats"/>: this thread's cached one when it is large enough, else a new one.</summary>
+    public static Workspace Rent(int floats)
+    {
+        Workspace? cached = _cached;
+        if (cached is not null && cached.Capacity >= floats)
+        {
+            _cached = null;
+            cached.Reset();
+            return cached;
+        }
+
+        return new Workspace(floats);
+    }
+
+    /// <summary>Keeps <paramref name="workspace"/> for this thread's next call when it is at most 1 MiB.</summary>
+    public static void Return(Workspace workspace)
+    {
+        if (workspace.Capacity <= MaxCachedFloats && (_cached is null || _cached.Capacity < workspace.Capacity))
+        {
+            _cached = workspace;
+        }
+    }
+
     /// <summary>Frees every region for the next work item.</summary>
     public void Reset() => _used = _start;
 
@@ -147,7 +183,12 @@ internal sealed unsafe class Workspace
 /// <summary>Runs work items on up to N threads, one workspace per worker.</summary>
 internal static class KernelThreads
 {
-    public static void For(int items, int threads, Func<Workspace> workspace, Action<int, Workspace> body)
+    /// <summary>
+    /// Runs body(item, workspace) for every item on up to <paramref name="threads"/> threads, each with its own workspace of
+    /// <paramref name="workspaceFloats"/> floats (kept per thread between calls when small). One thread, or one item, runs
+    /// on the calling thread.
+    /// </summary>
+    public static void For(int items, int threads, int workspaceFloats, Action<int, Workspace> body)
     {
         if (items <= 0)
         {
@@ -156,13 +197,14 @@ internal static class KernelThreads
 
         if (threads <= 1 || items == 1)
         {
-            Workspace w = workspace();
+            Workspace w = Workspace.Rent(workspaceFloats);
             for (int i = 0; i < items; i++)
             {
                 w.Reset();
                 body(i, w);
             }
 
+            Workspace.Return(w);
             return;
         }
 
@@ -170,13 +212,13 @@ internal static class KernelThreads
             0,
             items,
             new ParallelOptions { MaxDegreeOfParallelism = threads },
-            workspace,
+            () => Workspace.Rent(workspaceFloats),
             (item, _, w) =>
             {
                 w.Reset();
                 body(item, w);
                 return w;
             },
-            _ => { });
+            Workspace.Return);
     }
 }

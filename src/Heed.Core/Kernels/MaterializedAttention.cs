@@ -45,7 +45,7 @@ internal static unsafe class MaterializedAttention
             PanelGemm.Rows,
             Math.Max(Math.Max(headSize, valueHeadSize), stride));
 
-        KernelThreads.For(items, call.Threads, () => new Workspace(workspaceFloats), (item, ws) =>
+        KernelThreads.For(items, call.Threads, workspaceFloats, (item, ws) =>
         {
             int chunk = item % chunks, bh = item / chunks;
             Chunk<TOps, TV>(call, qkOutput, ws, bh / g.NumHeads, bh % g.NumHeads, chunk * chunkRows, Math.Min(chunkRows, g.QueryLength - (chunk * chunkRows)), chunkRows, stride, paddedValue);

@@ -160,6 +160,26 @@ internal static unsafe class RowSteps
         return TOps.SumAcross(acc) == 0;
     }
 
+    /// <summary>True when the first <paramref name="n"/> floats (a multiple of the width) of each of <paramref name="count"/> rows are finite.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
+    public static bool AllFiniteRows<TOps, TV>(float* data, int stride, int count, int n)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        TV acc = TOps.Zero;
+        for (int k = 0; k < count; k++)
+        {
+            float* row = data + ((long)k * stride);
+            for (int e = 0; e < n; e += TOps.Width)
+            {
+                TV x = TOps.Load(row + e);
+                acc = TOps.Add(acc, TOps.Subtract(x, x));
+            }
+        }
+
+        return TOps.SumAcross(acc) == 0;
+    }
+
     /// <summary>o ← o·alpha + Σ_j p[j]·v[j] over the keys whose p is not exactly 0 (so a masked key's NaN/∞ value cannot leak); n a multiple of the width.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static void AccumulateSkippingZeros<TOps, TV>(float* o, float alpha, float* p, int count, float* v, int ldv, int n)

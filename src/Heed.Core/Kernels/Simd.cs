@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Heed.Kernels;
 
@@ -71,11 +72,35 @@ internal unsafe interface ISimd<TV>
 
     /// <summary>Lanes whose index (<paramref name="first"/> + lane) lies outside [lo, hi] become x + (−∞); the others stay x.</summary>
     static abstract TV MaskOutside(TV x, int first, int lo, int hi);
+
+    /// <summary>Lane i = source[i·stride] (a gather: transposes rows into lanes).</summary>
+    static abstract TV LoadStrided(float* source, int stride);
+
+    /// <summary>The sums across the lanes of four registers, stored to destination[0..3] (one reduction tree for all four).</summary>
+    static abstract void SumAcross4(TV a, TV b, TV c, TV d, float* destination);
 }
 
 /// <summary>AVX-512: 16 floats per register, 32 registers.</summary>
 internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
 {
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SumAcross4(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, float* destination) =>
+        Simd256.SumAcross4(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(), c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper(), destination);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> LoadStrided(float* source, int stride)
+    {
+        if (Avx2.IsSupported)
+        {
+            Vector256<int> index = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * stride;
+            return Vector512.Create(Avx2.GatherVector256(source, index, 4), Avx2.GatherVector256(source + (8 * stride), index, 4));
+        }
+
+        return Vector512.Create(Simd256.LoadStrided(source, stride), Simd256.LoadStrided(source + (8 * stride), stride));
+    }
+
     private static readonly Vector512<int> Lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 
     public static int Width => Vector512<float>.Count;
@@ -151,6 +176,23 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
 /// <summary>AVX2: 8 floats per register, 16 registers.</summary>
 internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
 {
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SumAcross4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d, float* destination) =>
+        Simd128.SumAcross4(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(), c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper(), destination);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> LoadStrided(float* source, int stride)
+    {
+        if (Avx2.IsSupported)
+        {
+            return Avx2.GatherVector256(source, Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * stride, 4);
+        }
+
+        return Vector256.Create(Simd128.LoadStrided(source, stride), Simd128.LoadStrided(source + (4 * stride), stride));
+    }
+
     private static readonly Vector256<int> Lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
 
     public static int Width => Vector256<float>.Count;
@@ -222,6 +264,35 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
 /// <summary>SSE / NEON: 4 floats per register, 16 registers.</summary>
 internal readonly unsafe struct Simd128 : ISimd<Vector128<float>>
 {
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SumAcross4(Vector128<float> a, Vector128<float> b, Vector128<float> c, Vector128<float> d, float* destination)
+    {
+        if (Sse3.IsSupported)
+        {
+            // [a0+a1, a2+a3, b0+b1, b2+b3] and the same for c, d; then [Σa, Σb, Σc, Σd]
+            Sse3.HorizontalAdd(Sse3.HorizontalAdd(a, b), Sse3.HorizontalAdd(c, d)).Store(destination);
+            return;
+        }
+
+        destination[0] = SumAcross(a);
+        destination[1] = SumAcross(b);
+        destination[2] = SumAcross(c);
+        destination[3] = SumAcross(d);
+    }
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> LoadStrided(float* source, int stride)
+    {
+        if (Avx2.IsSupported)
+        {
+            return Avx2.GatherVector128(source, Vector128.Create(0, 1, 2, 3) * stride, 4);
+        }
+
+        return Vector128.Create(source[0], source[stride], source[2 * stride], source[3 * stride]);
+    }
+
     private static readonly Vector128<int> Lanes = Vector128.Create(0, 1, 2, 3);
 
     public static int Width => Vector128<float>.Count;
@@ -303,6 +374,20 @@ internal readonly unsafe struct Simd128 : ISimd<Vector128<float>>
 /// <summary>No vector instructions: one float per "register". Used when hardware intrinsics are off.</summary>
 internal readonly unsafe struct SimdScalar : ISimd<float>
 {
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SumAcross4(float a, float b, float c, float d, float* destination)
+    {
+        destination[0] = a;
+        destination[1] = b;
+        destination[2] = c;
+        destination[3] = d;
+    }
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float LoadStrided(float* source, int stride) => *source;
+
     public static int Width => 1;
 
     public static bool WideRegisterFile => false;

@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace Heed.Kernels;
 
@@ -42,6 +41,16 @@ internal sealed unsafe class TensorRows : IDisposable
 
     /// <summary>Elements per row (D or Dv).</summary>
     public int RowLength { get; }
+
+    /// <summary>True when the rows are float32 and so can be read in place (<see cref="InPlace"/>).</summary>
+    public bool IsFloat32 => DType == DType.Float32;
+
+    /// <summary>Floats from one position's row to the next one's (same batch and head).</summary>
+    public int PositionStride => _positionStride;
+
+    /// <summary>The float32 row (b, head, position) in place; only when <see cref="IsFloat32"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float* InPlace(int b, int head, int position) => (float*)_base + Index(b, head, position);
 
     /// <summary>Rows of <paramref name="tensor"/> laid out as [B, heads, length, size] or, when packed, [B, length, heads·size].</summary>
     public static TensorRows Create(Tensor tensor, int heads, int length, int size, bool packed) => new(tensor, heads, length, size, packed);
@@ -128,21 +137,8 @@ internal sealed unsafe class TensorRows : IDisposable
         switch (tensor)
         {
             case Tensor<float> t:
-                {
-                    // x − x is 0 for finite x and NaN otherwise; the sum stays 0 only if every element is finite.
-                    ReadOnlySpan<float> data = t.Data;
-                    Vector128<float> acc = Vector128<float>.Zero;
-                    int i = 0;
-                    for (; i <= data.Length - 4; i += 4)
-                    {
-                        Vector128<float> x = Vector128.Create(data.Slice(i, 4));
-                        acc += x - x;
-                    }
-
-                    float tail = 0;
-                    for (; i < data.Length; i++) tail += data[i] - data[i];
-                    return Vector128.Sum(acc) + tail == 0;
-                }
+                // NaN and ±∞ are the only floats outside [MinValue, MaxValue] (NaN compares false with both ends).
+                return !t.Data.AsSpan().ContainsAnyExceptInRange(float.MinValue, float.MaxValue);
 
             case Tensor<Half> t:
                 foreach (Half h in t.Data)

@@ -61,6 +61,25 @@ public class VectorMathTests
 
     [Theory]
     [MemberData(nameof(Tiers))]
+    public void ExpNonPositive_equals_Exp_bit_for_bit_on_nonpositive_inputs_and_NaN(SimdTier tier)
+    {
+        const int N = 1 << 16;
+        var x = new float[N + 64];
+        for (int i = 0; i < N; i++) x[i] = -100f * i / (N - 1);
+        float[] special = [float.NegativeInfinity, float.NaN, -0f, 0f, -87.33654f, -87.34f, -1e-30f, float.MinValue];
+        for (int i = 0; i < 64; i++) x[N + i] = special[i % special.Length];
+        var expected = new float[x.Length];
+        var actual = new float[x.Length];
+        VectorMath.Exp(tier, x, expected);
+        VectorMath.ExpNonPositive(tier, x, actual);
+        for (int i = 0; i < x.Length; i++)
+        {
+            Assert.True(expected[i].Equals(actual[i]), $"ExpNonPositive({x[i]:G9}) = {actual[i]:G9} on {tier}, Exp gives {expected[i]:G9}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Tiers))]
     public void Tanh_is_within_3e_minus_7_and_saturates(SimdTier tier)
     {
         var x = new float[20001 + 4];
