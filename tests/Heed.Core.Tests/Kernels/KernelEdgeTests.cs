@@ -30,6 +30,33 @@ public class KernelEdgeTests
         return (Tensor<float>)Tensor.FromDoubles(DType.Float32, shape, TestTensors.Random(seed, n));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(64)]
+    [InlineData(1000)]
+    [InlineData(5000)]
+    public void Finiteness_scan_finds_every_non_finite_value_at_every_position(int length)
+    {
+        float[] data = new float[length];
+        for (int i = 0; i < length; i++) data[i] = (i % 5 == 0 ? -1 : 1) * (i % 3 == 0 ? float.MaxValue : i * 0.37f);
+        Assert.True(TensorRows.AllFinite(data));
+        foreach (float bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity, BitConverter.Int32BitsToSingle(-1) })
+        {
+            for (int at = 0; at < length; at += Math.Max(1, length / 37))
+            {
+                float old = data[at];
+                data[at] = bad;
+                Assert.False(TensorRows.AllFinite(data), $"{bad} at {at} of {length}");
+                data[at] = old;
+            }
+
+            data[length - 1] = bad;
+            Assert.False(TensorRows.AllFinite(data), $"{bad} at the last of {length}");
+            data[length - 1] = 1;
+        }
+    }
+
     [Fact]
     public void NaN_and_infinity_in_masked_values_do_not_leak()
     {
