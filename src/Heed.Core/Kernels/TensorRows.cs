@@ -121,36 +121,38 @@ internal sealed unsafe class TensorRows : IDisposable
     /// True when no float is NaN or ±∞ (all exponent bits set), a vector of bit patterns at a time. The BCL's range search
     /// (<c>ContainsAnyExceptInRange</c>) runs element by element for float: 39 µs for 256 KiB against about 6 here.
     /// </summary>
-    public static bool AllFinite(ReadOnlySpan<float> data)
+    public static bool AllFinite(ReadOnlySpan<float> data) => NoneHasAllBits(MemoryMarshal.Cast<float, uint>(data), 0x7F800000u);
+
+    /// <summary>True when no element's bit pattern has every bit of <paramref name="mask"/> set (the exponent field: NaN or ±∞).</summary>
+    private static bool NoneHasAllBits<T>(ReadOnlySpan<T> bits, T mask)
+        where T : unmanaged, IBinaryInteger<T>, IUnsignedNumber<T>
     {
-        const uint ExponentBits = 0x7F800000;
-        ReadOnlySpan<uint> bits = MemoryMarshal.Cast<float, uint>(data);
         int i = 0;
         if (Vector.IsHardwareAccelerated)
         {
-            ReadOnlySpan<Vector<uint>> vectors = MemoryMarshal.Cast<uint, Vector<uint>>(bits);
-            var mask = new Vector<uint>(ExponentBits);
+            ReadOnlySpan<Vector<T>> vectors = MemoryMarshal.Cast<T, Vector<T>>(bits);
+            var masks = new Vector<T>(mask);
             for (int v = 0; v < vectors.Length; v += 64)
             {
                 // The largest masked exponent of 64 vectors (unsigned); all bits set somewhere means NaN or ±∞ there.
-                Vector<uint> top = Vector<uint>.Zero;
-                foreach (Vector<uint> x in vectors.Slice(v, Math.Min(64, vectors.Length - v)))
+                Vector<T> top = Vector<T>.Zero;
+                foreach (Vector<T> x in vectors.Slice(v, Math.Min(64, vectors.Length - v)))
                 {
-                    top = Vector.Max(top, x & mask);
+                    top = Vector.Max(top, x & masks);
                 }
 
-                if (Vector.EqualsAny(top, mask))
+                if (Vector.EqualsAny(top, masks))
                 {
                     return false;
                 }
             }
 
-            i = vectors.Length * Vector<uint>.Count;
+            i = vectors.Length * Vector<T>.Count;
         }
 
         for (; i < bits.Length; i++)
         {
-            if ((bits[i] & ExponentBits) == ExponentBits)
+            if ((bits[i] & mask) == mask)
             {
                 return false;
             }
@@ -183,26 +185,11 @@ internal sealed unsafe class TensorRows : IDisposable
                 return AllFinite(t.Data);
 
             case Tensor<Half> t:
-                foreach (Half h in t.Data)
-                {
-                    if (!Half.IsFinite(h)) return false;
-                }
-
-                return true;
+                return NoneHasAllBits(MemoryMarshal.Cast<Half, ushort>(t.Data), (ushort)0x7C00);
             case Tensor<BFloat16> t:
-                foreach (BFloat16 h in t.Data)
-                {
-                    if ((h.RawValue & 0x7F80) == 0x7F80) return false;
-                }
-
-                return true;
+                return NoneHasAllBits(MemoryMarshal.Cast<BFloat16, ushort>(t.Data), (ushort)0x7F80);
             case Tensor<double> t:
-                foreach (double d in t.Data)
-                {
-                    if (!double.IsFinite(d)) return false;
-                }
-
-                return true;
+                return NoneHasAllBits(MemoryMarshal.Cast<double, ulong>(t.Data), 0x7FF0000000000000ul);
             default:
                 return true;
         }

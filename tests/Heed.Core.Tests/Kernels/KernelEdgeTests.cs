@@ -57,6 +57,30 @@ public class KernelEdgeTests
         }
     }
 
+    [Theory]
+    [InlineData(DType.Float16, 1)]
+    [InlineData(DType.Float16, 3000)]
+    [InlineData(DType.BFloat16, 1)]
+    [InlineData(DType.BFloat16, 3000)]
+    [InlineData(DType.Float64, 1)]
+    [InlineData(DType.Float64, 3000)]
+    public void Finiteness_scan_of_every_float_type_finds_every_non_finite_value(DType type, int length)
+    {
+        double[] data = new double[length];
+        for (int i = 0; i < length; i++) data[i] = (i % 5 == 0 ? -1 : 1) * (i % 3 == 0 ? 60000 : i * 0.37);
+        Assert.True(TensorRows.AllFinite(Tensor.FromDoubles(type, [length], data)));
+        foreach (double bad in new[] { double.NaN, double.PositiveInfinity, double.NegativeInfinity })
+        {
+            for (int at = 0; at < length; at += Math.Max(1, length / 23))
+            {
+                double old = data[at];
+                data[at] = bad;
+                Assert.False(TensorRows.AllFinite(Tensor.FromDoubles(type, [length], data)), $"{type} {bad} at {at} of {length}");
+                data[at] = old;
+            }
+        }
+    }
+
     [Fact]
     public void NaN_and_infinity_in_masked_values_do_not_leak()
     {
