@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Heed.Kernels;
 
@@ -221,7 +222,20 @@ internal sealed unsafe class TensorRows : IDisposable
             case DType.BFloat16:
                 {
                     ushort* s = (ushort*)_base + index;
-                    for (int i = 0; i < n; i++) destination[i] = BitConverter.Int32BitsToSingle(s[i] << 16) * factor;
+                    int i = 0;
+                    if (Vector128.IsHardwareAccelerated)
+                    {
+                        // A bfloat16 is the high half of a float: widen, shift into place, scale (as the scalar loop does).
+                        Vector128<float> scale = Vector128.Create(factor);
+                        for (; i <= n - 8; i += 8)
+                        {
+                            (Vector128<uint> low, Vector128<uint> high) = Vector128.Widen(Vector128.Load(s + i));
+                            Vector128.Store(Vector128.ShiftLeft(low, 16).AsSingle() * scale, destination + i);
+                            Vector128.Store(Vector128.ShiftLeft(high, 16).AsSingle() * scale, destination + i + 4);
+                        }
+                    }
+
+                    for (; i < n; i++) destination[i] = BitConverter.Int32BitsToSingle(s[i] << 16) * factor;
                     break;
                 }
 
