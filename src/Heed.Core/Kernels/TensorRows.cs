@@ -162,6 +162,26 @@ internal sealed unsafe class TensorRows : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Exact float16 → float32 for 4 bit patterns (in the low 16 bits): exponent and mantissa moved into place and the exponent
+    /// rebiased by 112; ±∞/NaN (exponent 31) rebiased by 112 more to 255; zeros and subnormals built as 2⁻¹⁴·(1 + m/1024) and
+    /// 2⁻¹⁴ subtracted (exact), giving m·2⁻²⁴; the sign last.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<float> HalfToSingle(Vector128<uint> h)
+    {
+        Vector128<uint> exponentField = Vector128.Create(0x0F800000u);
+        Vector128<uint> shifted = Vector128.ShiftLeft(h & Vector128.Create(0x7FFFu), 13);
+        Vector128<uint> exponent = shifted & exponentField;
+        Vector128<uint> rebias = Vector128.Create(112u << 23);
+        Vector128<uint> bits = shifted + rebias;
+        bits += Vector128.Equals(exponent, exponentField) & rebias;
+        Vector128<uint> small = Vector128.Equals(exponent, Vector128<uint>.Zero);
+        Vector128<float> tiny = (bits + Vector128.Create(1u << 23)).AsSingle() - Vector128.Create(113u << 23).AsSingle();
+        Vector128<uint> magnitude = Vector128.ConditionalSelect(small, tiny.AsUInt32(), bits);
+        return (magnitude | Vector128.ShiftLeft(h & Vector128.Create(0x8000u), 16)).AsSingle();
+    }
+
     /// <summary>The storage array behind a tensor of any element type.</summary>
     public static Array StorageOf(Tensor tensor) => tensor switch
     {
@@ -215,7 +235,19 @@ internal sealed unsafe class TensorRows : IDisposable
             case DType.Float16:
                 {
                     Half* s = (Half*)_base + index;
-                    for (int i = 0; i < n; i++) destination[i] = (float)s[i] * factor;
+                    int i = 0;
+                    if (Vector128.IsHardwareAccelerated)
+                    {
+                        Vector128<float> scale = Vector128.Create(factor);
+                        for (; i <= n - 8; i += 8)
+                        {
+                            (Vector128<uint> low, Vector128<uint> high) = Vector128.Widen(Vector128.Load((ushort*)s + i));
+                            Vector128.Store(HalfToSingle(low) * scale, destination + i);
+                            Vector128.Store(HalfToSingle(high) * scale, destination + i + 4);
+                        }
+                    }
+
+                    for (; i < n; i++) destination[i] = (float)s[i] * factor;
                     break;
                 }
 

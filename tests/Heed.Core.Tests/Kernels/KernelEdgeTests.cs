@@ -82,6 +82,23 @@ public class KernelEdgeTests
     }
 
     [Fact]
+    public void Vector_half_to_float_conversion_is_exact_for_every_bit_pattern()
+    {
+        for (uint h = 0; h < 65536; h += 4)
+        {
+            System.Runtime.Intrinsics.Vector128<float> actual = TensorRows.HalfToSingle(System.Runtime.Intrinsics.Vector128.Create(h, h + 1, h + 2, h + 3));
+            for (uint k = 0; k < 4; k++)
+            {
+                float expected = (float)BitConverter.UInt16BitsToHalf((ushort)(h + k));
+                float got = actual[(int)k];
+                Assert.True(
+                    float.IsNaN(expected) ? float.IsNaN(got) : BitConverter.SingleToUInt32Bits(got) == BitConverter.SingleToUInt32Bits(expected),
+                    $"half bits 0x{h + k:X4}: expected {expected}, got {got}");
+            }
+        }
+    }
+
+    [Fact]
     public void NaN_and_infinity_in_masked_values_do_not_leak()
     {
         // Keys 70..99 masked by the bool mask and by causality; their values are NaN and ±∞.
