@@ -27,10 +27,10 @@ public static class MachineLimits
             {
                 float r = lanes switch
                 {
-                    16 => Chains512(Iterations),
-                    8 => Chains256(Iterations),
-                    4 => Chains128(Iterations),
-                    _ => ChainsScalar(Iterations),
+                    16 => Chains<Simd512, Vector512<float>>(Iterations),
+                    8 => Chains<Simd256, Vector256<float>>(Iterations),
+                    4 => Chains<Simd128, Vector128<float>>(Iterations),
+                    _ => Chains<SimdScalar, float>(Iterations),
                 };
                 Volatile.Write(ref sink, r);
             });
@@ -73,72 +73,27 @@ public static class MachineLimits
         return best;
     }
 
-    private static float Chains512(long iterations)
+    /// <summary>16 independent chains of acc = acc·a + b on one vector tier (2 flops per lane per FMA).</summary>
+    private static float Chains<TSimd, TV>(long iterations)
+        where TSimd : ISimd<TV>
+        where TV : struct
     {
-        Vector512<float> a = Vector512.Create(0.999999f), b = Vector512.Create(1e-7f);
-        Vector512<float> x0 = a, x1 = a, x2 = a, x3 = a, x4 = a, x5 = a, x6 = a, x7 = a, x8 = a, x9 = a, x10 = a, x11 = a, x12 = a, x13 = a, x14 = a, x15 = a;
+        TV a = TSimd.Splat(0.999999f), b = TSimd.Splat(1e-7f);
+        TV x0 = a, x1 = a, x2 = a, x3 = a, x4 = a, x5 = a, x6 = a, x7 = a, x8 = a, x9 = a, x10 = a, x11 = a, x12 = a, x13 = a, x14 = a, x15 = a;
         for (long i = 0; i < iterations; i++)
         {
-            x0 = Vector512.FusedMultiplyAdd(x0, a, b); x1 = Vector512.FusedMultiplyAdd(x1, a, b);
-            x2 = Vector512.FusedMultiplyAdd(x2, a, b); x3 = Vector512.FusedMultiplyAdd(x3, a, b);
-            x4 = Vector512.FusedMultiplyAdd(x4, a, b); x5 = Vector512.FusedMultiplyAdd(x5, a, b);
-            x6 = Vector512.FusedMultiplyAdd(x6, a, b); x7 = Vector512.FusedMultiplyAdd(x7, a, b);
-            x8 = Vector512.FusedMultiplyAdd(x8, a, b); x9 = Vector512.FusedMultiplyAdd(x9, a, b);
-            x10 = Vector512.FusedMultiplyAdd(x10, a, b); x11 = Vector512.FusedMultiplyAdd(x11, a, b);
-            x12 = Vector512.FusedMultiplyAdd(x12, a, b); x13 = Vector512.FusedMultiplyAdd(x13, a, b);
-            x14 = Vector512.FusedMultiplyAdd(x14, a, b); x15 = Vector512.FusedMultiplyAdd(x15, a, b);
+            x0 = TSimd.MultiplyAdd(x0, a, b); x1 = TSimd.MultiplyAdd(x1, a, b);
+            x2 = TSimd.MultiplyAdd(x2, a, b); x3 = TSimd.MultiplyAdd(x3, a, b);
+            x4 = TSimd.MultiplyAdd(x4, a, b); x5 = TSimd.MultiplyAdd(x5, a, b);
+            x6 = TSimd.MultiplyAdd(x6, a, b); x7 = TSimd.MultiplyAdd(x7, a, b);
+            x8 = TSimd.MultiplyAdd(x8, a, b); x9 = TSimd.MultiplyAdd(x9, a, b);
+            x10 = TSimd.MultiplyAdd(x10, a, b); x11 = TSimd.MultiplyAdd(x11, a, b);
+            x12 = TSimd.MultiplyAdd(x12, a, b); x13 = TSimd.MultiplyAdd(x13, a, b);
+            x14 = TSimd.MultiplyAdd(x14, a, b); x15 = TSimd.MultiplyAdd(x15, a, b);
         }
 
-        return Vector512.Sum(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11 + x12 + x13 + x14 + x15);
-    }
-
-    private static float Chains256(long iterations)
-    {
-        Vector256<float> a = Vector256.Create(0.999999f), b = Vector256.Create(1e-7f);
-        Vector256<float> x0 = a, x1 = a, x2 = a, x3 = a, x4 = a, x5 = a, x6 = a, x7 = a, x8 = a, x9 = a, x10 = a, x11 = a, x12 = a, x13 = a, x14 = a, x15 = a;
-        for (long i = 0; i < iterations; i++)
-        {
-            x0 = Vector256.FusedMultiplyAdd(x0, a, b); x1 = Vector256.FusedMultiplyAdd(x1, a, b);
-            x2 = Vector256.FusedMultiplyAdd(x2, a, b); x3 = Vector256.FusedMultiplyAdd(x3, a, b);
-            x4 = Vector256.FusedMultiplyAdd(x4, a, b); x5 = Vector256.FusedMultiplyAdd(x5, a, b);
-            x6 = Vector256.FusedMultiplyAdd(x6, a, b); x7 = Vector256.FusedMultiplyAdd(x7, a, b);
-            x8 = Vector256.FusedMultiplyAdd(x8, a, b); x9 = Vector256.FusedMultiplyAdd(x9, a, b);
-            x10 = Vector256.FusedMultiplyAdd(x10, a, b); x11 = Vector256.FusedMultiplyAdd(x11, a, b);
-            x12 = Vector256.FusedMultiplyAdd(x12, a, b); x13 = Vector256.FusedMultiplyAdd(x13, a, b);
-            x14 = Vector256.FusedMultiplyAdd(x14, a, b); x15 = Vector256.FusedMultiplyAdd(x15, a, b);
-        }
-
-        return Vector256.Sum(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11 + x12 + x13 + x14 + x15);
-    }
-
-    private static float Chains128(long iterations)
-    {
-        Vector128<float> a = Vector128.Create(0.999999f), b = Vector128.Create(1e-7f);
-        Vector128<float> x0 = a, x1 = a, x2 = a, x3 = a, x4 = a, x5 = a, x6 = a, x7 = a, x8 = a, x9 = a, x10 = a, x11 = a, x12 = a, x13 = a, x14 = a, x15 = a;
-        for (long i = 0; i < iterations; i++)
-        {
-            x0 = Vector128.FusedMultiplyAdd(x0, a, b); x1 = Vector128.FusedMultiplyAdd(x1, a, b);
-            x2 = Vector128.FusedMultiplyAdd(x2, a, b); x3 = Vector128.FusedMultiplyAdd(x3, a, b);
-            x4 = Vector128.FusedMultiplyAdd(x4, a, b); x5 = Vector128.FusedMultiplyAdd(x5, a, b);
-            x6 = Vector128.FusedMultiplyAdd(x6, a, b); x7 = Vector128.FusedMultiplyAdd(x7, a, b);
-            x8 = Vector128.FusedMultiplyAdd(x8, a, b); x9 = Vector128.FusedMultiplyAdd(x9, a, b);
-            x10 = Vector128.FusedMultiplyAdd(x10, a, b); x11 = Vector128.FusedMultiplyAdd(x11, a, b);
-            x12 = Vector128.FusedMultiplyAdd(x12, a, b); x13 = Vector128.FusedMultiplyAdd(x13, a, b);
-            x14 = Vector128.FusedMultiplyAdd(x14, a, b); x15 = Vector128.FusedMultiplyAdd(x15, a, b);
-        }
-
-        return Vector128.Sum(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11 + x12 + x13 + x14 + x15);
-    }
-
-    private static float ChainsScalar(long iterations)
-    {
-        float a = 0.999999f, b = 1e-7f, x0 = a, x1 = a, x2 = a, x3 = a;
-        for (long i = 0; i < iterations * 4; i++)
-        {
-            x0 = MathF.FusedMultiplyAdd(x0, a, b); x1 = MathF.FusedMultiplyAdd(x1, a, b);
-            x2 = MathF.FusedMultiplyAdd(x2, a, b); x3 = MathF.FusedMultiplyAdd(x3, a, b);
-        }
-
-        return x0 + x1 + x2 + x3;
+        TV sum = TSimd.Add(TSimd.Add(TSimd.Add(x0, x1), TSimd.Add(x2, x3)), TSimd.Add(TSimd.Add(x4, x5), TSimd.Add(x6, x7)));
+        sum = TSimd.Add(sum, TSimd.Add(TSimd.Add(TSimd.Add(x8, x9), TSimd.Add(x10, x11)), TSimd.Add(TSimd.Add(x12, x13), TSimd.Add(x14, x15))));
+        return TSimd.SumAcross(sum);
     }
 }
