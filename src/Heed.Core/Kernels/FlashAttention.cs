@@ -150,6 +150,7 @@ internal static unsafe class FlashAttention
 
         bool general = call.Softcap > 0 || call.Bias.HasMask;
         TV negativeInfinity = TOps.Splat(float.NegativeInfinity), zero = TOps.Zero, one = TOps.Splat(1f);
+        TV log2E = TOps.Splat(VectorMath.Log2E), negativeLog2E = TOps.Splat(-VectorMath.Log2E);
         // Tiles start at the first key any row of the block may see and stop at the last (K and V are read in place, so a
         // tile needs no alignment): under a causal mask the diagonal tile computes no keys past the block's last row.
         for (int j0 = maxHi < 0 ? kvLength : minLo; j0 <= maxHi; j0 += KeyBlock)
@@ -231,8 +232,9 @@ internal static unsafe class FlashAttention
                 }
             }
 
-            // Online softmax down the columns: m' = max(m, max_k s), p = exp(s − m'), l = l·e^(m−m') + Σ p.
-            // A lane whose scores are all −∞ so far uses 0 in place of m' (so p = exp(−∞) = 0, and a NaN score still poisons l).
+            // Online softmax down the columns: m' = max(m, max_k s), p = exp(s − m'), l = l·e^(m−m') + Σ p, with each exp taken as
+            // 2^(s·log₂e − m'·log₂e) (one FMA, then the short base-2 exp; see VectorMath). A lane whose scores are all −∞ so far
+            // uses 0 in place of m' (so p = 2^(−∞) = 0, and a NaN score still poisons l).
             bool anyZero = false;
             for (int v = 0; v < lanes; v += w)
             {
@@ -241,13 +243,13 @@ internal static unsafe class FlashAttention
                 for (int k = 1; k < count; k++) top = TOps.MaxNative(top, TOps.Load(column + ((long)k * lanes)));
                 TV mOld = TOps.Load(m + v);
                 TV mNew = TOps.SelectLess(top, mOld, mOld, top);
-                TV shift = TOps.SelectEqual(mNew, negativeInfinity, zero, mNew);
-                TV a = VectorMath.ExpNonPositive<TOps, TV>(TOps.Subtract(mOld, shift));
+                TV shift = TOps.Multiply(TOps.SelectEqual(mNew, negativeInfinity, zero, mNew), negativeLog2E);
+                TV a = VectorMath.Exp2NonPositive<TOps, TV>(TOps.MultiplyAdd(mOld, log2E, shift));
                 TV sum = zero;
                 for (int k = 0; k < count; k++)
                 {
                     float* at = column + ((long)k * lanes);
-                    TV p = VectorMath.ExpNonPositive<TOps, TV>(TOps.Subtract(TOps.Load(at), shift));
+                    TV p = VectorMath.Exp2NonPositive<TOps, TV>(TOps.MultiplyAdd(TOps.Load(at), log2E, shift));
                     TOps.Store(p, at);
                     sum = TOps.Add(sum, p);
                 }

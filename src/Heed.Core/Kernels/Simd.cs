@@ -64,6 +64,15 @@ internal unsafe interface ISimd<TV>
     /// <summary>2^n as a float, where t = n + 1.5·2²³ (so the low bits of t hold n): bits ((bits(t) + 127) &lt;&lt; 23).</summary>
     static abstract TV Pow2FromRounded(TV t);
 
+    /// <summary>x rounded to the nearest integer, ties to even.</summary>
+    static abstract TV Round(TV x);
+
+    /// <summary>x·2ⁿ rounded once, for integral n in [−190, 63] (AVX-512's scalef; two exact-then-rounding products elsewhere).</summary>
+    static abstract TV ScaleByPow2(TV x, TV n);
+
+    /// <summary>max(limit, x) per lane, and x itself where x is NaN (a NaN must survive a clamp).</summary>
+    static abstract TV MaxKeepNaN(TV limit, TV x);
+
     /// <summary>The largest lane (NaN handling as <see cref="MaxNative"/>).</summary>
     static abstract float MaxAcross(TV x);
 
@@ -153,6 +162,16 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Pow2FromRounded(Vector512<float> t) =>
         Vector512.ShiftLeft(t.AsInt32() + Vector512.Create(127), 23).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Round(Vector512<float> x) => Vector512.Round(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> MaxKeepNaN(Vector512<float> limit, Vector512<float> x) => Avx512F.IsSupported ? Avx512F.Max(limit, x) : Vector512.Max(limit, x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ScaleByPow2(Vector512<float> x, Vector512<float> n) =>
+        Avx512F.IsSupported ? Avx512F.Scale(x, n) : x * Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127 + 64), 23).AsSingle() * Vector512.Create(5.421010862427522E-20f /* 2⁻⁶⁴ */);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float MaxAcross(Vector512<float> x)
@@ -245,6 +264,16 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Pow2FromRounded(Vector256<float> t) =>
         Vector256.ShiftLeft(t.AsInt32() + Vector256.Create(127), 23).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Round(Vector256<float> x) => Vector256.Round(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> MaxKeepNaN(Vector256<float> limit, Vector256<float> x) => Avx.IsSupported ? Avx.Max(limit, x) : Vector256.Max(limit, x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ScaleByPow2(Vector256<float> x, Vector256<float> n) =>
+        x * Vector256.ShiftLeft(Vector256.ConvertToInt32(n) + Vector256.Create(127 + 64), 23).AsSingle() * Vector256.Create(5.421010862427522E-20f /* 2⁻⁶⁴ */);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float MaxAcross(Vector256<float> x) => Simd128.MaxAcross(Vector128.MaxNative(x.GetLower(), x.GetUpper()));
@@ -347,6 +376,16 @@ internal readonly unsafe struct Simd128 : ISimd<Vector128<float>>
         Vector128.ShiftLeft(t.AsInt32() + Vector128.Create(127), 23).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Round(Vector128<float> x) => Vector128.Round(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> MaxKeepNaN(Vector128<float> limit, Vector128<float> x) => Sse.IsSupported ? Sse.Max(limit, x) : Vector128.Max(limit, x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> ScaleByPow2(Vector128<float> x, Vector128<float> n) =>
+        x * Vector128.ShiftLeft(Vector128.ConvertToInt32(n) + Vector128.Create(127 + 64), 23).AsSingle() * Vector128.Create(5.421010862427522E-20f /* 2⁻⁶⁴ */);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float MaxAcross(Vector128<float> x)
     {
         float m = x.GetElement(0);
@@ -436,6 +475,16 @@ internal readonly unsafe struct SimdScalar : ISimd<float>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Pow2FromRounded(float t) =>
         BitConverter.Int32BitsToSingle((BitConverter.SingleToInt32Bits(t) + 127) << 23);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Round(float x) => MathF.Round(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ScaleByPow2(float x, float n) =>
+        float.IsNaN(n) ? float.NaN : x * BitConverter.Int32BitsToSingle(((int)n + 127 + 64) << 23) * 5.421010862427522E-20f /* 2⁻⁶⁴ */;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MaxKeepNaN(float limit, float x) => MathF.Max(limit, x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float MaxAcross(float x) => x;

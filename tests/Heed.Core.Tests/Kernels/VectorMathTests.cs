@@ -61,21 +61,64 @@ public class VectorMathTests
 
     [Theory]
     [MemberData(nameof(Tiers))]
-    public void ExpNonPositive_equals_Exp_bit_for_bit_on_nonpositive_inputs_and_NaN(SimdTier tier)
+    public void Exp2NonPositive_is_within_its_bound_and_equals_the_scalar_tier_bit_for_bit(SimdTier tier)
     {
-        const int N = 1 << 16;
-        var x = new float[N + 64];
-        for (int i = 0; i < N; i++) x[i] = -100f * i / (N - 1);
-        float[] special = [float.NegativeInfinity, float.NaN, -0f, 0f, -87.33654f, -87.34f, -1e-30f, float.MinValue];
-        for (int i = 0; i < 64; i++) x[N + i] = special[i % special.Length];
-        var expected = new float[x.Length];
-        var actual = new float[x.Length];
-        VectorMath.Exp(tier, x, expected);
-        VectorMath.ExpNonPositive(tier, x, actual);
-        for (int i = 0; i < x.Length; i++)
+        // A dense grid over [−126, 0.5], the rounding boundaries of n (integers and half-integers, and the floats beside
+        // them), the subnormal range (−151, −126) and the special values.
+        var points = new List<float>();
+        const int N = 1 << 20;
+        for (int i = 0; i < N; i++) points.Add(-126f + (126.5f * i / (N - 1)));
+        for (int k = -126; k <= 0; k++)
         {
-            Assert.True(expected[i].Equals(actual[i]), $"ExpNonPositive({x[i]:G9}) = {actual[i]:G9} on {tier}, Exp gives {expected[i]:G9}");
+            foreach (float c in new[] { k, k + 0.5f, k - 0.5f })
+            {
+                points.Add(c);
+                points.Add(MathF.BitDecrement(c));
+                points.Add(MathF.BitIncrement(c));
+            }
         }
+
+        for (int i = 0; i < 4096; i++) points.Add(-151f + (25f * i / 4095));
+        float[] special = [float.NegativeInfinity, float.NaN, -0f, 0f, 0.5f, -151f, -151.5f, -1000f, float.MinValue, -1e-30f];
+        points.AddRange(special);
+        while (points.Count % 16 != 0) points.Add(0f);
+        float[] t = [.. points];
+        var y = new float[t.Length];
+        var scalar = new float[t.Length];
+        VectorMath.Exp2NonPositive(tier, t, y);
+        VectorMath.Exp2NonPositive(SimdTier.Scalar, t, scalar);
+
+        double worst = 0, worstAt = 0;
+        for (int i = 0; i < t.Length; i++)
+        {
+            Assert.True(y[i].Equals(scalar[i]), $"Exp2NonPositive({t[i]:G9}) = {y[i]:G9} on {tier}, the scalar tier gives {scalar[i]:G9}");
+            double exact = Math.Pow(2, t[i]);
+            if (float.IsNaN(t[i]))
+            {
+                Assert.True(float.IsNaN(y[i]), $"Exp2NonPositive(NaN) = {y[i]} on {tier}");
+            }
+            else if (t[i] <= -151f)
+            {
+                Assert.True(y[i] == 0f, $"Exp2NonPositive({t[i]:G9}) = {y[i]:G9} on {tier}, expected 0");
+            }
+            else if (t[i] < -126f)
+            {
+                // Subnormal results: within half the smallest subnormal (one rounding) plus the polynomial's share.
+                double limit = Math.Pow(2, -150) + (exact * VectorMath.Exp2MaxRelativeError);
+                Assert.True(Math.Abs(y[i] - exact) <= limit, $"Exp2NonPositive({t[i]:G9}) = {y[i]:G9} on {tier}, expected {exact:G9}");
+            }
+            else
+            {
+                double error = Math.Abs(y[i] - exact) / exact;
+                if (error > worst)
+                {
+                    worst = error;
+                    worstAt = t[i];
+                }
+            }
+        }
+
+        Assert.True(worst <= VectorMath.Exp2MaxRelativeError, $"exp2 on {tier}: max relative error {worst:G4} at t = {worstAt:G9} exceeds {VectorMath.Exp2MaxRelativeError:G3}");
     }
 
     [Theory]
