@@ -171,7 +171,7 @@ internal static unsafe class FlashAttention
                 continue;
             }
 
-            // Sᵀ = K · (scale·Q)ᵀ, 6 keys at a time, K rows read in place
+            // Sᵀ = K · (scale·Q)ᵀ, K rows read in place
             float* keys;
             int keyStride;
             if (call.Key.IsFloat32)
@@ -186,10 +186,7 @@ internal static unsafe class FlashAttention
                 keyStride = headSize;
             }
 
-            for (int k0 = 0; k0 < count; k0 += PanelGemm.Rows)
-            {
-                PanelGemm.MultiplyClamped<TOps, TV>(keys + ((long)k0 * keyStride), keyStride, Math.Min(PanelGemm.Rows, count - k0), qT, lanes, sT + ((long)k0 * lanes), lanes, headSize, lanes, null);
-            }
+            PanelGemm.MultiplyClamped<TOps, TV>(keys, keyStride, count, qT, lanes, sT, lanes, headSize, lanes, null);
 
             if (general)
             {
@@ -276,7 +273,7 @@ internal static unsafe class FlashAttention
                 }
             }
 
-            // Oᵀ = Oᵀ·diag(alpha) + Vᵀ · Pᵀ, 6 value columns at a time, V rows read in place
+            // Oᵀ = Oᵀ·diag(alpha) + Vᵀ · Pᵀ, V rows read in place
             float* values;
             int valueStride;
             if (call.Value.IsFloat32)
@@ -293,10 +290,7 @@ internal static unsafe class FlashAttention
 
             if (call.ValuesFinite || RowsFinite(values, valueStride, count, valueHeadSize))
             {
-                for (int e0 = 0; e0 < valueHeadSize; e0 += PanelGemm.Rows)
-                {
-                    PanelGemm.MultiplyTransposedA<TOps, TV>(values + e0, valueStride, Math.Min(PanelGemm.Rows, valueHeadSize - e0), sT, lanes, oT + ((long)e0 * lanes), lanes, count, lanes, alpha);
-                }
+                PanelGemm.MultiplyTransposedA<TOps, TV>(values, valueStride, valueHeadSize, sT, lanes, oT, lanes, count, lanes, alpha);
             }
             else
             {

@@ -29,9 +29,10 @@ internal static unsafe class PanelGemm
         => MultiplyClamped<TOps, TV>(a, lda, Rows, b, ldb, c, ldc, depth, n, rowScale);
 
     /// <summary>
-    /// As <see cref="Multiply{TOps, TV}"/> with only the first
-    /// <paramref name="aRows"/> (1 to 6) rows of A readable: rows past them repeat the last one, so the C rows past them
-    /// receive copies of its results (C must still have 6 writable rows).
+    /// As <see cref="Multiply{TOps, TV}"/> for any number <paramref name="aRows"/> ≥ 1 of A rows, 6 at a time inside one call
+    /// (the panels' fixed costs are paid once per call, not per 6 rows); in the last group of 6, rows past A's end repeat its
+    /// last row, so C must have <paramref name="aRows"/> rounded up to a multiple of 6 writable rows, and
+    /// <paramref name="rowScale"/> (when given) as many floats.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static void MultiplyClamped<TOps, TV>(float* a, int lda, int aRows, float* b, int ldb, float* c, int ldc, int depth, int n, float* rowScale)
@@ -61,268 +62,289 @@ internal static unsafe class PanelGemm
 
     /// <summary>C[6 × 4·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
-    private static void Panel4<TOps, TV>(float* a, int lda, int aRows, float* b, int ldb, float* c, int ldc, int depth, float* rowScale)
+    private static void Panel4<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* rowScales)
         where TOps : ISimd<TV>
         where TV : struct
     {
         int w = TOps.Width;
-        float* a0 = a, a1 = a + (Math.Min(1, aRows - 1) * lda), a2 = a + (Math.Min(2, aRows - 1) * lda), a3 = a + (Math.Min(3, aRows - 1) * lda), a4 = a + (Math.Min(4, aRows - 1) * lda), a5 = a + (Math.Min(5, aRows - 1) * lda);
-        float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
-        TV x00, x01, x02, x03, x10, x11, x12, x13, x20, x21, x22, x23, x30, x31, x32, x33, x40, x41, x42, x43, x50, x51, x52, x53;
-        if (rowScale is null)
+        for (int g = 0; g < totalRows; g += Rows)
         {
-            x00 = TOps.Zero; x01 = TOps.Zero; x02 = TOps.Zero; x03 = TOps.Zero;
-            x10 = TOps.Zero; x11 = TOps.Zero; x12 = TOps.Zero; x13 = TOps.Zero;
-            x20 = TOps.Zero; x21 = TOps.Zero; x22 = TOps.Zero; x23 = TOps.Zero;
-            x30 = TOps.Zero; x31 = TOps.Zero; x32 = TOps.Zero; x33 = TOps.Zero;
-            x40 = TOps.Zero; x41 = TOps.Zero; x42 = TOps.Zero; x43 = TOps.Zero;
-            x50 = TOps.Zero; x51 = TOps.Zero; x52 = TOps.Zero; x53 = TOps.Zero;
-        }
-        else
-        {
-            TV s0 = TOps.Splat(rowScale[0]);
-            TV s1 = TOps.Splat(rowScale[1]);
-            TV s2 = TOps.Splat(rowScale[2]);
-            TV s3 = TOps.Splat(rowScale[3]);
-            TV s4 = TOps.Splat(rowScale[4]);
-            TV s5 = TOps.Splat(rowScale[5]);
-            x00 = TOps.Multiply(TOps.Load(c0), s0);
-            x01 = TOps.Multiply(TOps.Load(c0 + w), s0);
-            x02 = TOps.Multiply(TOps.Load(c0 + (2 * w)), s0);
-            x03 = TOps.Multiply(TOps.Load(c0 + (3 * w)), s0);
-            x10 = TOps.Multiply(TOps.Load(c1), s1);
-            x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
-            x12 = TOps.Multiply(TOps.Load(c1 + (2 * w)), s1);
-            x13 = TOps.Multiply(TOps.Load(c1 + (3 * w)), s1);
-            x20 = TOps.Multiply(TOps.Load(c2), s2);
-            x21 = TOps.Multiply(TOps.Load(c2 + w), s2);
-            x22 = TOps.Multiply(TOps.Load(c2 + (2 * w)), s2);
-            x23 = TOps.Multiply(TOps.Load(c2 + (3 * w)), s2);
-            x30 = TOps.Multiply(TOps.Load(c3), s3);
-            x31 = TOps.Multiply(TOps.Load(c3 + w), s3);
-            x32 = TOps.Multiply(TOps.Load(c3 + (2 * w)), s3);
-            x33 = TOps.Multiply(TOps.Load(c3 + (3 * w)), s3);
-            x40 = TOps.Multiply(TOps.Load(c4), s4);
-            x41 = TOps.Multiply(TOps.Load(c4 + w), s4);
-            x42 = TOps.Multiply(TOps.Load(c4 + (2 * w)), s4);
-            x43 = TOps.Multiply(TOps.Load(c4 + (3 * w)), s4);
-            x50 = TOps.Multiply(TOps.Load(c5), s5);
-            x51 = TOps.Multiply(TOps.Load(c5 + w), s5);
-            x52 = TOps.Multiply(TOps.Load(c5 + (2 * w)), s5);
-            x53 = TOps.Multiply(TOps.Load(c5 + (3 * w)), s5);
-        }
+            float* a = aFirst + ((long)g * lda);
+            int aRows = Math.Min(Rows, totalRows - g);
+            float* c = cFirst + ((long)g * ldc);
+            float* rowScale = rowScales is null ? null : rowScales + g;
+            float* a0 = a, a1 = a + (Math.Min(1, aRows - 1) * lda), a2 = a + (Math.Min(2, aRows - 1) * lda), a3 = a + (Math.Min(3, aRows - 1) * lda), a4 = a + (Math.Min(4, aRows - 1) * lda), a5 = a + (Math.Min(5, aRows - 1) * lda);
+            float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
+            TV x00, x01, x02, x03, x10, x11, x12, x13, x20, x21, x22, x23, x30, x31, x32, x33, x40, x41, x42, x43, x50, x51, x52, x53;
+            if (rowScale is null)
+            {
+                x00 = TOps.Zero; x01 = TOps.Zero; x02 = TOps.Zero; x03 = TOps.Zero;
+                x10 = TOps.Zero; x11 = TOps.Zero; x12 = TOps.Zero; x13 = TOps.Zero;
+                x20 = TOps.Zero; x21 = TOps.Zero; x22 = TOps.Zero; x23 = TOps.Zero;
+                x30 = TOps.Zero; x31 = TOps.Zero; x32 = TOps.Zero; x33 = TOps.Zero;
+                x40 = TOps.Zero; x41 = TOps.Zero; x42 = TOps.Zero; x43 = TOps.Zero;
+                x50 = TOps.Zero; x51 = TOps.Zero; x52 = TOps.Zero; x53 = TOps.Zero;
+            }
+            else
+            {
+                TV s0 = TOps.Splat(rowScale[0]);
+                TV s1 = TOps.Splat(rowScale[1]);
+                TV s2 = TOps.Splat(rowScale[2]);
+                TV s3 = TOps.Splat(rowScale[3]);
+                TV s4 = TOps.Splat(rowScale[4]);
+                TV s5 = TOps.Splat(rowScale[5]);
+                x00 = TOps.Multiply(TOps.Load(c0), s0);
+                x01 = TOps.Multiply(TOps.Load(c0 + w), s0);
+                x02 = TOps.Multiply(TOps.Load(c0 + (2 * w)), s0);
+                x03 = TOps.Multiply(TOps.Load(c0 + (3 * w)), s0);
+                x10 = TOps.Multiply(TOps.Load(c1), s1);
+                x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
+                x12 = TOps.Multiply(TOps.Load(c1 + (2 * w)), s1);
+                x13 = TOps.Multiply(TOps.Load(c1 + (3 * w)), s1);
+                x20 = TOps.Multiply(TOps.Load(c2), s2);
+                x21 = TOps.Multiply(TOps.Load(c2 + w), s2);
+                x22 = TOps.Multiply(TOps.Load(c2 + (2 * w)), s2);
+                x23 = TOps.Multiply(TOps.Load(c2 + (3 * w)), s2);
+                x30 = TOps.Multiply(TOps.Load(c3), s3);
+                x31 = TOps.Multiply(TOps.Load(c3 + w), s3);
+                x32 = TOps.Multiply(TOps.Load(c3 + (2 * w)), s3);
+                x33 = TOps.Multiply(TOps.Load(c3 + (3 * w)), s3);
+                x40 = TOps.Multiply(TOps.Load(c4), s4);
+                x41 = TOps.Multiply(TOps.Load(c4 + w), s4);
+                x42 = TOps.Multiply(TOps.Load(c4 + (2 * w)), s4);
+                x43 = TOps.Multiply(TOps.Load(c4 + (3 * w)), s4);
+                x50 = TOps.Multiply(TOps.Load(c5), s5);
+                x51 = TOps.Multiply(TOps.Load(c5 + w), s5);
+                x52 = TOps.Multiply(TOps.Load(c5 + (2 * w)), s5);
+                x53 = TOps.Multiply(TOps.Load(c5 + (3 * w)), s5);
+            }
 
-        for (int k = 0; k < depth; k++)
-        {
-            float* bk = b + ((long)k * ldb);
-            TV b0 = TOps.Load(bk);
-            TV b1 = TOps.Load(bk + w);
-            TV b2 = TOps.Load(bk + (2 * w));
-            TV b3 = TOps.Load(bk + (3 * w));
-            TV r0 = TOps.Splat(a0[k]);
-            x00 = TOps.MultiplyAdd(r0, b0, x00);
-            x01 = TOps.MultiplyAdd(r0, b1, x01);
-            x02 = TOps.MultiplyAdd(r0, b2, x02);
-            x03 = TOps.MultiplyAdd(r0, b3, x03);
-            TV r1 = TOps.Splat(a1[k]);
-            x10 = TOps.MultiplyAdd(r1, b0, x10);
-            x11 = TOps.MultiplyAdd(r1, b1, x11);
-            x12 = TOps.MultiplyAdd(r1, b2, x12);
-            x13 = TOps.MultiplyAdd(r1, b3, x13);
-            TV r2 = TOps.Splat(a2[k]);
-            x20 = TOps.MultiplyAdd(r2, b0, x20);
-            x21 = TOps.MultiplyAdd(r2, b1, x21);
-            x22 = TOps.MultiplyAdd(r2, b2, x22);
-            x23 = TOps.MultiplyAdd(r2, b3, x23);
-            TV r3 = TOps.Splat(a3[k]);
-            x30 = TOps.MultiplyAdd(r3, b0, x30);
-            x31 = TOps.MultiplyAdd(r3, b1, x31);
-            x32 = TOps.MultiplyAdd(r3, b2, x32);
-            x33 = TOps.MultiplyAdd(r3, b3, x33);
-            TV r4 = TOps.Splat(a4[k]);
-            x40 = TOps.MultiplyAdd(r4, b0, x40);
-            x41 = TOps.MultiplyAdd(r4, b1, x41);
-            x42 = TOps.MultiplyAdd(r4, b2, x42);
-            x43 = TOps.MultiplyAdd(r4, b3, x43);
-            TV r5 = TOps.Splat(a5[k]);
-            x50 = TOps.MultiplyAdd(r5, b0, x50);
-            x51 = TOps.MultiplyAdd(r5, b1, x51);
-            x52 = TOps.MultiplyAdd(r5, b2, x52);
-            x53 = TOps.MultiplyAdd(r5, b3, x53);
-        }
+            for (int k = 0; k < depth; k++)
+            {
+                float* bk = b + ((long)k * ldb);
+                TV b0 = TOps.Load(bk);
+                TV b1 = TOps.Load(bk + w);
+                TV b2 = TOps.Load(bk + (2 * w));
+                TV b3 = TOps.Load(bk + (3 * w));
+                TV r0 = TOps.Splat(a0[k]);
+                x00 = TOps.MultiplyAdd(r0, b0, x00);
+                x01 = TOps.MultiplyAdd(r0, b1, x01);
+                x02 = TOps.MultiplyAdd(r0, b2, x02);
+                x03 = TOps.MultiplyAdd(r0, b3, x03);
+                TV r1 = TOps.Splat(a1[k]);
+                x10 = TOps.MultiplyAdd(r1, b0, x10);
+                x11 = TOps.MultiplyAdd(r1, b1, x11);
+                x12 = TOps.MultiplyAdd(r1, b2, x12);
+                x13 = TOps.MultiplyAdd(r1, b3, x13);
+                TV r2 = TOps.Splat(a2[k]);
+                x20 = TOps.MultiplyAdd(r2, b0, x20);
+                x21 = TOps.MultiplyAdd(r2, b1, x21);
+                x22 = TOps.MultiplyAdd(r2, b2, x22);
+                x23 = TOps.MultiplyAdd(r2, b3, x23);
+                TV r3 = TOps.Splat(a3[k]);
+                x30 = TOps.MultiplyAdd(r3, b0, x30);
+                x31 = TOps.MultiplyAdd(r3, b1, x31);
+                x32 = TOps.MultiplyAdd(r3, b2, x32);
+                x33 = TOps.MultiplyAdd(r3, b3, x33);
+                TV r4 = TOps.Splat(a4[k]);
+                x40 = TOps.MultiplyAdd(r4, b0, x40);
+                x41 = TOps.MultiplyAdd(r4, b1, x41);
+                x42 = TOps.MultiplyAdd(r4, b2, x42);
+                x43 = TOps.MultiplyAdd(r4, b3, x43);
+                TV r5 = TOps.Splat(a5[k]);
+                x50 = TOps.MultiplyAdd(r5, b0, x50);
+                x51 = TOps.MultiplyAdd(r5, b1, x51);
+                x52 = TOps.MultiplyAdd(r5, b2, x52);
+                x53 = TOps.MultiplyAdd(r5, b3, x53);
+            }
 
-        TOps.Store(x00, c0);
-        TOps.Store(x01, c0 + w);
-        TOps.Store(x02, c0 + (2 * w));
-        TOps.Store(x03, c0 + (3 * w));
-        TOps.Store(x10, c1);
-        TOps.Store(x11, c1 + w);
-        TOps.Store(x12, c1 + (2 * w));
-        TOps.Store(x13, c1 + (3 * w));
-        TOps.Store(x20, c2);
-        TOps.Store(x21, c2 + w);
-        TOps.Store(x22, c2 + (2 * w));
-        TOps.Store(x23, c2 + (3 * w));
-        TOps.Store(x30, c3);
-        TOps.Store(x31, c3 + w);
-        TOps.Store(x32, c3 + (2 * w));
-        TOps.Store(x33, c3 + (3 * w));
-        TOps.Store(x40, c4);
-        TOps.Store(x41, c4 + w);
-        TOps.Store(x42, c4 + (2 * w));
-        TOps.Store(x43, c4 + (3 * w));
-        TOps.Store(x50, c5);
-        TOps.Store(x51, c5 + w);
-        TOps.Store(x52, c5 + (2 * w));
-        TOps.Store(x53, c5 + (3 * w));
+            TOps.Store(x00, c0);
+            TOps.Store(x01, c0 + w);
+            TOps.Store(x02, c0 + (2 * w));
+            TOps.Store(x03, c0 + (3 * w));
+            TOps.Store(x10, c1);
+            TOps.Store(x11, c1 + w);
+            TOps.Store(x12, c1 + (2 * w));
+            TOps.Store(x13, c1 + (3 * w));
+            TOps.Store(x20, c2);
+            TOps.Store(x21, c2 + w);
+            TOps.Store(x22, c2 + (2 * w));
+            TOps.Store(x23, c2 + (3 * w));
+            TOps.Store(x30, c3);
+            TOps.Store(x31, c3 + w);
+            TOps.Store(x32, c3 + (2 * w));
+            TOps.Store(x33, c3 + (3 * w));
+            TOps.Store(x40, c4);
+            TOps.Store(x41, c4 + w);
+            TOps.Store(x42, c4 + (2 * w));
+            TOps.Store(x43, c4 + (3 * w));
+            TOps.Store(x50, c5);
+            TOps.Store(x51, c5 + w);
+            TOps.Store(x52, c5 + (2 * w));
+            TOps.Store(x53, c5 + (3 * w));
+        }
     }
 
     /// <summary>C[6 × 2·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
-    private static void Panel2<TOps, TV>(float* a, int lda, int aRows, float* b, int ldb, float* c, int ldc, int depth, float* rowScale)
+    private static void Panel2<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* rowScales)
         where TOps : ISimd<TV>
         where TV : struct
     {
         int w = TOps.Width;
-        float* a0 = a, a1 = a + (Math.Min(1, aRows - 1) * lda), a2 = a + (Math.Min(2, aRows - 1) * lda), a3 = a + (Math.Min(3, aRows - 1) * lda), a4 = a + (Math.Min(4, aRows - 1) * lda), a5 = a + (Math.Min(5, aRows - 1) * lda);
-        float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
-        TV x00, x01, x10, x11, x20, x21, x30, x31, x40, x41, x50, x51;
-        if (rowScale is null)
+        for (int g = 0; g < totalRows; g += Rows)
         {
-            x00 = TOps.Zero; x01 = TOps.Zero;
-            x10 = TOps.Zero; x11 = TOps.Zero;
-            x20 = TOps.Zero; x21 = TOps.Zero;
-            x30 = TOps.Zero; x31 = TOps.Zero;
-            x40 = TOps.Zero; x41 = TOps.Zero;
-            x50 = TOps.Zero; x51 = TOps.Zero;
-        }
-        else
-        {
-            TV s0 = TOps.Splat(rowScale[0]);
-            TV s1 = TOps.Splat(rowScale[1]);
-            TV s2 = TOps.Splat(rowScale[2]);
-            TV s3 = TOps.Splat(rowScale[3]);
-            TV s4 = TOps.Splat(rowScale[4]);
-            TV s5 = TOps.Splat(rowScale[5]);
-            x00 = TOps.Multiply(TOps.Load(c0), s0);
-            x01 = TOps.Multiply(TOps.Load(c0 + w), s0);
-            x10 = TOps.Multiply(TOps.Load(c1), s1);
-            x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
-            x20 = TOps.Multiply(TOps.Load(c2), s2);
-            x21 = TOps.Multiply(TOps.Load(c2 + w), s2);
-            x30 = TOps.Multiply(TOps.Load(c3), s3);
-            x31 = TOps.Multiply(TOps.Load(c3 + w), s3);
-            x40 = TOps.Multiply(TOps.Load(c4), s4);
-            x41 = TOps.Multiply(TOps.Load(c4 + w), s4);
-            x50 = TOps.Multiply(TOps.Load(c5), s5);
-            x51 = TOps.Multiply(TOps.Load(c5 + w), s5);
-        }
+            float* a = aFirst + ((long)g * lda);
+            int aRows = Math.Min(Rows, totalRows - g);
+            float* c = cFirst + ((long)g * ldc);
+            float* rowScale = rowScales is null ? null : rowScales + g;
+            float* a0 = a, a1 = a + (Math.Min(1, aRows - 1) * lda), a2 = a + (Math.Min(2, aRows - 1) * lda), a3 = a + (Math.Min(3, aRows - 1) * lda), a4 = a + (Math.Min(4, aRows - 1) * lda), a5 = a + (Math.Min(5, aRows - 1) * lda);
+            float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
+            TV x00, x01, x10, x11, x20, x21, x30, x31, x40, x41, x50, x51;
+            if (rowScale is null)
+            {
+                x00 = TOps.Zero; x01 = TOps.Zero;
+                x10 = TOps.Zero; x11 = TOps.Zero;
+                x20 = TOps.Zero; x21 = TOps.Zero;
+                x30 = TOps.Zero; x31 = TOps.Zero;
+                x40 = TOps.Zero; x41 = TOps.Zero;
+                x50 = TOps.Zero; x51 = TOps.Zero;
+            }
+            else
+            {
+                TV s0 = TOps.Splat(rowScale[0]);
+                TV s1 = TOps.Splat(rowScale[1]);
+                TV s2 = TOps.Splat(rowScale[2]);
+                TV s3 = TOps.Splat(rowScale[3]);
+                TV s4 = TOps.Splat(rowScale[4]);
+                TV s5 = TOps.Splat(rowScale[5]);
+                x00 = TOps.Multiply(TOps.Load(c0), s0);
+                x01 = TOps.Multiply(TOps.Load(c0 + w), s0);
+                x10 = TOps.Multiply(TOps.Load(c1), s1);
+                x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
+                x20 = TOps.Multiply(TOps.Load(c2), s2);
+                x21 = TOps.Multiply(TOps.Load(c2 + w), s2);
+                x30 = TOps.Multiply(TOps.Load(c3), s3);
+                x31 = TOps.Multiply(TOps.Load(c3 + w), s3);
+                x40 = TOps.Multiply(TOps.Load(c4), s4);
+                x41 = TOps.Multiply(TOps.Load(c4 + w), s4);
+                x50 = TOps.Multiply(TOps.Load(c5), s5);
+                x51 = TOps.Multiply(TOps.Load(c5 + w), s5);
+            }
 
-        for (int k = 0; k < depth; k++)
-        {
-            float* bk = b + ((long)k * ldb);
-            TV b0 = TOps.Load(bk);
-            TV b1 = TOps.Load(bk + w);
-            TV r0 = TOps.Splat(a0[k]);
-            x00 = TOps.MultiplyAdd(r0, b0, x00);
-            x01 = TOps.MultiplyAdd(r0, b1, x01);
-            TV r1 = TOps.Splat(a1[k]);
-            x10 = TOps.MultiplyAdd(r1, b0, x10);
-            x11 = TOps.MultiplyAdd(r1, b1, x11);
-            TV r2 = TOps.Splat(a2[k]);
-            x20 = TOps.MultiplyAdd(r2, b0, x20);
-            x21 = TOps.MultiplyAdd(r2, b1, x21);
-            TV r3 = TOps.Splat(a3[k]);
-            x30 = TOps.MultiplyAdd(r3, b0, x30);
-            x31 = TOps.MultiplyAdd(r3, b1, x31);
-            TV r4 = TOps.Splat(a4[k]);
-            x40 = TOps.MultiplyAdd(r4, b0, x40);
-            x41 = TOps.MultiplyAdd(r4, b1, x41);
-            TV r5 = TOps.Splat(a5[k]);
-            x50 = TOps.MultiplyAdd(r5, b0, x50);
-            x51 = TOps.MultiplyAdd(r5, b1, x51);
-        }
+            for (int k = 0; k < depth; k++)
+            {
+                float* bk = b + ((long)k * ldb);
+                TV b0 = TOps.Load(bk);
+                TV b1 = TOps.Load(bk + w);
+                TV r0 = TOps.Splat(a0[k]);
+                x00 = TOps.MultiplyAdd(r0, b0, x00);
+                x01 = TOps.MultiplyAdd(r0, b1, x01);
+                TV r1 = TOps.Splat(a1[k]);
+                x10 = TOps.MultiplyAdd(r1, b0, x10);
+                x11 = TOps.MultiplyAdd(r1, b1, x11);
+                TV r2 = TOps.Splat(a2[k]);
+                x20 = TOps.MultiplyAdd(r2, b0, x20);
+                x21 = TOps.MultiplyAdd(r2, b1, x21);
+                TV r3 = TOps.Splat(a3[k]);
+                x30 = TOps.MultiplyAdd(r3, b0, x30);
+                x31 = TOps.MultiplyAdd(r3, b1, x31);
+                TV r4 = TOps.Splat(a4[k]);
+                x40 = TOps.MultiplyAdd(r4, b0, x40);
+                x41 = TOps.MultiplyAdd(r4, b1, x41);
+                TV r5 = TOps.Splat(a5[k]);
+                x50 = TOps.MultiplyAdd(r5, b0, x50);
+                x51 = TOps.MultiplyAdd(r5, b1, x51);
+            }
 
-        TOps.Store(x00, c0);
-        TOps.Store(x01, c0 + w);
-        TOps.Store(x10, c1);
-        TOps.Store(x11, c1 + w);
-        TOps.Store(x20, c2);
-        TOps.Store(x21, c2 + w);
-        TOps.Store(x30, c3);
-        TOps.Store(x31, c3 + w);
-        TOps.Store(x40, c4);
-        TOps.Store(x41, c4 + w);
-        TOps.Store(x50, c5);
-        TOps.Store(x51, c5 + w);
+            TOps.Store(x00, c0);
+            TOps.Store(x01, c0 + w);
+            TOps.Store(x10, c1);
+            TOps.Store(x11, c1 + w);
+            TOps.Store(x20, c2);
+            TOps.Store(x21, c2 + w);
+            TOps.Store(x30, c3);
+            TOps.Store(x31, c3 + w);
+            TOps.Store(x40, c4);
+            TOps.Store(x41, c4 + w);
+            TOps.Store(x50, c5);
+            TOps.Store(x51, c5 + w);
+        }
     }
 
     /// <summary>C[6 × 1·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
-    private static void Panel1<TOps, TV>(float* a, int lda, int aRows, float* b, int ldb, float* c, int ldc, int depth, float* rowScale)
+    private static void Panel1<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* rowScales)
         where TOps : ISimd<TV>
         where TV : struct
     {
         int w = TOps.Width;
-        float* a0 = a, a1 = a + (Math.Min(1, aRows - 1) * lda), a2 = a + (Math.Min(2, aRows - 1) * lda), a3 = a + (Math.Min(3, aRows - 1) * lda), a4 = a + (Math.Min(4, aRows - 1) * lda), a5 = a + (Math.Min(5, aRows - 1) * lda);
-        float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
-        TV x00, x10, x20, x30, x40, x50;
-        if (rowScale is null)
+        for (int g = 0; g < totalRows; g += Rows)
         {
-            x00 = TOps.Zero;
-            x10 = TOps.Zero;
-            x20 = TOps.Zero;
-            x30 = TOps.Zero;
-            x40 = TOps.Zero;
-            x50 = TOps.Zero;
-        }
-        else
-        {
-            TV s0 = TOps.Splat(rowScale[0]);
-            TV s1 = TOps.Splat(rowScale[1]);
-            TV s2 = TOps.Splat(rowScale[2]);
-            TV s3 = TOps.Splat(rowScale[3]);
-            TV s4 = TOps.Splat(rowScale[4]);
-            TV s5 = TOps.Splat(rowScale[5]);
-            x00 = TOps.Multiply(TOps.Load(c0), s0);
-            x10 = TOps.Multiply(TOps.Load(c1), s1);
-            x20 = TOps.Multiply(TOps.Load(c2), s2);
-            x30 = TOps.Multiply(TOps.Load(c3), s3);
-            x40 = TOps.Multiply(TOps.Load(c4), s4);
-            x50 = TOps.Multiply(TOps.Load(c5), s5);
-        }
+            float* a = aFirst + ((long)g * lda);
+            int aRows = Math.Min(Rows, totalRows - g);
+            float* c = cFirst + ((long)g * ldc);
+            float* rowScale = rowScales is null ? null : rowScales + g;
+            float* a0 = a, a1 = a + (Math.Min(1, aRows - 1) * lda), a2 = a + (Math.Min(2, aRows - 1) * lda), a3 = a + (Math.Min(3, aRows - 1) * lda), a4 = a + (Math.Min(4, aRows - 1) * lda), a5 = a + (Math.Min(5, aRows - 1) * lda);
+            float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
+            TV x00, x10, x20, x30, x40, x50;
+            if (rowScale is null)
+            {
+                x00 = TOps.Zero;
+                x10 = TOps.Zero;
+                x20 = TOps.Zero;
+                x30 = TOps.Zero;
+                x40 = TOps.Zero;
+                x50 = TOps.Zero;
+            }
+            else
+            {
+                TV s0 = TOps.Splat(rowScale[0]);
+                TV s1 = TOps.Splat(rowScale[1]);
+                TV s2 = TOps.Splat(rowScale[2]);
+                TV s3 = TOps.Splat(rowScale[3]);
+                TV s4 = TOps.Splat(rowScale[4]);
+                TV s5 = TOps.Splat(rowScale[5]);
+                x00 = TOps.Multiply(TOps.Load(c0), s0);
+                x10 = TOps.Multiply(TOps.Load(c1), s1);
+                x20 = TOps.Multiply(TOps.Load(c2), s2);
+                x30 = TOps.Multiply(TOps.Load(c3), s3);
+                x40 = TOps.Multiply(TOps.Load(c4), s4);
+                x50 = TOps.Multiply(TOps.Load(c5), s5);
+            }
 
-        for (int k = 0; k < depth; k++)
-        {
-            float* bk = b + ((long)k * ldb);
-            TV b0 = TOps.Load(bk);
-            TV r0 = TOps.Splat(a0[k]);
-            x00 = TOps.MultiplyAdd(r0, b0, x00);
-            TV r1 = TOps.Splat(a1[k]);
-            x10 = TOps.MultiplyAdd(r1, b0, x10);
-            TV r2 = TOps.Splat(a2[k]);
-            x20 = TOps.MultiplyAdd(r2, b0, x20);
-            TV r3 = TOps.Splat(a3[k]);
-            x30 = TOps.MultiplyAdd(r3, b0, x30);
-            TV r4 = TOps.Splat(a4[k]);
-            x40 = TOps.MultiplyAdd(r4, b0, x40);
-            TV r5 = TOps.Splat(a5[k]);
-            x50 = TOps.MultiplyAdd(r5, b0, x50);
-        }
+            for (int k = 0; k < depth; k++)
+            {
+                float* bk = b + ((long)k * ldb);
+                TV b0 = TOps.Load(bk);
+                TV r0 = TOps.Splat(a0[k]);
+                x00 = TOps.MultiplyAdd(r0, b0, x00);
+                TV r1 = TOps.Splat(a1[k]);
+                x10 = TOps.MultiplyAdd(r1, b0, x10);
+                TV r2 = TOps.Splat(a2[k]);
+                x20 = TOps.MultiplyAdd(r2, b0, x20);
+                TV r3 = TOps.Splat(a3[k]);
+                x30 = TOps.MultiplyAdd(r3, b0, x30);
+                TV r4 = TOps.Splat(a4[k]);
+                x40 = TOps.MultiplyAdd(r4, b0, x40);
+                TV r5 = TOps.Splat(a5[k]);
+                x50 = TOps.MultiplyAdd(r5, b0, x50);
+            }
 
-        TOps.Store(x00, c0);
-        TOps.Store(x10, c1);
-        TOps.Store(x20, c2);
-        TOps.Store(x30, c3);
-        TOps.Store(x40, c4);
-        TOps.Store(x50, c5);
+            TOps.Store(x00, c0);
+            TOps.Store(x10, c1);
+            TOps.Store(x20, c2);
+            TOps.Store(x30, c3);
+            TOps.Store(x40, c4);
+            TOps.Store(x50, c5);
+        }
     }
 
     /// <summary>
-    /// C[6 × n] = C·diag(columnScale) + Aᵀ-stored A · B: A(i, k) = a[k·lda + i] (A given as its transpose, each step's 6
-    /// elements contiguous), with only the first <paramref name="aRows"/> (1 to 6) rows of A readable (rows past them
-    /// repeat the last one; C must still have 6 writable rows). B is depth × n (row stride ldb), C 6 × n (row stride ldc),
-    /// n a multiple of the tier's width; <paramref name="columnScale"/> (n floats) or null for C += A·B.
+    /// C[m × n] = C·diag(columnScale) + Aᵀ-stored A · B: A(i, k) = a[k·lda + i] (A given as its transpose, each step's 6
+    /// elements contiguous) for m = <paramref name="aRows"/> ≥ 1 rows, 6 at a time inside one call (in the last group of 6,
+    /// rows past m repeat row m − 1, so C must have m rounded up to a multiple of 6 writable rows). B is depth × n (row stride
+    /// ldb), C row stride ldc, n a multiple of the tier's width; <paramref name="columnScale"/> (n floats) or null for C += A·B.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static void MultiplyTransposedA<TOps, TV>(float* a, int lda, int aRows, float* b, int ldb, float* c, int ldc, int depth, int n, float* columnScale)
@@ -352,253 +374,271 @@ internal static unsafe class PanelGemm
 
     /// <summary>C[6 × 4·W] at column 0 of the pointers; see <see cref="MultiplyTransposedA{TOps, TV}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
-    private static void PanelT4<TOps, TV>(float* a, int lda, int aRows, float* b, int ldb, float* c, int ldc, int depth, float* columnScale)
+    private static void PanelT4<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* columnScale)
         where TOps : ISimd<TV>
         where TV : struct
     {
         int w = TOps.Width;
-        int o1 = Math.Min(1, aRows - 1), o2 = Math.Min(2, aRows - 1), o3 = Math.Min(3, aRows - 1), o4 = Math.Min(4, aRows - 1), o5 = Math.Min(5, aRows - 1);
-        float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
-        TV x00, x01, x02, x03, x10, x11, x12, x13, x20, x21, x22, x23, x30, x31, x32, x33, x40, x41, x42, x43, x50, x51, x52, x53;
-        if (columnScale is null)
+        for (int g = 0; g < totalRows; g += Rows)
         {
-            x00 = TOps.Load(c0); x01 = TOps.Load(c0 + w); x02 = TOps.Load(c0 + (2 * w)); x03 = TOps.Load(c0 + (3 * w));
-            x10 = TOps.Load(c1); x11 = TOps.Load(c1 + w); x12 = TOps.Load(c1 + (2 * w)); x13 = TOps.Load(c1 + (3 * w));
-            x20 = TOps.Load(c2); x21 = TOps.Load(c2 + w); x22 = TOps.Load(c2 + (2 * w)); x23 = TOps.Load(c2 + (3 * w));
-            x30 = TOps.Load(c3); x31 = TOps.Load(c3 + w); x32 = TOps.Load(c3 + (2 * w)); x33 = TOps.Load(c3 + (3 * w));
-            x40 = TOps.Load(c4); x41 = TOps.Load(c4 + w); x42 = TOps.Load(c4 + (2 * w)); x43 = TOps.Load(c4 + (3 * w));
-            x50 = TOps.Load(c5); x51 = TOps.Load(c5 + w); x52 = TOps.Load(c5 + (2 * w)); x53 = TOps.Load(c5 + (3 * w));
-        }
-        else
-        {
-            TV s0 = TOps.Load(columnScale);
-            TV s1 = TOps.Load(columnScale + w);
-            TV s2 = TOps.Load(columnScale + (2 * w));
-            TV s3 = TOps.Load(columnScale + (3 * w));
-            x00 = TOps.Multiply(TOps.Load(c0), s0);
-            x01 = TOps.Multiply(TOps.Load(c0 + w), s1);
-            x02 = TOps.Multiply(TOps.Load(c0 + (2 * w)), s2);
-            x03 = TOps.Multiply(TOps.Load(c0 + (3 * w)), s3);
-            x10 = TOps.Multiply(TOps.Load(c1), s0);
-            x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
-            x12 = TOps.Multiply(TOps.Load(c1 + (2 * w)), s2);
-            x13 = TOps.Multiply(TOps.Load(c1 + (3 * w)), s3);
-            x20 = TOps.Multiply(TOps.Load(c2), s0);
-            x21 = TOps.Multiply(TOps.Load(c2 + w), s1);
-            x22 = TOps.Multiply(TOps.Load(c2 + (2 * w)), s2);
-            x23 = TOps.Multiply(TOps.Load(c2 + (3 * w)), s3);
-            x30 = TOps.Multiply(TOps.Load(c3), s0);
-            x31 = TOps.Multiply(TOps.Load(c3 + w), s1);
-            x32 = TOps.Multiply(TOps.Load(c3 + (2 * w)), s2);
-            x33 = TOps.Multiply(TOps.Load(c3 + (3 * w)), s3);
-            x40 = TOps.Multiply(TOps.Load(c4), s0);
-            x41 = TOps.Multiply(TOps.Load(c4 + w), s1);
-            x42 = TOps.Multiply(TOps.Load(c4 + (2 * w)), s2);
-            x43 = TOps.Multiply(TOps.Load(c4 + (3 * w)), s3);
-            x50 = TOps.Multiply(TOps.Load(c5), s0);
-            x51 = TOps.Multiply(TOps.Load(c5 + w), s1);
-            x52 = TOps.Multiply(TOps.Load(c5 + (2 * w)), s2);
-            x53 = TOps.Multiply(TOps.Load(c5 + (3 * w)), s3);
-        }
+            float* a = aFirst + g;
+            int aRows = Math.Min(Rows, totalRows - g);
+            float* c = cFirst + ((long)g * ldc);
+            int o1 = Math.Min(1, aRows - 1), o2 = Math.Min(2, aRows - 1), o3 = Math.Min(3, aRows - 1), o4 = Math.Min(4, aRows - 1), o5 = Math.Min(5, aRows - 1);
+            float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
+            TV x00, x01, x02, x03, x10, x11, x12, x13, x20, x21, x22, x23, x30, x31, x32, x33, x40, x41, x42, x43, x50, x51, x52, x53;
+            if (columnScale is null)
+            {
+                x00 = TOps.Load(c0); x01 = TOps.Load(c0 + w); x02 = TOps.Load(c0 + (2 * w)); x03 = TOps.Load(c0 + (3 * w));
+                x10 = TOps.Load(c1); x11 = TOps.Load(c1 + w); x12 = TOps.Load(c1 + (2 * w)); x13 = TOps.Load(c1 + (3 * w));
+                x20 = TOps.Load(c2); x21 = TOps.Load(c2 + w); x22 = TOps.Load(c2 + (2 * w)); x23 = TOps.Load(c2 + (3 * w));
+                x30 = TOps.Load(c3); x31 = TOps.Load(c3 + w); x32 = TOps.Load(c3 + (2 * w)); x33 = TOps.Load(c3 + (3 * w));
+                x40 = TOps.Load(c4); x41 = TOps.Load(c4 + w); x42 = TOps.Load(c4 + (2 * w)); x43 = TOps.Load(c4 + (3 * w));
+                x50 = TOps.Load(c5); x51 = TOps.Load(c5 + w); x52 = TOps.Load(c5 + (2 * w)); x53 = TOps.Load(c5 + (3 * w));
+            }
+            else
+            {
+                TV s0 = TOps.Load(columnScale);
+                TV s1 = TOps.Load(columnScale + w);
+                TV s2 = TOps.Load(columnScale + (2 * w));
+                TV s3 = TOps.Load(columnScale + (3 * w));
+                x00 = TOps.Multiply(TOps.Load(c0), s0);
+                x01 = TOps.Multiply(TOps.Load(c0 + w), s1);
+                x02 = TOps.Multiply(TOps.Load(c0 + (2 * w)), s2);
+                x03 = TOps.Multiply(TOps.Load(c0 + (3 * w)), s3);
+                x10 = TOps.Multiply(TOps.Load(c1), s0);
+                x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
+                x12 = TOps.Multiply(TOps.Load(c1 + (2 * w)), s2);
+                x13 = TOps.Multiply(TOps.Load(c1 + (3 * w)), s3);
+                x20 = TOps.Multiply(TOps.Load(c2), s0);
+                x21 = TOps.Multiply(TOps.Load(c2 + w), s1);
+                x22 = TOps.Multiply(TOps.Load(c2 + (2 * w)), s2);
+                x23 = TOps.Multiply(TOps.Load(c2 + (3 * w)), s3);
+                x30 = TOps.Multiply(TOps.Load(c3), s0);
+                x31 = TOps.Multiply(TOps.Load(c3 + w), s1);
+                x32 = TOps.Multiply(TOps.Load(c3 + (2 * w)), s2);
+                x33 = TOps.Multiply(TOps.Load(c3 + (3 * w)), s3);
+                x40 = TOps.Multiply(TOps.Load(c4), s0);
+                x41 = TOps.Multiply(TOps.Load(c4 + w), s1);
+                x42 = TOps.Multiply(TOps.Load(c4 + (2 * w)), s2);
+                x43 = TOps.Multiply(TOps.Load(c4 + (3 * w)), s3);
+                x50 = TOps.Multiply(TOps.Load(c5), s0);
+                x51 = TOps.Multiply(TOps.Load(c5 + w), s1);
+                x52 = TOps.Multiply(TOps.Load(c5 + (2 * w)), s2);
+                x53 = TOps.Multiply(TOps.Load(c5 + (3 * w)), s3);
+            }
 
-        for (int k = 0; k < depth; k++)
-        {
-            float* ak = a + ((long)k * lda);
-            float* bk = b + ((long)k * ldb);
-            TV b0 = TOps.Load(bk);
-            TV b1 = TOps.Load(bk + w);
-            TV b2 = TOps.Load(bk + (2 * w));
-            TV b3 = TOps.Load(bk + (3 * w));
-            TV r0 = TOps.Splat(ak[0]);
-            x00 = TOps.MultiplyAdd(r0, b0, x00);
-            x01 = TOps.MultiplyAdd(r0, b1, x01);
-            x02 = TOps.MultiplyAdd(r0, b2, x02);
-            x03 = TOps.MultiplyAdd(r0, b3, x03);
-            TV r1 = TOps.Splat(ak[o1]);
-            x10 = TOps.MultiplyAdd(r1, b0, x10);
-            x11 = TOps.MultiplyAdd(r1, b1, x11);
-            x12 = TOps.MultiplyAdd(r1, b2, x12);
-            x13 = TOps.MultiplyAdd(r1, b3, x13);
-            TV r2 = TOps.Splat(ak[o2]);
-            x20 = TOps.MultiplyAdd(r2, b0, x20);
-            x21 = TOps.MultiplyAdd(r2, b1, x21);
-            x22 = TOps.MultiplyAdd(r2, b2, x22);
-            x23 = TOps.MultiplyAdd(r2, b3, x23);
-            TV r3 = TOps.Splat(ak[o3]);
-            x30 = TOps.MultiplyAdd(r3, b0, x30);
-            x31 = TOps.MultiplyAdd(r3, b1, x31);
-            x32 = TOps.MultiplyAdd(r3, b2, x32);
-            x33 = TOps.MultiplyAdd(r3, b3, x33);
-            TV r4 = TOps.Splat(ak[o4]);
-            x40 = TOps.MultiplyAdd(r4, b0, x40);
-            x41 = TOps.MultiplyAdd(r4, b1, x41);
-            x42 = TOps.MultiplyAdd(r4, b2, x42);
-            x43 = TOps.MultiplyAdd(r4, b3, x43);
-            TV r5 = TOps.Splat(ak[o5]);
-            x50 = TOps.MultiplyAdd(r5, b0, x50);
-            x51 = TOps.MultiplyAdd(r5, b1, x51);
-            x52 = TOps.MultiplyAdd(r5, b2, x52);
-            x53 = TOps.MultiplyAdd(r5, b3, x53);
-        }
+            for (int k = 0; k < depth; k++)
+            {
+                float* ak = a + ((long)k * lda);
+                float* bk = b + ((long)k * ldb);
+                TV b0 = TOps.Load(bk);
+                TV b1 = TOps.Load(bk + w);
+                TV b2 = TOps.Load(bk + (2 * w));
+                TV b3 = TOps.Load(bk + (3 * w));
+                TV r0 = TOps.Splat(ak[0]);
+                x00 = TOps.MultiplyAdd(r0, b0, x00);
+                x01 = TOps.MultiplyAdd(r0, b1, x01);
+                x02 = TOps.MultiplyAdd(r0, b2, x02);
+                x03 = TOps.MultiplyAdd(r0, b3, x03);
+                TV r1 = TOps.Splat(ak[o1]);
+                x10 = TOps.MultiplyAdd(r1, b0, x10);
+                x11 = TOps.MultiplyAdd(r1, b1, x11);
+                x12 = TOps.MultiplyAdd(r1, b2, x12);
+                x13 = TOps.MultiplyAdd(r1, b3, x13);
+                TV r2 = TOps.Splat(ak[o2]);
+                x20 = TOps.MultiplyAdd(r2, b0, x20);
+                x21 = TOps.MultiplyAdd(r2, b1, x21);
+                x22 = TOps.MultiplyAdd(r2, b2, x22);
+                x23 = TOps.MultiplyAdd(r2, b3, x23);
+                TV r3 = TOps.Splat(ak[o3]);
+                x30 = TOps.MultiplyAdd(r3, b0, x30);
+                x31 = TOps.MultiplyAdd(r3, b1, x31);
+                x32 = TOps.MultiplyAdd(r3, b2, x32);
+                x33 = TOps.MultiplyAdd(r3, b3, x33);
+                TV r4 = TOps.Splat(ak[o4]);
+                x40 = TOps.MultiplyAdd(r4, b0, x40);
+                x41 = TOps.MultiplyAdd(r4, b1, x41);
+                x42 = TOps.MultiplyAdd(r4, b2, x42);
+                x43 = TOps.MultiplyAdd(r4, b3, x43);
+                TV r5 = TOps.Splat(ak[o5]);
+                x50 = TOps.MultiplyAdd(r5, b0, x50);
+                x51 = TOps.MultiplyAdd(r5, b1, x51);
+                x52 = TOps.MultiplyAdd(r5, b2, x52);
+                x53 = TOps.MultiplyAdd(r5, b3, x53);
+            }
 
-        TOps.Store(x00, c0);
-        TOps.Store(x01, c0 + w);
-        TOps.Store(x02, c0 + (2 * w));
-        TOps.Store(x03, c0 + (3 * w));
-        TOps.Store(x10, c1);
-        TOps.Store(x11, c1 + w);
-        TOps.Store(x12, c1 + (2 * w));
-        TOps.Store(x13, c1 + (3 * w));
-        TOps.Store(x20, c2);
-        TOps.Store(x21, c2 + w);
-        TOps.Store(x22, c2 + (2 * w));
-        TOps.Store(x23, c2 + (3 * w));
-        TOps.Store(x30, c3);
-        TOps.Store(x31, c3 + w);
-        TOps.Store(x32, c3 + (2 * w));
-        TOps.Store(x33, c3 + (3 * w));
-        TOps.Store(x40, c4);
-        TOps.Store(x41, c4 + w);
-        TOps.Store(x42, c4 + (2 * w));
-        TOps.Store(x43, c4 + (3 * w));
-        TOps.Store(x50, c5);
-        TOps.Store(x51, c5 + w);
-        TOps.Store(x52, c5 + (2 * w));
-        TOps.Store(x53, c5 + (3 * w));
+            TOps.Store(x00, c0);
+            TOps.Store(x01, c0 + w);
+            TOps.Store(x02, c0 + (2 * w));
+            TOps.Store(x03, c0 + (3 * w));
+            TOps.Store(x10, c1);
+            TOps.Store(x11, c1 + w);
+            TOps.Store(x12, c1 + (2 * w));
+            TOps.Store(x13, c1 + (3 * w));
+            TOps.Store(x20, c2);
+            TOps.Store(x21, c2 + w);
+            TOps.Store(x22, c2 + (2 * w));
+            TOps.Store(x23, c2 + (3 * w));
+            TOps.Store(x30, c3);
+            TOps.Store(x31, c3 + w);
+            TOps.Store(x32, c3 + (2 * w));
+            TOps.Store(x33, c3 + (3 * w));
+            TOps.Store(x40, c4);
+            TOps.Store(x41, c4 + w);
+            TOps.Store(x42, c4 + (2 * w));
+            TOps.Store(x43, c4 + (3 * w));
+            TOps.Store(x50, c5);
+            TOps.Store(x51, c5 + w);
+            TOps.Store(x52, c5 + (2 * w));
+            TOps.Store(x53, c5 + (3 * w));
+        }
     }
 
     /// <summary>C[6 × 2·W] at column 0 of the pointers; see <see cref="MultiplyTransposedA{TOps, TV}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
-    private static void PanelT2<TOps, TV>(float* a, int lda, int aRows, float* b, int ldb, float* c, int ldc, int depth, float* columnScale)
+    private static void PanelT2<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* columnScale)
         where TOps : ISimd<TV>
         where TV : struct
     {
         int w = TOps.Width;
-        int o1 = Math.Min(1, aRows - 1), o2 = Math.Min(2, aRows - 1), o3 = Math.Min(3, aRows - 1), o4 = Math.Min(4, aRows - 1), o5 = Math.Min(5, aRows - 1);
-        float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
-        TV x00, x01, x10, x11, x20, x21, x30, x31, x40, x41, x50, x51;
-        if (columnScale is null)
+        for (int g = 0; g < totalRows; g += Rows)
         {
-            x00 = TOps.Load(c0); x01 = TOps.Load(c0 + w);
-            x10 = TOps.Load(c1); x11 = TOps.Load(c1 + w);
-            x20 = TOps.Load(c2); x21 = TOps.Load(c2 + w);
-            x30 = TOps.Load(c3); x31 = TOps.Load(c3 + w);
-            x40 = TOps.Load(c4); x41 = TOps.Load(c4 + w);
-            x50 = TOps.Load(c5); x51 = TOps.Load(c5 + w);
-        }
-        else
-        {
-            TV s0 = TOps.Load(columnScale);
-            TV s1 = TOps.Load(columnScale + w);
-            x00 = TOps.Multiply(TOps.Load(c0), s0);
-            x01 = TOps.Multiply(TOps.Load(c0 + w), s1);
-            x10 = TOps.Multiply(TOps.Load(c1), s0);
-            x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
-            x20 = TOps.Multiply(TOps.Load(c2), s0);
-            x21 = TOps.Multiply(TOps.Load(c2 + w), s1);
-            x30 = TOps.Multiply(TOps.Load(c3), s0);
-            x31 = TOps.Multiply(TOps.Load(c3 + w), s1);
-            x40 = TOps.Multiply(TOps.Load(c4), s0);
-            x41 = TOps.Multiply(TOps.Load(c4 + w), s1);
-            x50 = TOps.Multiply(TOps.Load(c5), s0);
-            x51 = TOps.Multiply(TOps.Load(c5 + w), s1);
-        }
+            float* a = aFirst + g;
+            int aRows = Math.Min(Rows, totalRows - g);
+            float* c = cFirst + ((long)g * ldc);
+            int o1 = Math.Min(1, aRows - 1), o2 = Math.Min(2, aRows - 1), o3 = Math.Min(3, aRows - 1), o4 = Math.Min(4, aRows - 1), o5 = Math.Min(5, aRows - 1);
+            float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
+            TV x00, x01, x10, x11, x20, x21, x30, x31, x40, x41, x50, x51;
+            if (columnScale is null)
+            {
+                x00 = TOps.Load(c0); x01 = TOps.Load(c0 + w);
+                x10 = TOps.Load(c1); x11 = TOps.Load(c1 + w);
+                x20 = TOps.Load(c2); x21 = TOps.Load(c2 + w);
+                x30 = TOps.Load(c3); x31 = TOps.Load(c3 + w);
+                x40 = TOps.Load(c4); x41 = TOps.Load(c4 + w);
+                x50 = TOps.Load(c5); x51 = TOps.Load(c5 + w);
+            }
+            else
+            {
+                TV s0 = TOps.Load(columnScale);
+                TV s1 = TOps.Load(columnScale + w);
+                x00 = TOps.Multiply(TOps.Load(c0), s0);
+                x01 = TOps.Multiply(TOps.Load(c0 + w), s1);
+                x10 = TOps.Multiply(TOps.Load(c1), s0);
+                x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
+                x20 = TOps.Multiply(TOps.Load(c2), s0);
+                x21 = TOps.Multiply(TOps.Load(c2 + w), s1);
+                x30 = TOps.Multiply(TOps.Load(c3), s0);
+                x31 = TOps.Multiply(TOps.Load(c3 + w), s1);
+                x40 = TOps.Multiply(TOps.Load(c4), s0);
+                x41 = TOps.Multiply(TOps.Load(c4 + w), s1);
+                x50 = TOps.Multiply(TOps.Load(c5), s0);
+                x51 = TOps.Multiply(TOps.Load(c5 + w), s1);
+            }
 
-        for (int k = 0; k < depth; k++)
-        {
-            float* ak = a + ((long)k * lda);
-            float* bk = b + ((long)k * ldb);
-            TV b0 = TOps.Load(bk);
-            TV b1 = TOps.Load(bk + w);
-            TV r0 = TOps.Splat(ak[0]);
-            x00 = TOps.MultiplyAdd(r0, b0, x00);
-            x01 = TOps.MultiplyAdd(r0, b1, x01);
-            TV r1 = TOps.Splat(ak[o1]);
-            x10 = TOps.MultiplyAdd(r1, b0, x10);
-            x11 = TOps.MultiplyAdd(r1, b1, x11);
-            TV r2 = TOps.Splat(ak[o2]);
-            x20 = TOps.MultiplyAdd(r2, b0, x20);
-            x21 = TOps.MultiplyAdd(r2, b1, x21);
-            TV r3 = TOps.Splat(ak[o3]);
-            x30 = TOps.MultiplyAdd(r3, b0, x30);
-            x31 = TOps.MultiplyAdd(r3, b1, x31);
-            TV r4 = TOps.Splat(ak[o4]);
-            x40 = TOps.MultiplyAdd(r4, b0, x40);
-            x41 = TOps.MultiplyAdd(r4, b1, x41);
-            TV r5 = TOps.Splat(ak[o5]);
-            x50 = TOps.MultiplyAdd(r5, b0, x50);
-            x51 = TOps.MultiplyAdd(r5, b1, x51);
-        }
+            for (int k = 0; k < depth; k++)
+            {
+                float* ak = a + ((long)k * lda);
+                float* bk = b + ((long)k * ldb);
+                TV b0 = TOps.Load(bk);
+                TV b1 = TOps.Load(bk + w);
+                TV r0 = TOps.Splat(ak[0]);
+                x00 = TOps.MultiplyAdd(r0, b0, x00);
+                x01 = TOps.MultiplyAdd(r0, b1, x01);
+                TV r1 = TOps.Splat(ak[o1]);
+                x10 = TOps.MultiplyAdd(r1, b0, x10);
+                x11 = TOps.MultiplyAdd(r1, b1, x11);
+                TV r2 = TOps.Splat(ak[o2]);
+                x20 = TOps.MultiplyAdd(r2, b0, x20);
+                x21 = TOps.MultiplyAdd(r2, b1, x21);
+                TV r3 = TOps.Splat(ak[o3]);
+                x30 = TOps.MultiplyAdd(r3, b0, x30);
+                x31 = TOps.MultiplyAdd(r3, b1, x31);
+                TV r4 = TOps.Splat(ak[o4]);
+                x40 = TOps.MultiplyAdd(r4, b0, x40);
+                x41 = TOps.MultiplyAdd(r4, b1, x41);
+                TV r5 = TOps.Splat(ak[o5]);
+                x50 = TOps.MultiplyAdd(r5, b0, x50);
+                x51 = TOps.MultiplyAdd(r5, b1, x51);
+            }
 
-        TOps.Store(x00, c0);
-        TOps.Store(x01, c0 + w);
-        TOps.Store(x10, c1);
-        TOps.Store(x11, c1 + w);
-        TOps.Store(x20, c2);
-        TOps.Store(x21, c2 + w);
-        TOps.Store(x30, c3);
-        TOps.Store(x31, c3 + w);
-        TOps.Store(x40, c4);
-        TOps.Store(x41, c4 + w);
-        TOps.Store(x50, c5);
-        TOps.Store(x51, c5 + w);
+            TOps.Store(x00, c0);
+            TOps.Store(x01, c0 + w);
+            TOps.Store(x10, c1);
+            TOps.Store(x11, c1 + w);
+            TOps.Store(x20, c2);
+            TOps.Store(x21, c2 + w);
+            TOps.Store(x30, c3);
+            TOps.Store(x31, c3 + w);
+            TOps.Store(x40, c4);
+            TOps.Store(x41, c4 + w);
+            TOps.Store(x50, c5);
+            TOps.Store(x51, c5 + w);
+        }
     }
 
     /// <summary>C[6 × 1·W] at column 0 of the pointers; see <see cref="MultiplyTransposedA{TOps, TV}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
-    private static void PanelT1<TOps, TV>(float* a, int lda, int aRows, float* b, int ldb, float* c, int ldc, int depth, float* columnScale)
+    private static void PanelT1<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* columnScale)
         where TOps : ISimd<TV>
         where TV : struct
     {
         int w = TOps.Width;
-        int o1 = Math.Min(1, aRows - 1), o2 = Math.Min(2, aRows - 1), o3 = Math.Min(3, aRows - 1), o4 = Math.Min(4, aRows - 1), o5 = Math.Min(5, aRows - 1);
-        float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
-        TV x00, x10, x20, x30, x40, x50;
-        if (columnScale is null)
+        for (int g = 0; g < totalRows; g += Rows)
         {
-            x00 = TOps.Load(c0);
-            x10 = TOps.Load(c1);
-            x20 = TOps.Load(c2);
-            x30 = TOps.Load(c3);
-            x40 = TOps.Load(c4);
-            x50 = TOps.Load(c5);
-        }
-        else
-        {
-            TV s0 = TOps.Load(columnScale);
-            x00 = TOps.Multiply(TOps.Load(c0), s0);
-            x10 = TOps.Multiply(TOps.Load(c1), s0);
-            x20 = TOps.Multiply(TOps.Load(c2), s0);
-            x30 = TOps.Multiply(TOps.Load(c3), s0);
-            x40 = TOps.Multiply(TOps.Load(c4), s0);
-            x50 = TOps.Multiply(TOps.Load(c5), s0);
-        }
+            float* a = aFirst + g;
+            int aRows = Math.Min(Rows, totalRows - g);
+            float* c = cFirst + ((long)g * ldc);
+            int o1 = Math.Min(1, aRows - 1), o2 = Math.Min(2, aRows - 1), o3 = Math.Min(3, aRows - 1), o4 = Math.Min(4, aRows - 1), o5 = Math.Min(5, aRows - 1);
+            float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
+            TV x00, x10, x20, x30, x40, x50;
+            if (columnScale is null)
+            {
+                x00 = TOps.Load(c0);
+                x10 = TOps.Load(c1);
+                x20 = TOps.Load(c2);
+                x30 = TOps.Load(c3);
+                x40 = TOps.Load(c4);
+                x50 = TOps.Load(c5);
+            }
+            else
+            {
+                TV s0 = TOps.Load(columnScale);
+                x00 = TOps.Multiply(TOps.Load(c0), s0);
+                x10 = TOps.Multiply(TOps.Load(c1), s0);
+                x20 = TOps.Multiply(TOps.Load(c2), s0);
+                x30 = TOps.Multiply(TOps.Load(c3), s0);
+                x40 = TOps.Multiply(TOps.Load(c4), s0);
+                x50 = TOps.Multiply(TOps.Load(c5), s0);
+            }
 
-        for (int k = 0; k < depth; k++)
-        {
-            float* ak = a + ((long)k * lda);
-            float* bk = b + ((long)k * ldb);
-            TV b0 = TOps.Load(bk);
-            TV r0 = TOps.Splat(ak[0]);
-            x00 = TOps.MultiplyAdd(r0, b0, x00);
-            TV r1 = TOps.Splat(ak[o1]);
-            x10 = TOps.MultiplyAdd(r1, b0, x10);
-            TV r2 = TOps.Splat(ak[o2]);
-            x20 = TOps.MultiplyAdd(r2, b0, x20);
-            TV r3 = TOps.Splat(ak[o3]);
-            x30 = TOps.MultiplyAdd(r3, b0, x30);
-            TV r4 = TOps.Splat(ak[o4]);
-            x40 = TOps.MultiplyAdd(r4, b0, x40);
-            TV r5 = TOps.Splat(ak[o5]);
-            x50 = TOps.MultiplyAdd(r5, b0, x50);
-        }
+            for (int k = 0; k < depth; k++)
+            {
+                float* ak = a + ((long)k * lda);
+                float* bk = b + ((long)k * ldb);
+                TV b0 = TOps.Load(bk);
+                TV r0 = TOps.Splat(ak[0]);
+                x00 = TOps.MultiplyAdd(r0, b0, x00);
+                TV r1 = TOps.Splat(ak[o1]);
+                x10 = TOps.MultiplyAdd(r1, b0, x10);
+                TV r2 = TOps.Splat(ak[o2]);
+                x20 = TOps.MultiplyAdd(r2, b0, x20);
+                TV r3 = TOps.Splat(ak[o3]);
+                x30 = TOps.MultiplyAdd(r3, b0, x30);
+                TV r4 = TOps.Splat(ak[o4]);
+                x40 = TOps.MultiplyAdd(r4, b0, x40);
+                TV r5 = TOps.Splat(ak[o5]);
+                x50 = TOps.MultiplyAdd(r5, b0, x50);
+            }
 
-        TOps.Store(x00, c0);
-        TOps.Store(x10, c1);
-        TOps.Store(x20, c2);
-        TOps.Store(x30, c3);
-        TOps.Store(x40, c4);
-        TOps.Store(x50, c5);
+            TOps.Store(x00, c0);
+            TOps.Store(x10, c1);
+            TOps.Store(x20, c2);
+            TOps.Store(x30, c3);
+            TOps.Store(x40, c4);
+            TOps.Store(x50, c5);
+        }
     }
 
 }
