@@ -341,14 +341,21 @@ internal static unsafe class FlashAttention
         int r0 = 0;
         if (call.Query.IsFloat32)
         {
-            // Whole registers of rows gathered straight from Q (rows of one head are PositionStride apart).
+            // Whole registers of rows straight from Q (rows of one head are PositionStride apart): square blocks transposed in
+            // registers, and the last D mod W columns gathered.
             float* q = call.Query.InPlace(b, h, i0);
             int stride = call.Query.PositionStride;
             TV factor = TOps.Splat(scale);
             for (; r0 <= rows - w; r0 += w)
             {
                 float* source = q + ((long)r0 * stride);
-                for (int d = 0; d < headSize; d++)
+                int d = 0;
+                for (; d <= headSize - w; d += w)
+                {
+                    TOps.TransposeScaled(source + d, stride, qT + ((long)d * lanes) + r0, lanes, scale);
+                }
+
+                for (; d < headSize; d++)
                 {
                     TOps.Store(TOps.Multiply(TOps.LoadStrided(source + d, stride), factor), qT + ((long)d * lanes) + r0);
                 }

@@ -85,6 +85,12 @@ internal unsafe interface ISimd<TV>
     /// <summary>Lane i = source[i·stride] (a gather: transposes rows into lanes).</summary>
     static abstract TV LoadStrided(float* source, int stride);
 
+    /// <summary>
+    /// destination[j·destinationStride + i] = factor·source[i·stride + j] for i, j &lt; <see cref="Width"/>: one square block
+    /// transposed in registers (rows of Q into the lanes of Qᵀ).
+    /// </summary>
+    static abstract void TransposeScaled(float* source, int stride, float* destination, int destinationStride, float factor);
+
     /// <summary>The sums across the lanes of four registers, stored to destination[0..3] (one reduction tree for all four).</summary>
     static abstract void SumAcross4(TV a, TV b, TV c, TV d, float* destination);
 }
@@ -108,6 +114,43 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
         }
 
         return Vector512.Create(Simd256.LoadStrided(source, stride), Simd256.LoadStrided(source + (8 * stride), stride));
+    }
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void TransposeScaled(float* source, int stride, float* destination, int destinationStride, float factor)
+    {
+        if (!Avx512F.IsSupported)
+        {
+            SimdScalar.TransposeScaled(source, stride, destination, destinationStride, factor, 16);
+            return;
+        }
+
+        // Three rounds of shuffles on 16 rows: pairs of floats (unpack), pairs of pairs (unpack as doubles), then 128-bit
+        // quarters (two shuffles), so u[4q + c] holds rows 4q..4q+3 of columns c, c + 4, c + 8, c + 12 in its quarters.
+        var u = stackalloc Vector512<float>[16];
+        for (int q = 0; q < 4; q++)
+        {
+            float* r = source + ((long)4 * q * stride);
+            Vector512<float> r0 = Vector512.Load(r), r1 = Vector512.Load(r + stride), r2 = Vector512.Load(r + (2 * stride)), r3 = Vector512.Load(r + (3 * stride));
+            Vector512<double> t0 = Avx512F.UnpackLow(r0, r1).AsDouble(), t1 = Avx512F.UnpackHigh(r0, r1).AsDouble();
+            Vector512<double> t2 = Avx512F.UnpackLow(r2, r3).AsDouble(), t3 = Avx512F.UnpackHigh(r2, r3).AsDouble();
+            u[(4 * q) + 0] = Avx512F.UnpackLow(t0, t2).AsSingle();
+            u[(4 * q) + 1] = Avx512F.UnpackHigh(t0, t2).AsSingle();
+            u[(4 * q) + 2] = Avx512F.UnpackLow(t1, t3).AsSingle();
+            u[(4 * q) + 3] = Avx512F.UnpackHigh(t1, t3).AsSingle();
+        }
+
+        Vector512<float> scale = Vector512.Create(factor);
+        for (int c = 0; c < 4; c++)
+        {
+            Vector512<float> low01 = Avx512F.Shuffle4x128(u[c], u[4 + c], 0x44), high01 = Avx512F.Shuffle4x128(u[c], u[4 + c], 0xEE);
+            Vector512<float> low23 = Avx512F.Shuffle4x128(u[8 + c], u[12 + c], 0x44), high23 = Avx512F.Shuffle4x128(u[8 + c], u[12 + c], 0xEE);
+            (Avx512F.Shuffle4x128(low01, low23, 0x88) * scale).Store(destination + ((long)c * destinationStride));
+            (Avx512F.Shuffle4x128(low01, low23, 0xDD) * scale).Store(destination + ((long)(c + 4) * destinationStride));
+            (Avx512F.Shuffle4x128(high01, high23, 0x88) * scale).Store(destination + ((long)(c + 8) * destinationStride));
+            (Avx512F.Shuffle4x128(high01, high23, 0xDD) * scale).Store(destination + ((long)(c + 12) * destinationStride));
+        }
     }
 
     private static readonly Vector512<int> Lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -199,6 +242,38 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void SumAcross4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d, float* destination) =>
         Simd128.SumAcross4(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(), c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper(), destination);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void TransposeScaled(float* source, int stride, float* destination, int destinationStride, float factor)
+    {
+        if (!Avx.IsSupported)
+        {
+            SimdScalar.TransposeScaled(source, stride, destination, destinationStride, factor, 8);
+            return;
+        }
+
+        // Pairs of floats, pairs of pairs (as doubles), then 128-bit halves: u[4q + c] holds rows 4q..4q+3 of columns c, c + 4.
+        var u = stackalloc Vector256<float>[8];
+        for (int q = 0; q < 2; q++)
+        {
+            float* r = source + ((long)4 * q * stride);
+            Vector256<float> r0 = Vector256.Load(r), r1 = Vector256.Load(r + stride), r2 = Vector256.Load(r + (2 * stride)), r3 = Vector256.Load(r + (3 * stride));
+            Vector256<double> t0 = Avx.UnpackLow(r0, r1).AsDouble(), t1 = Avx.UnpackHigh(r0, r1).AsDouble();
+            Vector256<double> t2 = Avx.UnpackLow(r2, r3).AsDouble(), t3 = Avx.UnpackHigh(r2, r3).AsDouble();
+            u[(4 * q) + 0] = Avx.UnpackLow(t0, t2).AsSingle();
+            u[(4 * q) + 1] = Avx.UnpackHigh(t0, t2).AsSingle();
+            u[(4 * q) + 2] = Avx.UnpackLow(t1, t3).AsSingle();
+            u[(4 * q) + 3] = Avx.UnpackHigh(t1, t3).AsSingle();
+        }
+
+        Vector256<float> scale = Vector256.Create(factor);
+        for (int c = 0; c < 4; c++)
+        {
+            (Avx.Permute2x128(u[c], u[4 + c], 0x20) * scale).Store(destination + ((long)c * destinationStride));
+            (Avx.Permute2x128(u[c], u[4 + c], 0x31) * scale).Store(destination + ((long)(c + 4) * destinationStride));
+        }
+    }
 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -309,6 +384,10 @@ internal readonly unsafe struct Simd128 : ISimd<Vector128<float>>
         destination[2] = SumAcross(c);
         destination[3] = SumAcross(d);
     }
+
+    /// <inheritdoc />
+    public static void TransposeScaled(float* source, int stride, float* destination, int destinationStride, float factor) =>
+        SimdScalar.TransposeScaled(source, stride, destination, destinationStride, factor, 4);
 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -426,6 +505,19 @@ internal readonly unsafe struct SimdScalar : ISimd<float>
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float LoadStrided(float* source, int stride) => *source;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void TransposeScaled(float* source, int stride, float* destination, int destinationStride, float factor) =>
+        *destination = factor * *source;
+
+    /// <summary>The element-by-element transpose of a width × width block (tiers without their shuffles).</summary>
+    public static void TransposeScaled(float* source, int stride, float* destination, int destinationStride, float factor, int width)
+    {
+        for (int i = 0; i < width; i++)
+        {
+            for (int j = 0; j < width; j++) destination[((long)j * destinationStride) + i] = factor * source[((long)i * stride) + j];
+        }
+    }
 
     public static int Width => 1;
 
