@@ -298,7 +298,12 @@ internal static unsafe class FlashAttention
             }
         }
 
-        // Each row out: O / l (gathered from its lane), zeros for a closed row, NaN for an open row whose scores were all −∞.
+        // Each row out: O / l, zeros for a closed row, NaN for an open row whose scores were all −∞.
+        if (call.Output.IsFloat32)
+        {
+            WriteRows<TOps, TV>(call, b, h, i0, rows, lanes, oT, l);
+        }
+
         for (int r = 0; r < rows; r++)
         {
             bool isOpen = call.Bias.HasMask ? open[r] != 0 : lo[r] <= hi[r];
@@ -311,22 +316,58 @@ internal static unsafe class FlashAttention
             {
                 new Span<float>(target, valueHeadSize).Fill(float.NaN);
             }
-            else
+            else if (target == result)
             {
-                int e = 0;
-                TV sum = TOps.Splat(l[r]);
-                for (; e <= valueHeadSize - w; e += w)
-                {
-                    TOps.Store(TOps.Divide(TOps.LoadStrided(oT + ((long)e * lanes) + r, lanes), sum), target + e);
-                }
-
-                for (; e < valueHeadSize; e++) target[e] = oT[((long)e * lanes) + r] / l[r];
+                for (int e = 0; e < valueHeadSize; e++) target[e] = oT[((long)e * lanes) + r] / l[r];
             }
 
             if (target == result)
             {
                 call.Output.Write(b, h, i0 + r, result);
             }
+        }
+    }
+
+    /// <summary>
+    /// Float32 output rows [i0, i0 + rows) in place: Oᵀ divided by l down its columns (vertical vector divisions), then
+    /// transposed back to rows in square register blocks. Closed and all-−∞ rows are overwritten by the caller afterwards.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
+    private static void WriteRows<TOps, TV>(KernelCall call, int b, int h, int i0, int rows, int lanes, float* oT, float* l)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        int valueHeadSize = call.Geometry.ValueHeadSize, w = TOps.Width;
+        for (int v = 0; v < lanes; v += w)
+        {
+            TV sum = TOps.Load(l + v);
+            for (int e = 0; e < valueHeadSize; e++)
+            {
+                float* at = oT + ((long)e * lanes) + v;
+                TOps.Store(TOps.Divide(TOps.Load(at), sum), at);
+            }
+        }
+
+        float* output = call.Output.InPlace(b, h, i0);
+        int stride = call.Output.PositionStride;
+        int r0 = 0;
+        for (; r0 <= rows - w; r0 += w)
+        {
+            int e = 0;
+            for (; e <= valueHeadSize - w; e += w)
+            {
+                TOps.TransposeScaled(oT + ((long)e * lanes) + r0, lanes, output + ((long)r0 * stride) + e, stride, 1f);
+            }
+
+            for (; e < valueHeadSize; e++)
+            {
+                for (int r = r0; r < r0 + w; r++) output[((long)r * stride) + e] = oT[((long)e * lanes) + r];
+            }
+        }
+
+        for (int r = r0; r < rows; r++)
+        {
+            for (int e = 0; e < valueHeadSize; e++) output[((long)r * stride) + e] = oT[((long)e * lanes) + r];
         }
     }
 
