@@ -71,8 +71,9 @@ internal static unsafe class FlashAttention
         int workspaceFloats = Workspace.Size(
             headSize * lanes,                                              // Qᵀ, scaled
             RoundUp(valueHeadSize, PanelGemm.Rows) * lanes,                // Oᵀ, the running outputs
-            KeyBlock * lanes,                                              // Sᵀ, then Pᵀ
+            (KeyBlock + PanelGemm.Rows) * lanes,                           // Sᵀ, then Pᵀ (a staircase product may write 5 rows past)
             lanes, lanes, lanes, lanes, lanes, lanes, lanes, lanes,        // m, l, alpha, open, lo, hi and their tile-relative copies
+            lanes, lanes,                                                  // each register's key range in the tile
             call.Key.IsFloat32 ? 0 : KeyBlock * headSize,                  // converted K rows
             call.Value.IsFloat32 ? 0 : KeyBlock * valueHeadSize,           // converted V rows
             KeyBlock + Math.Max(headSize, valueHeadSize) + valueHeadSize); // one row of scores, a Q/O row, the final row
@@ -105,7 +106,7 @@ internal static unsafe class FlashAttention
 
         float* qT = ws.Take(headSize * lanes);
         float* oT = ws.Take(valueRows * lanes);
-        float* sT = ws.Take(KeyBlock * lanes);
+        float* sT = ws.Take((KeyBlock + PanelGemm.Rows) * lanes);
         float* m = ws.Take(lanes);
         float* l = ws.Take(lanes);
         float* alpha = ws.Take(lanes);
@@ -114,6 +115,8 @@ internal static unsafe class FlashAttention
         int* hi = (int*)ws.Take(lanes);
         float* loRel = ws.Take(lanes);
         float* hiRel = ws.Take(lanes);
+        int* keyStart = (int*)ws.Take(lanes);
+        int* keyEnd = (int*)ws.Take(lanes);
         float* keyBuffer = call.Key.IsFloat32 ? null : ws.Take(KeyBlock * headSize);
         float* valueBuffer = call.Value.IsFloat32 ? null : ws.Take(KeyBlock * valueHeadSize);
         float* row = ws.Take(KeyBlock + Math.Max(headSize, valueHeadSize) + valueHeadSize);
@@ -171,6 +174,18 @@ internal static unsafe class FlashAttention
                 continue;
             }
 
+            // Each register of rows computes only the keys some of its rows may see ([0, count) unless the tile is a staircase).
+            bool staircase = call.SkipClosed && call.ValuesFinite && !general && !inside
+                && Staircase(w, lanes, rows, lo, hi, j0, count, keyStart, keyEnd);
+            if (!staircase)
+            {
+                for (int v = 0; v < lanes; v += w)
+                {
+                    keyStart[v / w] = 0;
+                    keyEnd[v / w] = count;
+                }
+            }
+
             // Sᵀ = K · (scale·Q)ᵀ, K rows read in place
             float* keys;
             int keyStride;
@@ -186,7 +201,17 @@ internal static unsafe class FlashAttention
                 keyStride = headSize;
             }
 
-            PanelGemm.MultiplyClamped<TOps, TV>(keys, keyStride, count, qT, lanes, sT, lanes, headSize, lanes, null);
+            if (!staircase)
+            {
+                PanelGemm.MultiplyClamped<TOps, TV>(keys, keyStride, count, qT, lanes, sT, lanes, headSize, lanes, null);
+            }
+            else
+            {
+                for (int segment = 0; NextSegment(lanes / w, keyStart, keyEnd, ref segment, out int s0, out int s1, out int v0, out int v1);)
+                {
+                    PanelGemm.MultiplyClamped<TOps, TV>(keys + ((long)s0 * keyStride), keyStride, s1 - s0, qT + (v0 * w), lanes, sT + ((long)s0 * lanes) + (v0 * w), lanes, headSize, (v1 - v0) * w, null);
+                }
+            }
 
             if (general)
             {
@@ -219,7 +244,7 @@ internal static unsafe class FlashAttention
                 for (int v = 0; v < lanes; v += w)
                 {
                     TV low = TOps.Load(loRel + v), high = TOps.Load(hiRel + v);
-                    for (int k = 0; k < count; k++)
+                    for (int k = keyStart[v / w]; k < keyEnd[v / w]; k++)
                     {
                         float* at = sT + ((long)k * lanes) + v;
                         TV key = TOps.Splat(k);
@@ -236,14 +261,15 @@ internal static unsafe class FlashAttention
             for (int v = 0; v < lanes; v += w)
             {
                 float* column = sT + v;
-                TV top = TOps.Load(column);
-                for (int k = 1; k < count; k++) top = TOps.MaxNative(top, TOps.Load(column + ((long)k * lanes)));
+                int k0 = keyStart[v / w], k1 = keyEnd[v / w];
+                TV top = negativeInfinity;
+                for (int k = k0; k < k1; k++) top = TOps.MaxNative(top, TOps.Load(column + ((long)k * lanes)));
                 TV mOld = TOps.Load(m + v);
                 TV mNew = TOps.SelectLess(top, mOld, mOld, top);
                 TV shift = TOps.Multiply(TOps.SelectEqual(mNew, negativeInfinity, zero, mNew), negativeLog2E);
                 TV a = VectorMath.Exp2NonPositive<TOps, TV>(TOps.MultiplyAdd(mOld, log2E, shift));
                 TV sum = zero;
-                for (int k = 0; k < count; k++)
+                for (int k = k0; k < k1; k++)
                 {
                     float* at = column + ((long)k * lanes);
                     TV p = VectorMath.Exp2NonPositive<TOps, TV>(TOps.MultiplyAdd(TOps.Load(at), log2E, shift));
@@ -288,7 +314,25 @@ internal static unsafe class FlashAttention
                 valueStride = valueHeadSize;
             }
 
-            if (call.ValuesFinite || RowsFinite(values, valueStride, count, valueHeadSize))
+            if (staircase)
+            {
+                // The rescale first, then each segment's keys into the registers that see them.
+                for (int v = 0; v < lanes; v += w)
+                {
+                    TV a = TOps.Load(alpha + v);
+                    for (int e = 0; e < valueHeadSize; e++)
+                    {
+                        float* at = oT + ((long)e * lanes) + v;
+                        TOps.Store(TOps.Multiply(TOps.Load(at), a), at);
+                    }
+                }
+
+                for (int segment = 0; NextSegment(lanes / w, keyStart, keyEnd, ref segment, out int s0, out int s1, out int v0, out int v1);)
+                {
+                    PanelGemm.MultiplyTransposedA<TOps, TV>(values + ((long)s0 * valueStride), valueStride, valueHeadSize, sT + ((long)s0 * lanes) + (v0 * w), lanes, oT + (v0 * w), lanes, s1 - s0, (v1 - v0) * w, null);
+                }
+            }
+            else if (call.ValuesFinite || RowsFinite(values, valueStride, count, valueHeadSize))
             {
                 PanelGemm.MultiplyTransposedA<TOps, TV>(values, valueStride, valueHeadSize, sT, lanes, oT, lanes, count, lanes, alpha);
             }
@@ -413,6 +457,100 @@ internal static unsafe class FlashAttention
             else
             {
                 for (int d = 0; d < headSize; d++) qT[((long)d * lanes) + r] = 0;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The key range [keyStart[v], keyEnd[v]) of the tile [j0, j0 + count) that register v of rows may see (the union of its
+    /// open rows' intervals; empty as [0, 0)). True when the ranges of the non-empty registers rise with v at both ends (causal
+    /// and window masks), so that every key is needed by a run of consecutive registers: the tile is then computed as a
+    /// staircase of segments, each only for the registers that see it, instead of as a full square.
+    /// </summary>
+    private static bool Staircase(int w, int lanes, int rows, int* lo, int* hi, int j0, int count, int* keyStart, int* keyEnd)
+    {
+        int previousStart = 0, previousEnd = 0;
+        for (int v = 0; v * w < lanes; v++)
+        {
+            int first = int.MaxValue, last = int.MinValue;
+            for (int r = v * w; r < Math.Min(rows, (v + 1) * w); r++)
+            {
+                if (lo[r] <= hi[r])
+                {
+                    first = Math.Min(first, lo[r]);
+                    last = Math.Max(last, hi[r]);
+                }
+            }
+
+            int start = first > last ? 0 : Math.Clamp(first - j0, 0, count), end = first > last ? 0 : Math.Clamp(last - j0 + 1, 0, count);
+            if (start >= end)
+            {
+                keyStart[v] = keyEnd[v] = 0;
+                continue;
+            }
+
+            if (start < previousStart || end < previousEnd)
+            {
+                return false;
+            }
+
+            keyStart[v] = previousStart = start;
+            keyEnd[v] = previousEnd = end;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// The next segment [s0, s1) of a staircase tile and the registers [v0, v1) that see all of it; <paramref name="segment"/>
+    /// is the key where the search resumes (start with 0). False when no keys are left.
+    /// </summary>
+    private static bool NextSegment(int vectors, int* keyStart, int* keyEnd, ref int segment, out int s0, out int s1, out int v0, out int v1)
+    {
+        while (true)
+        {
+            // The segment starts at the first key at or after the resume point that some register sees, and ends at the next
+            // range boundary of any register.
+            s0 = int.MaxValue;
+            for (int v = 0; v < vectors; v++)
+            {
+                if (keyStart[v] < keyEnd[v] && keyEnd[v] > segment)
+                {
+                    s0 = Math.Min(s0, Math.Max(keyStart[v], segment));
+                }
+            }
+
+            if (s0 == int.MaxValue)
+            {
+                s1 = v0 = v1 = 0;
+                return false;
+            }
+
+            s1 = int.MaxValue;
+            for (int v = 0; v < vectors; v++)
+            {
+                if (keyStart[v] < keyEnd[v])
+                {
+                    if (keyStart[v] > s0) s1 = Math.Min(s1, keyStart[v]);
+                    if (keyEnd[v] > s0) s1 = Math.Min(s1, keyEnd[v]);
+                }
+            }
+
+            v0 = -1;
+            v1 = -1;
+            for (int v = 0; v < vectors; v++)
+            {
+                if (keyStart[v] <= s0 && keyEnd[v] >= s1 && keyStart[v] < keyEnd[v])
+                {
+                    if (v0 < 0) v0 = v;
+                    v1 = v + 1;
+                }
+            }
+
+            segment = s1;
+            if (v0 >= 0)
+            {
+                return true;
             }
         }
     }
