@@ -138,10 +138,20 @@ internal static unsafe class DecodeAttention
             end = Math.Min(end, last + 1);
         }
 
+        // Four rows of D = 4 registers against float32 keys in place: the sixteen Q registers stay loaded across the block.
+        bool fourByFour = TOps.WideRegisterFile && call.Key.IsFloat32 && headSize == 4 * TOps.Width && rows % 4 == 0;
         for (int j0 = start; j0 < end; j0 += KeyBlock)
         {
             int count = Math.Min(KeyBlock, end - j0), lastKey = j0 + count - 1;
-            for (int jj = 0; jj < count; jj++)
+            if (fourByFour)
+            {
+                for (int r = 0; r < rows; r += 4)
+                {
+                    Scores4<TOps, TV>(q + (r * headSize), call.Key.InPlace(b, kvHead, j0), call.Key.PositionStride, count, s + (r * KeyBlock), KeyBlock, four);
+                }
+            }
+
+            for (int jj = 0; jj < (fourByFour ? 0 : count); jj++)
             {
                 float* key = call.Key.Row(b, kvHead, j0 + jj, scratch);
                 int r = 0;
@@ -280,6 +290,36 @@ internal static unsafe class DecodeAttention
         }
 
         for (int e = 0; e < valueHeadSize; e++) result[e] /= sum;
+    }
+
+    /// <summary>
+    /// s[r·sStride + k] = q_r · key_k for four rows q (D = 4 registers, rows D apart) and <paramref name="count"/> keys
+    /// <paramref name="stride"/> apart: the sixteen Q registers are loaded once, each key's four registers once.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
+    private static void Scores4<TOps, TV>(float* q, float* keys, int stride, int count, float* s, int sStride, float* four)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        int w = TOps.Width, n = 4 * w;
+        TV q00 = TOps.Load(q), q01 = TOps.Load(q + w), q02 = TOps.Load(q + (2 * w)), q03 = TOps.Load(q + (3 * w));
+        TV q10 = TOps.Load(q + n), q11 = TOps.Load(q + n + w), q12 = TOps.Load(q + n + (2 * w)), q13 = TOps.Load(q + n + (3 * w));
+        TV q20 = TOps.Load(q + (2 * n)), q21 = TOps.Load(q + (2 * n) + w), q22 = TOps.Load(q + (2 * n) + (2 * w)), q23 = TOps.Load(q + (2 * n) + (3 * w));
+        TV q30 = TOps.Load(q + (3 * n)), q31 = TOps.Load(q + (3 * n) + w), q32 = TOps.Load(q + (3 * n) + (2 * w)), q33 = TOps.Load(q + (3 * n) + (3 * w));
+        for (int k = 0; k < count; k++)
+        {
+            float* key = keys + ((long)k * stride);
+            TV k0 = TOps.Load(key), k1 = TOps.Load(key + w), k2 = TOps.Load(key + (2 * w)), k3 = TOps.Load(key + (3 * w));
+            TV a0 = TOps.MultiplyAdd(q03, k3, TOps.MultiplyAdd(q02, k2, TOps.MultiplyAdd(q01, k1, TOps.Multiply(q00, k0))));
+            TV a1 = TOps.MultiplyAdd(q13, k3, TOps.MultiplyAdd(q12, k2, TOps.MultiplyAdd(q11, k1, TOps.Multiply(q10, k0))));
+            TV a2 = TOps.MultiplyAdd(q23, k3, TOps.MultiplyAdd(q22, k2, TOps.MultiplyAdd(q21, k1, TOps.Multiply(q20, k0))));
+            TV a3 = TOps.MultiplyAdd(q33, k3, TOps.MultiplyAdd(q32, k2, TOps.MultiplyAdd(q31, k1, TOps.Multiply(q30, k0))));
+            TOps.SumAcross4(a0, a1, a2, a3, four);
+            s[k] = four[0];
+            s[sStride + k] = four[1];
+            s[(2 * sStride) + k] = four[2];
+            s[(3 * sStride) + k] = four[3];
+        }
     }
 
     /// <summary>result[i] = q_i · key for the four rows q_0..q_3 (row stride n); n a multiple of the width.</summary>
