@@ -231,6 +231,32 @@ public class KernelEdgeTests
     }
 
     [Fact]
+    public void Decode_of_keys_beyond_the_cache_uses_short_blocks_and_matches_the_reference()
+    {
+        // 4 kv heads × 16401 keys × (64 + 64) floats = 33.6 MB of K and V: the streaming block size, with a window so some
+        // blocks are partly open, and a ragged last block.
+        var c = new KernelCase("decode_streaming", 1, 16, 4, 1, 16401, 64, 64, Causal: true, Left: 12000);
+        var g = new AttentionGeometry
+        {
+            Batch = 1,
+            NumHeads = 16,
+            KvNumHeads = 4,
+            QueryLength = 1,
+            PastLength = 0,
+            KvLength = 16401,
+            HeadSize = 64,
+            ValueHeadSize = 64,
+            IsPacked = false,
+            Scale = 0.125,
+        };
+        Assert.Equal(DecodeAttention.StreamingKeyBlock, DecodeAttention.KeyBlockFor(g));
+        Assert.Equal(DecodeAttention.CachedKeyBlock, DecodeAttention.KeyBlockFor(g with { KvLength = 4096 }));
+        AttentionResult expected = KernelCases.Reference(c);
+        KernelCases.CheckKernel(c, expected, AttentionKernel.Decode, threads: 1);
+        KernelCases.CheckKernel(c, expected, AttentionKernel.Decode, threads: 2);
+    }
+
+    [Fact]
     public void The_dispatcher_picks_decode_flash_materialized_and_reference()
     {
         Tensor<float> q1 = F32(1, 1, 8, 1, 64), q64 = F32(1, 1, 8, 64, 64), k = F32(2, 1, 2, 100, 64), v = F32(3, 1, 2, 100, 64);
