@@ -119,8 +119,9 @@ public static class AttentionKernels
                 threads);
 
             // Tiles outside every row's open interval are skipped only when that cannot change the result: Q and K finite.
-            call.SkipClosed = call.HasNarrowRow && TensorRows.AllFinite(inputs.Query) && TensorRows.AllFinite(keys);
-            call.ValuesFinite = chosen == AttentionKernel.Flash && TensorRows.AllFinite(values);
+            // The flash kernel checks each block's own Q rows (hot in cache) and each tile's V rows as it uses them, so only K
+            // is scanned up front (and only when some row is narrower than [0, S − 1]).
+            call.SkipClosed = call.HasNarrowRow && TensorRows.AllFinite(keys) && (chosen == AttentionKernel.Flash || TensorRows.AllFinite(inputs.Query));
             switch (chosen)
             {
                 case AttentionKernel.Flash:

@@ -145,7 +145,8 @@ internal static unsafe class FlashAttention
 
         TransposeQuery<TOps, TV>(call, b, h, i0, rows, lanes, qT, line);
         new Span<float>(oT, valueRows * lanes).Clear();
-        if (!call.SkipClosed && maxHi >= 0)
+        bool skipClosed = call.SkipClosed && AllFinite<TOps, TV>(qT, 0, 1, headSize * lanes);
+        if (!skipClosed && maxHi >= 0)
         {
             minLo = 0;
             maxHi = kvLength - 1;
@@ -164,7 +165,7 @@ internal static unsafe class FlashAttention
             {
                 if (lo[r] <= hi[r])
                 {
-                    touched |= !call.SkipClosed || (last >= lo[r] && j0 <= hi[r]);
+                    touched |= !skipClosed || (last >= lo[r] && j0 <= hi[r]);
                     inside &= lo[r] <= j0 && hi[r] >= last;
                 }
             }
@@ -174,8 +175,25 @@ internal static unsafe class FlashAttention
                 continue;
             }
 
+            // The tile's V rows (in place when float32) and whether they are all finite (then P·V is a plain product: 0·x = 0).
+            float* values;
+            int valueStride;
+            if (call.Value.IsFloat32)
+            {
+                values = call.Value.InPlace(b, kvHead, j0);
+                valueStride = call.Value.PositionStride;
+            }
+            else
+            {
+                for (int jj = 0; jj < count; jj++) call.Value.Read(b, kvHead, j0 + jj, valueBuffer + ((long)jj * valueHeadSize), 1f);
+                values = valueBuffer;
+                valueStride = valueHeadSize;
+            }
+
+            bool valuesFinite = AllFinite<TOps, TV>(values, valueStride, count, valueHeadSize);
+
             // Each register of rows computes only the keys some of its rows may see ([0, count) unless the tile is a staircase).
-            bool staircase = call.SkipClosed && call.ValuesFinite && !general && !inside
+            bool staircase = skipClosed && valuesFinite && !general && !inside
                 && Staircase(w, lanes, rows, lo, hi, j0, count, keyStart, keyEnd);
             if (!staircase)
             {
@@ -300,20 +318,6 @@ internal static unsafe class FlashAttention
             }
 
             // Oᵀ = Oᵀ·diag(alpha) + Vᵀ · Pᵀ, V rows read in place
-            float* values;
-            int valueStride;
-            if (call.Value.IsFloat32)
-            {
-                values = call.Value.InPlace(b, kvHead, j0);
-                valueStride = call.Value.PositionStride;
-            }
-            else
-            {
-                for (int jj = 0; jj < count; jj++) call.Value.Read(b, kvHead, j0 + jj, valueBuffer + ((long)jj * valueHeadSize), 1f);
-                values = valueBuffer;
-                valueStride = valueHeadSize;
-            }
-
             if (staircase)
             {
                 // The rescale first, then each segment's keys into the registers that see them.
@@ -332,7 +336,7 @@ internal static unsafe class FlashAttention
                     PanelGemm.MultiplyTransposedA<TOps, TV>(values + ((long)s0 * valueStride), valueStride, valueHeadSize, sT + ((long)s0 * lanes) + (v0 * w), lanes, oT + (v0 * w), lanes, s1 - s0, (v1 - v0) * w, null);
                 }
             }
-            else if (call.ValuesFinite || RowsFinite(values, valueStride, count, valueHeadSize))
+            else if (valuesFinite)
             {
                 PanelGemm.MultiplyTransposedA<TOps, TV>(values, valueStride, valueHeadSize, sT, lanes, oT, lanes, count, lanes, alpha);
             }
@@ -555,18 +559,29 @@ internal static unsafe class FlashAttention
         }
     }
 
-    /// <summary>True when the first <paramref name="n"/> floats of each of <paramref name="count"/> rows are finite.</summary>
-    private static bool RowsFinite(float* data, int stride, int count, int n)
+    /// <summary>True when the first <paramref name="n"/> floats of each of <paramref name="count"/> rows (<paramref name="stride"/> apart) are finite.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
+    private static bool AllFinite<TOps, TV>(float* data, int stride, int count, int n)
+        where TOps : ISimd<TV>
+        where TV : struct
     {
+        // x − x is 0 for a finite x and NaN for ±∞ and NaN; the sum of them stays 0 only when all are finite.
+        TV acc = TOps.Zero;
+        float tail = 0;
         for (int k = 0; k < count; k++)
         {
-            if (new ReadOnlySpan<float>(data + ((long)k * stride), n).ContainsAnyExceptInRange(float.MinValue, float.MaxValue))
+            float* row = data + ((long)k * stride);
+            int e = 0;
+            for (; e <= n - TOps.Width; e += TOps.Width)
             {
-                return false;
+                TV x = TOps.Load(row + e);
+                acc = TOps.Add(acc, TOps.Subtract(x, x));
             }
+
+            for (; e < n; e++) tail += row[e] - row[e];
         }
 
-        return true;
+        return TOps.SumAcross(acc) + tail == 0;
     }
 
     /// <summary>

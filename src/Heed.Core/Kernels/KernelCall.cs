@@ -73,11 +73,11 @@ internal sealed unsafe class KernelCall : IDisposable
     /// <summary>Worker threads to use (at least 1).</summary>
     public int Threads { get; }
 
-    /// <summary>True when key tiles outside every row's open interval may be skipped (Q and K are finite, so their masked scores are exactly −∞).</summary>
+    /// <summary>
+    /// True when key tiles outside every row's open interval may be skipped (Q and K are finite, so their masked scores are
+    /// exactly −∞). For the flash kernel only K has been checked: each block also checks its own rows of Q.
+    /// </summary>
     public bool SkipClosed { get; set; }
-
-    /// <summary>True when every element of V is finite, so P·V may run as a plain matrix product on every tile (0·x is 0).</summary>
-    public bool ValuesFinite { get; set; }
 
     /// <summary>True when some open row may attend fewer than all S keys by the structural rules (so skipping could apply).</summary>
     public bool HasNarrowRow { get; }
