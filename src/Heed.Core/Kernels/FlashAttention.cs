@@ -74,6 +74,7 @@ internal static unsafe class FlashAttention
             (KeyBlock + PanelGemm.Rows) * lanes,                           // Sᵀ, then Pᵀ (a staircase product may write 5 rows past)
             lanes, lanes, lanes, lanes, lanes, lanes, lanes, lanes,        // m, l, alpha, open, lo, hi and their tile-relative copies
             lanes, lanes,                                                  // each register's key range in the tile
+            lanes,                                                         // the tile's column maxima from the Q·Kᵀ product
             call.Key.IsFloat32 ? 0 : KeyBlock * headSize,                  // converted K rows
             call.Value.IsFloat32 ? 0 : KeyBlock * valueHeadSize,           // converted V rows
             KeyBlock + Math.Max(headSize, valueHeadSize) + valueHeadSize); // one row of scores, a Q/O row, the final row
@@ -117,6 +118,7 @@ internal static unsafe class FlashAttention
         float* hiRel = ws.Take(lanes);
         int* keyStart = (int*)ws.Take(lanes);
         int* keyEnd = (int*)ws.Take(lanes);
+        float* tileMax = ws.Take(lanes);
         float* keyBuffer = call.Key.IsFloat32 ? null : ws.Take(KeyBlock * headSize);
         float* valueBuffer = call.Value.IsFloat32 ? null : ws.Take(KeyBlock * valueHeadSize);
         float* row = ws.Take(KeyBlock + Math.Max(headSize, valueHeadSize) + valueHeadSize);
@@ -219,9 +221,17 @@ internal static unsafe class FlashAttention
                 keyStride = headSize;
             }
 
+            // A tile every row sees whole, with no softcap or mask to change its scores: the product also returns each column's
+            // maximum (from its registers, before the store), so the softmax needs no separate pass for it.
+            bool fusedMax = inside && !general;
+            if (fusedMax)
+            {
+                new Span<float>(tileMax, lanes).Fill(float.NegativeInfinity);
+            }
+
             if (!staircase)
             {
-                PanelGemm.MultiplyClamped<TOps, TV>(keys, keyStride, count, qT, lanes, sT, lanes, headSize, lanes, null);
+                PanelGemm.MultiplyClamped<TOps, TV>(keys, keyStride, count, qT, lanes, sT, lanes, headSize, lanes, null, fusedMax ? tileMax : null);
             }
             else
             {
@@ -280,8 +290,8 @@ internal static unsafe class FlashAttention
             {
                 float* column = sT + v;
                 int k0 = keyStart[v / w], k1 = keyEnd[v / w];
-                TV top = negativeInfinity;
-                for (int k = k0; k < k1; k++) top = TOps.MaxNative(top, TOps.Load(column + ((long)k * lanes)));
+                TV top = fusedMax ? TOps.Load(tileMax + v) : negativeInfinity;
+                for (int k = fusedMax ? k1 : k0; k < k1; k++) top = TOps.MaxNative(top, TOps.Load(column + ((long)k * lanes)));
                 TV mOld = TOps.Load(m + v);
                 TV mNew = TOps.SelectLess(top, mOld, mOld, top);
                 TV shift = TOps.Multiply(TOps.SelectEqual(mNew, negativeInfinity, zero, mNew), negativeLog2E);

@@ -35,7 +35,7 @@ internal static unsafe class PanelGemm
     /// <paramref name="rowScale"/> (when given) as many floats.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
-    public static void MultiplyClamped<TOps, TV>(float* a, int lda, int aRows, float* b, int ldb, float* c, int ldc, int depth, int n, float* rowScale)
+    public static void MultiplyClamped<TOps, TV>(float* a, int lda, int aRows, float* b, int ldb, float* c, int ldc, int depth, int n, float* rowScale, float* columnMax = null)
         where TOps : ISimd<TV>
         where TV : struct
     {
@@ -45,24 +45,24 @@ internal static unsafe class PanelGemm
         {
             for (; column + (4 * w) <= n; column += 4 * w)
             {
-                Panel4<TOps, TV>(a, lda, aRows, b + column, ldb, c + column, ldc, depth, rowScale);
+                Panel4<TOps, TV>(a, lda, aRows, b + column, ldb, c + column, ldc, depth, rowScale, columnMax is null ? null : columnMax + column);
             }
         }
 
         for (; column + (2 * w) <= n; column += 2 * w)
         {
-            Panel2<TOps, TV>(a, lda, aRows, b + column, ldb, c + column, ldc, depth, rowScale);
+            Panel2<TOps, TV>(a, lda, aRows, b + column, ldb, c + column, ldc, depth, rowScale, columnMax is null ? null : columnMax + column);
         }
 
         for (; column < n; column += w)
         {
-            Panel1<TOps, TV>(a, lda, aRows, b + column, ldb, c + column, ldc, depth, rowScale);
+            Panel1<TOps, TV>(a, lda, aRows, b + column, ldb, c + column, ldc, depth, rowScale, columnMax is null ? null : columnMax + column);
         }
     }
 
     /// <summary>C[6 × 4·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
-    private static void Panel4<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* rowScales)
+    private static void Panel4<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* rowScales, float* columnMax)
         where TOps : ISimd<TV>
         where TV : struct
     {
@@ -158,6 +158,14 @@ internal static unsafe class PanelGemm
                 x53 = TOps.MultiplyAdd(r5, b3, x53);
             }
 
+            if (columnMax is not null)
+            {
+                TOps.Store(TOps.MaxNative(TOps.Load(columnMax), TOps.MaxNative(TOps.MaxNative(TOps.MaxNative(x00, x10), TOps.MaxNative(x20, x30)), TOps.MaxNative(x40, x50))), columnMax);
+                TOps.Store(TOps.MaxNative(TOps.Load(columnMax + w), TOps.MaxNative(TOps.MaxNative(TOps.MaxNative(x01, x11), TOps.MaxNative(x21, x31)), TOps.MaxNative(x41, x51))), columnMax + w);
+                TOps.Store(TOps.MaxNative(TOps.Load(columnMax + (2 * w)), TOps.MaxNative(TOps.MaxNative(TOps.MaxNative(x02, x12), TOps.MaxNative(x22, x32)), TOps.MaxNative(x42, x52))), columnMax + (2 * w));
+                TOps.Store(TOps.MaxNative(TOps.Load(columnMax + (3 * w)), TOps.MaxNative(TOps.MaxNative(TOps.MaxNative(x03, x13), TOps.MaxNative(x23, x33)), TOps.MaxNative(x43, x53))), columnMax + (3 * w));
+            }
+
             TOps.Store(x00, c0);
             TOps.Store(x01, c0 + w);
             TOps.Store(x02, c0 + (2 * w));
@@ -187,7 +195,7 @@ internal static unsafe class PanelGemm
 
     /// <summary>C[6 × 2·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
-    private static void Panel2<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* rowScales)
+    private static void Panel2<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* rowScales, float* columnMax)
         where TOps : ISimd<TV>
         where TV : struct
     {
@@ -257,6 +265,12 @@ internal static unsafe class PanelGemm
                 x51 = TOps.MultiplyAdd(r5, b1, x51);
             }
 
+            if (columnMax is not null)
+            {
+                TOps.Store(TOps.MaxNative(TOps.Load(columnMax), TOps.MaxNative(TOps.MaxNative(TOps.MaxNative(x00, x10), TOps.MaxNative(x20, x30)), TOps.MaxNative(x40, x50))), columnMax);
+                TOps.Store(TOps.MaxNative(TOps.Load(columnMax + w), TOps.MaxNative(TOps.MaxNative(TOps.MaxNative(x01, x11), TOps.MaxNative(x21, x31)), TOps.MaxNative(x41, x51))), columnMax + w);
+            }
+
             TOps.Store(x00, c0);
             TOps.Store(x01, c0 + w);
             TOps.Store(x10, c1);
@@ -274,7 +288,7 @@ internal static unsafe class PanelGemm
 
     /// <summary>C[6 × 1·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
-    private static void Panel1<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* rowScales)
+    private static void Panel1<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* rowScales, float* columnMax)
         where TOps : ISimd<TV>
         where TV : struct
     {
@@ -329,6 +343,11 @@ internal static unsafe class PanelGemm
                 x40 = TOps.MultiplyAdd(r4, b0, x40);
                 TV r5 = TOps.Splat(a5[k]);
                 x50 = TOps.MultiplyAdd(r5, b0, x50);
+            }
+
+            if (columnMax is not null)
+            {
+                TOps.Store(TOps.MaxNative(TOps.Load(columnMax), TOps.MaxNative(TOps.MaxNative(TOps.MaxNative(x00, x10), TOps.MaxNative(x20, x30)), TOps.MaxNative(x40, x50))), columnMax);
             }
 
             TOps.Store(x00, c0);
