@@ -391,122 +391,228 @@ internal static unsafe class PanelGemm
         }
     }
 
-    /// <summary>C[6 × 4·W] at column 0 of the pointers; see <see cref="MultiplyTransposedA{TOps, TV}"/>.</summary>
+    /// <summary>C[m × 4·W] at column 0 of the pointers, 6 rows at a time; see <see cref="MultiplyTransposedA{TOps, TV}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
     private static void PanelT4<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* columnScale)
         where TOps : ISimd<TV>
         where TV : struct
     {
-        int w = TOps.Width;
         for (int g = 0; g < totalRows; g += Rows)
         {
-            float* a = aFirst + g;
+            // A last group of at most 4 rows runs the 4-row variant: no work on copies of its last row (Dv = 64 is 10 × 6 + 4).
             int aRows = Math.Min(Rows, totalRows - g);
-            float* c = cFirst + ((long)g * ldc);
-            int o1 = Math.Min(1, aRows - 1), o2 = Math.Min(2, aRows - 1), o3 = Math.Min(3, aRows - 1), o4 = Math.Min(4, aRows - 1), o5 = Math.Min(5, aRows - 1);
-            float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
-            TV x00, x01, x02, x03, x10, x11, x12, x13, x20, x21, x22, x23, x30, x31, x32, x33, x40, x41, x42, x43, x50, x51, x52, x53;
-            if (columnScale is null)
+            if (aRows <= 4)
             {
-                x00 = TOps.Load(c0); x01 = TOps.Load(c0 + w); x02 = TOps.Load(c0 + (2 * w)); x03 = TOps.Load(c0 + (3 * w));
-                x10 = TOps.Load(c1); x11 = TOps.Load(c1 + w); x12 = TOps.Load(c1 + (2 * w)); x13 = TOps.Load(c1 + (3 * w));
-                x20 = TOps.Load(c2); x21 = TOps.Load(c2 + w); x22 = TOps.Load(c2 + (2 * w)); x23 = TOps.Load(c2 + (3 * w));
-                x30 = TOps.Load(c3); x31 = TOps.Load(c3 + w); x32 = TOps.Load(c3 + (2 * w)); x33 = TOps.Load(c3 + (3 * w));
-                x40 = TOps.Load(c4); x41 = TOps.Load(c4 + w); x42 = TOps.Load(c4 + (2 * w)); x43 = TOps.Load(c4 + (3 * w));
-                x50 = TOps.Load(c5); x51 = TOps.Load(c5 + w); x52 = TOps.Load(c5 + (2 * w)); x53 = TOps.Load(c5 + (3 * w));
+                GroupT4<TOps, TV, FourRows>(aFirst + g, lda, aRows, b, ldb, cFirst + ((long)g * ldc), ldc, depth, columnScale);
             }
             else
             {
-                TV s0 = TOps.Load(columnScale);
-                TV s1 = TOps.Load(columnScale + w);
-                TV s2 = TOps.Load(columnScale + (2 * w));
-                TV s3 = TOps.Load(columnScale + (3 * w));
-                x00 = TOps.Multiply(TOps.Load(c0), s0);
-                x01 = TOps.Multiply(TOps.Load(c0 + w), s1);
-                x02 = TOps.Multiply(TOps.Load(c0 + (2 * w)), s2);
-                x03 = TOps.Multiply(TOps.Load(c0 + (3 * w)), s3);
-                x10 = TOps.Multiply(TOps.Load(c1), s0);
-                x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
-                x12 = TOps.Multiply(TOps.Load(c1 + (2 * w)), s2);
-                x13 = TOps.Multiply(TOps.Load(c1 + (3 * w)), s3);
-                x20 = TOps.Multiply(TOps.Load(c2), s0);
-                x21 = TOps.Multiply(TOps.Load(c2 + w), s1);
-                x22 = TOps.Multiply(TOps.Load(c2 + (2 * w)), s2);
-                x23 = TOps.Multiply(TOps.Load(c2 + (3 * w)), s3);
-                x30 = TOps.Multiply(TOps.Load(c3), s0);
-                x31 = TOps.Multiply(TOps.Load(c3 + w), s1);
-                x32 = TOps.Multiply(TOps.Load(c3 + (2 * w)), s2);
-                x33 = TOps.Multiply(TOps.Load(c3 + (3 * w)), s3);
+                GroupT4<TOps, TV, SixRows>(aFirst + g, lda, aRows, b, ldb, cFirst + ((long)g * ldc), ldc, depth, columnScale);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One group of <see cref="MultiplyTransposedA{TOps, TV}"/>: C[r × 4·W] for r = 6 or 4 rows (<typeparamref name="TRows"/>; the JIT
+    /// drops rows 4 and 5 of the 4-row variant), A rows past <paramref name="aRows"/> repeating the last.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
+    private static void GroupT4<TOps, TV, TRows>(float* a, int lda, int aRows, float* b, int ldb, float* c, int ldc, int depth, float* columnScale)
+        where TOps : ISimd<TV>
+        where TV : struct
+        where TRows : struct, IPanelRows
+    {
+        int w = TOps.Width;
+        bool six = TRows.Six;
+        int o1 = Math.Min(1, aRows - 1), o2 = Math.Min(2, aRows - 1), o3 = Math.Min(3, aRows - 1), o4 = Math.Min(4, aRows - 1), o5 = Math.Min(5, aRows - 1);
+        float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
+        TV s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero;
+        if (columnScale is not null)
+        {
+            s0 = TOps.Load(columnScale);
+            s1 = TOps.Load(columnScale + w);
+            s2 = TOps.Load(columnScale + (2 * w));
+            s3 = TOps.Load(columnScale + (3 * w));
+        }
+
+        TV x00 = TOps.Zero, x01 = TOps.Zero, x02 = TOps.Zero, x03 = TOps.Zero;
+        TV x10 = TOps.Zero, x11 = TOps.Zero, x12 = TOps.Zero, x13 = TOps.Zero;
+        TV x20 = TOps.Zero, x21 = TOps.Zero, x22 = TOps.Zero, x23 = TOps.Zero;
+        TV x30 = TOps.Zero, x31 = TOps.Zero, x32 = TOps.Zero, x33 = TOps.Zero;
+        TV x40 = TOps.Zero, x41 = TOps.Zero, x42 = TOps.Zero, x43 = TOps.Zero;
+        TV x50 = TOps.Zero, x51 = TOps.Zero, x52 = TOps.Zero, x53 = TOps.Zero;
+        if (columnScale is null)
+        {
+            x00 = TOps.Load(c0);
+            x01 = TOps.Load(c0 + w);
+            x02 = TOps.Load(c0 + (2 * w));
+            x03 = TOps.Load(c0 + (3 * w));
+        }
+        else
+        {
+            x00 = TOps.Multiply(TOps.Load(c0), s0);
+            x01 = TOps.Multiply(TOps.Load(c0 + w), s1);
+            x02 = TOps.Multiply(TOps.Load(c0 + (2 * w)), s2);
+            x03 = TOps.Multiply(TOps.Load(c0 + (3 * w)), s3);
+        }
+
+        if (columnScale is null)
+        {
+            x10 = TOps.Load(c1);
+            x11 = TOps.Load(c1 + w);
+            x12 = TOps.Load(c1 + (2 * w));
+            x13 = TOps.Load(c1 + (3 * w));
+        }
+        else
+        {
+            x10 = TOps.Multiply(TOps.Load(c1), s0);
+            x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
+            x12 = TOps.Multiply(TOps.Load(c1 + (2 * w)), s2);
+            x13 = TOps.Multiply(TOps.Load(c1 + (3 * w)), s3);
+        }
+
+        if (columnScale is null)
+        {
+            x20 = TOps.Load(c2);
+            x21 = TOps.Load(c2 + w);
+            x22 = TOps.Load(c2 + (2 * w));
+            x23 = TOps.Load(c2 + (3 * w));
+        }
+        else
+        {
+            x20 = TOps.Multiply(TOps.Load(c2), s0);
+            x21 = TOps.Multiply(TOps.Load(c2 + w), s1);
+            x22 = TOps.Multiply(TOps.Load(c2 + (2 * w)), s2);
+            x23 = TOps.Multiply(TOps.Load(c2 + (3 * w)), s3);
+        }
+
+        if (columnScale is null)
+        {
+            x30 = TOps.Load(c3);
+            x31 = TOps.Load(c3 + w);
+            x32 = TOps.Load(c3 + (2 * w));
+            x33 = TOps.Load(c3 + (3 * w));
+        }
+        else
+        {
+            x30 = TOps.Multiply(TOps.Load(c3), s0);
+            x31 = TOps.Multiply(TOps.Load(c3 + w), s1);
+            x32 = TOps.Multiply(TOps.Load(c3 + (2 * w)), s2);
+            x33 = TOps.Multiply(TOps.Load(c3 + (3 * w)), s3);
+        }
+
+        if (six)
+        {
+            if (columnScale is null)
+            {
+                x40 = TOps.Load(c4);
+                x41 = TOps.Load(c4 + w);
+                x42 = TOps.Load(c4 + (2 * w));
+                x43 = TOps.Load(c4 + (3 * w));
+            }
+            else
+            {
                 x40 = TOps.Multiply(TOps.Load(c4), s0);
                 x41 = TOps.Multiply(TOps.Load(c4 + w), s1);
                 x42 = TOps.Multiply(TOps.Load(c4 + (2 * w)), s2);
                 x43 = TOps.Multiply(TOps.Load(c4 + (3 * w)), s3);
+            }
+        }
+
+        if (six)
+        {
+            if (columnScale is null)
+            {
+                x50 = TOps.Load(c5);
+                x51 = TOps.Load(c5 + w);
+                x52 = TOps.Load(c5 + (2 * w));
+                x53 = TOps.Load(c5 + (3 * w));
+            }
+            else
+            {
                 x50 = TOps.Multiply(TOps.Load(c5), s0);
                 x51 = TOps.Multiply(TOps.Load(c5 + w), s1);
                 x52 = TOps.Multiply(TOps.Load(c5 + (2 * w)), s2);
                 x53 = TOps.Multiply(TOps.Load(c5 + (3 * w)), s3);
             }
+        }
 
-            for (int k = 0; k < depth; k++)
+        for (int k = 0; k < depth; k++)
+        {
+            float* ak = a + ((long)k * lda);
+            float* bk = b + ((long)k * ldb);
+            TV b0 = TOps.Load(bk);
+            TV b1 = TOps.Load(bk + w);
+            TV b2 = TOps.Load(bk + (2 * w));
+            TV b3 = TOps.Load(bk + (3 * w));
+            TV r0 = TOps.Splat(ak[0]);
+            x00 = TOps.MultiplyAdd(r0, b0, x00);
+            x01 = TOps.MultiplyAdd(r0, b1, x01);
+            x02 = TOps.MultiplyAdd(r0, b2, x02);
+            x03 = TOps.MultiplyAdd(r0, b3, x03);
+            TV r1 = TOps.Splat(ak[o1]);
+            x10 = TOps.MultiplyAdd(r1, b0, x10);
+            x11 = TOps.MultiplyAdd(r1, b1, x11);
+            x12 = TOps.MultiplyAdd(r1, b2, x12);
+            x13 = TOps.MultiplyAdd(r1, b3, x13);
+            TV r2 = TOps.Splat(ak[o2]);
+            x20 = TOps.MultiplyAdd(r2, b0, x20);
+            x21 = TOps.MultiplyAdd(r2, b1, x21);
+            x22 = TOps.MultiplyAdd(r2, b2, x22);
+            x23 = TOps.MultiplyAdd(r2, b3, x23);
+            TV r3 = TOps.Splat(ak[o3]);
+            x30 = TOps.MultiplyAdd(r3, b0, x30);
+            x31 = TOps.MultiplyAdd(r3, b1, x31);
+            x32 = TOps.MultiplyAdd(r3, b2, x32);
+            x33 = TOps.MultiplyAdd(r3, b3, x33);
+            if (six)
             {
-                float* ak = a + ((long)k * lda);
-                float* bk = b + ((long)k * ldb);
-                TV b0 = TOps.Load(bk);
-                TV b1 = TOps.Load(bk + w);
-                TV b2 = TOps.Load(bk + (2 * w));
-                TV b3 = TOps.Load(bk + (3 * w));
-                TV r0 = TOps.Splat(ak[0]);
-                x00 = TOps.MultiplyAdd(r0, b0, x00);
-                x01 = TOps.MultiplyAdd(r0, b1, x01);
-                x02 = TOps.MultiplyAdd(r0, b2, x02);
-                x03 = TOps.MultiplyAdd(r0, b3, x03);
-                TV r1 = TOps.Splat(ak[o1]);
-                x10 = TOps.MultiplyAdd(r1, b0, x10);
-                x11 = TOps.MultiplyAdd(r1, b1, x11);
-                x12 = TOps.MultiplyAdd(r1, b2, x12);
-                x13 = TOps.MultiplyAdd(r1, b3, x13);
-                TV r2 = TOps.Splat(ak[o2]);
-                x20 = TOps.MultiplyAdd(r2, b0, x20);
-                x21 = TOps.MultiplyAdd(r2, b1, x21);
-                x22 = TOps.MultiplyAdd(r2, b2, x22);
-                x23 = TOps.MultiplyAdd(r2, b3, x23);
-                TV r3 = TOps.Splat(ak[o3]);
-                x30 = TOps.MultiplyAdd(r3, b0, x30);
-                x31 = TOps.MultiplyAdd(r3, b1, x31);
-                x32 = TOps.MultiplyAdd(r3, b2, x32);
-                x33 = TOps.MultiplyAdd(r3, b3, x33);
                 TV r4 = TOps.Splat(ak[o4]);
                 x40 = TOps.MultiplyAdd(r4, b0, x40);
                 x41 = TOps.MultiplyAdd(r4, b1, x41);
                 x42 = TOps.MultiplyAdd(r4, b2, x42);
                 x43 = TOps.MultiplyAdd(r4, b3, x43);
+            }
+            if (six)
+            {
                 TV r5 = TOps.Splat(ak[o5]);
                 x50 = TOps.MultiplyAdd(r5, b0, x50);
                 x51 = TOps.MultiplyAdd(r5, b1, x51);
                 x52 = TOps.MultiplyAdd(r5, b2, x52);
                 x53 = TOps.MultiplyAdd(r5, b3, x53);
             }
+        }
 
-            TOps.Store(x00, c0);
-            TOps.Store(x01, c0 + w);
-            TOps.Store(x02, c0 + (2 * w));
-            TOps.Store(x03, c0 + (3 * w));
-            TOps.Store(x10, c1);
-            TOps.Store(x11, c1 + w);
-            TOps.Store(x12, c1 + (2 * w));
-            TOps.Store(x13, c1 + (3 * w));
-            TOps.Store(x20, c2);
-            TOps.Store(x21, c2 + w);
-            TOps.Store(x22, c2 + (2 * w));
-            TOps.Store(x23, c2 + (3 * w));
-            TOps.Store(x30, c3);
-            TOps.Store(x31, c3 + w);
-            TOps.Store(x32, c3 + (2 * w));
-            TOps.Store(x33, c3 + (3 * w));
+        TOps.Store(x00, c0);
+        TOps.Store(x01, c0 + w);
+        TOps.Store(x02, c0 + (2 * w));
+        TOps.Store(x03, c0 + (3 * w));
+
+        TOps.Store(x10, c1);
+        TOps.Store(x11, c1 + w);
+        TOps.Store(x12, c1 + (2 * w));
+        TOps.Store(x13, c1 + (3 * w));
+
+        TOps.Store(x20, c2);
+        TOps.Store(x21, c2 + w);
+        TOps.Store(x22, c2 + (2 * w));
+        TOps.Store(x23, c2 + (3 * w));
+
+        TOps.Store(x30, c3);
+        TOps.Store(x31, c3 + w);
+        TOps.Store(x32, c3 + (2 * w));
+        TOps.Store(x33, c3 + (3 * w));
+
+        if (six)
+        {
             TOps.Store(x40, c4);
             TOps.Store(x41, c4 + w);
             TOps.Store(x42, c4 + (2 * w));
             TOps.Store(x43, c4 + (3 * w));
+        }
+
+        if (six)
+        {
             TOps.Store(x50, c5);
             TOps.Store(x51, c5 + w);
             TOps.Store(x52, c5 + (2 * w));
@@ -660,4 +766,23 @@ internal static unsafe class PanelGemm
         }
     }
 
+}
+
+/// <summary>The rows of one panel group, as a type so the JIT compiles a separate copy per count (see <see cref="PanelGemm"/>).</summary>
+internal interface IPanelRows
+{
+    /// <summary>True for 6 rows, false for 4.</summary>
+    static abstract bool Six { get; }
+}
+
+/// <summary>Groups of 6 rows.</summary>
+internal readonly struct SixRows : IPanelRows
+{
+    public static bool Six => true;
+}
+
+/// <summary>Groups of 4 rows.</summary>
+internal readonly struct FourRows : IPanelRows
+{
+    public static bool Six => false;
 }
