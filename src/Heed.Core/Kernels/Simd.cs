@@ -128,29 +128,41 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
 
         // Three rounds of shuffles on 16 rows: pairs of floats (unpack), pairs of pairs (unpack as doubles), then 128-bit
         // quarters (two shuffles), so u[4q + c] holds rows 4q..4q+3 of columns c, c + 4, c + 8, c + 12 in its quarters.
-        var u = stackalloc Vector512<float>[16];
-        for (int q = 0; q < 4; q++)
-        {
-            float* r = source + ((long)4 * q * stride);
-            Vector512<float> r0 = Vector512.Load(r), r1 = Vector512.Load(r + stride), r2 = Vector512.Load(r + (2 * stride)), r3 = Vector512.Load(r + (3 * stride));
-            Vector512<double> t0 = Avx512F.UnpackLow(r0, r1).AsDouble(), t1 = Avx512F.UnpackHigh(r0, r1).AsDouble();
-            Vector512<double> t2 = Avx512F.UnpackLow(r2, r3).AsDouble(), t3 = Avx512F.UnpackHigh(r2, r3).AsDouble();
-            u[(4 * q) + 0] = Avx512F.UnpackLow(t0, t2).AsSingle();
-            u[(4 * q) + 1] = Avx512F.UnpackHigh(t0, t2).AsSingle();
-            u[(4 * q) + 2] = Avx512F.UnpackLow(t1, t3).AsSingle();
-            u[(4 * q) + 3] = Avx512F.UnpackHigh(t1, t3).AsSingle();
-        }
-
+        Quads(source, stride, out Vector512<float> u0, out Vector512<float> u1, out Vector512<float> u2, out Vector512<float> u3);
+        Quads(source + (4 * stride), stride, out Vector512<float> u4, out Vector512<float> u5, out Vector512<float> u6, out Vector512<float> u7);
+        Quads(source + (8 * stride), stride, out Vector512<float> u8, out Vector512<float> u9, out Vector512<float> u10, out Vector512<float> u11);
+        Quads(source + (12 * stride), stride, out Vector512<float> u12, out Vector512<float> u13, out Vector512<float> u14, out Vector512<float> u15);
         Vector512<float> scale = Vector512.Create(factor);
-        for (int c = 0; c < 4; c++)
-        {
-            Vector512<float> low01 = Avx512F.Shuffle4x128(u[c], u[4 + c], 0x44), high01 = Avx512F.Shuffle4x128(u[c], u[4 + c], 0xEE);
-            Vector512<float> low23 = Avx512F.Shuffle4x128(u[8 + c], u[12 + c], 0x44), high23 = Avx512F.Shuffle4x128(u[8 + c], u[12 + c], 0xEE);
-            (Avx512F.Shuffle4x128(low01, low23, 0x88) * scale).Store(destination + ((long)c * destinationStride));
-            (Avx512F.Shuffle4x128(low01, low23, 0xDD) * scale).Store(destination + ((long)(c + 4) * destinationStride));
-            (Avx512F.Shuffle4x128(high01, high23, 0x88) * scale).Store(destination + ((long)(c + 8) * destinationStride));
-            (Avx512F.Shuffle4x128(high01, high23, 0xDD) * scale).Store(destination + ((long)(c + 12) * destinationStride));
-        }
+        long step = destinationStride;
+        Columns(u0, u4, u8, u12, scale, destination, step);
+        Columns(u1, u5, u9, u13, scale, destination + step, step);
+        Columns(u2, u6, u10, u14, scale, destination + (2 * step), step);
+        Columns(u3, u7, u11, u15, scale, destination + (3 * step), step);
+    }
+
+    /// <summary>Four rows into u0..u3: u_c holds, in 128-bit quarter k, the four rows' elements 4k + c.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Quads(float* r, int stride, out Vector512<float> u0, out Vector512<float> u1, out Vector512<float> u2, out Vector512<float> u3)
+    {
+        Vector512<float> r0 = Vector512.Load(r), r1 = Vector512.Load(r + stride), r2 = Vector512.Load(r + (2 * stride)), r3 = Vector512.Load(r + (3 * stride));
+        Vector512<double> t0 = Avx512F.UnpackLow(r0, r1).AsDouble(), t1 = Avx512F.UnpackHigh(r0, r1).AsDouble();
+        Vector512<double> t2 = Avx512F.UnpackLow(r2, r3).AsDouble(), t3 = Avx512F.UnpackHigh(r2, r3).AsDouble();
+        u0 = Avx512F.UnpackLow(t0, t2).AsSingle();
+        u1 = Avx512F.UnpackHigh(t0, t2).AsSingle();
+        u2 = Avx512F.UnpackLow(t1, t3).AsSingle();
+        u3 = Avx512F.UnpackHigh(t1, t3).AsSingle();
+    }
+
+    /// <summary>Output columns c, c + 4, c + 8, c + 12 (destination rows 0, 4, 8, 12 from <paramref name="destination"/>) from the quads of rows 0–3, 4–7, 8–11, 12–15.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Columns(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, Vector512<float> scale, float* destination, long step)
+    {
+        Vector512<float> low01 = Avx512F.Shuffle4x128(a, b, 0x44), high01 = Avx512F.Shuffle4x128(a, b, 0xEE);
+        Vector512<float> low23 = Avx512F.Shuffle4x128(c, d, 0x44), high23 = Avx512F.Shuffle4x128(c, d, 0xEE);
+        (Avx512F.Shuffle4x128(low01, low23, 0x88) * scale).Store(destination);
+        (Avx512F.Shuffle4x128(low01, low23, 0xDD) * scale).Store(destination + (4 * step));
+        (Avx512F.Shuffle4x128(high01, high23, 0x88) * scale).Store(destination + (8 * step));
+        (Avx512F.Shuffle4x128(high01, high23, 0xDD) * scale).Store(destination + (12 * step));
     }
 
     private static readonly Vector512<int> Lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
