@@ -177,7 +177,8 @@ internal static unsafe class FlashAttention
                 continue;
             }
 
-            // The tile's V rows (in place when float32) and whether they are all finite (then P·V is a plain product: 0·x = 0).
+            // The tile's V rows (in place when float32) and whether they are all finite (then P·V is a plain product: 0·x = 0;
+            // float32 V is checked once per head and call, converted V per tile).
             float* values;
             int valueStride;
             if (call.Value.IsFloat32)
@@ -192,7 +193,7 @@ internal static unsafe class FlashAttention
                 valueStride = valueHeadSize;
             }
 
-            bool valuesFinite = AllFinite<TOps, TV>(values, valueStride, count, valueHeadSize);
+            bool valuesFinite = call.Value.IsFloat32 ? call.ValueHeadFinite<TOps, TV>(b, kvHead) : AllFinite<TOps, TV>(values, valueStride, count, valueHeadSize);
 
             // Each register of rows computes only the keys some of its rows may see ([0, count) unless the tile is a staircase).
             bool staircase = skipClosed && valuesFinite && !general && !inside
@@ -571,7 +572,7 @@ internal static unsafe class FlashAttention
 
     /// <summary>True when the first <paramref name="n"/> floats of each of <paramref name="count"/> rows (<paramref name="stride"/> apart) are finite.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
-    private static bool AllFinite<TOps, TV>(float* data, int stride, int count, int n)
+    public static bool AllFinite<TOps, TV>(float* data, int stride, int count, int n)
         where TOps : ISimd<TV>
         where TV : struct
     {

@@ -24,6 +24,7 @@ internal sealed unsafe class KernelCall : IDisposable
 {
     private readonly int[] _lo;
     private readonly int[] _hi;
+    private readonly int[] _valueHeads; // per (b, kv head): 0 not checked yet, 1 every V row finite, 2 not
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per-call setup: optimized from the first call, not after tiering
     public KernelCall(AttentionGeometry geometry, AttentionOptions options, KernelBias bias, TensorRows query, TensorRows key, TensorRows value, TensorRows output, int threads)
@@ -41,6 +42,7 @@ internal sealed unsafe class KernelCall : IDisposable
         int batch = geometry.Batch, queryLength = geometry.QueryLength;
         _lo = new int[batch * queryLength];
         _hi = new int[batch * queryLength];
+        _valueHeads = new int[batch * geometry.KvNumHeads];
         for (int b = 0; b < batch; b++)
         {
             for (int i = 0; i < queryLength; i++)
@@ -53,6 +55,25 @@ internal sealed unsafe class KernelCall : IDisposable
     }
 
     public AttentionGeometry Geometry { get; }
+
+    /// <summary>
+    /// True when every V row of (b, kvHead) is finite (float32 V, read in place), so P·V may run as a plain product there
+    /// (0·x = 0). Checked once per call by the first block that asks; a race only checks twice.
+    /// </summary>
+    public unsafe bool ValueHeadFinite<TOps, TV>(int b, int kvHead)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        int at = (b * Geometry.KvNumHeads) + kvHead;
+        int state = Volatile.Read(ref _valueHeads[at]);
+        if (state == 0)
+        {
+            state = Geometry.KvLength == 0 || FlashAttention.AllFinite<TOps, TV>(Value.InPlace(b, kvHead, 0), Value.PositionStride, Geometry.KvLength, Geometry.ValueHeadSize) ? 1 : 2;
+            Volatile.Write(ref _valueHeads[at], state);
+        }
+
+        return state == 1;
+    }
 
     public AttentionOptions Options { get; }
 
