@@ -126,7 +126,7 @@ internal static unsafe class FlashAttention
         float* result = line + Math.Max(headSize, valueHeadSize);
 
         // Qᵀ (scaled), empty state, and the open interval of each row; lanes past the rows stay closed and zero.
-        int minLo = int.MaxValue, maxHi = -1;
+        int minLo = int.MaxValue, maxHi = -1, maxLo = -1, minHi = int.MaxValue;
         for (int r = 0; r < lanes; r++)
         {
             m[r] = float.NegativeInfinity;
@@ -141,6 +141,8 @@ internal static unsafe class FlashAttention
                 {
                     minLo = Math.Min(minLo, lo[r]);
                     maxHi = Math.Max(maxHi, hi[r]);
+                    maxLo = Math.Max(maxLo, lo[r]);
+                    minHi = Math.Min(minHi, hi[r]);
                 }
             }
         }
@@ -162,20 +164,9 @@ internal static unsafe class FlashAttention
         for (int j0 = maxHi < 0 ? kvLength : minLo; j0 <= maxHi; j0 += KeyBlock)
         {
             int count = Math.Min(KeyBlock, maxHi + 1 - j0), last = j0 + count - 1;
-            bool touched = false, inside = true;
-            for (int r = 0; r < rows; r++)
-            {
-                if (lo[r] <= hi[r])
-                {
-                    touched |= !skipClosed || (last >= lo[r] && j0 <= hi[r]);
-                    inside &= lo[r] <= j0 && hi[r] >= last;
-                }
-            }
-
-            if (!touched)
-            {
-                continue;
-            }
+            // Every tile of [minLo, maxHi] meets some row's interval (a tile that only falls between the intervals of rows is
+            // computed and fully masked, which changes nothing); it is "inside" when every open row sees all of it.
+            bool inside = maxLo <= j0 && minHi >= last;
 
             // The tile's V rows (in place when float32) and whether they are all finite (then P·V is a plain product: 0·x = 0;
             // float32 V is checked once per head and call, converted V per tile).
