@@ -60,132 +60,184 @@ internal static unsafe class PanelGemm
         }
     }
 
-    /// <summary>C[6 × 4·W] at column 0 of the pointers; see <see cref="Multiply{TOps, TV}"/>.</summary>
+    /// <summary>C[m × 4·W] at column 0 of the pointers, 6 rows at a time; see <see cref="Multiply{TOps, TV}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
     private static void Panel4<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* rowScales, float* columnMax)
         where TOps : ISimd<TV>
         where TV : struct
     {
-        int w = TOps.Width;
         for (int g = 0; g < totalRows; g += Rows)
         {
-            float* a = aFirst + ((long)g * lda);
+            // A last group of at most 4 rows runs the 4-row variant (decoding's 4 query rows per kv head, a tile's last keys).
             int aRows = Math.Min(Rows, totalRows - g);
-            float* c = cFirst + ((long)g * ldc);
             float* rowScale = rowScales is null ? null : rowScales + g;
-            float* a0 = a, a1 = a + (Math.Min(1, aRows - 1) * lda), a2 = a + (Math.Min(2, aRows - 1) * lda), a3 = a + (Math.Min(3, aRows - 1) * lda), a4 = a + (Math.Min(4, aRows - 1) * lda), a5 = a + (Math.Min(5, aRows - 1) * lda);
-            float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
-            TV x00, x01, x02, x03, x10, x11, x12, x13, x20, x21, x22, x23, x30, x31, x32, x33, x40, x41, x42, x43, x50, x51, x52, x53;
-            if (rowScale is null)
+            if (aRows <= 4)
             {
-                x00 = TOps.Zero; x01 = TOps.Zero; x02 = TOps.Zero; x03 = TOps.Zero;
-                x10 = TOps.Zero; x11 = TOps.Zero; x12 = TOps.Zero; x13 = TOps.Zero;
-                x20 = TOps.Zero; x21 = TOps.Zero; x22 = TOps.Zero; x23 = TOps.Zero;
-                x30 = TOps.Zero; x31 = TOps.Zero; x32 = TOps.Zero; x33 = TOps.Zero;
-                x40 = TOps.Zero; x41 = TOps.Zero; x42 = TOps.Zero; x43 = TOps.Zero;
-                x50 = TOps.Zero; x51 = TOps.Zero; x52 = TOps.Zero; x53 = TOps.Zero;
+                Group4<TOps, TV, FourRows>(aFirst + ((long)g * lda), lda, aRows, b, ldb, cFirst + ((long)g * ldc), ldc, depth, rowScale, columnMax);
             }
             else
             {
-                TV s0 = TOps.Splat(rowScale[0]);
-                TV s1 = TOps.Splat(rowScale[1]);
-                TV s2 = TOps.Splat(rowScale[2]);
-                TV s3 = TOps.Splat(rowScale[3]);
+                Group4<TOps, TV, SixRows>(aFirst + ((long)g * lda), lda, aRows, b, ldb, cFirst + ((long)g * ldc), ldc, depth, rowScale, columnMax);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One group of <see cref="Multiply{TOps, TV}"/>: C[r × 4·W] for r = 6 or 4 rows (<typeparamref name="TRows"/>), A rows past
+    /// <paramref name="aRows"/> repeating the last; with <paramref name="columnMax"/>, the column maxima of the group's rows are
+    /// merged into it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
+    private static void Group4<TOps, TV, TRows>(float* a, int lda, int aRows, float* b, int ldb, float* c, int ldc, int depth, float* rowScale, float* columnMax)
+        where TOps : ISimd<TV>
+        where TV : struct
+        where TRows : struct, IPanelRows
+    {
+        int w = TOps.Width;
+        bool six = TRows.Six;
+        float* a0 = a, a1 = a + (Math.Min(1, aRows - 1) * lda), a2 = a + (Math.Min(2, aRows - 1) * lda), a3 = a + (Math.Min(3, aRows - 1) * lda), a4 = a + (Math.Min(4, aRows - 1) * lda), a5 = a + (Math.Min(5, aRows - 1) * lda);
+        float* c0 = c, c1 = c + ldc, c2 = c + (2 * ldc), c3 = c + (3 * ldc), c4 = c + (4 * ldc), c5 = c + (5 * ldc);
+        TV x00 = TOps.Zero, x01 = TOps.Zero, x02 = TOps.Zero, x03 = TOps.Zero;
+        TV x10 = TOps.Zero, x11 = TOps.Zero, x12 = TOps.Zero, x13 = TOps.Zero;
+        TV x20 = TOps.Zero, x21 = TOps.Zero, x22 = TOps.Zero, x23 = TOps.Zero;
+        TV x30 = TOps.Zero, x31 = TOps.Zero, x32 = TOps.Zero, x33 = TOps.Zero;
+        TV x40 = TOps.Zero, x41 = TOps.Zero, x42 = TOps.Zero, x43 = TOps.Zero;
+        TV x50 = TOps.Zero, x51 = TOps.Zero, x52 = TOps.Zero, x53 = TOps.Zero;
+        if (rowScale is not null)
+        {
+            TV s0 = TOps.Splat(rowScale[0]);
+            x00 = TOps.Multiply(TOps.Load(c0), s0);
+            x01 = TOps.Multiply(TOps.Load(c0 + w), s0);
+            x02 = TOps.Multiply(TOps.Load(c0 + (2 * w)), s0);
+            x03 = TOps.Multiply(TOps.Load(c0 + (3 * w)), s0);
+            TV s1 = TOps.Splat(rowScale[1]);
+            x10 = TOps.Multiply(TOps.Load(c1), s1);
+            x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
+            x12 = TOps.Multiply(TOps.Load(c1 + (2 * w)), s1);
+            x13 = TOps.Multiply(TOps.Load(c1 + (3 * w)), s1);
+            TV s2 = TOps.Splat(rowScale[2]);
+            x20 = TOps.Multiply(TOps.Load(c2), s2);
+            x21 = TOps.Multiply(TOps.Load(c2 + w), s2);
+            x22 = TOps.Multiply(TOps.Load(c2 + (2 * w)), s2);
+            x23 = TOps.Multiply(TOps.Load(c2 + (3 * w)), s2);
+            TV s3 = TOps.Splat(rowScale[3]);
+            x30 = TOps.Multiply(TOps.Load(c3), s3);
+            x31 = TOps.Multiply(TOps.Load(c3 + w), s3);
+            x32 = TOps.Multiply(TOps.Load(c3 + (2 * w)), s3);
+            x33 = TOps.Multiply(TOps.Load(c3 + (3 * w)), s3);
+            if (six)
+            {
                 TV s4 = TOps.Splat(rowScale[4]);
-                TV s5 = TOps.Splat(rowScale[5]);
-                x00 = TOps.Multiply(TOps.Load(c0), s0);
-                x01 = TOps.Multiply(TOps.Load(c0 + w), s0);
-                x02 = TOps.Multiply(TOps.Load(c0 + (2 * w)), s0);
-                x03 = TOps.Multiply(TOps.Load(c0 + (3 * w)), s0);
-                x10 = TOps.Multiply(TOps.Load(c1), s1);
-                x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
-                x12 = TOps.Multiply(TOps.Load(c1 + (2 * w)), s1);
-                x13 = TOps.Multiply(TOps.Load(c1 + (3 * w)), s1);
-                x20 = TOps.Multiply(TOps.Load(c2), s2);
-                x21 = TOps.Multiply(TOps.Load(c2 + w), s2);
-                x22 = TOps.Multiply(TOps.Load(c2 + (2 * w)), s2);
-                x23 = TOps.Multiply(TOps.Load(c2 + (3 * w)), s2);
-                x30 = TOps.Multiply(TOps.Load(c3), s3);
-                x31 = TOps.Multiply(TOps.Load(c3 + w), s3);
-                x32 = TOps.Multiply(TOps.Load(c3 + (2 * w)), s3);
-                x33 = TOps.Multiply(TOps.Load(c3 + (3 * w)), s3);
                 x40 = TOps.Multiply(TOps.Load(c4), s4);
                 x41 = TOps.Multiply(TOps.Load(c4 + w), s4);
                 x42 = TOps.Multiply(TOps.Load(c4 + (2 * w)), s4);
                 x43 = TOps.Multiply(TOps.Load(c4 + (3 * w)), s4);
+            }
+            if (six)
+            {
+                TV s5 = TOps.Splat(rowScale[5]);
                 x50 = TOps.Multiply(TOps.Load(c5), s5);
                 x51 = TOps.Multiply(TOps.Load(c5 + w), s5);
                 x52 = TOps.Multiply(TOps.Load(c5 + (2 * w)), s5);
                 x53 = TOps.Multiply(TOps.Load(c5 + (3 * w)), s5);
             }
+        }
 
-            for (int k = 0; k < depth; k++)
+        for (int k = 0; k < depth; k++)
+        {
+            float* bk = b + ((long)k * ldb);
+            TV b0 = TOps.Load(bk);
+            TV b1 = TOps.Load(bk + w);
+            TV b2 = TOps.Load(bk + (2 * w));
+            TV b3 = TOps.Load(bk + (3 * w));
+            TV r0 = TOps.Splat(a0[k]);
+            x00 = TOps.MultiplyAdd(r0, b0, x00);
+            x01 = TOps.MultiplyAdd(r0, b1, x01);
+            x02 = TOps.MultiplyAdd(r0, b2, x02);
+            x03 = TOps.MultiplyAdd(r0, b3, x03);
+            TV r1 = TOps.Splat(a1[k]);
+            x10 = TOps.MultiplyAdd(r1, b0, x10);
+            x11 = TOps.MultiplyAdd(r1, b1, x11);
+            x12 = TOps.MultiplyAdd(r1, b2, x12);
+            x13 = TOps.MultiplyAdd(r1, b3, x13);
+            TV r2 = TOps.Splat(a2[k]);
+            x20 = TOps.MultiplyAdd(r2, b0, x20);
+            x21 = TOps.MultiplyAdd(r2, b1, x21);
+            x22 = TOps.MultiplyAdd(r2, b2, x22);
+            x23 = TOps.MultiplyAdd(r2, b3, x23);
+            TV r3 = TOps.Splat(a3[k]);
+            x30 = TOps.MultiplyAdd(r3, b0, x30);
+            x31 = TOps.MultiplyAdd(r3, b1, x31);
+            x32 = TOps.MultiplyAdd(r3, b2, x32);
+            x33 = TOps.MultiplyAdd(r3, b3, x33);
+            if (six)
             {
-                float* bk = b + ((long)k * ldb);
-                TV b0 = TOps.Load(bk);
-                TV b1 = TOps.Load(bk + w);
-                TV b2 = TOps.Load(bk + (2 * w));
-                TV b3 = TOps.Load(bk + (3 * w));
-                TV r0 = TOps.Splat(a0[k]);
-                x00 = TOps.MultiplyAdd(r0, b0, x00);
-                x01 = TOps.MultiplyAdd(r0, b1, x01);
-                x02 = TOps.MultiplyAdd(r0, b2, x02);
-                x03 = TOps.MultiplyAdd(r0, b3, x03);
-                TV r1 = TOps.Splat(a1[k]);
-                x10 = TOps.MultiplyAdd(r1, b0, x10);
-                x11 = TOps.MultiplyAdd(r1, b1, x11);
-                x12 = TOps.MultiplyAdd(r1, b2, x12);
-                x13 = TOps.MultiplyAdd(r1, b3, x13);
-                TV r2 = TOps.Splat(a2[k]);
-                x20 = TOps.MultiplyAdd(r2, b0, x20);
-                x21 = TOps.MultiplyAdd(r2, b1, x21);
-                x22 = TOps.MultiplyAdd(r2, b2, x22);
-                x23 = TOps.MultiplyAdd(r2, b3, x23);
-                TV r3 = TOps.Splat(a3[k]);
-                x30 = TOps.MultiplyAdd(r3, b0, x30);
-                x31 = TOps.MultiplyAdd(r3, b1, x31);
-                x32 = TOps.MultiplyAdd(r3, b2, x32);
-                x33 = TOps.MultiplyAdd(r3, b3, x33);
                 TV r4 = TOps.Splat(a4[k]);
                 x40 = TOps.MultiplyAdd(r4, b0, x40);
                 x41 = TOps.MultiplyAdd(r4, b1, x41);
                 x42 = TOps.MultiplyAdd(r4, b2, x42);
                 x43 = TOps.MultiplyAdd(r4, b3, x43);
+            }
+            if (six)
+            {
                 TV r5 = TOps.Splat(a5[k]);
                 x50 = TOps.MultiplyAdd(r5, b0, x50);
                 x51 = TOps.MultiplyAdd(r5, b1, x51);
                 x52 = TOps.MultiplyAdd(r5, b2, x52);
                 x53 = TOps.MultiplyAdd(r5, b3, x53);
             }
+        }
 
-            if (columnMax is not null)
+        if (columnMax is not null)
+        {
+            TV m0 = TOps.MaxNative(TOps.MaxNative(x00, x10), TOps.MaxNative(x20, x30));
+            TV m1 = TOps.MaxNative(TOps.MaxNative(x01, x11), TOps.MaxNative(x21, x31));
+            TV m2 = TOps.MaxNative(TOps.MaxNative(x02, x12), TOps.MaxNative(x22, x32));
+            TV m3 = TOps.MaxNative(TOps.MaxNative(x03, x13), TOps.MaxNative(x23, x33));
+            if (six)
             {
-                TOps.Store(TOps.MaxNative(TOps.Load(columnMax), TOps.MaxNative(TOps.MaxNative(TOps.MaxNative(x00, x10), TOps.MaxNative(x20, x30)), TOps.MaxNative(x40, x50))), columnMax);
-                TOps.Store(TOps.MaxNative(TOps.Load(columnMax + w), TOps.MaxNative(TOps.MaxNative(TOps.MaxNative(x01, x11), TOps.MaxNative(x21, x31)), TOps.MaxNative(x41, x51))), columnMax + w);
-                TOps.Store(TOps.MaxNative(TOps.Load(columnMax + (2 * w)), TOps.MaxNative(TOps.MaxNative(TOps.MaxNative(x02, x12), TOps.MaxNative(x22, x32)), TOps.MaxNative(x42, x52))), columnMax + (2 * w));
-                TOps.Store(TOps.MaxNative(TOps.Load(columnMax + (3 * w)), TOps.MaxNative(TOps.MaxNative(TOps.MaxNative(x03, x13), TOps.MaxNative(x23, x33)), TOps.MaxNative(x43, x53))), columnMax + (3 * w));
+                m0 = TOps.MaxNative(m0, TOps.MaxNative(x40, x50));
+                m1 = TOps.MaxNative(m1, TOps.MaxNative(x41, x51));
+                m2 = TOps.MaxNative(m2, TOps.MaxNative(x42, x52));
+                m3 = TOps.MaxNative(m3, TOps.MaxNative(x43, x53));
             }
 
-            TOps.Store(x00, c0);
-            TOps.Store(x01, c0 + w);
-            TOps.Store(x02, c0 + (2 * w));
-            TOps.Store(x03, c0 + (3 * w));
-            TOps.Store(x10, c1);
-            TOps.Store(x11, c1 + w);
-            TOps.Store(x12, c1 + (2 * w));
-            TOps.Store(x13, c1 + (3 * w));
-            TOps.Store(x20, c2);
-            TOps.Store(x21, c2 + w);
-            TOps.Store(x22, c2 + (2 * w));
-            TOps.Store(x23, c2 + (3 * w));
-            TOps.Store(x30, c3);
-            TOps.Store(x31, c3 + w);
-            TOps.Store(x32, c3 + (2 * w));
-            TOps.Store(x33, c3 + (3 * w));
+            TOps.Store(TOps.MaxNative(TOps.Load(columnMax), m0), columnMax);
+            TOps.Store(TOps.MaxNative(TOps.Load(columnMax + w), m1), columnMax + w);
+            TOps.Store(TOps.MaxNative(TOps.Load(columnMax + (2 * w)), m2), columnMax + (2 * w));
+            TOps.Store(TOps.MaxNative(TOps.Load(columnMax + (3 * w)), m3), columnMax + (3 * w));
+        }
+
+        TOps.Store(x00, c0);
+        TOps.Store(x01, c0 + w);
+        TOps.Store(x02, c0 + (2 * w));
+        TOps.Store(x03, c0 + (3 * w));
+
+        TOps.Store(x10, c1);
+        TOps.Store(x11, c1 + w);
+        TOps.Store(x12, c1 + (2 * w));
+        TOps.Store(x13, c1 + (3 * w));
+
+        TOps.Store(x20, c2);
+        TOps.Store(x21, c2 + w);
+        TOps.Store(x22, c2 + (2 * w));
+        TOps.Store(x23, c2 + (3 * w));
+
+        TOps.Store(x30, c3);
+        TOps.Store(x31, c3 + w);
+        TOps.Store(x32, c3 + (2 * w));
+        TOps.Store(x33, c3 + (3 * w));
+
+        if (six)
+        {
             TOps.Store(x40, c4);
             TOps.Store(x41, c4 + w);
             TOps.Store(x42, c4 + (2 * w));
             TOps.Store(x43, c4 + (3 * w));
+        }
+
+        if (six)
+        {
             TOps.Store(x50, c5);
             TOps.Store(x51, c5 + w);
             TOps.Store(x52, c5 + (2 * w));
