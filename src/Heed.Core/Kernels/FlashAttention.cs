@@ -170,19 +170,7 @@ internal static unsafe class FlashAttention
 
             // The tile's V rows (in place when float32) and whether they are all finite (then P·V is a plain product: 0·x = 0;
             // float32 V is checked once per head and call, converted V per tile).
-            float* values;
-            int valueStride;
-            if (call.Value.IsFloat32)
-            {
-                values = call.Value.InPlace(b, kvHead, j0);
-                valueStride = call.Value.PositionStride;
-            }
-            else
-            {
-                for (int jj = 0; jj < count; jj++) call.Value.Read(b, kvHead, j0 + jj, valueBuffer + ((long)jj * valueHeadSize), 1f);
-                values = valueBuffer;
-                valueStride = valueHeadSize;
-            }
+            float* values = TileRows(call.Value, b, kvHead, j0, count, valueHeadSize, valueBuffer, out int valueStride);
 
             bool valuesFinite = call.Value.IsFloat32 ? call.ValueHeadFinite<TOps, TV>(b, kvHead) : AllFinite<TOps, TV>(values, valueStride, count, valueHeadSize);
 
@@ -199,19 +187,7 @@ internal static unsafe class FlashAttention
             }
 
             // Sᵀ = K · (scale·Q)ᵀ, K rows read in place
-            float* keys;
-            int keyStride;
-            if (call.Key.IsFloat32)
-            {
-                keys = call.Key.InPlace(b, kvHead, j0);
-                keyStride = call.Key.PositionStride;
-            }
-            else
-            {
-                for (int jj = 0; jj < count; jj++) call.Key.Read(b, kvHead, j0 + jj, keyBuffer + ((long)jj * headSize), 1f);
-                keys = keyBuffer;
-                keyStride = headSize;
-            }
+            float* keys = TileRows(call.Key, b, kvHead, j0, count, headSize, keyBuffer, out int keyStride);
 
             // A tile every row sees whole, with no softcap or mask to change its scores: the product also returns each column's
             // maximum (from its registers, before the store), so the softmax needs no separate pass for it.
@@ -419,6 +395,23 @@ internal static unsafe class FlashAttention
         {
             for (int e = 0; e < valueHeadSize; e++) output[((long)r * stride) + e] = oT[((long)e * lanes) + r];
         }
+    }
+
+    /// <summary>
+    /// Rows [j0, j0 + count) of (b, kvHead): in place when float32 (<paramref name="stride"/> = the tensor's row stride), else
+    /// converted into <paramref name="buffer"/> (stride = <paramref name="size"/>).
+    /// </summary>
+    private static float* TileRows(TensorRows rows, int b, int kvHead, int j0, int count, int size, float* buffer, out int stride)
+    {
+        if (rows.IsFloat32)
+        {
+            stride = rows.PositionStride;
+            return rows.InPlace(b, kvHead, j0);
+        }
+
+        for (int jj = 0; jj < count; jj++) rows.Read(b, kvHead, j0 + jj, buffer + ((long)jj * size), 1f);
+        stride = size;
+        return buffer;
     }
 
     /// <summary>qT[d·lanes + r] = scale·Q[b, h, i0 + r, d] for r &lt; rows, 0 for the lanes past them.</summary>
