@@ -57,19 +57,36 @@ internal sealed class BenchInputs
     }
 }
 
-internal sealed class HeedContender(BenchInputs inputs, int threads, AttentionKernel? kernel = null) : IContender
+internal sealed class HeedContender : IContender
 {
-    private readonly AttentionOptions _options = new() { IsCausal = inputs.Size.Causal, MaxThreads = threads, UseReference = kernel == AttentionKernel.Reference };
+    private readonly AttentionInputs _inputs;
+    private readonly AttentionOptions _options;
+    private readonly AttentionKernel? _kernel;
+    private readonly bool _reuseOutput;
     private AttentionResult? _last;
 
-    public string Name => kernel == AttentionKernel.Reference ? "Heed reference" : "Heed";
+    /// <summary>Heed on <paramref name="threads"/> threads; <paramref name="kernel"/> forces a kernel; with <paramref name="reuseOutput"/> Y goes into one tensor kept across calls (<see cref="AttentionInputs.Destination"/>), as an inference loop would, else into a new one per call.</summary>
+    public HeedContender(BenchInputs inputs, int threads, AttentionKernel? kernel = null, bool reuseOutput = false)
+    {
+        _options = new() { IsCausal = inputs.Size.Causal, MaxThreads = threads, UseReference = kernel == AttentionKernel.Reference };
+        _kernel = kernel;
+        _reuseOutput = reuseOutput;
+        _inputs = inputs.Inputs;
+        if (reuseOutput)
+        {
+            Tensor shape = AttentionKernels.Compute(inputs.Inputs, _options, kernel, null).Output;
+            _inputs = inputs.Inputs with { Destination = Tensor.Zeros(shape.DType, shape.Shape) };
+        }
+    }
 
-    public void Run() => _last = AttentionKernels.Compute(inputs.Inputs, _options, kernel, null);
+    public string Name => _kernel == AttentionKernel.Reference ? "Heed reference" : _reuseOutput ? "Heed, Y reused" : "Heed";
+
+    public void Run() => _last = AttentionKernels.Compute(_inputs, _options, _kernel, null);
 
     public float[] Output()
     {
         Run();
-        return ((Tensor<float>)_last!.Output).Data;
+        return ((Tensor<float>)_last!.Output).Data.ToArray();
     }
 
     public void Dispose()

@@ -99,6 +99,14 @@ public sealed record AttentionInputs(Tensor Query, Tensor Key, Tensor Value)
 
     /// <summary>int64 [B]: keys at positions ≥ nonpad_kv_seqlen[b] are masked for batch b (opset 24+). Not combinable with a past cache.</summary>
     public Tensor? NonpadKvSeqlen { get; init; }
+
+    /// <summary>
+    /// Where Y is written: a tensor of Y's shape and Q's element type that the call fills and returns as
+    /// <see cref="AttentionResult.Output"/>, instead of allocating a new one (for loops that call attention again and again:
+    /// no allocation, no fresh pages to fault in, like ONNX Runtime's bound outputs or PyTorch's <c>out=</c>). It must not
+    /// share storage with any input. Null = a new tensor per call.
+    /// </summary>
+    public Tensor? Destination { get; init; }
 }
 
 /// <summary>The outputs of the ONNX <c>Attention</c> operator.</summary>

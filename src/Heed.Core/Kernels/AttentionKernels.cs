@@ -83,9 +83,20 @@ public static class AttentionKernels
             chosen = forced;
         }
 
+        int[] outputShape = g.IsPacked
+            ? [g.Batch, g.QueryLength, g.NumHeads * g.ValueHeadSize]
+            : [g.Batch, g.NumHeads, g.QueryLength, g.ValueHeadSize];
+        CheckDestination(inputs, outputShape);
         if (chosen == AttentionKernel.Reference)
         {
-            return ReferenceAttention.Compute(inputs, options);
+            AttentionResult exact = ReferenceAttention.Compute(inputs, options);
+            if (inputs.Destination is Tensor into)
+            {
+                CopyData(exact.Output, into);
+                exact = exact with { Output = into };
+            }
+
+            return exact;
         }
 
         SimdTier simd = tier ?? Tier;
@@ -100,10 +111,13 @@ public static class AttentionKernels
         Tensor values = inputs.PastValue is Tensor pv && pv.DType != inputs.Value.DType
             ? Present(pv, inputs.Value, g, newLength, g.ValueHeadSize, DType.Float32) : presentValue;
 
-        int[] outputShape = g.IsPacked
-            ? [g.Batch, g.QueryLength, g.NumHeads * g.ValueHeadSize]
-            : [g.Batch, g.NumHeads, g.QueryLength, g.ValueHeadSize];
-        Tensor output = Tensor.Zeros(inputs.Query.DType, outputShape);
+        // The flash kernel writes every element of Y (closed rows as zeros); the others are given a cleared destination.
+        Tensor output = inputs.Destination ?? Tensor.Zeros(inputs.Query.DType, outputShape);
+        if (inputs.Destination is not null && chosen != AttentionKernel.Flash)
+        {
+            ClearData(output);
+        }
+
         Tensor? qk = options.ComputeQkMatmulOutput ? Tensor.Zeros(inputs.Query.DType, [g.Batch, g.NumHeads, g.QueryLength, g.KvLength]) : null;
 
         if ((long)g.Batch * g.NumHeads * g.QueryLength * g.ValueHeadSize > 0 || qk is not null)
@@ -141,6 +155,70 @@ public static class AttentionKernels
         }
 
         return new AttentionResult(output, presentKey, presentValue, qk);
+    }
+
+    /// <summary>A destination must have Y's shape and Q's element type, and no storage of its own in common with an input.</summary>
+    private static void CheckDestination(AttentionInputs inputs, int[] outputShape)
+    {
+        if (inputs.Destination is not Tensor into)
+        {
+            return;
+        }
+
+        if (into.DType != inputs.Query.DType || !into.Shape.SequenceEqual(outputShape))
+        {
+            throw new HeedException($"destination: expected {Tensor.FormatShape(outputShape)} of {DTypes.Name(inputs.Query.DType)} (Y for these inputs), got {into.ShapeText} of {DTypes.Name(into.DType)}");
+        }
+
+        object storage = Storage(into);
+        (string Name, Tensor? Tensor)[] named =
+        [
+            ("Q", inputs.Query), ("K", inputs.Key), ("V", inputs.Value), ("attn_mask", inputs.AttnMask),
+            ("past_key", inputs.PastKey), ("past_value", inputs.PastValue), ("nonpad_kv_seqlen", inputs.NonpadKvSeqlen),
+        ];
+        foreach ((string name, Tensor? tensor) in named)
+        {
+            if (tensor is not null && ReferenceEquals(Storage(tensor), storage))
+            {
+                throw new HeedException($"destination: shares its storage with {name}; Y must be written to a tensor of its own");
+            }
+        }
+    }
+
+    private static object Storage(Tensor t) => t switch
+    {
+        Tensor<float> f => f.Data,
+        Tensor<Half> h => h.Data,
+        Tensor<BFloat16> bf => bf.Data,
+        Tensor<double> d => d.Data,
+        Tensor<bool> b => b.Data,
+        Tensor<long> l => l.Data,
+        _ => t,
+    };
+
+    private static void ClearData(Tensor t)
+    {
+        switch (t)
+        {
+            case Tensor<float> f: Array.Clear(f.Data); break;
+            case Tensor<Half> h: Array.Clear(h.Data); break;
+            case Tensor<BFloat16> bf: Array.Clear(bf.Data); break;
+            case Tensor<double> d: Array.Clear(d.Data); break;
+            default: throw new InvalidOperationException($"no kernel output of type {t.DType}");
+        }
+    }
+
+    /// <summary>Copies the elements of <paramref name="from"/> into <paramref name="to"/> (same type and length).</summary>
+    private static void CopyData(Tensor from, Tensor to)
+    {
+        switch ((from, to))
+        {
+            case (Tensor<float> a, Tensor<float> b): a.Data.CopyTo(b.Data, 0); break;
+            case (Tensor<Half> a, Tensor<Half> b): a.Data.CopyTo(b.Data, 0); break;
+            case (Tensor<BFloat16> a, Tensor<BFloat16> b): a.Data.CopyTo(b.Data, 0); break;
+            case (Tensor<double> a, Tensor<double> b): a.Data.CopyTo(b.Data, 0); break;
+            default: throw new InvalidOperationException($"cannot copy {from.DType} into {to.DType}");
+        }
     }
 
     private static AttentionKernel Choose(AttentionInputs inputs, AttentionOptions options, AttentionGeometry g)
