@@ -77,7 +77,13 @@ public sealed class HeedServer : IAsyncDisposable
         {
             Timeout = limits.RequestTimeout,
             TimeoutStatusCode = StatusCodes.Status503ServiceUnavailable,
-            WriteTimeoutResponse = context => Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Request timed out", $"the request took longer than the server's limit of {limits.RequestTimeout.TotalSeconds:0.###} s"),
+            WriteTimeoutResponse = context =>
+            {
+                // The request's token is the timed-out one while this runs; a problem written under it can be cancelled after
+                // its headers went out, and the connection is then reset instead of answered. The middleware restores it after.
+                context.RequestAborted = CancellationToken.None;
+                return Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Request timed out", $"the request took longer than the server's limit of {limits.RequestTimeout.TotalSeconds:0.###} s");
+            },
         });
         services.AddRateLimiter(o =>
         {

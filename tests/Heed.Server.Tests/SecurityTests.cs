@@ -11,19 +11,26 @@ namespace Heed.Server.Tests;
 public sealed class SecurityTests
 {
     /// <summary>A request that keeps the float64 reference busy for a while: H = 4, T = S = 768, D = 64.</summary>
-    private static object HeavyAttention()
+    /// <summary>
+    /// Slow to compute (the float64 reference over 4 heads × 4096 × 4096 scores with softcap, 0.2–1 s) but small to send (3 × 64 KiB, sent as
+    /// ready bytes), so a time limit fires while the server computes, not while it still reads the body (which ends in a reset
+    /// connection rather than a response).
+    /// </summary>
+    private static ByteArrayContent HeavyAttention()
     {
         var random = new Random(7);
-        string Npy64(int length)
+        string Base64Npy(int length, int size)
         {
-            var data = new double[4 * length * 64];
+            var data = new double[4 * length * size];
             for (int i = 0; i < data.Length; i++) data[i] = random.NextDouble() - 0.5;
             using var s = new MemoryStream();
-            Npy.Write(s, Heed.Tensor.FromDoubles(Heed.DType.Float32, [1, 4, length, 64], data));
+            Npy.Write(s, Heed.Tensor.FromDoubles(Heed.DType.Float32, [1, 4, length, size], data));
             return Convert.ToBase64String(s.ToArray());
         }
 
-        return new { q = new { npy = Npy64(768) }, k = new { npy = Npy64(768) }, v = new { npy = Npy64(768) }, reference = true, qkMatmulOutputMode = 3 };
+        var body = new ByteArrayContent(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new { q = new { npy = Base64Npy(4096, 1) }, k = new { npy = Base64Npy(4096, 1) }, v = new { npy = Base64Npy(4096, 1) }, reference = true, softcap = 30.0, softmaxPrecision = "double" }));
+        body.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        return body;
     }
 
     [Fact]
@@ -162,15 +169,15 @@ public sealed class SecurityTests
     [Fact]
     public async Task A_request_over_the_time_limit_is_503()
     {
-        await using ServerHarness h = await ServerHarness.StartAsync(o => o with { Limits = o.Limits with { RequestTimeout = TimeSpan.FromMilliseconds(50) } });
-        await ServerHarness.AssertProblem(await h.Client.PostAsJsonAsync("/api/v1/attention", HeavyAttention()), 503, "took longer");
+        await using ServerHarness h = await ServerHarness.StartAsync(o => o with { Limits = o.Limits with { RequestTimeout = TimeSpan.FromMilliseconds(20) } });
+        await ServerHarness.AssertProblem(await h.Client.PostAsync(new Uri("/api/v1/attention", UriKind.Relative), HeavyAttention()), 503, "took longer");
     }
 
     [Fact]
     public async Task Requests_beyond_the_concurrency_limit_get_429_not_a_dropped_connection()
     {
         await using ServerHarness h = await ServerHarness.StartAsync(o => o with { Limits = o.Limits with { MaxConcurrentRequests = 1, QueueLimit = 0 } });
-        Task<HttpResponseMessage> busy = h.Client.PostAsJsonAsync("/api/v1/attention", HeavyAttention());
+        Task<HttpResponseMessage> busy = h.Client.PostAsync(new Uri("/api/v1/attention", UriKind.Relative), HeavyAttention());
         HttpResponseMessage? rejected = null;
         for (int attempt = 0; attempt < 100 && rejected is null && !busy.IsCompleted; attempt++)
         {

@@ -5,6 +5,7 @@ using Heed.Server.Services;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Http.Timeouts;
 using Microsoft.AspNetCore.Routing;
 
 namespace Heed.Server;
@@ -226,10 +227,16 @@ internal static class RestApi
     /// Runs a computation on the thread pool with the request's token, which fires when the request times out or is
     /// aborted: the answer goes out at once and the computation stops at its next check.
     /// </summary>
-    private static Task<T> Offload<T>(Func<CancellationToken, T> work, HttpContext context)
+    private static async Task<T> Offload<T>(Func<CancellationToken, T> work, HttpContext context)
     {
         CancellationToken cancellation = context.RequestAborted;
-        return Task.Run(() => work(cancellation), cancellation).WaitAsync(cancellation);
+        T result = await Task.Run(() => work(cancellation), cancellation).WaitAsync(cancellation).ConfigureAwait(false);
+
+        // The answer is ready: from here the time limit must not cut its write short (a write cancelled after the headers went
+        // out resets the connection instead of answering). Timed out just before this line: the 503 is still written.
+        context.Features.Get<IHttpRequestTimeoutFeature>()?.DisableTimeout();
+        cancellation.ThrowIfCancellationRequested();
+        return result;
     }
 
     private static IResult Picture(Scene scene, PictureFormat format) => format == PictureFormat.Png
