@@ -29,10 +29,11 @@ internal static class BenchCommand
         var iterations = new Option<int>("--min-iterations") { Description = "Timed calls at the least", DefaultValueFactory = _ => 3 };
         var noLimits = new Option<bool>("--no-limits") { Description = "Skip measuring the FMA peak and the copy bandwidth" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text" };
+        var reuseOutput = new Option<bool>("--reuse-output") { Description = "Write Y into one tensor kept across calls (AttentionInputs.Destination), as an inference loop would, instead of a new one per call" };
 
         var attention = new Command("attention", "Time attention in-process: GFLOP/s (4*B*H*T*S*D, halved for causal), median/min/max ms, extra memory, and the ratios to the measured FMA peak and copy bandwidth.")
         {
-            batch, heads, kvHeads, queryLength, kvLength, headSize, valueHeadSize, causal, threads, dtype, kernel, seconds, iterations, noLimits, json,
+            batch, heads, kvHeads, queryLength, kvLength, headSize, valueHeadSize, causal, threads, dtype, kernel, seconds, iterations, noLimits, reuseOutput, json,
         };
         attention.SetAction(parse => CliErrors.Guard(parse.InvocationConfiguration.Error, () =>
         {
@@ -72,7 +73,7 @@ internal static class BenchCommand
                 "reference" => AttentionKernel.Reference,
                 _ => null,
             };
-            AttentionBenchmarkResult r = AttentionBenchmark.Run(size, threadCount, forced, budget, Math.Max(1, parse.GetValue(iterations)));
+            AttentionBenchmarkResult r = AttentionBenchmark.Run(size, threadCount, forced, budget, Math.Max(1, parse.GetValue(iterations)), parse.GetValue(reuseOutput));
             double? peak = null, copy = null;
             if (!parse.GetValue(noLimits))
             {
@@ -104,6 +105,7 @@ internal static class BenchCommand
                         min_ms = r.MinMs,
                         max_ms = r.MaxMs,
                         iterations = r.Iterations,
+                        reuse_output = parse.GetValue(reuseOutput),
                         allocated_bytes = r.AllocatedBytes,
                         extra_bytes = r.ExtraBytes,
                         kv_read_gbs = readGBs,
@@ -118,7 +120,7 @@ internal static class BenchCommand
             {
                 var culture = CultureInfo.InvariantCulture;
                 output.WriteLine(string.Create(culture, $"attention B={size.Batch} H={size.Heads}/{size.KvHeads} T={size.QueryLength} S={size.KvLength} D={size.HeadSize} Dv={size.ValueHeadSize} {(size.Causal ? "causal " : "")}{DTypes.Name(size.Type)}"));
-                output.WriteLine(string.Create(culture, $"kernel {r.Kernel.ToString().ToLowerInvariant()} on {r.Tier}, {r.Threads} thread(s), {r.Iterations} iterations"));
+                output.WriteLine(string.Create(culture, $"kernel {r.Kernel.ToString().ToLowerInvariant()} on {r.Tier}, {r.Threads} thread(s), {r.Iterations} iterations{(parse.GetValue(reuseOutput) ? ", Y reused" : "")}"));
                 output.WriteLine(string.Create(culture, $"{r.Gflops:F1} GFLOP/s   median {r.MedianMs:F3} ms   min {r.MinMs:F3}   max {r.MaxMs:F3}"));
                 output.WriteLine(string.Create(culture, $"extra memory {r.ExtraBytes / 1048576.0:F2} MiB (allocated {r.AllocatedBytes / 1048576.0:F2} MiB)   K+V read {readGBs:F1} GB/s"));
                 if (peak is double fma && copy is double bw)

@@ -64,21 +64,28 @@ public static class AttentionBenchmark
 {
     /// <summary>
     /// One untimed call measures allocations (GC.GetTotalAllocatedBytes, every thread), then calls are timed until
-    /// <paramref name="seconds"/> have passed and at least <paramref name="minIterations"/> ran.
+    /// <paramref name="seconds"/> have passed and at least <paramref name="minIterations"/> ran. With
+    /// <paramref name="reuseOutput"/> every call writes Y into one tensor (<see cref="AttentionInputs.Destination"/>), as an
+    /// inference loop would, instead of a new one.
     /// </summary>
-    public static AttentionBenchmarkResult Run(AttentionBenchmarkSize size, int threads, AttentionKernel? kernel = null, double seconds = 2, int minIterations = 3)
+    public static AttentionBenchmarkResult Run(AttentionBenchmarkSize size, int threads, AttentionKernel? kernel = null, double seconds = 2, int minIterations = 3, bool reuseOutput = false)
     {
         ArgumentNullException.ThrowIfNull(size);
         AttentionInputs inputs = size.CreateInputs();
         var options = new AttentionOptions { IsCausal = size.Causal, MaxThreads = threads, UseReference = kernel == AttentionKernel.Reference };
         AttentionKernel chosen = kernel ?? AttentionKernels.Choose(inputs, options);
+        if (reuseOutput)
+        {
+            Tensor y = AttentionKernels.Compute(inputs, options, kernel, null).Output;
+            inputs = inputs with { Destination = Tensor.Zeros(y.DType, y.Shape) };
+        }
 
         GC.Collect();
         GC.WaitForPendingFinalizers();
         long before = GC.GetTotalAllocatedBytes(precise: true);
         AttentionResult first = AttentionKernels.Compute(inputs, options, kernel, null);
         long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
-        long outputs = Bytes(first.Output)
+        long outputs = (reuseOutput ? 0 : Bytes(first.Output))
             + (ReferenceEquals(first.PresentKey, inputs.Key) ? 0 : Bytes(first.PresentKey))
             + (ReferenceEquals(first.PresentValue, inputs.Value) ? 0 : Bytes(first.PresentValue));
         first = null!;

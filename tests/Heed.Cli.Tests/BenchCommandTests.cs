@@ -1,0 +1,53 @@
+using System.Text.Json;
+
+namespace Heed.Cli.Tests;
+
+/// <summary>`heed bench attention`: the JSON fields the issue names, the reused-output mode, and bad flags.</summary>
+public sealed class BenchCommandTests
+{
+    private static readonly string[] Small = ["bench", "attention", "--batch", "1", "--heads", "4", "--kv-heads", "2", "--q-len", "64", "--kv-len", "80", "--head-size", "16", "--seconds", "0", "--min-iterations", "3", "--no-limits", "--json"];
+
+    [Fact]
+    public void Json_has_the_timings_and_memory_of_the_calls()
+    {
+        var (code, output, error) = CliRunner.Run(Small);
+        Assert.True(code == 0, error);
+        using var doc = JsonDocument.Parse(output);
+        JsonElement r = doc.RootElement;
+        Assert.Equal("flash", r.GetProperty("kernel").GetString());
+        Assert.True(r.GetProperty("iterations").GetInt32() >= 3);
+        double min = r.GetProperty("min_ms").GetDouble(), median = r.GetProperty("median_ms").GetDouble(), max = r.GetProperty("max_ms").GetDouble();
+        Assert.True(min > 0 && min <= median && median <= max, $"min {min}, median {median}, max {max}");
+
+        // GFLOP/s is 4·B·H·T·S·D over the median time.
+        Assert.Equal(4.0 * 4 * 64 * 80 * 16 / (median / 1000) / 1e9, r.GetProperty("gflops").GetDouble(), 6);
+
+        // A new Y per call: 4 heads × 64 rows × 16 floats = 16 KiB of the allocation is the output, the rest is extra.
+        long allocated = r.GetProperty("allocated_bytes").GetInt64(), extra = r.GetProperty("extra_bytes").GetInt64();
+        Assert.Equal(allocated - (4 * 64 * 16 * 4), extra);
+        Assert.False(r.GetProperty("reuse_output").GetBoolean());
+    }
+
+    [Fact]
+    public void Reuse_output_writes_every_call_into_one_tensor()
+    {
+        var (code, output, error) = CliRunner.Run([.. Small, "--reuse-output"]);
+        Assert.True(code == 0, error);
+        using var doc = JsonDocument.Parse(output);
+        JsonElement r = doc.RootElement;
+        Assert.True(r.GetProperty("reuse_output").GetBoolean());
+        long allocated = r.GetProperty("allocated_bytes").GetInt64();
+        Assert.Equal(allocated, r.GetProperty("extra_bytes").GetInt64());
+        Assert.True(allocated < 4 * 64 * 16 * 4, $"a call with a destination allocated {allocated} bytes, as much as a new Y");
+    }
+
+    [Fact]
+    public void A_bad_size_is_one_line_and_exit_code_2()
+    {
+        var (code, output, error) = CliRunner.Run("bench", "attention", "--q-len", "0", "--no-limits");
+        Assert.Equal(2, code);
+        Assert.Equal(string.Empty, output);
+        Assert.Single(error.Trim().Split('\n'));
+        Assert.Contains("--q-len", error, StringComparison.Ordinal);
+    }
+}
