@@ -170,7 +170,7 @@ public static class AttentionKernels
             throw new HeedException($"destination: expected {Tensor.FormatShape(outputShape)} of {DTypes.Name(inputs.Query.DType)} (Y for these inputs), got {into.ShapeText} of {DTypes.Name(into.DType)}");
         }
 
-        object storage = Storage(into);
+        Array storage = TensorRows.StorageOf(into);
         (string Name, Tensor? Tensor)[] named =
         [
             ("Q", inputs.Query), ("K", inputs.Key), ("V", inputs.Value), ("attn_mask", inputs.AttnMask),
@@ -178,48 +178,17 @@ public static class AttentionKernels
         ];
         foreach ((string name, Tensor? tensor) in named)
         {
-            if (tensor is not null && ReferenceEquals(Storage(tensor), storage))
+            if (tensor is not null && ReferenceEquals(TensorRows.StorageOf(tensor), storage))
             {
                 throw new HeedException($"destination: shares its storage with {name}; Y must be written to a tensor of its own");
             }
         }
     }
 
-    private static object Storage(Tensor t) => t switch
-    {
-        Tensor<float> f => f.Data,
-        Tensor<Half> h => h.Data,
-        Tensor<BFloat16> bf => bf.Data,
-        Tensor<double> d => d.Data,
-        Tensor<bool> b => b.Data,
-        Tensor<long> l => l.Data,
-        _ => t,
-    };
-
-    private static void ClearData(Tensor t)
-    {
-        switch (t)
-        {
-            case Tensor<float> f: Array.Clear(f.Data); break;
-            case Tensor<Half> h: Array.Clear(h.Data); break;
-            case Tensor<BFloat16> bf: Array.Clear(bf.Data); break;
-            case Tensor<double> d: Array.Clear(d.Data); break;
-            default: throw new InvalidOperationException($"no kernel output of type {t.DType}");
-        }
-    }
+    private static void ClearData(Tensor t) => Array.Clear(TensorRows.StorageOf(t));
 
     /// <summary>Copies the elements of <paramref name="from"/> into <paramref name="to"/> (same type and length).</summary>
-    private static void CopyData(Tensor from, Tensor to)
-    {
-        switch ((from, to))
-        {
-            case (Tensor<float> a, Tensor<float> b): a.Data.CopyTo(b.Data, 0); break;
-            case (Tensor<Half> a, Tensor<Half> b): a.Data.CopyTo(b.Data, 0); break;
-            case (Tensor<BFloat16> a, Tensor<BFloat16> b): a.Data.CopyTo(b.Data, 0); break;
-            case (Tensor<double> a, Tensor<double> b): a.Data.CopyTo(b.Data, 0); break;
-            default: throw new InvalidOperationException($"cannot copy {from.DType} into {to.DType}");
-        }
-    }
+    private static void CopyData(Tensor from, Tensor to) => Array.Copy(TensorRows.StorageOf(from), TensorRows.StorageOf(to), from.Length);
 
     private static AttentionKernel Choose(AttentionInputs inputs, AttentionOptions options, AttentionGeometry g)
     {

@@ -212,19 +212,7 @@ public class KernelEdgeTests
     {
         // 1 batch × 2 kv heads with 4096 keys: 4 work items per thread means several slices per head.
         var c = new KernelCase("decode_split", 1, 8, 2, 1, 4096, 64, 64, Causal: true, Left: 3000);
-        Assert.True(DecodeAttention.Slices(new AttentionGeometry
-        {
-            Batch = 1,
-            NumHeads = 8,
-            KvNumHeads = 2,
-            QueryLength = 1,
-            PastLength = 0,
-            KvLength = 4096,
-            HeadSize = 64,
-            ValueHeadSize = 64,
-            IsPacked = false,
-            Scale = 0.125,
-        }, 2) > 1);
+        Assert.True(DecodeAttention.Slices(AttentionGeometry.Resolve(c.Inputs(), c.Options()), 2) > 1);
         AttentionResult expected = KernelCases.Reference(c);
         KernelCases.CheckKernel(c, expected, AttentionKernel.Decode, threads: 2);
         KernelCases.CheckKernel(c, expected, AttentionKernel.Decode, threads: 1);
@@ -236,19 +224,7 @@ public class KernelEdgeTests
         // 4 kv heads × 16401 keys × (64 + 64) floats = 33.6 MB of K and V: the streaming block size, with a window so some
         // blocks are partly open, and a ragged last block.
         var c = new KernelCase("decode_streaming", 1, 16, 4, 1, 16401, 64, 64, Causal: true, Left: 12000);
-        var g = new AttentionGeometry
-        {
-            Batch = 1,
-            NumHeads = 16,
-            KvNumHeads = 4,
-            QueryLength = 1,
-            PastLength = 0,
-            KvLength = 16401,
-            HeadSize = 64,
-            ValueHeadSize = 64,
-            IsPacked = false,
-            Scale = 0.125,
-        };
+        AttentionGeometry g = AttentionGeometry.Resolve(c.Inputs(), c.Options());
         Assert.Equal(DecodeAttention.StreamingKeyBlock, DecodeAttention.KeyBlockFor(g));
         Assert.Equal(DecodeAttention.CachedKeyBlock, DecodeAttention.KeyBlockFor(g with { KvLength = 4096 }));
         AttentionResult expected = KernelCases.Reference(c);
