@@ -36,9 +36,9 @@ public sealed class BenchCommandTests
         using var doc = JsonDocument.Parse(output);
         JsonElement r = doc.RootElement;
         Assert.True(r.GetProperty("reuse_output").GetBoolean());
-        long allocated = r.GetProperty("allocated_bytes").GetInt64();
-        Assert.Equal(allocated, r.GetProperty("extra_bytes").GetInt64());
-        Assert.True(allocated < 4 * 64 * 16 * 4, $"a call with a destination allocated {allocated} bytes, as much as a new Y");
+        // No output counted: all that a call allocates is extra (the allocation itself, on the calling thread only, is checked in
+        // Heed.Core's DestinationTests; the process-wide counter here also sees the tests running beside this one).
+        Assert.Equal(r.GetProperty("allocated_bytes").GetInt64(), r.GetProperty("extra_bytes").GetInt64());
     }
 
     [Fact]

@@ -34,6 +34,29 @@ public class DestinationTests
     }
 
     [Fact]
+    public void A_call_with_a_destination_allocates_no_output()
+    {
+        // One thread: the whole call runs on this thread, so its allocation counter sees all of it.
+        var c = new KernelCase("destination_alloc", 1, 8, 8, 128, 128, 64, 64);
+        AttentionInputs inputs = c.Inputs();
+        AttentionOptions options = c.Options(threads: 1);
+        Tensor y = AttentionKernels.Compute(inputs, options, AttentionKernel.Flash, null).Output; // warms the workspace too
+        AttentionInputs into = inputs with { Destination = Tensor.Zeros(DType.Float32, y.Shape) };
+        AttentionKernels.Compute(into, options, AttentionKernel.Flash, null);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        AttentionKernels.Compute(into, options, AttentionKernel.Flash, null);
+        long withDestination = GC.GetAllocatedBytesForCurrentThread() - before;
+        before = GC.GetAllocatedBytesForCurrentThread();
+        AttentionKernels.Compute(inputs, options, AttentionKernel.Flash, null);
+        long withNew = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        long output = 8L * 128 * 64 * sizeof(float);
+        Assert.True(withDestination < output / 8, $"with a destination a call allocated {withDestination} bytes (Y is {output})");
+        Assert.True(withNew >= output, $"without one a call allocated {withNew} bytes, less than Y's {output}");
+    }
+
+    [Fact]
     public void The_public_entry_point_fills_a_packed_destination()
     {
         var c = new KernelCase("destination_packed", 1, 4, 4, 9, 9, 8, 8, Packed: true);
