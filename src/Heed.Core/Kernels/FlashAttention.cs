@@ -147,8 +147,9 @@ internal static unsafe class FlashAttention
             }
         }
 
+        // Oᵀ is not cleared: every lane's weight alpha is 0 on the first tile the block computes (its running max was −∞), and a
+        // weight of 0 drops the old value (PanelGemm.Rescale) instead of multiplying it.
         TransposeQuery<TOps, TV>(call, b, h, i0, rows, lanes, qT, line);
-        new Span<float>(oT, valueRows * lanes).Clear();
         bool skipClosed = call.SkipClosed && AllFinite<TOps, TV>(qT, 0, 1, headSize * lanes);
         if (!skipClosed && maxHi >= 0)
         {
@@ -157,7 +158,7 @@ internal static unsafe class FlashAttention
         }
 
         bool general = call.Softcap > 0 || call.Bias.HasMask;
-        TV negativeInfinity = TOps.Splat(float.NegativeInfinity), zero = TOps.Zero, one = TOps.Splat(1f);
+        TV negativeInfinity = TOps.Splat(float.NegativeInfinity), zero = TOps.Zero;
         TV log2E = TOps.Splat(VectorMath.Log2E), negativeLog2E = TOps.Splat(-VectorMath.Log2E);
         // Tiles start at the first key any row of the block may see and stop at the last (K and V are read in place, so a
         // tile needs no alignment): under a causal mask the diagonal tile computes no keys past the block's last row.
@@ -253,7 +254,6 @@ internal static unsafe class FlashAttention
             // Online softmax down the columns: m' = max(m, max_k s), p = exp(s − m'), l = l·e^(m−m') + Σ p, with each exp taken as
             // 2^(s·log₂e − m'·log₂e) (one FMA, then the short base-2 exp; see VectorMath). A lane whose scores are all −∞ so far
             // uses 0 in place of m' (so p = 2^(−∞) = 0, and a NaN score still poisons l).
-            bool anyZero = false;
             for (int v = 0; v < lanes; v += w)
             {
                 float* column = sT + v;
@@ -276,26 +276,10 @@ internal static unsafe class FlashAttention
                 TOps.Store(TOps.MultiplyAdd(TOps.Load(l + v), a, sum), l + v);
                 TOps.Store(mNew, m + v);
                 TOps.Store(a, alpha + v);
-                anyZero |= TOps.SumAcross(TOps.SelectEqual(a, zero, one, zero)) != 0;
             }
 
-            if (anyZero)
-            {
-                // A running output whose weight underflowed to exactly 0 is dropped rather than multiplied (0·∞ would be NaN).
-                for (int v = 0; v < lanes; v += w)
-                {
-                    TV a = TOps.Load(alpha + v);
-                    for (int e = 0; e < valueHeadSize; e++)
-                    {
-                        float* at = oT + ((long)e * lanes) + v;
-                        TOps.Store(TOps.SelectEqual(a, zero, zero, TOps.Load(at)), at);
-                    }
-
-                    TOps.Store(TOps.SelectEqual(a, zero, one, a), alpha + v);
-                }
-            }
-
-            // Oᵀ = Oᵀ·diag(alpha) + Vᵀ · Pᵀ, V rows read in place
+            // Oᵀ = Oᵀ·diag(alpha) + Vᵀ · Pᵀ, V rows read in place; a column whose alpha is 0 (the first tile, or a weight that
+            // underflowed) starts from 0 instead.
             if (staircase)
             {
                 // The rescale first, then each segment's keys into the registers that see them.
@@ -305,7 +289,7 @@ internal static unsafe class FlashAttention
                     for (int e = 0; e < valueHeadSize; e++)
                     {
                         float* at = oT + ((long)e * lanes) + v;
-                        TOps.Store(TOps.Multiply(TOps.Load(at), a), at);
+                        TOps.Store(PanelGemm.Rescale<TOps, TV>(TOps.Load(at), a), at);
                     }
                 }
 
@@ -588,7 +572,7 @@ internal static unsafe class FlashAttention
         for (int r = 0; r < lanes; r++)
         {
             float a = alpha[r];
-            for (int e = 0; e < valueHeadSize; e++) oT[((long)e * lanes) + r] *= a;
+            for (int e = 0; e < valueHeadSize; e++) oT[((long)e * lanes) + r] = a == 0 ? 0 : oT[((long)e * lanes) + r] * a;
             for (int k = 0; k < count; k++)
             {
                 float p = pT[((long)k * lanes) + r];

@@ -502,10 +502,10 @@ internal static unsafe class PanelGemm
         }
         else
         {
-            x00 = TOps.Multiply(TOps.Load(c0), s0);
-            x01 = TOps.Multiply(TOps.Load(c0 + w), s1);
-            x02 = TOps.Multiply(TOps.Load(c0 + (2 * w)), s2);
-            x03 = TOps.Multiply(TOps.Load(c0 + (3 * w)), s3);
+            x00 = Rescale<TOps, TV>(TOps.Load(c0), s0);
+            x01 = Rescale<TOps, TV>(TOps.Load(c0 + w), s1);
+            x02 = Rescale<TOps, TV>(TOps.Load(c0 + (2 * w)), s2);
+            x03 = Rescale<TOps, TV>(TOps.Load(c0 + (3 * w)), s3);
         }
 
         if (columnScale is null)
@@ -517,10 +517,10 @@ internal static unsafe class PanelGemm
         }
         else
         {
-            x10 = TOps.Multiply(TOps.Load(c1), s0);
-            x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
-            x12 = TOps.Multiply(TOps.Load(c1 + (2 * w)), s2);
-            x13 = TOps.Multiply(TOps.Load(c1 + (3 * w)), s3);
+            x10 = Rescale<TOps, TV>(TOps.Load(c1), s0);
+            x11 = Rescale<TOps, TV>(TOps.Load(c1 + w), s1);
+            x12 = Rescale<TOps, TV>(TOps.Load(c1 + (2 * w)), s2);
+            x13 = Rescale<TOps, TV>(TOps.Load(c1 + (3 * w)), s3);
         }
 
         if (columnScale is null)
@@ -532,10 +532,10 @@ internal static unsafe class PanelGemm
         }
         else
         {
-            x20 = TOps.Multiply(TOps.Load(c2), s0);
-            x21 = TOps.Multiply(TOps.Load(c2 + w), s1);
-            x22 = TOps.Multiply(TOps.Load(c2 + (2 * w)), s2);
-            x23 = TOps.Multiply(TOps.Load(c2 + (3 * w)), s3);
+            x20 = Rescale<TOps, TV>(TOps.Load(c2), s0);
+            x21 = Rescale<TOps, TV>(TOps.Load(c2 + w), s1);
+            x22 = Rescale<TOps, TV>(TOps.Load(c2 + (2 * w)), s2);
+            x23 = Rescale<TOps, TV>(TOps.Load(c2 + (3 * w)), s3);
         }
 
         if (columnScale is null)
@@ -547,10 +547,10 @@ internal static unsafe class PanelGemm
         }
         else
         {
-            x30 = TOps.Multiply(TOps.Load(c3), s0);
-            x31 = TOps.Multiply(TOps.Load(c3 + w), s1);
-            x32 = TOps.Multiply(TOps.Load(c3 + (2 * w)), s2);
-            x33 = TOps.Multiply(TOps.Load(c3 + (3 * w)), s3);
+            x30 = Rescale<TOps, TV>(TOps.Load(c3), s0);
+            x31 = Rescale<TOps, TV>(TOps.Load(c3 + w), s1);
+            x32 = Rescale<TOps, TV>(TOps.Load(c3 + (2 * w)), s2);
+            x33 = Rescale<TOps, TV>(TOps.Load(c3 + (3 * w)), s3);
         }
 
         if (six)
@@ -564,10 +564,10 @@ internal static unsafe class PanelGemm
             }
             else
             {
-                x40 = TOps.Multiply(TOps.Load(c4), s0);
-                x41 = TOps.Multiply(TOps.Load(c4 + w), s1);
-                x42 = TOps.Multiply(TOps.Load(c4 + (2 * w)), s2);
-                x43 = TOps.Multiply(TOps.Load(c4 + (3 * w)), s3);
+                x40 = Rescale<TOps, TV>(TOps.Load(c4), s0);
+                x41 = Rescale<TOps, TV>(TOps.Load(c4 + w), s1);
+                x42 = Rescale<TOps, TV>(TOps.Load(c4 + (2 * w)), s2);
+                x43 = Rescale<TOps, TV>(TOps.Load(c4 + (3 * w)), s3);
             }
         }
 
@@ -582,10 +582,10 @@ internal static unsafe class PanelGemm
             }
             else
             {
-                x50 = TOps.Multiply(TOps.Load(c5), s0);
-                x51 = TOps.Multiply(TOps.Load(c5 + w), s1);
-                x52 = TOps.Multiply(TOps.Load(c5 + (2 * w)), s2);
-                x53 = TOps.Multiply(TOps.Load(c5 + (3 * w)), s3);
+                x50 = Rescale<TOps, TV>(TOps.Load(c5), s0);
+                x51 = Rescale<TOps, TV>(TOps.Load(c5 + w), s1);
+                x52 = Rescale<TOps, TV>(TOps.Load(c5 + (2 * w)), s2);
+                x53 = Rescale<TOps, TV>(TOps.Load(c5 + (3 * w)), s3);
             }
         }
 
@@ -700,18 +700,18 @@ internal static unsafe class PanelGemm
             {
                 TV s0 = TOps.Load(columnScale);
                 TV s1 = TOps.Load(columnScale + w);
-                x00 = TOps.Multiply(TOps.Load(c0), s0);
-                x01 = TOps.Multiply(TOps.Load(c0 + w), s1);
-                x10 = TOps.Multiply(TOps.Load(c1), s0);
-                x11 = TOps.Multiply(TOps.Load(c1 + w), s1);
-                x20 = TOps.Multiply(TOps.Load(c2), s0);
-                x21 = TOps.Multiply(TOps.Load(c2 + w), s1);
-                x30 = TOps.Multiply(TOps.Load(c3), s0);
-                x31 = TOps.Multiply(TOps.Load(c3 + w), s1);
-                x40 = TOps.Multiply(TOps.Load(c4), s0);
-                x41 = TOps.Multiply(TOps.Load(c4 + w), s1);
-                x50 = TOps.Multiply(TOps.Load(c5), s0);
-                x51 = TOps.Multiply(TOps.Load(c5 + w), s1);
+                x00 = Rescale<TOps, TV>(TOps.Load(c0), s0);
+                x01 = Rescale<TOps, TV>(TOps.Load(c0 + w), s1);
+                x10 = Rescale<TOps, TV>(TOps.Load(c1), s0);
+                x11 = Rescale<TOps, TV>(TOps.Load(c1 + w), s1);
+                x20 = Rescale<TOps, TV>(TOps.Load(c2), s0);
+                x21 = Rescale<TOps, TV>(TOps.Load(c2 + w), s1);
+                x30 = Rescale<TOps, TV>(TOps.Load(c3), s0);
+                x31 = Rescale<TOps, TV>(TOps.Load(c3 + w), s1);
+                x40 = Rescale<TOps, TV>(TOps.Load(c4), s0);
+                x41 = Rescale<TOps, TV>(TOps.Load(c4 + w), s1);
+                x50 = Rescale<TOps, TV>(TOps.Load(c5), s0);
+                x51 = Rescale<TOps, TV>(TOps.Load(c5 + w), s1);
             }
 
             for (int k = 0; k < depth; k++)
@@ -782,12 +782,12 @@ internal static unsafe class PanelGemm
             else
             {
                 TV s0 = TOps.Load(columnScale);
-                x00 = TOps.Multiply(TOps.Load(c0), s0);
-                x10 = TOps.Multiply(TOps.Load(c1), s0);
-                x20 = TOps.Multiply(TOps.Load(c2), s0);
-                x30 = TOps.Multiply(TOps.Load(c3), s0);
-                x40 = TOps.Multiply(TOps.Load(c4), s0);
-                x50 = TOps.Multiply(TOps.Load(c5), s0);
+                x00 = Rescale<TOps, TV>(TOps.Load(c0), s0);
+                x10 = Rescale<TOps, TV>(TOps.Load(c1), s0);
+                x20 = Rescale<TOps, TV>(TOps.Load(c2), s0);
+                x30 = Rescale<TOps, TV>(TOps.Load(c3), s0);
+                x40 = Rescale<TOps, TV>(TOps.Load(c4), s0);
+                x50 = Rescale<TOps, TV>(TOps.Load(c5), s0);
             }
 
             for (int k = 0; k < depth; k++)
@@ -818,6 +818,14 @@ internal static unsafe class PanelGemm
         }
     }
 
+    /// <summary>
+    /// c·s, or 0 where s is 0: a running output whose weight is exactly 0 is dropped rather than multiplied (its old value may be
+    /// ±∞ or NaN, or not yet written at all on a block's first tile, and 0·∞ would be NaN).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Rescale<TOps, TV>(TV c, TV s)
+        where TOps : ISimd<TV>
+        where TV : struct => TOps.SelectEqual(s, TOps.Zero, TOps.Zero, TOps.Multiply(c, s));
 }
 
 /// <summary>The rows of one panel group, as a type so the JIT compiles a separate copy per count (see <see cref="PanelGemm"/>).</summary>
