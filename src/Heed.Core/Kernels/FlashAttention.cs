@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Heed.Kernels;
 
@@ -85,6 +86,16 @@ internal static unsafe class FlashAttention
             int block = blocks - 1 - (item % blocks);
             int bh = item / blocks;
             int i0 = block * lanes;
+            if (item + 1 < items)
+            {
+                // The item a thread most likely takes next (Parallel.For hands out runs of consecutive items): its Q and Y rows
+                // are fetched into the cache while this one computes, so its transposes do not wait on memory.
+                int nextBlock = blocks - 1 - ((item + 1) % blocks), nextBh = (item + 1) / blocks, nextI0 = nextBlock * lanes;
+                int nextRows = Math.Min(lanes, g.QueryLength - nextI0);
+                Prefetch(call.Query, nextBh / g.NumHeads, nextBh % g.NumHeads, nextI0, nextRows, headSize);
+                Prefetch(call.Output, nextBh / g.NumHeads, nextBh % g.NumHeads, nextI0, nextRows, valueHeadSize);
+            }
+
             Block<TOps, TV>(call, ws, bh / g.NumHeads, bh % g.NumHeads, i0, Math.Min(lanes, g.QueryLength - i0), lanes);
         });
     }
@@ -150,7 +161,7 @@ internal static unsafe class FlashAttention
         // Oᵀ is not cleared: every lane's weight alpha is 0 on the first tile the block computes (its running max was −∞), and a
         // weight of 0 drops the old value (PanelGemm.Rescale) instead of multiplying it.
         TransposeQuery<TOps, TV>(call, b, h, i0, rows, lanes, qT, line);
-        bool skipClosed = call.SkipClosed && AllFinite<TOps, TV>(qT, 0, 1, headSize * lanes);
+        bool skipClosed = call.SkipClosed && RowSteps.AllFiniteRows<TOps, TV>(qT, 0, 1, headSize * lanes);
         if (!skipClosed && maxHi >= 0)
         {
             minLo = 0;
@@ -173,7 +184,7 @@ internal static unsafe class FlashAttention
             // float32 V is checked once per head and call, converted V per tile).
             float* values = TileRows(call.Value, b, kvHead, j0, count, valueHeadSize, valueBuffer, out int valueStride);
 
-            bool valuesFinite = call.Value.IsFloat32 ? call.ValueHeadFinite<TOps, TV>(b, kvHead) : AllFinite<TOps, TV>(values, valueStride, count, valueHeadSize);
+            bool valuesFinite = call.Value.IsFloat32 ? call.ValueHeadFinite<TOps, TV>(b, kvHead) : RowSteps.AllFiniteRows<TOps, TV>(values, valueStride, count, valueHeadSize);
 
             // Each register of rows computes only the keys some of its rows may see ([0, count) unless the tile is a staircase).
             bool staircase = skipClosed && valuesFinite && !general && !inside
@@ -350,11 +361,11 @@ internal static unsafe class FlashAttention
         int valueHeadSize = call.Geometry.ValueHeadSize, w = TOps.Width;
         for (int v = 0; v < lanes; v += w)
         {
-            TV sum = TOps.Load(l + v);
+            TV inverse = TOps.Divide(TOps.Splat(1f), TOps.Load(l + v));
             for (int e = 0; e < valueHeadSize; e++)
             {
                 float* at = oT + ((long)e * lanes) + v;
-                TOps.Store(TOps.Divide(TOps.Load(at), sum), at);
+                TOps.Store(TOps.Multiply(TOps.Load(at), inverse), at);
             }
         }
 
@@ -378,6 +389,29 @@ internal static unsafe class FlashAttention
         for (int r = r0; r < rows; r++)
         {
             for (int e = 0; e < valueHeadSize; e++) output[((long)r * stride) + e] = oT[((long)e * lanes) + r];
+        }
+    }
+
+    /// <summary>Asks the cache for rows [i0, i0 + rows) of (b, h) when they are float32 in place (a hint: no effect on results).</summary>
+    private static void Prefetch(TensorRows tensor, int b, int h, int i0, int rows, int size)
+    {
+        if (!Sse.IsSupported || !tensor.IsFloat32 || rows <= 0)
+        {
+            return;
+        }
+
+        byte* first = (byte*)tensor.InPlace(b, h, i0);
+        long stride = (long)tensor.PositionStride * sizeof(float);
+        if (stride == (long)size * sizeof(float))
+        {
+            // Contiguous rows: one hint per 64-byte line.
+            for (long at = 0; at < rows * stride; at += 64) Sse.Prefetch1(first + at);
+            return;
+        }
+
+        for (int r = 0; r < rows; r++)
+        {
+            for (int at = 0; at < size * sizeof(float); at += 64) Sse.Prefetch1(first + (r * stride) + at);
         }
     }
 
@@ -538,31 +572,6 @@ internal static unsafe class FlashAttention
         }
     }
 
-    /// <summary>True when the first <paramref name="n"/> floats of each of <paramref name="count"/> rows (<paramref name="stride"/> apart) are finite.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
-    public static bool AllFinite<TOps, TV>(float* data, int stride, int count, int n)
-        where TOps : ISimd<TV>
-        where TV : struct
-    {
-        // x − x is 0 for a finite x and NaN for ±∞ and NaN; the sum of them stays 0 only when all are finite.
-        TV acc = TOps.Zero;
-        float tail = 0;
-        for (int k = 0; k < count; k++)
-        {
-            float* row = data + ((long)k * stride);
-            int e = 0;
-            for (; e <= n - TOps.Width; e += TOps.Width)
-            {
-                TV x = TOps.Load(row + e);
-                acc = TOps.Add(acc, TOps.Subtract(x, x));
-            }
-
-            for (; e < n; e++) tail += row[e] - row[e];
-        }
-
-        return TOps.SumAcross(acc) + tail == 0;
-    }
-
     /// <summary>
     /// Oᵀ ← Oᵀ·diag(alpha) + Σ_k p[k]·V[k] per lane over the keys whose p is not exactly 0, so a masked key's NaN/∞ value
     /// cannot leak (the path for V tiles that are not all finite).
@@ -621,7 +630,7 @@ internal static unsafe class FlashAttention
             new Span<float>(row + valueHeadSize, paddedValue - valueHeadSize).Clear();
         }
 
-        return RowSteps.AllFinite<TOps, TV>(vt, count * paddedValue);
+        return RowSteps.AllFiniteRows<TOps, TV>(vt, 0, 1, count * paddedValue);
     }
 
     public static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;

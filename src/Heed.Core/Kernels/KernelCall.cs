@@ -68,7 +68,7 @@ internal sealed unsafe class KernelCall : IDisposable
         int state = Volatile.Read(ref _valueHeads[at]);
         if (state == 0)
         {
-            state = Geometry.KvLength == 0 || FlashAttention.AllFinite<TOps, TV>(Value.InPlace(b, kvHead, 0), Value.PositionStride, Geometry.KvLength, Geometry.ValueHeadSize) ? 1 : 2;
+            state = Geometry.KvLength == 0 || RowSteps.AllFiniteRows<TOps, TV>(Value.InPlace(b, kvHead, 0), Value.PositionStride, Geometry.KvLength, Geometry.ValueHeadSize) ? 1 : 2;
             Volatile.Write(ref _valueHeads[at], state);
         }
 

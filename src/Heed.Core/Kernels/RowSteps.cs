@@ -144,40 +144,40 @@ internal static unsafe class RowSteps
         return alpha;
     }
 
-    /// <summary>True when every one of the n floats (n a multiple of the width) is finite.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
-    public static bool AllFinite<TOps, TV>(float* data, int n)
-        where TOps : ISimd<TV>
-        where TV : struct
-    {
-        TV acc = TOps.Zero;
-        for (int k = 0; k < n; k += TOps.Width)
-        {
-            TV x = TOps.Load(data + k);
-            acc = TOps.Add(acc, TOps.Subtract(x, x));
-        }
-
-        return TOps.SumAcross(acc) == 0;
-    }
-
-    /// <summary>True when the first <paramref name="n"/> floats (a multiple of the width) of each of <paramref name="count"/> rows are finite.</summary>
+    /// <summary>True when the first <paramref name="n"/> floats of each of <paramref name="count"/> rows (<paramref name="stride"/> apart) are finite.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     public static bool AllFiniteRows<TOps, TV>(float* data, int stride, int count, int n)
         where TOps : ISimd<TV>
         where TV : struct
     {
-        TV acc = TOps.Zero;
+        // x − x is 0 for a finite x and NaN for ±∞ and NaN; the sum of them stays 0 only when all are finite. Four sums, so
+        // the additions do not wait on each other.
+        int w = TOps.Width;
+        TV acc0 = TOps.Zero, acc1 = TOps.Zero, acc2 = TOps.Zero, acc3 = TOps.Zero;
+        float tail = 0;
         for (int k = 0; k < count; k++)
         {
             float* row = data + ((long)k * stride);
-            for (int e = 0; e < n; e += TOps.Width)
+            int e = 0;
+            for (; e <= n - (4 * w); e += 4 * w)
+            {
+                TV x0 = TOps.Load(row + e), x1 = TOps.Load(row + e + w), x2 = TOps.Load(row + e + (2 * w)), x3 = TOps.Load(row + e + (3 * w));
+                acc0 = TOps.Add(acc0, TOps.Subtract(x0, x0));
+                acc1 = TOps.Add(acc1, TOps.Subtract(x1, x1));
+                acc2 = TOps.Add(acc2, TOps.Subtract(x2, x2));
+                acc3 = TOps.Add(acc3, TOps.Subtract(x3, x3));
+            }
+
+            for (; e <= n - w; e += w)
             {
                 TV x = TOps.Load(row + e);
-                acc = TOps.Add(acc, TOps.Subtract(x, x));
+                acc0 = TOps.Add(acc0, TOps.Subtract(x, x));
             }
+
+            for (; e < n; e++) tail += row[e] - row[e];
         }
 
-        return TOps.SumAcross(acc) == 0;
+        return TOps.SumAcross(TOps.Add(TOps.Add(acc0, acc1), TOps.Add(acc2, acc3))) + tail == 0;
     }
 
     /// <summary>o ← o·alpha + Σ_j p[j]·v[j] over the keys whose p is not exactly 0 (so a masked key's NaN/∞ value cannot leak); n a multiple of the width.</summary>
