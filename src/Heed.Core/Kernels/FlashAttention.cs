@@ -172,10 +172,19 @@ internal static unsafe class FlashAttention
         TV negativeInfinity = TOps.Splat(float.NegativeInfinity), zero = TOps.Zero;
         TV log2E = TOps.Splat(VectorMath.Log2E), negativeLog2E = TOps.Splat(-VectorMath.Log2E);
         // Tiles start at the first key any row of the block may see and stop at the last (K and V are read in place, so a
-        // tile needs no alignment): under a causal mask the diagonal tile computes no keys past the block's last row.
-        for (int j0 = maxHi < 0 ? kvLength : minLo; j0 <= maxHi; j0 += KeyBlock)
+        // tile needs no alignment). The keys every open row sees, [maxLo, minHi], are tiled apart from the keys on either
+        // side of them, so under a causal mask only the diagonal's keys (past the block's first row) make staircase tiles.
+        int insideStart = minLo, insideEnd = minLo;
+        if (maxHi >= 0 && maxLo <= minHi)
         {
-            int count = Math.Min(KeyBlock, maxHi + 1 - j0), last = j0 + count - 1;
+            insideStart = Math.Clamp(maxLo, minLo, maxHi + 1);
+            insideEnd = Math.Clamp(minHi + 1, insideStart, maxHi + 1);
+        }
+
+        for (int j0 = maxHi < 0 ? kvLength : minLo, count; j0 <= maxHi; j0 += count)
+        {
+            count = TileLength(j0 < insideStart ? insideStart : j0 < insideEnd ? insideEnd : maxHi + 1, j0);
+            int last = j0 + count - 1;
             // Every tile of [minLo, maxHi] meets some row's interval (a tile that only falls between the intervals of rows is
             // computed and fully masked, which changes nothing); it is "inside" when every open row sees all of it.
             bool inside = maxLo <= j0 && minHi >= last;
@@ -251,14 +260,28 @@ internal static unsafe class FlashAttention
 
                 for (int v = 0; v < lanes; v += w)
                 {
-                    TV low = TOps.Load(loRel + v), high = TOps.Load(hiRel + v);
-                    for (int k = keyStart[v / w]; k < keyEnd[v / w]; k++)
+                    // Only keys that some open row of the register does not see: below the largest lo, above the smallest hi.
+                    int needLow = int.MinValue, needHigh = int.MaxValue;
+                    for (int lane = v; lane < Math.Min(v + w, rows); lane++)
                     {
-                        float* at = sT + ((long)k * lanes) + v;
-                        TV key = TOps.Splat(k);
-                        TV x = TOps.Add(TOps.Load(at), TOps.SelectLess(key, low, negativeInfinity, zero));
-                        TOps.Store(TOps.Add(x, TOps.SelectLess(high, key, negativeInfinity, zero)), at);
+                        if (lo[lane] <= hi[lane])
+                        {
+                            needLow = Math.Max(needLow, lo[lane] - j0);
+                            needHigh = Math.Min(needHigh, hi[lane] - j0);
+                        }
                     }
+
+                    // Keys [k0, k1) of the register less the run that every one of its open rows sees.
+                    int k0 = keyStart[v / w], k1 = keyEnd[v / w];
+                    int seenFrom = Math.Clamp(needLow, k0, k1), seenTo = needHigh >= k1 ? k1 : Math.Clamp(needHigh + 1, k0, k1);
+                    if (seenFrom >= seenTo)
+                    {
+                        seenFrom = seenTo = k1;
+                    }
+
+                    TV low = TOps.Load(loRel + v), high = TOps.Load(hiRel + v);
+                    MaskKeys<TOps, TV>(sT + v, lanes, k0, seenFrom, low, high);
+                    MaskKeys<TOps, TV>(sT + v, lanes, seenTo, k1, low, high);
                 }
             }
 
@@ -390,6 +413,33 @@ internal static unsafe class FlashAttention
         {
             for (int e = 0; e < valueHeadSize; e++) output[((long)r * stride) + e] = oT[((long)e * lanes) + r];
         }
+    }
+
+    /// <summary>Adds −∞ to the scores of keys [k0, k1) outside each lane's tile-relative [low, high] (one register of rows).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MaskKeys<TOps, TV>(float* column, int lanes, int k0, int k1, TV low, TV high)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        TV negativeInfinity = TOps.Splat(float.NegativeInfinity), zero = TOps.Zero;
+        for (int k = k0; k < k1; k++)
+        {
+            float* at = column + ((long)k * lanes);
+            TV key = TOps.Splat(k);
+            TV x = TOps.Add(TOps.Load(at), TOps.SelectLess(key, low, negativeInfinity, zero));
+            TOps.Store(TOps.Add(x, TOps.SelectLess(high, key, negativeInfinity, zero)), at);
+        }
+    }
+
+    /// <summary>
+    /// Keys in the next tile from <paramref name="j0"/> of a run of keys that ends at <paramref name="end"/>: the run split into
+    /// as few tiles of at most <see cref="KeyBlock"/> as it takes, of equal lengths rounded up to whole panels (so no short
+    /// last tile pays a tile's fixed costs for a few keys).
+    /// </summary>
+    private static int TileLength(int end, int j0)
+    {
+        int remaining = end - j0, tiles = CeilDiv(remaining, KeyBlock);
+        return Math.Min(remaining, RoundUp(CeilDiv(remaining, tiles), PanelGemm.Rows));
     }
 
     /// <summary>Asks the cache for rows [i0, i0 + rows) of (b, h) when they are float32 in place (a hint: no effect on results).</summary>
