@@ -160,7 +160,10 @@ internal static unsafe class FlashAttention
 
         // Oᵀ is not cleared: every lane's weight alpha is 0 on the first tile the block computes (its running max was −∞), and a
         // weight of 0 drops the old value (PanelGemm.Rescale) instead of multiplying it.
-        TransposeQuery<TOps, TV>(call, b, h, i0, rows, lanes, qT, line);
+        // Without softcap or mask, Q is scaled by log₂e too, so the scores come out in base-2 units and each exp needs a
+        // subtraction (not an FMA) before the short base-2 exp.
+        bool general = call.Softcap > 0 || call.Bias.HasMask;
+        TransposeQuery<TOps, TV>(call, b, h, i0, rows, lanes, qT, line, general ? call.Scale : call.Scale * VectorMath.Log2E);
         bool skipClosed = call.SkipClosed && RowSteps.AllFiniteRows<TOps, TV>(qT, 0, 1, headSize * lanes);
         if (!skipClosed && maxHi >= 0)
         {
@@ -168,7 +171,6 @@ internal static unsafe class FlashAttention
             maxHi = kvLength - 1;
         }
 
-        bool general = call.Softcap > 0 || call.Bias.HasMask;
         TV negativeInfinity = TOps.Splat(float.NegativeInfinity), zero = TOps.Zero;
         TV log2E = TOps.Splat(VectorMath.Log2E), negativeLog2E = TOps.Splat(-VectorMath.Log2E);
         // Tiles start at the first key any row of the block may see and stop at the last (K and V are read in place, so a
@@ -286,8 +288,10 @@ internal static unsafe class FlashAttention
             }
 
             // Online softmax down the columns: m' = max(m, max_k s), p = exp(s − m'), l = l·e^(m−m') + Σ p, with each exp taken as
-            // 2^(s·log₂e − m'·log₂e) (one FMA, then the short base-2 exp; see VectorMath). A lane whose scores are all −∞ so far
-            // uses 0 in place of m' (so p = 2^(−∞) = 0, and a NaN score still poisons l).
+            // 2^(s·log₂e − m'·log₂e) (one FMA, then the short base-2 exp; see VectorMath), or as 2^(s − m') when the scores are
+            // already in base 2 (m is then too). A lane whose scores are all −∞ so far uses 0 in place of m' (so p = 2^(−∞) = 0,
+            // and a NaN score still poisons l).
+            TV unit = general ? log2E : TOps.Splat(1f), negativeUnit = general ? negativeLog2E : TOps.Splat(-1f);
             for (int v = 0; v < lanes; v += w)
             {
                 float* column = sT + v;
@@ -296,15 +300,28 @@ internal static unsafe class FlashAttention
                 for (int k = fusedMax ? k1 : k0; k < k1; k++) top = TOps.MaxNative(top, TOps.Load(column + ((long)k * lanes)));
                 TV mOld = TOps.Load(m + v);
                 TV mNew = TOps.SelectLess(top, mOld, mOld, top);
-                TV shift = TOps.Multiply(TOps.SelectEqual(mNew, negativeInfinity, zero, mNew), negativeLog2E);
-                TV a = VectorMath.Exp2NonPositive<TOps, TV>(TOps.MultiplyAdd(mOld, log2E, shift));
+                TV shift = TOps.Multiply(TOps.SelectEqual(mNew, negativeInfinity, zero, mNew), negativeUnit);
+                TV a = VectorMath.Exp2NonPositive<TOps, TV>(TOps.MultiplyAdd(mOld, unit, shift));
                 TV sum = zero;
-                for (int k = k0; k < k1; k++)
+                if (general)
                 {
-                    float* at = column + ((long)k * lanes);
-                    TV p = VectorMath.Exp2NonPositive<TOps, TV>(TOps.MultiplyAdd(TOps.Load(at), log2E, shift));
-                    TOps.Store(p, at);
-                    sum = TOps.Add(sum, p);
+                    for (int k = k0; k < k1; k++)
+                    {
+                        float* at = column + ((long)k * lanes);
+                        TV p = VectorMath.Exp2NonPositive<TOps, TV>(TOps.MultiplyAdd(TOps.Load(at), log2E, shift));
+                        TOps.Store(p, at);
+                        sum = TOps.Add(sum, p);
+                    }
+                }
+                else
+                {
+                    for (int k = k0; k < k1; k++)
+                    {
+                        float* at = column + ((long)k * lanes);
+                        TV p = VectorMath.Exp2NonPositive<TOps, TV>(TOps.Add(TOps.Load(at), shift));
+                        TOps.Store(p, at);
+                        sum = TOps.Add(sum, p);
+                    }
                 }
 
                 TOps.Store(TOps.MultiplyAdd(TOps.Load(l + v), a, sum), l + v);
@@ -484,12 +501,11 @@ internal static unsafe class FlashAttention
 
     /// <summary>qT[d·lanes + r] = scale·Q[b, h, i0 + r, d] for r &lt; rows, 0 for the lanes past them.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
-    private static void TransposeQuery<TOps, TV>(KernelCall call, int b, int h, int i0, int rows, int lanes, float* qT, float* line)
+    private static void TransposeQuery<TOps, TV>(KernelCall call, int b, int h, int i0, int rows, int lanes, float* qT, float* line, float scale)
         where TOps : ISimd<TV>
         where TV : struct
     {
         int headSize = call.Geometry.HeadSize, w = TOps.Width;
-        float scale = call.Scale;
         int r0 = 0;
         if (call.Query.IsFloat32)
         {
