@@ -22,6 +22,9 @@ internal static unsafe class FlashAttention
     /// <summary>Keys per tile of the flash kernel (a multiple of the 6-row panel): Sᵀ takes 24 KiB at 64 lanes.</summary>
     public const int KeyBlock = 96;
 
+    /// <summary>Most keys per tile: a run of keys up to this long is one tile (T = S = 128 in one tile, not two of 64).</summary>
+    public const int MaxTile = 144;
+
     /// <summary>Most query rows per work item of the materialized kernel: the packing of each key tile is shared by this many rows.</summary>
     public const int MaxChunkRows = 192;
 
@@ -72,13 +75,13 @@ internal static unsafe class FlashAttention
         int workspaceFloats = Workspace.Size(
             headSize * lanes,                                              // Qᵀ, scaled
             RoundUp(valueHeadSize, PanelGemm.Rows) * lanes,                // Oᵀ, the running outputs
-            (KeyBlock + PanelGemm.Rows) * lanes,                           // Sᵀ, then Pᵀ (a staircase product may write 5 rows past)
+            (MaxTile + PanelGemm.Rows) * lanes,                           // Sᵀ, then Pᵀ (a staircase product may write 5 rows past)
             lanes, lanes, lanes, lanes, lanes, lanes, lanes, lanes,        // m, l, alpha, open, lo, hi and their tile-relative copies
             lanes, lanes,                                                  // each register's key range in the tile
             lanes,                                                         // the tile's column maxima from the Q·Kᵀ product
-            call.Key.IsFloat32 ? 0 : KeyBlock * headSize,                  // converted K rows
-            call.Value.IsFloat32 ? 0 : KeyBlock * valueHeadSize,           // converted V rows
-            KeyBlock + Math.Max(headSize, valueHeadSize) + valueHeadSize); // one row of scores, a Q/O row, the final row
+            call.Key.IsFloat32 ? 0 : MaxTile * headSize,                  // converted K rows
+            call.Value.IsFloat32 ? 0 : MaxTile * valueHeadSize,           // converted V rows
+            MaxTile + Math.Max(headSize, valueHeadSize) + valueHeadSize); // one row of scores, a Q/O row, the final row
 
         KernelThreads.For(items, call.Threads, workspaceFloats, (item, ws) =>
         {
@@ -118,7 +121,7 @@ internal static unsafe class FlashAttention
 
         float* qT = ws.Take(headSize * lanes);
         float* oT = ws.Take(valueRows * lanes);
-        float* sT = ws.Take((KeyBlock + PanelGemm.Rows) * lanes);
+        float* sT = ws.Take((MaxTile + PanelGemm.Rows) * lanes);
         float* m = ws.Take(lanes);
         float* l = ws.Take(lanes);
         float* alpha = ws.Take(lanes);
@@ -130,10 +133,10 @@ internal static unsafe class FlashAttention
         int* keyStart = (int*)ws.Take(lanes);
         int* keyEnd = (int*)ws.Take(lanes);
         float* tileMax = ws.Take(lanes);
-        float* keyBuffer = call.Key.IsFloat32 ? null : ws.Take(KeyBlock * headSize);
-        float* valueBuffer = call.Value.IsFloat32 ? null : ws.Take(KeyBlock * valueHeadSize);
-        float* row = ws.Take(KeyBlock + Math.Max(headSize, valueHeadSize) + valueHeadSize);
-        float* line = row + KeyBlock;
+        float* keyBuffer = call.Key.IsFloat32 ? null : ws.Take(MaxTile * headSize);
+        float* valueBuffer = call.Value.IsFloat32 ? null : ws.Take(MaxTile * valueHeadSize);
+        float* row = ws.Take(MaxTile + Math.Max(headSize, valueHeadSize) + valueHeadSize);
+        float* line = row + MaxTile;
         float* result = line + Math.Max(headSize, valueHeadSize);
 
         // Qᵀ (scaled), empty state, and the open interval of each row; lanes past the rows stay closed and zero.
@@ -256,8 +259,8 @@ internal static unsafe class FlashAttention
                 // Keys outside a row's [lo, hi] get + (−∞), lane by lane (tile-relative bounds are small exact floats).
                 for (int r = 0; r < lanes; r++)
                 {
-                    loRel[r] = Math.Clamp(lo[r] - j0, -1, KeyBlock);
-                    hiRel[r] = Math.Clamp(hi[r] - j0, -1, KeyBlock);
+                    loRel[r] = Math.Clamp(lo[r] - j0, -1, MaxTile);
+                    hiRel[r] = Math.Clamp(hi[r] - j0, -1, MaxTile);
                 }
 
                 for (int v = 0; v < lanes; v += w)
@@ -455,7 +458,13 @@ internal static unsafe class FlashAttention
     /// </summary>
     private static int TileLength(int end, int j0)
     {
-        int remaining = end - j0, tiles = CeilDiv(remaining, KeyBlock);
+        int remaining = end - j0;
+        if (remaining <= MaxTile)
+        {
+            return remaining;
+        }
+
+        int tiles = CeilDiv(remaining, KeyBlock);
         return Math.Min(remaining, RoundUp(CeilDiv(remaining, tiles), PanelGemm.Rows));
     }
 
