@@ -63,6 +63,7 @@ internal static unsafe class DecodeAttention
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per call: optimized from the first call, not after tiering
     private static void Run<TOps, TV>(KernelCall call)
         where TOps : ISimd<TV>
         where TV : struct
@@ -82,7 +83,7 @@ internal static unsafe class DecodeAttention
         fixed (float* statePointer = state)
         {
             float* states = statePointer;
-            KernelThreads.For(items, call.Threads, workspaceFloats, (item, ws) =>
+            KernelThreads.For(items, call.Threads, workspaceFloats, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, ws) =>
             {
                 int slice = item % slices, bkv = item / slices;
                 int start = slice * sliceKeys, end = Math.Min(g.KvLength, start + sliceKeys);

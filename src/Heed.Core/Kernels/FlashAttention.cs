@@ -63,6 +63,7 @@ internal static unsafe class FlashAttention
     /// <summary>Registers of query rows per work item: the panel GEMM's width (4 on 32-register tiers, 2 on 16).</summary>
     public static int LaneVectors(bool wideRegisterFile) => wideRegisterFile ? 4 : 2;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per work item or tile: optimized from the first call, not after tiering
     private static void Run<TOps, TV>(KernelCall call)
         where TOps : ISimd<TV>
         where TV : struct
@@ -83,7 +84,7 @@ internal static unsafe class FlashAttention
             call.Value.IsFloat32 ? 0 : MaxTile * valueHeadSize,           // converted V rows
             MaxTile + Math.Max(headSize, valueHeadSize) + valueHeadSize); // one row of scores, a Q/O row, the final row
 
-        KernelThreads.For(items, call.Threads, workspaceFloats, (item, ws) =>
+        KernelThreads.For(items, call.Threads, workspaceFloats, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, ws) =>
         {
             // Blocks far down the query axis see the most keys under a causal mask: start them first.
             int block = blocks - 1 - (item % blocks);
@@ -456,6 +457,7 @@ internal static unsafe class FlashAttention
     /// as few tiles of at most <see cref="KeyBlock"/> as it takes, of equal lengths rounded up to whole panels (so no short
     /// last tile pays a tile's fixed costs for a few keys).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per work item or tile: optimized from the first call, not after tiering
     private static int TileLength(int end, int j0)
     {
         int remaining = end - j0;
@@ -469,6 +471,7 @@ internal static unsafe class FlashAttention
     }
 
     /// <summary>Asks the cache for rows [i0, i0 + rows) of (b, h) when they are float32 in place (a hint: no effect on results).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per work item or tile: optimized from the first call, not after tiering
     private static void Prefetch(TensorRows tensor, int b, int h, int i0, int rows, int size)
     {
         if (!Sse.IsSupported || !tensor.IsFloat32 || rows <= 0)
@@ -495,6 +498,7 @@ internal static unsafe class FlashAttention
     /// Rows [j0, j0 + count) of (b, kvHead): in place when float32 (<paramref name="stride"/> = the tensor's row stride), else
     /// converted into <paramref name="buffer"/> (stride = <paramref name="size"/>).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per work item or tile: optimized from the first call, not after tiering
     private static float* TileRows(TensorRows rows, int b, int kvHead, int j0, int count, int size, float* buffer, out int stride)
     {
         if (rows.IsFloat32)
@@ -559,6 +563,7 @@ internal static unsafe class FlashAttention
     /// and window masks), so that every key is needed by a run of consecutive registers: the tile is then computed as a
     /// staircase of segments, each only for the registers that see it, instead of as a full square.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per work item or tile: optimized from the first call, not after tiering
     private static bool Staircase(int w, int lanes, int rows, int* lo, int* hi, int j0, int count, int* keyStart, int* keyEnd)
     {
         int previousStart = 0, previousEnd = 0;
@@ -597,6 +602,7 @@ internal static unsafe class FlashAttention
     /// The next segment [s0, s1) of a staircase tile and the registers [v0, v1) that see all of it; <paramref name="segment"/>
     /// is the key where the search resumes (start with 0). False when no keys are left.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per work item or tile: optimized from the first call, not after tiering
     private static bool NextSegment(int vectors, int* keyStart, int* keyEnd, ref int segment, out int s0, out int s1, out int v0, out int v1)
     {
         while (true)
@@ -651,6 +657,7 @@ internal static unsafe class FlashAttention
     /// Oᵀ ← Oᵀ·diag(alpha) + Σ_k p[k]·V[k] per lane over the keys whose p is not exactly 0, so a masked key's NaN/∞ value
     /// cannot leak (the path for V tiles that are not all finite).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per work item or tile: optimized from the first call, not after tiering
     private static void AccumulateSkippingZeros(float* oT, float* alpha, float* pT, int lanes, int count, float* values, int valueStride, int valueHeadSize)
     {
         for (int r = 0; r < lanes; r++)

@@ -60,6 +60,7 @@ internal sealed unsafe class KernelCall : IDisposable
     /// True when every V row of (b, kvHead) is finite (float32 V, read in place), so P·V may run as a plain product there
     /// (0·x = 0). Checked once per call by the first block that asks; a race only checks twice.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per work item or tile: optimized from the first call, not after tiering
     public unsafe bool ValueHeadFinite<TOps, TV>(int b, int kvHead)
         where TOps : ISimd<TV>
         where TV : struct
@@ -154,6 +155,7 @@ internal sealed unsafe class Workspace
     public int Capacity => _memory.Length - 64;
 
     /// <summary>A workspace of at least <paramref name="floats"/>: this thread's cached one when it is large enough, else a new one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per work item or tile: optimized from the first call, not after tiering
     public static Workspace Rent(int floats)
     {
         Workspace? cached = _cached;
@@ -168,6 +170,7 @@ internal sealed unsafe class Workspace
     }
 
     /// <summary>Keeps <paramref name="workspace"/> for this thread's next call when it is at most 1 MiB.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per work item or tile: optimized from the first call, not after tiering
     public static void Return(Workspace workspace)
     {
         if (workspace.Capacity <= MaxCachedFloats && (_cached is null || _cached.Capacity < workspace.Capacity))
@@ -180,6 +183,7 @@ internal sealed unsafe class Workspace
     public void Reset() => _used = _start;
 
     /// <summary>The next <paramref name="floats"/> floats, 64-byte aligned.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float* Take(int floats)
     {
         float* region = _base + _used;
@@ -209,6 +213,7 @@ internal static class KernelThreads
     /// <paramref name="workspaceFloats"/> floats (kept per thread between calls when small). One thread, or one item, runs
     /// on the calling thread.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per work item or tile: optimized from the first call, not after tiering
     public static void For(int items, int threads, int workspaceFloats, Action<int, Workspace> body)
     {
         if (items <= 0)

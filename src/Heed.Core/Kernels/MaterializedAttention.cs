@@ -24,6 +24,7 @@ internal static unsafe class MaterializedAttention
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per call: optimized from the first call, not after tiering
     private static void Run<TOps, TV>(KernelCall call, TensorRows? qkOutput)
         where TOps : ISimd<TV>
         where TV : struct
@@ -45,7 +46,7 @@ internal static unsafe class MaterializedAttention
             PanelGemm.Rows,
             Math.Max(Math.Max(headSize, valueHeadSize), stride));
 
-        KernelThreads.For(items, call.Threads, workspaceFloats, (item, ws) =>
+        KernelThreads.For(items, call.Threads, workspaceFloats, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, ws) =>
         {
             int chunk = item % chunks, bh = item / chunks;
             Chunk<TOps, TV>(call, qkOutput, ws, bh / g.NumHeads, bh % g.NumHeads, chunk * chunkRows, Math.Min(chunkRows, g.QueryLength - (chunk * chunkRows)), chunkRows, stride, paddedValue);

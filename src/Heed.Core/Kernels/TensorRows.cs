@@ -125,6 +125,7 @@ internal sealed unsafe class TensorRows : IDisposable
     public static bool AllFinite(ReadOnlySpan<float> data) => NoneHasAllBits(MemoryMarshal.Cast<float, uint>(data), 0x7F800000u);
 
     /// <summary>True when no element's bit pattern has every bit of <paramref name="mask"/> set (the exponent field: NaN or ±∞).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per call over a whole tensor: optimized from the first call
     private static bool NoneHasAllBits<T>(ReadOnlySpan<T> bits, T mask)
         where T : unmanaged, IBinaryInteger<T>, IUnsignedNumber<T>
     {
@@ -216,6 +217,7 @@ internal sealed unsafe class TensorRows : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private long Index(int b, int head, int position) =>
         ((long)b * _batchStride) + ((long)head * _headStride) + ((long)position * _positionStride);
 
