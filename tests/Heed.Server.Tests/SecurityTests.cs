@@ -8,9 +8,9 @@ using Heed.IO;
 namespace Heed.Server.Tests;
 
 /// <summary>Binding, token, Host/Origin allow-list, body and input limits, request timeout and the concurrency limiter.</summary>
+[Collection(TimingSensitive.Name)]
 public sealed class SecurityTests
 {
-    /// <summary>A request that keeps the float64 reference busy for a while: H = 4, T = S = 768, D = 64.</summary>
     /// <summary>
     /// Slow to compute (the float64 reference over 4 heads × 4096 × 4096 scores with softcap, 0.2–1 s) but small to send (3 × 64 KiB, sent as
     /// ready bytes), so a time limit fires while the server computes, not while it still reads the body (which ends in a reset
