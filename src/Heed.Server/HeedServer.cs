@@ -82,7 +82,7 @@ public sealed class HeedServer : IAsyncDisposable
                 // The request's token is the timed-out one while this runs; a problem written under it can be cancelled after
                 // its headers went out, and the connection is then reset instead of answered. The middleware restores it after.
                 context.RequestAborted = CancellationToken.None;
-                return Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Request timed out", $"the request took longer than the server's limit of {limits.RequestTimeout.TotalSeconds:0.###} s");
+                return Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, Problems.TimedOutTitle, Problems.TimedOutDetail(limits.RequestTimeout));
             },
         });
         services.AddRateLimiter(o =>

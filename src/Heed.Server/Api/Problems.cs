@@ -22,12 +22,20 @@ internal static class Problems
         }
     }
 
+    /// <summary>Title of the 503 for a request over the time limit.</summary>
+    public const string TimedOutTitle = "Request timed out";
+
+    /// <summary>Detail of the 503 for a request over the time limit of <paramref name="limit"/>.</summary>
+    public static string TimedOutDetail(TimeSpan limit) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"the request took longer than the server's limit of {limit.TotalSeconds:0.###} s");
+
     /// <summary>The status, title and detail for an exception an endpoint threw.</summary>
     public static (int Status, string Title, string Detail) Classify(Exception exception) => exception switch
     {
         HeedNotFoundException e => (StatusCodes.Status404NotFound, "Not found", e.Message),
         HeedConflictException e => (StatusCodes.Status409Conflict, "Conflict", e.Message),
         HeedException e => (StatusCodes.Status400BadRequest, "Invalid input", e.Message),
+        RequestTimedOutException e => (StatusCodes.Status503ServiceUnavailable, TimedOutTitle, e.Message),
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } e => (StatusCodes.Status413PayloadTooLarge, "Request body too large", e.Message),
         BadHttpRequestException e => (e.StatusCode, "Bad request", Describe(e)),
         JsonException e => (StatusCodes.Status400BadRequest, "Invalid JSON", e.Message),
@@ -48,3 +56,6 @@ internal static class Problems
         }
     }
 }
+
+/// <summary>A request whose computation took longer than the server's time limit although the limit's timer had not fired yet.</summary>
+internal sealed class RequestTimedOutException(TimeSpan limit) : Exception(Problems.TimedOutDetail(limit));
