@@ -164,8 +164,9 @@ internal static unsafe class FlashAttention
 
         // Oᵀ is not cleared: every lane's weight alpha is 0 on the first tile the block computes (its running max was −∞), and a
         // weight of 0 drops the old value (PanelGemm.Rescale) instead of multiplying it.
-        // Without softcap or mask, Q is scaled by log₂e too, so the scores come out in base-2 units and each exp needs a
-        // subtraction (not an FMA) before the short base-2 exp.
+        // Scores are kept in base-2 units (s·log₂e), so each exp is a subtraction and the short base-2 exp: without softcap or
+        // mask Q is scaled by log₂e as well; with them the scores are turned after the softcap and the mask, which need them as
+        // they are.
         bool general = call.Softcap > 0 || call.Bias.HasMask;
         TransposeQuery<TOps, TV>(call, b, h, i0, rows, lanes, qT, line, general ? call.Scale : call.Scale * VectorMath.Log2E);
         bool skipClosed = call.SkipClosed && RowSteps.AllFiniteRows<TOps, TV>(qT, 0, 1, headSize * lanes);
@@ -176,7 +177,6 @@ internal static unsafe class FlashAttention
         }
 
         TV negativeInfinity = TOps.Splat(float.NegativeInfinity), zero = TOps.Zero;
-        TV log2E = TOps.Splat(VectorMath.Log2E), negativeLog2E = TOps.Splat(-VectorMath.Log2E);
         // Tiles start at the first key any row of the block may see and stop at the last (K and V are read in place, so a
         // tile needs no alignment). The keys every open row sees, [maxLo, minHi], are tiled apart from the keys on either
         // side of them, so under a causal mask only the diagonal's keys (past the block's first row) make staircase tiles.
@@ -252,7 +252,7 @@ internal static unsafe class FlashAttention
                         open[r] = 1;
                     }
 
-                    for (int k = 0; k < count; k++) sT[((long)k * lanes) + r] = row[k];
+                    for (int k = 0; k < count; k++) sT[((long)k * lanes) + r] = row[k] * VectorMath.Log2E;
                 }
             }
             else if (!inside)
@@ -291,11 +291,9 @@ internal static unsafe class FlashAttention
                 }
             }
 
-            // Online softmax down the columns: m' = max(m, max_k s), p = exp(s − m'), l = l·e^(m−m') + Σ p, with each exp taken as
-            // 2^(s·log₂e − m'·log₂e) (one FMA, then the short base-2 exp; see VectorMath), or as 2^(s − m') when the scores are
-            // already in base 2 (m is then too). A lane whose scores are all −∞ so far uses 0 in place of m' (so p = 2^(−∞) = 0,
+            // Online softmax down the columns, on base-2 scores: m' = max(m, max_k s), p = 2^(s − m'), l = l·2^(m−m') + Σ p (the
+            // short base-2 exp; see VectorMath). A lane whose scores are all −∞ so far uses 0 in place of m' (so p = 2^(−∞) = 0,
             // and a NaN score still poisons l).
-            TV unit = general ? log2E : TOps.Splat(1f), negativeUnit = general ? negativeLog2E : TOps.Splat(-1f);
             for (int v = 0; v < lanes; v += w)
             {
                 float* column = sT + v;
@@ -304,28 +302,15 @@ internal static unsafe class FlashAttention
                 for (int k = fusedMax ? k1 : k0; k < k1; k++) top = TOps.MaxNative(top, TOps.Load(column + ((long)k * lanes)));
                 TV mOld = TOps.Load(m + v);
                 TV mNew = TOps.SelectLess(top, mOld, mOld, top);
-                TV shift = TOps.Multiply(TOps.SelectEqual(mNew, negativeInfinity, zero, mNew), negativeUnit);
-                TV a = VectorMath.Exp2NonPositive<TOps, TV>(TOps.MultiplyAdd(mOld, unit, shift));
+                TV shift = TOps.Subtract(zero, TOps.SelectEqual(mNew, negativeInfinity, zero, mNew));
+                TV a = VectorMath.Exp2NonPositive<TOps, TV>(TOps.Add(mOld, shift));
                 TV sum = zero;
-                if (general)
+                for (int k = k0; k < k1; k++)
                 {
-                    for (int k = k0; k < k1; k++)
-                    {
-                        float* at = column + ((long)k * lanes);
-                        TV p = VectorMath.Exp2NonPositive<TOps, TV>(TOps.MultiplyAdd(TOps.Load(at), log2E, shift));
-                        TOps.Store(p, at);
-                        sum = TOps.Add(sum, p);
-                    }
-                }
-                else
-                {
-                    for (int k = k0; k < k1; k++)
-                    {
-                        float* at = column + ((long)k * lanes);
-                        TV p = VectorMath.Exp2NonPositive<TOps, TV>(TOps.Add(TOps.Load(at), shift));
-                        TOps.Store(p, at);
-                        sum = TOps.Add(sum, p);
-                    }
+                    float* at = column + ((long)k * lanes);
+                    TV p = VectorMath.Exp2NonPositive<TOps, TV>(TOps.Add(TOps.Load(at), shift));
+                    TOps.Store(p, at);
+                    sum = TOps.Add(sum, p);
                 }
 
                 TOps.Store(TOps.MultiplyAdd(TOps.Load(l + v), a, sum), l + v);
