@@ -179,12 +179,16 @@ internal static unsafe class FlashAttention
         TV negativeInfinity = TOps.Splat(float.NegativeInfinity), zero = TOps.Zero;
         // Tiles start at the first key any row of the block may see and stop at the last (K and V are read in place, so a
         // tile needs no alignment). The keys every open row sees, [maxLo, minHi], are tiled apart from the keys on either
-        // side of them, so under a causal mask only the diagonal's keys (past the block's first row) make staircase tiles.
+        // side of them, so under a causal mask only the diagonal's keys make staircase tiles.
+        // Where keys lie past the inside run (a causal diagonal), the run's last key minHi goes with them, and where keys lie
+        // before it (a window's edge), its first key maxLo: every row sees that key, and with it the staircase of a block of
+        // 64 rows that rise one key a row is 64 keys long, four steps of 16 keys (6 + 6 + 4 keys in the product's groups), and
+        // a block whose rows all see only the staircase's keys (the first block under a causal mask) gets no 1-key tile.
         int insideStart = minLo, insideEnd = minLo;
         if (maxHi >= 0 && maxLo <= minHi)
         {
-            insideStart = Math.Clamp(maxLo, minLo, maxHi + 1);
-            insideEnd = Math.Clamp(minHi + 1, insideStart, maxHi + 1);
+            insideStart = Math.Clamp(minLo < maxLo ? maxLo + 1 : maxLo, minLo, maxHi + 1);
+            insideEnd = Math.Clamp(minHi < maxHi ? minHi : minHi + 1, insideStart, maxHi + 1);
         }
 
         for (int j0 = maxHi < 0 ? kvLength : minLo, count; j0 <= maxHi; j0 += count)
