@@ -13,17 +13,14 @@ namespace Heed.Models.Tests;
 /// </summary>
 internal sealed class FakeHub : IDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly HttpListener _listener;
     private readonly Dictionary<string, byte[]> _files = new(StringComparer.Ordinal);
     private readonly Task _loop;
 
     public FakeHub(string repo)
     {
         Repo = repo;
-        int port = FreePort();
-        BaseUrl = $"http://127.0.0.1:{port}/";
-        _listener.Prefixes.Add(BaseUrl);
-        _listener.Start();
+        (_listener, BaseUrl) = Listen();
         _loop = Task.Run(ServeAsync);
     }
 
@@ -64,6 +61,31 @@ internal sealed class FakeHub : IDisposable
         catch (AggregateException)
         {
             // The listener was closed under a pending accept.
+        }
+    }
+
+    /// <summary>
+    /// Starts the listener on a free loopback port and returns its base address. HttpListener cannot bind port 0, so a port
+    /// is probed first; another process (the test projects run side by side) can take it before the listener binds it, so a
+    /// port found taken is replaced by a new one.
+    /// </summary>
+    private static (HttpListener Listener, string Url) Listen()
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            string url = $"http://127.0.0.1:{FreePort()}/";
+            var listener = new HttpListener();
+            listener.Prefixes.Add(url);
+            try
+            {
+                listener.Start();
+                return (listener, url);
+            }
+            catch (HttpListenerException) when (attempt < 20)
+            {
+                // Taken between the probe and the bind: try another port.
+                listener.Close();
+            }
         }
     }
 
