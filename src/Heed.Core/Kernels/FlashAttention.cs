@@ -326,20 +326,27 @@ internal static unsafe class FlashAttention
             // underflowed) starts from 0 instead.
             if (staircase)
             {
-                // The rescale first, then each segment's keys into the registers that see them.
-                for (int v = 0; v < lanes; v += w)
+                // Each segment's keys into the registers that see them. The rescale goes with the first segment when that one
+                // spans every register (a causal diagonal's first 16 keys), else it is a pass of its own before them.
+                int peek = 0;
+                bool rescaleInFirst = NextSegment(lanes / w, keyStart, keyEnd, ref peek, out _, out _, out int firstV0, out int firstV1)
+                    && firstV0 == 0 && firstV1 == lanes / w;
+                if (!rescaleInFirst)
                 {
-                    TV a = TOps.Load(alpha + v);
-                    for (int e = 0; e < valueHeadSize; e++)
+                    for (int v = 0; v < lanes; v += w)
                     {
-                        float* at = oT + ((long)e * lanes) + v;
-                        TOps.Store(PanelGemm.Rescale<TOps, TV>(TOps.Load(at), a), at);
+                        TV a = TOps.Load(alpha + v);
+                        for (int e = 0; e < valueHeadSize; e++)
+                        {
+                            float* at = oT + ((long)e * lanes) + v;
+                            TOps.Store(PanelGemm.Rescale<TOps, TV>(TOps.Load(at), a), at);
+                        }
                     }
                 }
 
-                for (int segment = 0; NextSegment(lanes / w, keyStart, keyEnd, ref segment, out int s0, out int s1, out int v0, out int v1);)
+                for (int segment = 0, index = 0; NextSegment(lanes / w, keyStart, keyEnd, ref segment, out int s0, out int s1, out int v0, out int v1); index++)
                 {
-                    PanelGemm.MultiplyTransposedA<TOps, TV>(values + ((long)s0 * valueStride), valueStride, valueHeadSize, sT + ((long)s0 * lanes) + (v0 * w), lanes, oT + (v0 * w), lanes, s1 - s0, (v1 - v0) * w, null);
+                    PanelGemm.MultiplyTransposedA<TOps, TV>(values + ((long)s0 * valueStride), valueStride, valueHeadSize, sT + ((long)s0 * lanes) + (v0 * w), lanes, oT + (v0 * w), lanes, s1 - s0, (v1 - v0) * w, index == 0 && rescaleInFirst ? alpha : null);
                 }
             }
             else if (valuesFinite)
