@@ -18,6 +18,9 @@ internal static unsafe class PanelGemm
     /// <summary>Rows per panel.</summary>
     public const int Rows = 6;
 
+    /// <summary>Rows per group of the one-register panels when the rows are a multiple of it (see <see cref="Panel1By8{TOps, TV}"/>).</summary>
+    private const int EightRows = 8;
+
     /// <summary>
     /// C[6 × n] = diag(rowScale)·C + A·B (or A·B when <paramref name="rowScale"/> is null), with A 6 × depth (row stride lda),
     /// B depth × n (row stride ldb) and C 6 × n (row stride ldc); n is a multiple of the tier's width.
@@ -344,6 +347,12 @@ internal static unsafe class PanelGemm
         where TOps : ISimd<TV>
         where TV : struct
     {
+        if (totalRows % EightRows == 0 && rowScales is null)
+        {
+            Panel1By8<TOps, TV>(aFirst, lda, totalRows, b, ldb, cFirst, ldc, depth, columnMax);
+            return;
+        }
+
         int w = TOps.Width;
         for (int g = 0; g < totalRows; g += Rows)
         {
@@ -408,6 +417,51 @@ internal static unsafe class PanelGemm
             TOps.Store(x30, c3);
             TOps.Store(x40, c4);
             TOps.Store(x50, c5);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Panel1{TOps, TV}"/> for a multiple of 8 rows and no row scales, 8 at a time: one register of B against 6 rows keeps only 6
+    /// multiply-adds in flight, fewer than the FMA units' latency times their number (4 cycles × 2 here), so a 6-row group
+    /// waits on its own sums; 8 rows fill them. The staircase of a causal block (16 keys a step, Dv = 64) is all such groups.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
+    private static void Panel1By8<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* columnMax)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        for (int g = 0; g < totalRows; g += EightRows)
+        {
+            float* a0 = aFirst + ((long)g * lda), a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda, a6 = a5 + lda, a7 = a6 + lda;
+            float* c0 = cFirst + ((long)g * ldc), c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc, c6 = c5 + ldc, c7 = c6 + ldc;
+            TV x0 = TOps.Zero, x1 = TOps.Zero, x2 = TOps.Zero, x3 = TOps.Zero, x4 = TOps.Zero, x5 = TOps.Zero, x6 = TOps.Zero, x7 = TOps.Zero;
+            for (int k = 0; k < depth; k++)
+            {
+                TV bk = TOps.Load(b + ((long)k * ldb));
+                x0 = TOps.MultiplyAdd(TOps.Splat(a0[k]), bk, x0);
+                x1 = TOps.MultiplyAdd(TOps.Splat(a1[k]), bk, x1);
+                x2 = TOps.MultiplyAdd(TOps.Splat(a2[k]), bk, x2);
+                x3 = TOps.MultiplyAdd(TOps.Splat(a3[k]), bk, x3);
+                x4 = TOps.MultiplyAdd(TOps.Splat(a4[k]), bk, x4);
+                x5 = TOps.MultiplyAdd(TOps.Splat(a5[k]), bk, x5);
+                x6 = TOps.MultiplyAdd(TOps.Splat(a6[k]), bk, x6);
+                x7 = TOps.MultiplyAdd(TOps.Splat(a7[k]), bk, x7);
+            }
+
+            if (columnMax is not null)
+            {
+                TV top = TOps.MaxNative(TOps.MaxNative(TOps.MaxNative(x0, x1), TOps.MaxNative(x2, x3)), TOps.MaxNative(TOps.MaxNative(x4, x5), TOps.MaxNative(x6, x7)));
+                TOps.Store(TOps.MaxNative(TOps.Load(columnMax), top), columnMax);
+            }
+
+            TOps.Store(x0, c0);
+            TOps.Store(x1, c1);
+            TOps.Store(x2, c2);
+            TOps.Store(x3, c3);
+            TOps.Store(x4, c4);
+            TOps.Store(x5, c5);
+            TOps.Store(x6, c6);
+            TOps.Store(x7, c7);
         }
     }
 
@@ -761,6 +815,12 @@ internal static unsafe class PanelGemm
         where TOps : ISimd<TV>
         where TV : struct
     {
+        if (totalRows % EightRows == 0)
+        {
+            PanelT1By8<TOps, TV>(aFirst, lda, totalRows, b, ldb, cFirst, ldc, depth, columnScale);
+            return;
+        }
+
         int w = TOps.Width;
         for (int g = 0; g < totalRows; g += Rows)
         {
@@ -815,6 +875,58 @@ internal static unsafe class PanelGemm
             TOps.Store(x30, c3);
             TOps.Store(x40, c4);
             TOps.Store(x50, c5);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="PanelT1{TOps, TV}"/> for a multiple of 8 rows (value columns), 8 at a time, for the reason given at
+    /// <see cref="Panel1By8{TOps, TV}"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
+    private static void PanelT1By8<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* columnScale)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        for (int g = 0; g < totalRows; g += EightRows)
+        {
+            float* a = aFirst + g;
+            float* c0 = cFirst + ((long)g * ldc), c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc, c6 = c5 + ldc, c7 = c6 + ldc;
+            TV x0 = TOps.Load(c0), x1 = TOps.Load(c1), x2 = TOps.Load(c2), x3 = TOps.Load(c3), x4 = TOps.Load(c4), x5 = TOps.Load(c5), x6 = TOps.Load(c6), x7 = TOps.Load(c7);
+            if (columnScale is not null)
+            {
+                TV s0 = TOps.Load(columnScale);
+                x0 = Rescale<TOps, TV>(x0, s0);
+                x1 = Rescale<TOps, TV>(x1, s0);
+                x2 = Rescale<TOps, TV>(x2, s0);
+                x3 = Rescale<TOps, TV>(x3, s0);
+                x4 = Rescale<TOps, TV>(x4, s0);
+                x5 = Rescale<TOps, TV>(x5, s0);
+                x6 = Rescale<TOps, TV>(x6, s0);
+                x7 = Rescale<TOps, TV>(x7, s0);
+            }
+
+            for (int k = 0; k < depth; k++)
+            {
+                float* ak = a + ((long)k * lda);
+                TV bk = TOps.Load(b + ((long)k * ldb));
+                x0 = TOps.MultiplyAdd(TOps.Splat(ak[0]), bk, x0);
+                x1 = TOps.MultiplyAdd(TOps.Splat(ak[1]), bk, x1);
+                x2 = TOps.MultiplyAdd(TOps.Splat(ak[2]), bk, x2);
+                x3 = TOps.MultiplyAdd(TOps.Splat(ak[3]), bk, x3);
+                x4 = TOps.MultiplyAdd(TOps.Splat(ak[4]), bk, x4);
+                x5 = TOps.MultiplyAdd(TOps.Splat(ak[5]), bk, x5);
+                x6 = TOps.MultiplyAdd(TOps.Splat(ak[6]), bk, x6);
+                x7 = TOps.MultiplyAdd(TOps.Splat(ak[7]), bk, x7);
+            }
+
+            TOps.Store(x0, c0);
+            TOps.Store(x1, c1);
+            TOps.Store(x2, c2);
+            TOps.Store(x3, c3);
+            TOps.Store(x4, c4);
+            TOps.Store(x5, c5);
+            TOps.Store(x6, c6);
+            TOps.Store(x7, c7);
         }
     }
 

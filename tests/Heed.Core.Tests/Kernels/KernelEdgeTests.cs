@@ -177,6 +177,25 @@ public class KernelEdgeTests
         MatchesReference(new AttentionInputs(q, TestTensors.F32(kd, 1, 1, 300, 4), v), new AttentionOptions { Scale = 3 }, "growing scores, scale 3");
     }
 
+    [Fact]
+    public void A_score_far_above_the_rest_is_the_maximum_at_every_position_of_a_tile()
+    {
+        // Three query rows (one register of rows) against one tile of 144 keys, which the product computes in groups of 8 keys
+        // and whose column maxima come from its registers: one key scores 800 above the others, in turn at each position of the
+        // first and the last group and in between. A maximum that missed it would leave 2^(s − m) to overflow and the row NaN.
+        foreach (int at in new[] { 0, 1, 2, 3, 4, 5, 6, 7, 70, 71, 136, 137, 138, 139, 140, 141, 142, 143 })
+        {
+            var kd = new float[144 * 4];
+            for (int j = 0; j < 144; j++)
+            {
+                for (int d = 0; d < 4; d++) kd[(j * 4) + d] = j == at ? 20f : ((((j * 7) + d) % 13) - 6) / 100f;
+            }
+
+            var q = TestTensors.F32([20f, 20f, 20f, 20f, 20f, -1f, 20f, 1f, 20f, 20f, 20f, 19f], 1, 1, 3, 4);
+            MatchesReference(new AttentionInputs(q, TestTensors.F32(kd, 1, 1, 144, 4), F32(at, 1, 1, 144, 16)), new AttentionOptions(), $"a spike at key {at}");
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Tiers))]
     public void Every_vector_tier_matches_the_reference(SimdTier tier)
