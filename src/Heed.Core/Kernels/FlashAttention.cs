@@ -303,19 +303,34 @@ internal static unsafe class FlashAttention
                 float* column = sT + v;
                 int k0 = keyStart[v / w], k1 = keyEnd[v / w];
                 TV top = fusedMax ? TOps.Load(tileMax + v) : negativeInfinity;
-                for (int k = fusedMax ? k1 : k0; k < k1; k++) top = TOps.MaxNative(top, TOps.Load(column + ((long)k * lanes)));
+                for (int key = fusedMax ? k1 : k0; key < k1; key++) top = TOps.MaxNative(top, TOps.Load(column + ((long)key * lanes)));
                 TV mOld = TOps.Load(m + v);
                 TV mNew = TOps.SelectLess(top, mOld, mOld, top);
                 TV shift = TOps.Subtract(zero, TOps.SelectEqual(mNew, negativeInfinity, zero, mNew));
                 TV a = VectorMath.Exp2NonPositive<TOps, TV>(TOps.Add(mOld, shift));
-                TV sum = zero;
-                for (int k = k0; k < k1; k++)
+                // Two sums, so each addition waits on the one two keys back rather than on the last.
+                TV sum = zero, sumOdd = zero;
+                int k = k0;
+                for (; k + 1 < k1; k += 2)
+                {
+                    float* at = column + ((long)k * lanes);
+                    TV p = VectorMath.Exp2NonPositive<TOps, TV>(TOps.Add(TOps.Load(at), shift));
+                    TV q = VectorMath.Exp2NonPositive<TOps, TV>(TOps.Add(TOps.Load(at + lanes), shift));
+                    TOps.Store(p, at);
+                    TOps.Store(q, at + lanes);
+                    sum = TOps.Add(sum, p);
+                    sumOdd = TOps.Add(sumOdd, q);
+                }
+
+                if (k < k1)
                 {
                     float* at = column + ((long)k * lanes);
                     TV p = VectorMath.Exp2NonPositive<TOps, TV>(TOps.Add(TOps.Load(at), shift));
                     TOps.Store(p, at);
                     sum = TOps.Add(sum, p);
                 }
+
+                sum = TOps.Add(sum, sumOdd);
 
                 TOps.Store(TOps.MultiplyAdd(TOps.Load(l + v), a, sum), l + v);
                 TOps.Store(mNew, m + v);
