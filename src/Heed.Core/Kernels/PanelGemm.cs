@@ -433,7 +433,7 @@ internal static unsafe class PanelGemm
         for (int g = 0; g < totalRows; g += EightRows)
         {
             float* a0 = aFirst + ((long)g * lda), a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda, a6 = a5 + lda, a7 = a6 + lda;
-            float* c0 = cFirst + ((long)g * ldc), c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc, c6 = c5 + ldc, c7 = c6 + ldc;
+            float* c0 = cFirst + ((long)g * ldc);
             TV x0 = TOps.Zero, x1 = TOps.Zero, x2 = TOps.Zero, x3 = TOps.Zero, x4 = TOps.Zero, x5 = TOps.Zero, x6 = TOps.Zero, x7 = TOps.Zero;
             for (int k = 0; k < depth; k++)
             {
@@ -454,14 +454,7 @@ internal static unsafe class PanelGemm
                 TOps.Store(TOps.MaxNative(TOps.Load(columnMax), top), columnMax);
             }
 
-            TOps.Store(x0, c0);
-            TOps.Store(x1, c1);
-            TOps.Store(x2, c2);
-            TOps.Store(x3, c3);
-            TOps.Store(x4, c4);
-            TOps.Store(x5, c5);
-            TOps.Store(x6, c6);
-            TOps.Store(x7, c7);
+            Store8<TOps, TV>(c0, ldc, x0, x1, x2, x3, x4, x5, x6, x7);
         }
     }
 
@@ -890,8 +883,9 @@ internal static unsafe class PanelGemm
         for (int g = 0; g < totalRows; g += EightRows)
         {
             float* a = aFirst + g;
-            float* c0 = cFirst + ((long)g * ldc), c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc, c6 = c5 + ldc, c7 = c6 + ldc;
-            TV x0 = TOps.Load(c0), x1 = TOps.Load(c1), x2 = TOps.Load(c2), x3 = TOps.Load(c3), x4 = TOps.Load(c4), x5 = TOps.Load(c5), x6 = TOps.Load(c6), x7 = TOps.Load(c7);
+            float* c0 = cFirst + ((long)g * ldc);
+            TV x0 = TOps.Load(c0), x1 = TOps.Load(c0 + ldc), x2 = TOps.Load(c0 + (2L * ldc)), x3 = TOps.Load(c0 + (3L * ldc));
+            TV x4 = TOps.Load(c0 + (4L * ldc)), x5 = TOps.Load(c0 + (5L * ldc)), x6 = TOps.Load(c0 + (6L * ldc)), x7 = TOps.Load(c0 + (7L * ldc));
             if (columnScale is not null)
             {
                 TV s0 = TOps.Load(columnScale);
@@ -919,15 +913,24 @@ internal static unsafe class PanelGemm
                 x7 = TOps.MultiplyAdd(TOps.Splat(ak[7]), bk, x7);
             }
 
-            TOps.Store(x0, c0);
-            TOps.Store(x1, c1);
-            TOps.Store(x2, c2);
-            TOps.Store(x3, c3);
-            TOps.Store(x4, c4);
-            TOps.Store(x5, c5);
-            TOps.Store(x6, c6);
-            TOps.Store(x7, c7);
+            Store8<TOps, TV>(c0, ldc, x0, x1, x2, x3, x4, x5, x6, x7);
         }
+    }
+
+    /// <summary>Eight accumulators into rows c, c + ldc, …, c + 7·ldc.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store8<TOps, TV>(float* c, int ldc, TV x0, TV x1, TV x2, TV x3, TV x4, TV x5, TV x6, TV x7)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        TOps.Store(x0, c);
+        TOps.Store(x1, c + ldc);
+        TOps.Store(x2, c + (2L * ldc));
+        TOps.Store(x3, c + (3L * ldc));
+        TOps.Store(x4, c + (4L * ldc));
+        TOps.Store(x5, c + (5L * ldc));
+        TOps.Store(x6, c + (6L * ldc));
+        TOps.Store(x7, c + (7L * ldc));
     }
 
     /// <summary>
