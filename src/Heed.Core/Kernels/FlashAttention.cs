@@ -182,8 +182,9 @@ internal static unsafe class FlashAttention
         // side of them, so under a causal mask only the diagonal's keys make staircase tiles.
         // Where keys lie past the inside run (a causal diagonal), the run's last key minHi goes with them, and where keys lie
         // before it (a window's edge), its first key maxLo: every row sees that key, and with it the staircase of a block of
-        // 64 rows that rise one key a row is 64 keys long, four steps of 16 keys (6 + 6 + 4 keys in the product's groups), and
-        // a block whose rows all see only the staircase's keys (the first block under a causal mask) gets no 1-key tile.
+        // 64 rows that rise one key a row is 64 keys long, four steps of 16 keys (whole groups of the products: 6 + 6 + 4, or
+        // 8 + 8 in the one-register panels), and a block whose rows all see only the staircase's keys (the first block under a
+        // causal mask) gets no 1-key tile.
         int insideStart = minLo, insideEnd = minLo;
         if (maxHi >= 0 && maxLo <= minHi)
         {
