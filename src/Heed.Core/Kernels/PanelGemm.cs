@@ -421,9 +421,10 @@ internal static unsafe class PanelGemm
     }
 
     /// <summary>
-    /// <see cref="Panel1{TOps, TV}"/> for a multiple of 8 rows and no row scales, 8 at a time: one register of B against 6 rows keeps only 6
-    /// multiply-adds in flight, fewer than the FMA units' latency times their number (4 cycles × 2 here), so a 6-row group
-    /// waits on its own sums; 8 rows fill them. The staircase of a causal block (16 keys a step, Dv = 64) is all such groups.
+    /// <see cref="Panel1{TOps, TV}"/> for a multiple of 8 rows and no row scales, 8 at a time: one register of B against 6 rows
+    /// keeps only 6 multiply-adds in flight, fewer than the FMA units' latency times their number (4 cycles × 2 here), so a
+    /// 6-row group waits on its own sums; 8 rows fill them. The staircase of a causal block (16 keys a step, Dv = 64) is all
+    /// such groups.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
     private static void Panel1By8<TOps, TV>(float* aFirst, int lda, int totalRows, float* b, int ldb, float* cFirst, int ldc, int depth, float* columnMax)
