@@ -1,8 +1,9 @@
-using Microsoft.Playwright;
+using System.Collections.Concurrent;
+using PuppeteerSharp;
 
 namespace Heed.Server.Tests;
 
-/// <summary>The web page in a real browser: Debian's chromium, headless, driven by Playwright.</summary>
+/// <summary>The web page in a real browser: Debian's chromium, headless, driven by PuppeteerSharp over the DevTools protocol.</summary>
 public sealed class WebPageTests
 {
     private const string Chromium = "/usr/bin/chromium";
@@ -12,68 +13,78 @@ public sealed class WebPageTests
     {
         Assert.True(File.Exists(Chromium), $"{Chromium} is missing: install it with 'apt-get install -y chromium' (.ci/run does)");
         await using ServerHarness h = await ServerHarness.StartAsync();
-        string profile = Path.Combine(h.Folder, "chromium-profile");
-        using IPlaywright playwright = await Playwright.CreateAsync();
-        await using IBrowserContext browser = await playwright.Chromium.LaunchPersistentContextAsync(profile, new BrowserTypeLaunchPersistentContextOptions
+        // ExecutablePath makes PuppeteerSharp run Debian's chromium; it never downloads a browser of its own.
+        await using IBrowser browser = await Puppeteer.LaunchAsync(new LaunchOptions
         {
             ExecutablePath = Chromium,
             Headless = true,
+            UserDataDir = Path.Combine(h.Folder, "chromium-profile"),
             Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
         });
-        IPage page = await browser.NewPageAsync();
-        var failures = new List<string>();
-        page.RequestFailed += (_, request) =>
+        await using IPage page = await browser.NewPageAsync();
+        // The DevTools events arrive on the connection's threads, not the test's.
+        var failures = new ConcurrentQueue<string>();
+        page.RequestFailed += (_, e) =>
         {
             // Chromium sometimes reports a streamed fetch that the page read to its end as ERR_ABORTED; the progress
             // assertions below prove the event stream itself arrived whole.
-            if (!(request.Url.EndsWith("/events", StringComparison.Ordinal) && request.Failure == "net::ERR_ABORTED")) failures.Add(request.Url + " " + request.Failure);
+            if (!(e.Request.Url.EndsWith("/events", StringComparison.Ordinal) && e.Request.FailureText == "net::ERR_ABORTED")) failures.Enqueue(e.Request.Url + " " + e.Request.FailureText);
         };
-        page.Console += (_, message) =>
+        page.Console += (_, e) =>
         {
-            if (message.Type == "error") failures.Add(message.Text);
+            if (e.Message.Type == ConsoleType.Error) failures.Enqueue(e.Message.Text);
         };
 
-        await page.GotoAsync($"{h.Server.Url}?token={ServerHarness.Token}");
+        await page.GoToAsync($"{h.Server.Url}?token={ServerHarness.Token}");
         Assert.DoesNotContain("token=", page.Url, StringComparison.Ordinal); // the page drops the token from the address bar
-        await page.Locator("#model option[value='seed-cat-sat']").WaitForAsync(new() { State = WaitForSelectorState.Attached });
-        await page.FillAsync("#intent", "The cat sat on the mat");
-        await page.CheckAsync("#all-layers");
+        await page.WaitForSelectorAsync("#model option[value='seed-cat-sat']"); // attached: an option is never visible on its own
+        await page.TypeAsync("#intent", "The cat sat on the mat");
+        Assert.Equal("The cat sat on the mat", await page.EvaluateFunctionAsync<string>("() => document.querySelector('#intent').value"));
+        // Puppeteer has no check(): click the box only when it is clear, then make sure it ended up ticked.
+        if (!await page.EvaluateFunctionAsync<bool>("() => document.querySelector('#all-layers').checked")) await page.ClickAsync("#all-layers");
+        Assert.True(await page.EvaluateFunctionAsync<bool>("() => document.querySelector('#all-layers').checked"));
         await page.ClickAsync("#go");
 
         // The report link is shown last, once every picture is in the page.
-        await page.Locator("#report").WaitForAsync(new() { State = WaitForSelectorState.Visible, Timeout = 30_000 });
+        await page.WaitForSelectorAsync("#report", new WaitForSelectorOptions { Visible = true, Timeout = 30_000 });
         foreach (string kind in new[] { "heatmap", "model-view", "rollout", "head-view-layer0", "network-layer0" })
         {
             Assert.True(
-                await page.EvaluateAsync<bool>("k => [...document.querySelectorAll('img')].some(i => i.classList.contains(k) && i.complete && i.naturalWidth > 0)", kind),
+                await page.EvaluateFunctionAsync<bool>("k => [...document.querySelectorAll('img')].some(i => i.classList.contains(k) && i.complete && i.naturalWidth > 0)", kind),
                 $"no drawn {kind} picture in the page");
         }
 
-        Assert.Equal(1, await page.Locator("img.model-view").CountAsync());
-        Assert.Equal(1, await page.Locator("img.rollout").CountAsync());
+        Assert.Single(await page.QuerySelectorAllAsync("img.model-view"));
+        Assert.Single(await page.QuerySelectorAllAsync("img.rollout"));
 
         // The saved report is the run's self-contained page (held in the page as a blob, fetched from data-source).
-        Assert.StartsWith("blob:", await page.GetAttributeAsync("#report", "href") ?? "", StringComparison.Ordinal);
-        string source = await page.GetAttributeAsync("#report", "data-source") ?? "";
+        Assert.StartsWith("blob:", await Attribute("#report", "href") ?? "", StringComparison.Ordinal);
+        string source = await Attribute("#report", "data-source") ?? "";
         Assert.Matches("^/api/v1/runs/[0-9a-f]+/report\\.html$", source);
         string report = await h.Client.GetStringAsync(new Uri(source, UriKind.Relative));
         Assert.StartsWith("<!DOCTYPE html>", report, StringComparison.Ordinal);
         Assert.Contains("Step 6. Weighted sum", report, StringComparison.Ordinal);
 
         // Progress was shown: the bar is full and the log lists every event from the first to the last, in order.
-        Assert.True(await page.Locator("#progress-box").IsVisibleAsync());
-        Assert.Equal(1.0, await page.EvalOnSelectorAsync<double>("#progress", "p => p.value"));
-        string log = await page.InnerTextAsync("#log");
+        Assert.True(await (await page.QuerySelectorAsync("#progress-box"))!.IsVisibleAsync());
+        Assert.Equal(1.0, await page.EvaluateFunctionAsync<double>("() => document.querySelector('#progress').value"));
+        string log = await InnerText("#log");
         string[] lines = log.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal("queued", lines[0]);
         Assert.Equal("done", lines[^1]);
         int tokenized = Array.IndexOf(lines, "tokenized: 6 tokens"), head = Array.IndexOf(lines, "layer 0 head 0");
         Assert.True(tokenized > 0 && head > tokenized, log);
-        string steps = await page.InnerTextAsync("#steps");
+        string steps = await InnerText("#steps");
         Assert.Contains("Step 6", steps, StringComparison.Ordinal);
         Assert.Contains("output cat = [1.0644, 0.3977]", steps, StringComparison.Ordinal);
-        Assert.Contains("\"cat\" attends most to \"The\"", await page.InnerTextAsync("#summary"), StringComparison.Ordinal);
-        Assert.True(await page.Locator("#error").IsHiddenAsync());
-        Assert.True(failures.Count == 0, string.Join("; ", failures));
+        Assert.Contains("\"cat\" attends most to \"The\"", await InnerText("#summary"), StringComparison.Ordinal);
+        Assert.True(await (await page.QuerySelectorAsync("#error"))!.IsHiddenAsync());
+        Assert.True(failures.IsEmpty, string.Join("; ", failures));
+
+        Task<string?> Attribute(string selector, string name) =>
+            page.EvaluateFunctionAsync<string?>("(s, a) => document.querySelector(s).getAttribute(a)", selector, name);
+
+        Task<string> InnerText(string selector) =>
+            page.EvaluateFunctionAsync<string>("s => document.querySelector(s).innerText", selector);
     }
 }
