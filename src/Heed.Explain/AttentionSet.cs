@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Heed.Explain;
 
 /// <summary>
@@ -123,7 +125,11 @@ public sealed class AttentionSet
     /// <param name="queryTokens">The T row labels.</param>
     /// <param name="keyTokens">The S column labels (default: the query tokens).</param>
     /// <param name="name">What the array is (a flag and file), for messages and as the set's <see cref="Source"/>.</param>
-    public static AttentionSet FromArray(Tensor probabilities, IReadOnlyList<string> queryTokens, IReadOnlyList<string>? keyTokens = null, string name = "attention weights")
+    /// <param name="allowUnnormalized">
+    /// Take any finite numbers; by default every weight must be in [0, 1] and every row must sum to 1 (see <see cref="CheckProbabilities"/>).
+    /// </param>
+    /// <param name="allowFlag">The switch that sets <paramref name="allowUnnormalized"/>, named in messages.</param>
+    public static AttentionSet FromArray(Tensor probabilities, IReadOnlyList<string> queryTokens, IReadOnlyList<string>? keyTokens = null, string name = "attention weights", bool allowUnnormalized = false, string allowFlag = "--allow-unnormalized")
     {
         ArgumentNullException.ThrowIfNull(probabilities);
         ArgumentNullException.ThrowIfNull(queryTokens);
@@ -140,6 +146,16 @@ public sealed class AttentionSet
         if (s != keyTokens.Count) throw new HeedException($"{name} {probabilities.ShapeText} has {s} columns on axis {rank - 1}; expected {keyTokens.Count} (one per key token)");
         if (layers == 0 || heads == 0) throw new HeedException($"{name} {probabilities.ShapeText} has no layers or heads");
         double[] flat = probabilities.ToDoubleArray();
+        if (allowUnnormalized)
+        {
+            int bad = Array.FindIndex(flat, x => !double.IsFinite(x));
+            if (bad >= 0) throw new HeedException($"{name}: {Describe(flat[bad])} at {Position(probabilities.Shape, bad)}; weights must be finite numbers");
+        }
+        else
+        {
+            CheckProbabilities(flat, probabilities.Shape, name, allowFlag);
+        }
+
         var weights = new double[layers][][];
         for (int l = 0; l < layers; l++)
         {
@@ -151,6 +167,57 @@ public sealed class AttentionSet
         }
 
         return new AttentionSet(queryTokens, keyTokens, weights) { Source = name };
+    }
+
+    /// <summary>Rows within this of 1 count as summing to 1 (float16 softmax rows are off by a few 1e-4).</summary>
+    public const double RowSumTolerance = 1e-3;
+
+    /// <summary>
+    /// Checks that <paramref name="flat"/> (laid out as <paramref name="shape"/>, rows along the last axis) holds attention
+    /// probabilities: every weight in [0, 1], no NaN, and every row summing to 1 within <see cref="RowSumTolerance"/>. A row of
+    /// zeros is taken too: it is what a fully masked query row gives under ONNX semantics.
+    /// </summary>
+    /// <exception cref="HeedException">The first weight or row that is not a probability, with its position.</exception>
+    /// <param name="flat">The weights, row-major.</param>
+    /// <param name="shape">Their shape.</param>
+    /// <param name="name">What the array is, for messages.</param>
+    /// <param name="allowFlag">The switch that takes any numbers, named in messages (--allow-unnormalized, allowUnnormalized).</param>
+    public static void CheckProbabilities(ReadOnlySpan<double> flat, ReadOnlySpan<int> shape, string name, string allowFlag)
+    {
+        int columns = shape.Length == 0 ? 1 : shape[^1];
+        for (int i = 0; i < flat.Length; i++)
+        {
+            if (!(flat[i] >= 0 && flat[i] <= 1))
+            {
+                throw new HeedException($"{name}: weight {Describe(flat[i])} at {Position(shape, i)} is not a probability (outside [0, 1]); {allowFlag} takes such numbers");
+            }
+        }
+
+        for (int start = 0; columns > 0 && start < flat.Length; start += columns)
+        {
+            double sum = 0;
+            foreach (double w in flat.Slice(start, columns)) sum += w;
+            if (sum != 0 && Math.Abs(sum - 1) > RowSumTolerance)
+            {
+                string row = Position(shape, start);
+                throw new HeedException($"{name}: the row at {row[..row.LastIndexOf(',')]}, :] sums to {sum.ToString("G6", CultureInfo.InvariantCulture)}, not 1 (within {RowSumTolerance.ToString(CultureInfo.InvariantCulture)}); {allowFlag} takes such rows");
+            }
+        }
+    }
+
+    private static string Describe(double x) => double.IsNaN(x) ? "NaN" : x.ToString("G6", CultureInfo.InvariantCulture);
+
+    // The multi-index of flat position i: "[l, h, t, s]".
+    private static string Position(ReadOnlySpan<int> shape, int i)
+    {
+        var index = new int[shape.Length];
+        for (int axis = shape.Length - 1; axis >= 0; axis--)
+        {
+            index[axis] = shape[axis] == 0 ? 0 : i % shape[axis];
+            i = shape[axis] == 0 ? 0 : i / shape[axis];
+        }
+
+        return "[" + string.Join(", ", index) + "]";
     }
 
     /// <summary>

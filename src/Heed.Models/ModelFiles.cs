@@ -14,6 +14,9 @@ public sealed record ModelFileInfo(string Path, string Kind, string Details, lon
 /// <summary>Finds, recognizes and loads models and tokenizers from paths.</summary>
 public static class ModelFiles
 {
+    private static readonly string[] Gpt2ModelFiles = ["config.json", "model.safetensors"];
+    private static readonly string[] Gpt2TokenizerFiles = ["vocab.json", "merges.txt"];
+
     /// <summary>Where <c>heed pull</c> puts models and <c>heed models</c> looks: $HEED_MODELS, else ~/.heed/models.</summary>
     public static string DefaultDirectory => Environment.GetEnvironmentVariable("HEED_MODELS") is { Length: > 0 } env
         ? env
@@ -29,6 +32,12 @@ public static class ModelFiles
         ArgumentNullException.ThrowIfNull(path);
         if (Directory.Exists(path))
         {
+            string[] missing = [.. Gpt2ModelFiles.Where(f => !File.Exists(Path.Combine(path, f)))];
+            if (missing.Length > 0)
+            {
+                throw new HeedException($"model {path}: a folder without {string.Join(" and ", missing)}; a model folder is a Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json, merges.txt), and a llama2.c model is given as its .bin file");
+            }
+
             return Gpt2.Gpt2Model.Load(path);
         }
 
@@ -59,6 +68,12 @@ public static class ModelFiles
         ArgumentNullException.ThrowIfNull(path);
         if (Directory.Exists(path))
         {
+            string[] missing = [.. Gpt2TokenizerFiles.Where(f => !File.Exists(Path.Combine(path, f)))];
+            if (missing.Length > 0)
+            {
+                throw new HeedException($"tokenizer {path}: a folder without {string.Join(" and ", missing)}; a tokenizer folder holds a GPT-2 vocab.json and merges.txt, and other tokenizers are given as their file (tok*.bin, .gguf)");
+            }
+
             return Gpt2Tokenizer.Load(Path.Combine(path, "vocab.json"), Path.Combine(path, "merges.txt"));
         }
 

@@ -30,7 +30,7 @@ internal static class AttentionCommand
         var presentValue = new Option<string?>("--present-value") { Description = "Write concat(past_value, V) [B, Hkv, S, Dv] here" };
         var qkOutput = new Option<string?>("--qk-matmul-output") { Description = "Write the [B, H, T, S] matrix chosen by --qk-matmul-output-mode here" };
         var reference = new Option<bool>("--reference") { Description = "Run the float64 reference implementation instead of the fastest kernel" };
-        var threads = new Option<int?>("--threads") { Description = "Most threads to use (default: every core)" };
+        var threads = CommonOptions.Threads("Most threads to use");
 
         var command = new Command("attention", "Run the ONNX Attention operator (opsets 23-25) on .npy files.")
         {

@@ -20,7 +20,7 @@ internal static class BenchCommand
         var headSize = new Option<int>("--head-size") { Description = "D", DefaultValueFactory = _ => 64 };
         var valueHeadSize = new Option<int?>("--value-head-size") { Description = "Dv (default: D)" };
         var causal = new Option<bool>("--causal") { Description = "Causal mask (GFLOP/s then counts half the square)" };
-        var threads = new Option<int?>("--threads") { Description = "Threads (default: every core)" };
+        var threads = CommonOptions.Threads("Threads");
         var dtype = new Option<string>("--dtype") { Description = "Element type of Q, K, V", DefaultValueFactory = _ => "float32" };
         dtype.AcceptOnlyFromAmong("float32", "float16", "bfloat16", "float64");
         var kernel = new Option<string?>("--kernel") { Description = "Force a kernel instead of the dispatcher's choice" };
@@ -73,13 +73,24 @@ internal static class BenchCommand
                 "reference" => AttentionKernel.Reference,
                 _ => null,
             };
-            AttentionBenchmarkResult r = AttentionBenchmark.Run(size, threadCount, forced, budget, Math.Max(1, parse.GetValue(iterations)), parse.GetValue(reuseOutput));
+            int least = Math.Max(1, parse.GetValue(iterations));
+            using var progress = new ProgressLine(parse.InvocationConfiguration.Error);
+            string what = string.Create(CultureInfo.InvariantCulture, $"heed: bench B={size.Batch} H={size.Heads}/{size.KvHeads} T={size.QueryLength} S={size.KvLength} D={size.HeadSize}{(size.Causal ? " causal" : "")}: ");
+            progress.Show(what + "preparing inputs", force: true);
+            AttentionBenchmarkResult r = AttentionBenchmark.Run(size, threadCount, forced, budget, least, parse.GetValue(reuseOutput), (call, elapsed) =>
+                progress.Show(what + (call == 0
+                    ? "untimed call (allocations, warm-up)"
+                    : string.Create(CultureInfo.InvariantCulture, $"timed call {call} (at least {least}, {elapsed.TotalSeconds:F1} of {budget:0.#} s)")), force: call <= 1));
             double? peak = null, copy = null;
             if (!parse.GetValue(noLimits))
             {
+                progress.Show(what + "measuring the FMA peak and the copy bandwidth", force: true);
                 peak = MachineLimits.FmaPeakGflops(threadCount);
                 copy = MachineLimits.CopyBandwidthGBs(threadCount);
             }
+
+            progress.Show(string.Create(CultureInfo.InvariantCulture, $"{what}done, {r.Iterations} timed calls"), force: true);
+            progress.Finish();
 
             double readGBs = size.KeyValueBytes / (r.MedianMs / 1000) / 1e9;
             TextWriter output = parse.InvocationConfiguration.Output;

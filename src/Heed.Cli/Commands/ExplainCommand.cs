@@ -43,6 +43,11 @@ internal static class ExplainCommand
         command.SetAction(parse => CliErrors.Guard(parse.InvocationConfiguration.Error, () =>
         {
             TextWriter output = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(view) == "terminal" && parse.GetValue(format) == "json")
+            {
+                throw new HeedException("--view terminal and --format json cannot be combined: the terminal view is drawn for people, json is for programs; choose one");
+            }
+
             int times = parse.GetValue(repeat);
             if (times is < 1 or > 1000) throw new HeedException($"--repeat {times}: expected 1..1000");
             Explained run = null!;
@@ -146,11 +151,13 @@ internal static class ExplainCommand
 
         public Option<string?> Tokenizer { get; } = new("--tokenizer") { Description = "With --model: tok*.bin, a GPT-2 folder or vocab.json, or a .gguf vocabulary (default: the one beside the model)" };
 
+        public Option<bool> AllowUnnormalized { get; } = new("--allow-unnormalized") { Description = "With --attention-weights: draw numbers that are not probabilities (outside [0, 1], or rows that do not sum to 1)" };
+
         public Option<bool> AllLayers { get; } = new("--all-layers") { Description = "With --out: the heatmap, head view and network of every layer, not only --layer" };
 
         public void AddTo(Command command)
         {
-            foreach (Option option in new Option[] { Input, Tokens, Embeddings, WQ, WK, WV, Weights, Scale, Causal, Focus, Layer, Head, Out, Width, Model, Prompt, Tokenizer, AllLayers })
+            foreach (Option option in new Option[] { Input, Tokens, Embeddings, WQ, WK, WV, Weights, AllowUnnormalized, Scale, Causal, Focus, Layer, Head, Out, Width, Model, Prompt, Tokenizer, AllLayers })
             {
                 command.Options.Add(option);
             }
@@ -179,7 +186,7 @@ internal static class ExplainCommand
 
         private Explained ResolveModel(ParseResult parse, string modelPath, int? layer, int? head, string? focus, bool seedScaled, bool reference)
         {
-            foreach (Option o in new Option[] { Input, Tokens, Embeddings, WQ, WK, WV, Weights, Scale, Causal })
+            foreach (Option o in new Option[] { Input, Tokens, Embeddings, WQ, WK, WV, Weights, AllowUnnormalized, Scale, Causal })
             {
                 if (Given(parse, o)) throw new HeedException($"{o.Name} cannot be combined with --model: the model makes its own Q, K and V, scales by 1/sqrt(D) and is causal");
             }
@@ -238,12 +245,22 @@ internal static class ExplainCommand
                     throw new HeedException($"--attention-weights: {ex.Message}", ex);
                 }
 
-                AttentionSet set = AttentionSet.FromArray(probabilities, TraceInput.SplitTokens(tokenText), name: Path.GetFileName(weightsPath));
+                AttentionSet set;
+                try
+                {
+                    set = AttentionSet.FromArray(probabilities, TraceInput.SplitTokens(tokenText), name: Path.GetFileName(weightsPath), allowUnnormalized: parse.GetValue(AllowUnnormalized));
+                }
+                catch (HeedException ex)
+                {
+                    throw new HeedException($"--attention-weights {ex.Message}", ex);
+                }
+
                 set.CheckIndex(layer, head);
                 int row = FocusRow(set.QueryTokens, focus ?? set.QueryTokens[0]);
                 return new Explained(set, null, null, row, layer ?? 0, head, null, Path.GetFileName(weightsPath));
             }
 
+            if (Given(parse, AllowUnnormalized)) throw new HeedException("--allow-unnormalized applies to --attention-weights; computed weights are always probabilities");
             bool custom = new Option[] { Input, Tokens, Embeddings, WQ, WK, WV }.Any(o => Given(parse, o));
             if (!custom)
             {
@@ -282,24 +299,28 @@ internal static class ExplainCommand
                 Focus = focus ?? file?.Focus,
                 Source = file?.Source ?? "your input",
             };
+
+            // Name the focus as the user gave it: the flag, or the input file's field (which --tokens may have replaced).
+            string focusOrigin = focus is not null ? "--focus" : $"{Path.GetFileName(parse.GetValue(Input))}'s \"focus\":";
             if (input.Scale is double s && !double.IsFinite(s)) throw new HeedException($"--scale {s.ToString(CultureInfo.InvariantCulture)} must be a finite number");
             AttentionTrace trace = input.Trace();
             AttentionSet traceSet = AttentionSet.FromTrace(trace, input.Source);
             traceSet.CheckIndex(layer, head);
-            int focusRow = FocusRow(trace.Tokens, input.Focus ?? trace.Tokens[0]);
+            int focusRow = FocusRow(trace.Tokens, input.Focus ?? trace.Tokens[0], focusOrigin, tokensFromFlag: Given(parse, Tokens) && file?.Tokens is not null);
             TraceComparison? comparison = reference ? TraceComparison.Compare(trace, input.Trace(useReference: true)) : null;
             return new Explained(traceSet, trace, comparison, focusRow, layer ?? 0, head, null, input.Source);
         }
 
         private static bool Given(ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
 
-        private static int FocusRow(IReadOnlyList<string> tokens, string focus)
+        private static int FocusRow(IReadOnlyList<string> tokens, string focus, string origin = "--focus", bool tokensFromFlag = false)
         {
             int row = AttentionTrace.IndexOf(tokens, focus);
             if (row < 0)
             {
                 string list = string.Join(", ", tokens.Take(20)) + (tokens.Count > 20 ? ", …" : "");
-                throw new HeedException($"--focus \"{focus}\" is not one of the tokens ({list})");
+                string hint = origin == "--focus" ? "" : tokensFromFlag ? "; --tokens replaced the file's tokens, so give --focus too" : "; give --focus";
+                throw new HeedException($"{origin} \"{focus}\" is not one of the tokens ({list}){hint}");
             }
 
             return row;

@@ -23,7 +23,7 @@ internal static class GenerateCommand
         var topK = new Option<int>("--top-k") { Description = "Sample only among the K most probable tokens (0 = all)", DefaultValueFactory = _ => 0 };
         var topP = new Option<double>("--top-p") { Description = "Nucleus sampling: the smallest set of tokens with probability mass above P (0 or 1 = off)", DefaultValueFactory = _ => 0.9 };
         var seed = new Option<string?>("--seed") { Description = "Seed of the sampler (> 0; default: from the clock, printed on stderr)" };
-        var threads = new Option<int>("--threads") { Description = "Threads for the matrix products (default: all cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = CommonOptions.Threads("Threads for the matrix products");
         var reference = new Option<bool>("--reference") { Description = "Run attention on the float64 reference implementation" };
         var command = new Command("generate", "Generate text with a model, streamed to stdout as llama2.c's run.c prints it.")
         {
@@ -38,11 +38,7 @@ internal static class GenerateCommand
                 throw new HeedException($"--steps {stepCount}: expected > 0 (positions to run, prompt included)");
             }
 
-            int threadCount = parse.GetValue(threads);
-            if (threadCount <= 0)
-            {
-                throw new HeedException($"--threads {threadCount}: expected > 0");
-            }
+            int threadCount = parse.GetValue(threads) ?? Environment.ProcessorCount;
 
             ulong? seedValue = null;
             if (parse.GetValue(seed) is string seedText)
@@ -90,11 +86,32 @@ internal static class GenerateCommand
             output.WriteLine();
             output.Flush();
 
-            error.WriteLine(string.Create(
-                CultureInfo.InvariantCulture,
-                $"heed: {result.Tokens.Length} tokens ({result.PromptTokens} from the prompt), prefill {result.Prefill.TotalMilliseconds:F2} ms, decode {result.DecodeSteps} steps at {result.DecodeTokensPerSecond:F0} tok/s{(result.StoppedAtBos ? ", stopped at BOS" : "")}{(sampling.Temperature > 0 ? $", seed {sampling.Seed}" : "")}"));
+            error.WriteLine(Summary(result, tok, sampling));
             return 0;
         }));
         return command;
     }
+
+    /// <summary>
+    /// The line on stderr after the text: the prompt's tokens (BOS counted apart, since the user did not type it), the new
+    /// tokens, and the speeds. The first new token comes from the prefill pass over the prompt, each later one from a decode step.
+    /// </summary>
+    internal static string Summary(GenerationResult result, ITokenizer tokenizer, SamplingOptions sampling)
+    {
+        int bos = tokenizer.BosId is int b && result.PromptTokens > 0 && result.Tokens[0] == b ? 1 : 0;
+        int typed = result.PromptTokens - bos, generated = result.Tokens.Length - result.PromptTokens;
+        var culture = CultureInfo.InvariantCulture;
+        string prompt = bos == 1 ? string.Create(culture, $"{Plural(typed, "prompt token")} + BOS") : Plural(typed, "prompt token");
+        string decode = result.DecodeSteps == 0 ? "no decode steps"
+            : string.Create(culture, $"{Plural(result.DecodeSteps, "decode step")} in {result.Decode.TotalMilliseconds:F1} ms ({Speed(result.DecodeTokensPerSecond)} tok/s)");
+        string prefillSpeed = result.Prefill > TimeSpan.Zero ? $", {Speed(result.PromptTokens / result.Prefill.TotalSeconds)} tok/s" : "";
+        return string.Create(
+            culture,
+            $"heed: {prompt}, {Plural(generated, "new token")}{(result.StoppedAtBos ? " (stopped at BOS)" : "")}; prefill {result.Prefill.TotalMilliseconds:F2} ms{prefillSpeed}; {decode}{(sampling.Temperature > 0 ? $"; seed {sampling.Seed}" : "")}");
+    }
+
+    private static string Plural(int n, string noun) => n.ToString(CultureInfo.InvariantCulture) + " " + noun + (n == 1 ? "" : "s");
+
+    // Three significant figures at least, never a bare whole number: 1234.5, 436.2, 64.13, 7.512.
+    private static string Speed(double perSecond) => perSecond.ToString(perSecond >= 100 ? "F1" : perSecond >= 10 ? "F2" : "F3", CultureInfo.InvariantCulture);
 }

@@ -74,7 +74,7 @@ internal static class LookupCommand
                     TerminalView.Lookup(ExplainCommand.Console(output, null), result);
                     break;
                 default:
-                    output.Write(Text(result, table, pieces));
+                    output.Write(Text(result, table, pieces, seed: modelPath is null && vectorFile is null));
                     break;
             }
 
@@ -95,13 +95,13 @@ internal static class LookupCommand
             ? x
             : throw new HeedException($"--values: \"{s}\" is not a number; expected comma-separated numbers like 10,5,2")).ToArray();
 
-    private static string Text(LookupResult r, WordVectors table, IReadOnlyList<WordPieces>? pieces)
+    private static string Text(LookupResult r, WordVectors table, IReadOnlyList<WordPieces>? pieces, bool seed)
     {
         var text = new System.Text.StringBuilder();
         void Line(string s = "") => text.Append(s).Append('\n');
         string N(double x) => TraceText.Number(x);
         int width = r.Keys.Append(r.Query).Max(k => k.Length) + 2;
-        Line($"Soft key-value lookup of \"{r.Query}\" (seed 003): attention = softmax(q . K^T{(r.Scale == 1 ? "" : " * " + N(r.Scale))}) . v");
+        Line($"Soft key-value lookup of \"{r.Query}\"{(seed ? " (seed 003)" : "")}: attention = softmax(q . K^T{(r.Scale == 1 ? "" : " * " + N(r.Scale))}) . v");
         Line($"Word vectors: {table.Source}, {table.Dimension} numbers each{(table.Dimension > HeadTraceText.MaxNumbers ? $" (the first {HeadTraceText.MaxNumbers} shown; --format json has all)" : "")}");
         if (pieces is not null)
         {

@@ -105,20 +105,35 @@ internal static class ServiceCommand
         return string.IsNullOrEmpty(data) ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share") : data;
     }
 
+    /// <summary>Runs <c>systemctl --user ARGS</c>; a failure (systemctl missing, or a non-zero exit) is a <see cref="HeedException"/> carrying systemctl's own message.</summary>
     private static void Systemctl(TextWriter output, params string[] args)
     {
+        string call = $"systemctl --user {string.Join(' ', args)}";
         var start = new ProcessStartInfo("systemctl") { RedirectStandardError = true, RedirectStandardOutput = true };
         start.ArgumentList.Add("--user");
         foreach (string a in args) start.ArgumentList.Add(a);
+        Process process;
         try
         {
-            using Process process = Process.Start(start)!;
-            process.WaitForExit();
-            output.WriteLine($"systemctl --user {string.Join(' ', args)}: exit {process.ExitCode}");
+            process = Process.Start(start)!;
         }
         catch (System.ComponentModel.Win32Exception)
         {
-            output.WriteLine($"systemctl is not available; run 'systemctl --user {string.Join(' ', args)}' where systemd runs");
+            throw new HeedException($"{call}: systemctl is not available here (the unit needs a systemd user session); --no-enable writes the unit alone");
+        }
+
+        using (process)
+        {
+            Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+            string stderr = process.StandardError.ReadToEnd();
+            process.WaitForExit();
+            if (process.ExitCode != 0)
+            {
+                string message = string.Join(' ', $"{stderr}\n{stdout.Result}".Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+                throw new HeedException($"{call} failed (exit {process.ExitCode}): {(message.Length == 0 ? "no message" : message)}");
+            }
+
+            output.WriteLine($"{call}: done");
         }
     }
 }

@@ -36,11 +36,23 @@ internal static class TokenizeCommand
 
             foreach (int id in ids)
             {
-                output.WriteLine($"{id}\t{JsonSerializer.Serialize(tok.PieceText(id), Json)}");
+                output.WriteLine($"{id}\t{JsonSerializer.Serialize(Piece(tok, id), Json)}");
             }
 
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The piece as the tokenizer stores it, except BOS and EOS: llama2.c's tok*.bin stores them as "\n&lt;s&gt;\n" and
+    /// "\n&lt;/s&gt;\n", newlines that never reach the text; they print as &lt;s&gt; and &lt;/s&gt;.
+    /// </summary>
+    internal static string Piece(ITokenizer tokenizer, int id)
+    {
+        string piece = tokenizer.PieceText(id);
+        string trimmed = piece.Trim();
+        bool marker = trimmed.Length > 2 && trimmed[0] == '<' && trimmed[^1] == '>' && piece.StartsWith('\n') && piece.EndsWith('\n');
+        return marker || (id == tokenizer.BosId && trimmed.Length > 0) ? trimmed : piece;
     }
 }

@@ -66,9 +66,10 @@ public static class AttentionBenchmark
     /// One untimed call measures allocations (GC.GetTotalAllocatedBytes, every thread), then calls are timed until
     /// <paramref name="seconds"/> have passed and at least <paramref name="minIterations"/> ran. With
     /// <paramref name="reuseOutput"/> every call writes Y into one tensor (<see cref="AttentionInputs.Destination"/>), as an
-    /// inference loop would, instead of a new one.
+    /// inference loop would, instead of a new one. <paramref name="onCall"/>, when given, hears of every call before it starts:
+    /// 0 for the untimed call, then 1, 2, … for the timed ones, with the time the timed calls have taken so far.
     /// </summary>
-    public static AttentionBenchmarkResult Run(AttentionBenchmarkSize size, int threads, AttentionKernel? kernel = null, double seconds = 2, int minIterations = 3, bool reuseOutput = false)
+    public static AttentionBenchmarkResult Run(AttentionBenchmarkSize size, int threads, AttentionKernel? kernel = null, double seconds = 2, int minIterations = 3, bool reuseOutput = false, Action<int, TimeSpan>? onCall = null)
     {
         ArgumentNullException.ThrowIfNull(size);
         AttentionInputs inputs = size.CreateInputs();
@@ -82,6 +83,7 @@ public static class AttentionBenchmark
 
         GC.Collect();
         GC.WaitForPendingFinalizers();
+        onCall?.Invoke(0, TimeSpan.Zero);
         long before = GC.GetTotalAllocatedBytes(precise: true);
         AttentionResult first = AttentionKernels.Compute(inputs, options, kernel, null);
         long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
@@ -94,6 +96,7 @@ public static class AttentionBenchmark
         var total = Stopwatch.StartNew();
         while (times.Count < minIterations || total.Elapsed.TotalSeconds < seconds)
         {
+            onCall?.Invoke(times.Count + 1, total.Elapsed);
             var clock = Stopwatch.StartNew();
             AttentionKernels.Compute(inputs, options, kernel, null);
             times.Add(clock.Elapsed.TotalMilliseconds);

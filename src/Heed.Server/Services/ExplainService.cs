@@ -64,6 +64,10 @@ public sealed record ExplainRequest
     [Description("Attention weights computed elsewhere (e.g. saved from PyTorch), [L, H, T, S], [H, T, S] or [T, S], as {shape, dtype, data} or {npy}; label the rows with tokens. Cannot be combined with embeddings/wq/wk/wv.")]
     public TensorData? AttentionWeights { get; init; }
 
+    /// <summary>Take <see cref="AttentionWeights"/> that are not probabilities.</summary>
+    [Description("With attentionWeights: accept numbers that are not probabilities (outside [0, 1], or rows that do not sum to 1 within 1e-3); by default they are refused with the first offending position.")]
+    public bool AllowUnnormalized { get; init; }
+
     /// <summary>Column labels of <see cref="AttentionWeights"/> when they differ from the rows.</summary>
     [Description("With attentionWeights: the S key labels when they differ from tokens.")]
     public string[]? KeyTokens { get; init; }
@@ -482,7 +486,7 @@ public sealed class ExplainService
         string[] tokens = request.Tokens ?? throw new HeedException("tokens: required with attentionWeights (one label per row)");
         _codec.CheckShape("tokens", [tokens.Length, 1]);
         Tensor probabilities = _codec.Decode("attentionWeights", request.AttentionWeights);
-        AttentionSet set = AttentionSet.FromArray(probabilities, tokens, request.KeyTokens, "attentionWeights");
+        AttentionSet set = AttentionSet.FromArray(probabilities, tokens, request.KeyTokens, "attentionWeights", request.AllowUnnormalized, "allowUnnormalized");
         set.CheckIndex(request.Layer, request.Head, "layer", "head");
         int row = FocusRow(set.QueryTokens, request.Focus ?? set.QueryTokens[0]);
         int layer = request.Layer ?? 0, head = request.Head ?? 0;
