@@ -238,11 +238,21 @@ public sealed class ComputeEndpointTests : IAsyncLifetime
         Assert.Null(r["steps"]);
     }
 
+    [Fact]
+    public async Task Explain_draws_unnormalized_weights_when_asked()
+    {
+        var weights = new { shape = new[] { 2, 2 }, dtype = "float64", data = new[] { 1, 0, 2.0, 3.0 } };
+        JsonNode r = await _h.PostJson("/api/v1/explain", new { attentionWeights = weights, tokens = new[] { "a", "b" }, focus = "b", allowUnnormalized = true });
+        Assert.Equal([2.0, 3.0], ServerHarness.Doubles(r["focusWeights"]));
+    }
+
     [Theory]
     [InlineData("{\"causal\":true}", "causal and scale apply to your own input")]
     [InlineData("{\"tokens\":[\"a\"],\"embeddings\":[[1]],\"wq\":[[1]],\"wk\":[[1]],\"wv\":[[1]],\"scaled\":true}", "scaled applies to the seed example")]
     [InlineData("{\"tokens\":[\"a\"],\"embeddings\":[[1]],\"attentionWeights\":{\"shape\":[1,1],\"data\":[1]}}", "embeddings cannot be combined with attentionWeights")]
     [InlineData("{\"tokens\":[\"a\",\"b\"],\"attentionWeights\":{\"shape\":[1,1],\"data\":[1]}}", "has 1 rows")]
+    [InlineData("{\"tokens\":[\"a\",\"b\"],\"attentionWeights\":{\"shape\":[2,2],\"data\":[1,0,2,-1]}}", "attentionWeights: weight 2 at [1, 0] is not a probability (outside [0, 1]); allowUnnormalized takes such numbers")]
+    [InlineData("{\"tokens\":[\"a\",\"b\"],\"attentionWeights\":{\"shape\":[2,2],\"data\":[1,0,0.5,0.2]}}", "attentionWeights: the row at [1, :] sums to 0.7, not 1 (within 0.001); allowUnnormalized takes such rows")]
     [InlineData("{\"layer\":1}", "layer 1 is out of range")]
     [InlineData("{\"pictures\":[\"Sunset\"]}", "JSON")]
     public async Task Explain_options_that_do_not_apply_are_400_problems(string body, string detail)
