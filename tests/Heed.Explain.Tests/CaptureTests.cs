@@ -46,9 +46,29 @@ public class CaptureTests
     public void Arrays_of_rank_two_to_four_become_sets(int[] shape, int layers, int heads)
     {
         int n = shape.Aggregate(1, (a, b) => a * b);
-        AttentionSet set = AttentionSet.FromArray(Tensor.FromDoubles(DType.Float32, shape, Enumerable.Range(0, n).Select(i => i / (double)n).ToArray()), ["a", "b", "c", "d"]);
+        AttentionSet set = AttentionSet.FromArray(Tensor.FromDoubles(DType.Float32, shape, Enumerable.Range(0, n).Select(i => i / (double)n).ToArray()), ["a", "b", "c", "d"], allowUnnormalized: true);
         Assert.Equal((layers, heads), (set.Layers, set.Heads));
         Assert.Equal(((n - 1) / (double)n), set.Weight(layers - 1, heads - 1, 3, 3), 6);
+    }
+
+    [Theory]
+    [InlineData(new[] { 0.5, 0.5, 1.5, -0.5 }, "w: weight 1.5 at [1, 0] is not a probability (outside [0, 1]); --allow-unnormalized takes such numbers")]
+    [InlineData(new[] { 0.5, 0.5, double.PositiveInfinity, 0 }, "w: weight Infinity at [1, 0] is not a probability")]
+    [InlineData(new[] { 0.5, 0.4, 1, 0 }, "w: the row at [0, :] sums to 0.9, not 1 (within 0.001)")]
+    public void Arrays_that_are_not_probabilities_are_refused_at_the_first_offending_position(double[] values, string message)
+    {
+        Tensor t = Tensor.FromDoubles(DType.Float64, [2, 2], values);
+        Assert.StartsWith(message, Assert.Throws<HeedException>(() => AttentionSet.FromArray(t, ["a", "b"], name: "w")).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Rows_within_the_tolerance_and_rows_of_zeros_are_probabilities()
+    {
+        Tensor t = Tensor.FromDoubles(DType.Float64, [3, 2], [0.4995, 0.5, 0, 0, 1, 0]);
+        AttentionSet set = AttentionSet.FromArray(t, ["a", "b", "c"], ["x", "y"]);
+        Assert.Equal(0.4995, set.Weight(0, 0, 0, 0));
+        Tensor nan = Tensor.FromDoubles(DType.Float64, [2, 2], [1, 0, double.NaN, 0]);
+        Assert.Contains("NaN at [1, 0]; weights must be finite numbers", Assert.Throws<HeedException>(() => AttentionSet.FromArray(nan, ["a", "b"], allowUnnormalized: true)).Message, StringComparison.Ordinal);
     }
 
     [Fact]
