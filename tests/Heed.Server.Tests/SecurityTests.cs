@@ -53,8 +53,7 @@ public sealed class SecurityTests
     [InlineData("/api/v1")]
     [InlineData("/openapi/v1.json")]
     [InlineData("/mcp")]
-    [InlineData("/")]
-    public async Task Everything_but_health_needs_the_token(string path)
+    public async Task Everything_but_health_and_the_page_needs_the_token(string path)
     {
         await using ServerHarness h = await ServerHarness.StartAsync();
         using HttpResponseMessage none = await h.Anonymous.GetAsync(new Uri(path, UriKind.Relative));
@@ -66,15 +65,23 @@ public sealed class SecurityTests
         Assert.Equal(HttpStatusCode.OK, (await h.Anonymous.GetAsync(new Uri("/api/v1/health", UriKind.Relative))).StatusCode);
     }
 
-    [Fact]
-    public async Task The_web_page_takes_the_token_in_the_query()
+    [Theory]
+    [InlineData("/?token=" + ServerHarness.Token)]
+    [InlineData("/")]
+    public async Task The_web_page_opens_with_or_without_the_token_in_the_query(string address)
     {
+        // A reload drops ?token= (the page took it out of the address bar) and must still get the page, which keeps the token
+        // in the tab's sessionStorage; the page holds no data of its own.
         await using ServerHarness h = await ServerHarness.StartAsync();
-        using HttpResponseMessage page = await h.Anonymous.GetAsync(new Uri($"/?token={ServerHarness.Token}", UriKind.Relative));
+        using HttpResponseMessage page = await h.Anonymous.GetAsync(new Uri(address, UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html; charset=utf-8", page.Content.Headers.ContentType!.ToString());
         Assert.Equal("no-referrer", page.Headers.GetValues("Referrer-Policy").Single());
-        // The query token opens the page only, never the API.
+        Assert.Contains("sessionStorage", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        // A query token never opens the API.
         await ServerHarness.AssertProblem(await h.Anonymous.GetAsync(new Uri($"/api/v1/models?token={ServerHarness.Token}", UriKind.Relative)), 401);
+        await ServerHarness.AssertProblem(await h.Anonymous.PostAsync(new Uri($"/?token={ServerHarness.Token}", UriKind.Relative), null), 401);
     }
 
     [Fact]

@@ -81,6 +81,18 @@ public sealed class WebPageTests
         Assert.True(await (await page.QuerySelectorAsync("#error"))!.IsHiddenAsync());
         Assert.True(failures.IsEmpty, string.Join("; ", failures));
 
+        // A reload (the address no longer has ?token=) keeps working: the models come back and no error shows.
+        await page.ReloadAsync();
+        Assert.DoesNotContain("token=", page.Url, StringComparison.Ordinal);
+        await page.WaitForSelectorAsync("#model option[value='seed-cat-sat']");
+        Assert.True(await (await page.QuerySelectorAsync("#error"))!.IsHiddenAsync());
+
+        // A tab that never had the token says in one line what to open.
+        IPage fresh = await browser.NewPageAsync();
+        await fresh.GoToAsync(h.Server.Url.ToString());
+        Assert.StartsWith("This tab has no token yet: open the address 'heed serve' printed", await fresh.EvaluateFunctionAsync<string>("() => document.querySelector('#error').textContent"), StringComparison.Ordinal);
+        Assert.True(failures.IsEmpty, string.Join("; ", failures));
+
         Task<string?> Attribute(string selector, string name) =>
             page.EvaluateFunctionAsync<string?>("(s, a) => document.querySelector(s).getAttribute(a)", selector, name);
 

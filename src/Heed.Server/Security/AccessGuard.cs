@@ -6,7 +6,7 @@ namespace Heed.Server;
 /// <summary>
 /// The checks every request passes before it reaches an endpoint, in this order: the Host header and the Origin header
 /// against the allow-list (403, against DNS rebinding and cross-site pages), the declared body size (413), and the bearer
-/// token (401; <c>/api/v1/health</c> is exempt, and the web page also takes the token as <c>?token=</c>).
+/// token (401; <c>/api/v1/health</c> and the web page at <c>/</c> are open; the page reads the token from <c>?token=</c> once and keeps it in the tab).
 /// </summary>
 internal sealed class AccessGuard
 {
@@ -55,14 +55,14 @@ internal sealed class AccessGuard
             return;
         }
 
+        // The health check and the web page itself are open: the page holds no data, and every call it makes carries the token,
+        // which it keeps in the tab's sessionStorage, so a reload without ?token= in the address still works.
         string path = request.Path.Value ?? "/";
-        if (path != "/api/v1/health" && !Authorized(request, path))
+        bool open = path == "/api/v1/health" || (path == "/" && (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method)));
+        if (!open && !Authorized(request))
         {
             context.Response.Headers.WWWAuthenticate = "Bearer";
-            string detail = path == "/"
-                ? "open the URL that 'heed serve' prints (it carries ?token=), or send Authorization: Bearer <token> from the discovery file"
-                : "send Authorization: Bearer <token>; the token is in the discovery file (heed serve prints where)";
-            await Problems.WriteAsync(context, StatusCodes.Status401Unauthorized, "Missing or wrong bearer token", detail).ConfigureAwait(false);
+            await Problems.WriteAsync(context, StatusCodes.Status401Unauthorized, "Missing or wrong bearer token", "send Authorization: Bearer <token>; the token is in the discovery file (heed serve prints where)").ConfigureAwait(false);
             return;
         }
 
@@ -74,14 +74,9 @@ internal sealed class AccessGuard
         await next(context).ConfigureAwait(false);
     }
 
-    private bool Authorized(HttpRequest request, string path)
+    private bool Authorized(HttpRequest request)
     {
         string? header = request.Headers.Authorization;
-        if (header is not null && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-        {
-            return TokenStore.Matches(_token, header["Bearer ".Length..].Trim());
-        }
-
-        return path == "/" && HttpMethods.IsGet(request.Method) && TokenStore.Matches(_token, request.Query["token"]);
+        return header is not null && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && TokenStore.Matches(_token, header["Bearer ".Length..].Trim());
     }
 }
