@@ -128,6 +128,90 @@ public class GgufFileTests
         HeedAssert.Fails(() => GgufFile.Parse(cut, "v.gguf"), "truncated");
     }
 
+    [Fact]
+    public void Arrays_nested_deeper_than_eight_levels_are_refused_naming_the_key()
+    {
+        GgufFile eight = GgufFile.Parse(Gguf(("ok", NestedArrays(8))), "v.gguf");
+        object level = eight["ok"]!;
+        for (int i = 1; i < 8; i++) level = Assert.Single((object[])level);
+        Assert.Equal([7L], (long[])level);
+
+        HeedAssert.Fails(() => GgufFile.Parse(Gguf(("deep\u0001key", NestedArrays(9))), "v.gguf"), "v.gguf: key \"deep\\x01key\"", "more than 8 levels deep");
+    }
+
+    [Fact]
+    public void Arrays_nested_a_hundred_thousand_levels_are_refused_without_overflowing_the_stack()
+    {
+        // Before the limit, 30,000 levels overflowed the stack, which kills the process instead of throwing.
+        HeedAssert.Fails(() => GgufFile.Parse(Gguf(("k", NestedArrays(100_000))), "v.gguf"), "more than 8 levels deep");
+    }
+
+    [Fact]
+    public void Keys_in_messages_are_escaped_and_cut()
+    {
+        string key = "a\nb\u202Ec\\\"" + new string('x', 10_000);
+        HeedException ex = HeedAssert.Fails(() => GgufFile.Parse(Gguf((key, [.. BitConverter.GetBytes(99u)])), "v.gguf"), "key \"a\\x0Ab\\u202Ec\\\\\\\"xxx", "xxx\"…", "unknown value type 99");
+        Assert.True(ex.Message.Length < 120, ex.Message);
+        Assert.Equal("\"\\x00\\x7F\\x85\\uFEFF\\U000E0041\\uD800é🦙\"", GgufFile.Quote("\0\u007F\u0085\uFEFF\U000E0041\uD800é🦙"));
+    }
+
+    [Fact]
+    public void A_foreign_tokenizer_model_string_is_escaped_in_the_message()
+    {
+        GgufFile gguf = GgufFile.Parse(Gguf(("tokenizer.ggml.model", StringValue("evil\r\n\u2028" + new string('m', 500)))), "v.gguf");
+
+        foreach (Action load in (Action[])[() => LlamaTokenizer.FromGguf(gguf, "v.gguf"), () => Gpt2Tokenizer.FromGguf(gguf, "v.gguf"), () => WordPieceTokenizer.FromGguf(gguf, "v.gguf")])
+        {
+            HeedException ex = HeedAssert.Fails(load, "v.gguf: tokenizer.ggml.model is \"evil\\x0D\\x0A\\u2028mmm", "mmm\"…; expected");
+            Assert.True(ex.Message.Length < 160, ex.Message);
+        }
+    }
+
+    /// <summary>A GGUF version 3 file with no tensors and the given keys, each value its type tag and bytes.</summary>
+    private static byte[] Gguf(params (string Key, byte[] TypedValue)[] entries)
+    {
+        var bytes = new List<byte>();
+        bytes.AddRange("GGUF"u8.ToArray());
+        bytes.AddRange(BitConverter.GetBytes(3u));
+        bytes.AddRange(BitConverter.GetBytes(0UL));
+        bytes.AddRange(BitConverter.GetBytes((ulong)entries.Length));
+        foreach ((string key, byte[] value) in entries)
+        {
+            bytes.AddRange(StringBytes(key));
+            bytes.AddRange(value);
+        }
+
+        return [.. bytes];
+    }
+
+    private static byte[] StringBytes(string text)
+    {
+        byte[] utf8 = System.Text.Encoding.UTF8.GetBytes(text);
+        return [.. BitConverter.GetBytes((ulong)utf8.Length), .. utf8];
+    }
+
+    private static byte[] StringValue(string text) => [.. BitConverter.GetBytes(8u), .. StringBytes(text)];
+
+    /// <summary>Type tag 9 (array) holding one array, <paramref name="levels"/> deep, around one int32 array [7].</summary>
+    private static byte[] NestedArrays(int levels)
+    {
+        byte[] arrayOfArray = [.. BitConverter.GetBytes(9u), .. BitConverter.GetBytes(1UL)];
+        var bytes = new byte[(4 * 1) + (12 * (levels - 1)) + 12 + 4];
+        int at = 0;
+        BitConverter.TryWriteBytes(bytes.AsSpan(at), 9u); // the key's value is an array
+        at += 4;
+        for (int i = 1; i < levels; i++)
+        {
+            arrayOfArray.CopyTo(bytes, at);
+            at += 12;
+        }
+
+        BitConverter.TryWriteBytes(bytes.AsSpan(at), 5u); // the innermost array: one int32
+        BitConverter.TryWriteBytes(bytes.AsSpan(at + 4), 1UL);
+        BitConverter.TryWriteBytes(bytes.AsSpan(at + 12), 7);
+        return bytes;
+    }
+
     [SharedFact("vocab/ggml-vocab-gpt-2.gguf")]
     public void The_gpt2_vocabulary_holds_its_documented_sizes()
     {

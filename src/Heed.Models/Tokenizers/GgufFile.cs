@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Text;
 
 namespace Heed.Models.Tokenizers;
@@ -10,6 +12,19 @@ namespace Heed.Models.Tokenizers;
 /// </summary>
 public sealed class GgufFile
 {
+    /// <summary>
+    /// How many levels arrays may nest inside arrays. llama.cpp writes arrays of scalars or strings, so real files nest
+    /// one level, at most two; the parser recurses once per level, and a file nesting tens of thousands of levels would
+    /// overflow the stack, which kills the process instead of throwing.
+    /// </summary>
+    private const int MaxArrayDepth = 8;
+
+    /// <summary>
+    /// The most characters of a key or string an error message quotes; real keys are under 40
+    /// ("tokenizer.ggml.seperator_token_id"), and a message stays one line of bounded length.
+    /// </summary>
+    private const int MaxQuotedChars = 64;
+
     private readonly Dictionary<string, object> _values;
 
     private GgufFile(int version, Dictionary<string, object> values)
@@ -98,7 +113,62 @@ public sealed class GgufFile
         _ => null,
     };
 
-    private static HeedException Missing(string key, string kind) => new($"GGUF key {key}: missing or not a {kind}");
+    /// <summary>
+    /// A key or string from a file, quoted for an error message: control characters as \xNN, other invisible ones
+    /// (bidirectional overrides, line separators, lone surrogates, unassigned code points) as \uNNNN or \UNNNNNNNN,
+    /// quotes and backslashes escaped, and text past <paramref name="maxChars"/> characters cut with "…", so foreign
+    /// bytes can neither break the message's one line nor make it unbounded.
+    /// </summary>
+    internal static string Quote(string text, int maxChars = MaxQuotedChars)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        int shown = Math.Min(text.Length, maxChars);
+        if (shown < text.Length && shown > 0 && char.IsHighSurrogate(text[shown - 1]))
+        {
+            shown--; // never split a surrogate pair
+        }
+
+        var builder = new StringBuilder(shown + 8);
+        builder.Append('"');
+        for (int i = 0; i < shown;)
+        {
+            if (Rune.DecodeFromUtf16(text.AsSpan(i, shown - i), out Rune rune, out int used) != OperationStatus.Done)
+            {
+                builder.Append("\\u").Append(((int)text[i]).ToString("X4", CultureInfo.InvariantCulture)); // a lone surrogate
+                i++;
+                continue;
+            }
+
+            i += used;
+            if (rune.Value is '"' or '\\')
+            {
+                builder.Append('\\').Append((char)rune.Value);
+            }
+            else if (Rune.IsControl(rune))
+            {
+                builder.Append("\\x").Append(rune.Value.ToString("X2", CultureInfo.InvariantCulture));
+            }
+            else if (Rune.GetUnicodeCategory(rune) is UnicodeCategory.Format or UnicodeCategory.LineSeparator
+                or UnicodeCategory.ParagraphSeparator or UnicodeCategory.OtherNotAssigned)
+            {
+                builder.Append(rune.IsBmp ? "\\u" : "\\U").Append(rune.Value.ToString(rune.IsBmp ? "X4" : "X8", CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                builder.Append(rune.ToString());
+            }
+        }
+
+        builder.Append('"');
+        if (shown < text.Length)
+        {
+            builder.Append('…');
+        }
+
+        return builder.ToString();
+    }
+
+    private static HeedException Missing(string key, string kind) => new($"GGUF key {Quote(key)}: missing or not a {kind}");
 
     private sealed class Reader(byte[] data, string name)
     {
@@ -160,20 +230,21 @@ public sealed class GgufFile
                 case 6: Need(4); _at += 4; return (double)BinaryPrimitives.ReadSingleLittleEndian(data.AsSpan(_at - 4));
                 case 7: Need(1); return data[_at++] != 0;
                 case 8: return Str();
-                case 9: return Array(key);
+                case 9: return Array(key, 1);
                 case 10: return U64();
                 case 11: return (long)U64();
                 case 12: Need(8); _at += 8; return BinaryPrimitives.ReadDoubleLittleEndian(data.AsSpan(_at - 8));
-                default: throw new HeedException($"{name}: key {key} has unknown value type {type}");
+                default: throw new HeedException($"{name}: key {Quote(key)} has unknown value type {type}");
             }
         }
 
-        private object Array(string key)
+        /// <summary>An array value; <paramref name="depth"/> is 1 for a key's own array, 2 for an array inside it, and so on.</summary>
+        private object Array(string key, int depth)
         {
             uint type = U32();
             ulong count = U64();
             int size = type switch { 0 or 1 or 7 => 1, 2 or 3 => 2, 4 or 5 or 6 => 4, 8 or 10 or 11 or 12 => 8, 9 => 12, _ => 1 };
-            CheckCount(count, size, $"elements of {key}");
+            CheckCount(count, size, $"elements of {Quote(key)}");
             int n = (int)count;
             switch (type)
             {
@@ -200,8 +271,14 @@ public sealed class GgufFile
 
                 case 9:
                     {
+                        if (n > 0 && depth >= MaxArrayDepth)
+                        {
+                            throw new HeedException(
+                                $"{name}: key {Quote(key)} nests arrays more than {MaxArrayDepth} levels deep (real GGUF files nest one or two)");
+                        }
+
                         var nested = new object[n];
-                        for (int i = 0; i < n; i++) nested[i] = Array(key);
+                        for (int i = 0; i < n; i++) nested[i] = Array(key, depth + 1);
                         return nested;
                     }
 

@@ -80,7 +80,7 @@ public sealed class Gpt2Tokenizer : ITokenizer
         {
             if ((uint)id >= (uint)tokens.Length || tokens[id] is not null)
             {
-                throw new HeedException($"{name}: token {JsonSerializer.Serialize(token)} has id {id}; expected each id of 0..{tokens.Length - 1} exactly once");
+                throw new HeedException($"{name}: token {GgufFile.Quote(token)} has id {id}; expected each id of 0..{tokens.Length - 1} exactly once");
             }
 
             tokens[id] = token;
@@ -121,7 +121,7 @@ public sealed class Gpt2Tokenizer : ITokenizer
         string model = gguf.String("tokenizer.ggml.model");
         if (model != "gpt2")
         {
-            throw new HeedException($"{name}: tokenizer.ggml.model is \"{model}\"; expected \"gpt2\" (byte-level BPE)");
+            throw new HeedException($"{name}: tokenizer.ggml.model is {GgufFile.Quote(model)}; expected \"gpt2\" (byte-level BPE)");
         }
 
         string[] tokens = gguf.Strings("tokenizer.ggml.tokens");

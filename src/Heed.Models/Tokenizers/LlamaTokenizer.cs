@@ -156,7 +156,7 @@ public sealed class LlamaTokenizer : ITokenizer
         string model = gguf.String("tokenizer.ggml.model");
         if (model != "llama")
         {
-            throw new HeedException($"{name}: tokenizer.ggml.model is \"{model}\"; expected \"llama\" (SentencePiece)");
+            throw new HeedException($"{name}: tokenizer.ggml.model is {GgufFile.Quote(model)}; expected \"llama\" (SentencePiece)");
         }
 
         string[] tokens = gguf.Strings("tokenizer.ggml.tokens");

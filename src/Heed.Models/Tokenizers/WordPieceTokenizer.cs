@@ -78,7 +78,7 @@ public sealed class WordPieceTokenizer : ITokenizer
         string model = gguf.String("tokenizer.ggml.model");
         if (model != "bert")
         {
-            throw new HeedException($"{name}: tokenizer.ggml.model is \"{model}\"; expected \"bert\" (WordPiece)");
+            throw new HeedException($"{name}: tokenizer.ggml.model is {GgufFile.Quote(model)}; expected \"bert\" (WordPiece)");
         }
 
         string[] tokens = gguf.Strings("tokenizer.ggml.tokens");
