@@ -208,6 +208,10 @@ public static class Npy
         {
             parsed = PythonLiteral.Parse(header);
         }
+        catch (PythonLiteral.LimitException ex)
+        {
+            throw new HeedException($"{name}: the header is over Heed's limits: {ex.Message}", ex);
+        }
         catch (FormatException ex)
         {
             throw new HeedException($"{name}: the header is not a valid Python dict literal: {ex.Message}", ex);

@@ -13,6 +13,25 @@ internal sealed class PythonLiteral
 {
     private const int MaxDepth = 32;
 
+    /// <summary>
+    /// The most items a tuple, list or dict may hold. An .npy header is a dict of three keys whose only sequence is the
+    /// shape, and NumPy arrays have at most 64 axes (NPY_MAXDIMS), so this refuses no file NumPy writes; it bounds what a
+    /// hostile header costs before any shape arithmetic runs.
+    /// </summary>
+    public const int MaxItems = TensorStreams.MaxRank;
+
+    /// <summary>
+    /// The most digits an integer may have: long.MaxValue has 19, and no axis larger than int.MaxValue is read anyway.
+    /// Parsing a big integer takes time quadratic in its digits, so longer ones are refused before they are parsed.
+    /// </summary>
+    public const int MaxIntegerDigits = 19;
+
+    /// <summary>The most characters of a value an error message shows.</summary>
+    private const int MaxShownChars = 200;
+
+    /// <summary>Sequences longer than this are shown by their first and last items only.</summary>
+    private const int MaxShownItems = 12;
+
     private readonly string _text;
     private int _position;
 
@@ -26,6 +45,7 @@ internal sealed class PythonLiteral
 
     /// <summary>Parses one literal filling the whole text (surrounding whitespace allowed).</summary>
     /// <exception cref="FormatException">The text is not such a literal; the message says where and why.</exception>
+    /// <exception cref="LimitException">The literal nests deeper, or holds a longer sequence or integer, than the limits allow.</exception>
     public static object? Parse(string text)
     {
         var parser = new PythonLiteral(text);
@@ -39,18 +59,40 @@ internal sealed class PythonLiteral
         return value;
     }
 
-    /// <summary>Writes a parsed value back as Python would print it (for error messages).</summary>
-    public static string Repr(object? value) => value switch
+    /// <summary>
+    /// Writes a parsed value back as Python would print it, for error messages: a sequence of more than
+    /// <see cref="MaxShownItems"/> items shows its first and last few and its length, and the whole is cut at
+    /// <see cref="MaxShownChars"/> characters, so a message stays one line of bounded length.
+    /// </summary>
+    public static string Repr(object? value)
+    {
+        string text = ReprCore(value);
+        return text.Length <= MaxShownChars ? text : text[..MaxShownChars] + "...";
+    }
+
+    private static string ReprCore(object? value) => value switch
     {
         null => "None",
         string s => TensorStreams.Quote(s),
         bool b => b ? "True" : "False",
         BigInteger i => i.ToString(CultureInfo.InvariantCulture),
-        Sequence { IsTuple: true, Items.Count: 1 } t => "(" + Repr(t.Items[0]) + ",)",
-        Sequence t => (t.IsTuple ? "(" : "[") + string.Join(", ", t.Items.Select(Repr)) + (t.IsTuple ? ")" : "]"),
-        Dict d => "{" + string.Join(", ", d.Entries.Select(e => TensorStreams.Quote(e.Key) + ": " + Repr(e.Value))) + "}",
+        Sequence { IsTuple: true, Items.Count: 1 } t => "(" + ReprCore(t.Items[0]) + ",)",
+        Sequence t => (t.IsTuple ? "(" : "[") + JoinShown(t.Items.Select(ReprCore).ToList()) + (t.IsTuple ? ")" : "]"),
+        Dict d => "{" + JoinShown(d.Entries.Select(e => TensorStreams.Quote(e.Key) + ": " + ReprCore(e.Value)).ToList()) + "}",
         _ => value.ToString() ?? string.Empty,
     };
+
+    private static string JoinShown(List<string> items)
+    {
+        if (items.Count <= MaxShownItems)
+        {
+            return string.Join(", ", items);
+        }
+
+        const int Tail = 4;
+        return string.Join(", ", items.Take(MaxShownItems - Tail)) + ", ..., " + string.Join(", ", items.TakeLast(Tail))
+            + " (" + items.Count.ToString(CultureInfo.InvariantCulture) + " items)";
+    }
 
     private object? ParseValue(int depth)
     {
@@ -123,6 +165,11 @@ internal sealed class PythonLiteral
             }
 
             object? value = ParseValue(depth + 1);
+            if (entries.Count == MaxItems)
+            {
+                throw Limit($"a dict of more than {MaxItems} entries");
+            }
+
             entries.Add(new KeyValuePair<string, object?>(key, value));
             SkipWhitespace();
             if (TryConsume('}'))
@@ -150,7 +197,13 @@ internal sealed class PythonLiteral
                 break;
             }
 
-            items.Add(ParseValue(depth + 1));
+            object? item = ParseValue(depth + 1);
+            if (items.Count == MaxItems)
+            {
+                throw Limit($"a tuple or list of more than {MaxItems} items (NumPy arrays have at most {MaxItems} axes)");
+            }
+
+            items.Add(item);
             SkipWhitespace();
             if (TryConsume(close))
             {
@@ -270,6 +323,12 @@ internal sealed class PythonLiteral
             throw Error("expected digits");
         }
 
+        if (_position - digitsStart > MaxIntegerDigits)
+        {
+            _position = digitsStart;
+            throw Limit($"an integer of more than {MaxIntegerDigits} digits");
+        }
+
         var value = BigInteger.Parse(_text.AsSpan(start, _position - start), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
 
         // Python 2 wrote long integers with an L suffix: (2L, 3L).
@@ -324,4 +383,29 @@ internal sealed class PythonLiteral
 
     private FormatException Error(string what) =>
         new($"{what} at character {_position.ToString(CultureInfo.InvariantCulture)}");
+
+    private LimitException Limit(string what) =>
+        new($"{what} at character {_position.ToString(CultureInfo.InvariantCulture)}");
+
+    /// <summary>A literal that is well formed but larger than the parser's limits allow.</summary>
+    public sealed class LimitException : FormatException
+    {
+        /// <summary>Creates the exception with its one-line message.</summary>
+        public LimitException(string message)
+            : base(message)
+        {
+        }
+
+        /// <summary>Creates the exception with its one-line message and the error that caused it.</summary>
+        public LimitException(string message, Exception innerException)
+            : base(message, innerException)
+        {
+        }
+
+        /// <summary>Creates the exception with a generic message.</summary>
+        public LimitException()
+            : base("the literal is over the parser's limits")
+        {
+        }
+    }
 }

@@ -340,7 +340,14 @@ public static class Safetensors
             throw new HeedException($"{name}: {tensor} has a shape that is not an array of integers: {Describe(value)}");
         }
 
-        var shape = new int[value.GetArrayLength()];
+        int rank = value.GetArrayLength();
+        if (rank > TensorStreams.MaxRank)
+        {
+            throw new HeedException(
+                $"{name}: {tensor} has a shape of {rank} axes; Heed reads at most {TensorStreams.MaxRank}, as NumPy does");
+        }
+
+        var shape = new int[rank];
         BigInteger elements = BigInteger.One;
         int axis = 0;
         foreach (JsonElement item in value.EnumerateArray())

@@ -12,6 +12,13 @@ namespace Heed.IO;
 /// </summary>
 internal static class TensorStreams
 {
+    /// <summary>
+    /// The most axes a shape read from a file may have: NumPy's own limit (NPY_MAXDIMS, 64 since NumPy 2.0), so no
+    /// array NumPy can save is refused, while a hostile header's shape stays small for every step that follows it
+    /// (parsing, the element count, error messages). Attention itself uses at most 4 axes.
+    /// </summary>
+    public const int MaxRank = 64;
+
     /// <summary>The largest run of bytes moved by one Read or Write call.</summary>
     private const int ChunkBytes = 1 << 24;
 

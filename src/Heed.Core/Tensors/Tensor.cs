@@ -128,12 +128,27 @@ public abstract class Tensor
         };
     }
 
-    /// <summary>Writes a shape as "[2, 3, 4]".</summary>
+    /// <summary>
+    /// Writes a shape as "[2, 3, 4]". A shape of more than 12 axes shows its first 8 and last 2 and its rank,
+    /// "[2, 2, 2, 2, 2, 2, 2, 2, ..., 2, 2] (rank 40)", so a message quoting a hostile shape stays short.
+    /// </summary>
     public static string FormatShape(ReadOnlySpan<int> shape)
     {
-        var parts = new string[shape.Length];
-        for (int i = 0; i < shape.Length; i++) parts[i] = shape[i].ToString(CultureInfo.InvariantCulture);
-        return "[" + string.Join(", ", parts) + "]";
+        const int MaxShown = 12, Head = 8, Tail = 2;
+        if (shape.Length > MaxShown)
+        {
+            return "[" + Join(shape[..Head]) + ", ..., " + Join(shape[^Tail..]) + "] (rank "
+                + shape.Length.ToString(CultureInfo.InvariantCulture) + ")";
+        }
+
+        return "[" + Join(shape) + "]";
+    }
+
+    private static string Join(ReadOnlySpan<int> sizes)
+    {
+        var parts = new string[sizes.Length];
+        for (int i = 0; i < sizes.Length; i++) parts[i] = sizes[i].ToString(CultureInfo.InvariantCulture);
+        return string.Join(", ", parts);
     }
 
     /// <summary>The element count of a shape; throws when an axis is negative or the count does not fit in an <see cref="int"/>.</summary>

@@ -426,6 +426,54 @@ public class NpyTests
     }
 
     [Fact]
+    public void A_shape_of_a_million_axes_is_refused_before_it_is_parsed()
+    {
+        // Once 26-60 s and 62 GB of allocation: the element count was a product of a million big integers.
+        string shape = "(" + string.Join(", ", Enumerable.Repeat("2", 1_000_000)) + ")";
+        byte[] file = NumpyFile($"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}", new byte[16], major: 2);
+
+        HeedException ex = HeedAssert.Fails(() => ReadBytes(file, "a.npy"), "a.npy: the header is over Heed's limits: a tuple or list of more than 64 items", "NumPy arrays have at most 64 axes");
+        Assert.True(ex.Message.Length < 200, ex.Message);
+    }
+
+    [Fact]
+    public void A_dimension_of_a_million_digits_is_refused_before_it_is_parsed()
+    {
+        // Once 60 s: big-integer parsing is quadratic in the digits.
+        byte[] file = NumpyFile($"{{'descr': '<f4', 'fortran_order': False, 'shape': ({new string('7', 1_000_000)},), }}", new byte[16], major: 2);
+
+        HeedException ex = HeedAssert.Fails(() => ReadBytes(file, "d.npy"), "d.npy: the header is over Heed's limits: an integer of more than 19 digits at character 51");
+        Assert.True(ex.Message.Length < 200, ex.Message);
+    }
+
+    [Theory]
+    [InlineData("(00000000000000000001,)", "an integer of more than 19 digits")]
+    [InlineData("(9999999999999999999,)", "size 9999999999999999999 on axis 0, over Heed's limit of 2147483647")]
+    public void Dimensions_have_at_most_19_digits(string shape, string fragment)
+    {
+        byte[] file = NumpyFile($"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}", new byte[16]);
+
+        HeedAssert.Fails(() => ReadBytes(file, "s.npy"), "s.npy: ", fragment);
+    }
+
+    [Fact]
+    public void Shapes_have_at_most_64_axes_and_long_ones_are_shown_cut()
+    {
+        string Ones(int count) => "(" + string.Join(", ", Enumerable.Repeat("1", count)) + ")";
+        Tensor read = ReadBytes(NumpyFile($"{{'descr': '<f4', 'fortran_order': False, 'shape': {Ones(64)}, }}", Float32Le(5)));
+        Assert.Equal(64, read.Rank);
+        HeedAssert.Fails(
+            () => ReadBytes(NumpyFile($"{{'descr': '<f4', 'fortran_order': False, 'shape': {Ones(65)}, }}", Float32Le(5)), "s.npy"),
+            "s.npy: the header is over Heed's limits: a tuple or list of more than 64 items");
+
+        string negative = Ones(63)[..^1] + ", -1)";
+        HeedException ex = HeedAssert.Fails(
+            () => ReadBytes(NumpyFile($"{{'descr': '<f4', 'fortran_order': False, 'shape': {negative}, }}", Float32Le(5)), "s.npy"),
+            "s.npy: 'shape' (1, 1, 1, 1, 1, 1, 1, 1, ..., 1, 1, 1, -1 (64 items)) has the negative size -1 on axis 63");
+        Assert.True(ex.Message.Length < 200, ex.Message);
+    }
+
+    [Fact]
     public void A_deeply_nested_header_is_refused_without_overflowing_the_stack()
     {
         string dict = "{'descr': " + new string('[', 100_000) + ", 'fortran_order': False, 'shape': (1,)}";
@@ -552,7 +600,9 @@ public class NpyTests
         Assert.Equal(0u, (12 + headerLength) % 64);
         Assert.Equal((byte)'\n', bytes[12 + (int)headerLength - 1]);
         Assert.Equal(12 + headerLength + 8, (uint)bytes.Length);
-        AssertSameBits(tensor, ReadBytes(bytes));
+
+        // Reading such a file back is refused, as NumPy refuses it: arrays have at most 64 axes.
+        HeedAssert.Fails(() => ReadBytes(bytes, "w.npy"), "w.npy: the header is over Heed's limits: a tuple or list of more than 64 items");
     }
 
     [Fact]

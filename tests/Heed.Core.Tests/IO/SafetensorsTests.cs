@@ -272,6 +272,31 @@ public class SafetensorsTests
     }
 
     [Fact]
+    public void A_shape_of_a_million_axes_is_refused_before_it_is_read()
+    {
+        // Once a product of a million big integers: 62 GB of allocation.
+        string shape = "[" + string.Join(",", Enumerable.Repeat("2", 1_000_000)) + "]";
+        string header = $"{{\"a\":{{\"dtype\":\"F32\",\"shape\":{shape},\"data_offsets\":[0,16]}}}}";
+
+        HeedException ex = HeedAssert.Fails(() => ReadBytes(FileBytes(header, new byte[16]), "r.safetensors"), "r.safetensors: tensor \"a\" has a shape of 1000000 axes; Heed reads at most 64");
+        Assert.True(ex.Message.Length < 200, ex.Message);
+    }
+
+    [Fact]
+    public void Shapes_have_at_most_64_axes_and_long_ones_are_shown_cut()
+    {
+        string Shape(int count, int size) => "[" + string.Join(",", Enumerable.Repeat(size, count)) + "]";
+        string Header(string shape) => $"{{\"a\":{{\"dtype\":\"F32\",\"shape\":{shape},\"data_offsets\":[0,4]}}}}";
+        Assert.Equal(64, ReadBytes(FileBytes(Header(Shape(64, 1)), new byte[4])).Tensors["a"].Rank);
+        HeedAssert.Fails(() => ReadBytes(FileBytes(Header(Shape(65, 1)), new byte[4]), "r.safetensors"), "a shape of 65 axes; Heed reads at most 64");
+
+        HeedException ex = HeedAssert.Fails(
+            () => ReadBytes(FileBytes(Header(Shape(64, 2)), new byte[4]), "r.safetensors"),
+            "r.safetensors: tensor \"a\" has shape [2, 2, 2, 2, 2, 2, 2, 2, ..., 2, 2] (rank 64), more elements than one array can hold");
+        Assert.True(ex.Message.Length < 200, ex.Message);
+    }
+
+    [Fact]
     public void Header_must_be_utf8()
     {
         byte[] header = Encoding.UTF8.GetBytes("{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}");
