@@ -44,6 +44,8 @@ public class LlamaSpmConformanceTests
 
     private static readonly Lazy<LlamaTokenizer> Tokenizer = new(() => LlamaTokenizer.FromGguf(GgufFile.Load(TestPaths.Shared(Spm)), Spm));
 
+    private static readonly Lazy<SlowLlamaEncoder> Slow = new(() => SlowLlamaEncoder.FromGguf(GgufFile.Load(TestPaths.Shared(Spm))));
+
     [SharedFact(Spm)]
     public void Llama_spm_matches_every_vector()
     {
@@ -58,6 +60,17 @@ public class LlamaSpmConformanceTests
         }
 
         Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    [SharedTheory(Spm)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Merges_match_the_straightforward_algorithm_on_random_text(int seed)
+    {
+        string text = LlamaTokenizerTests.RandomText(Tokenizer.Value, new Random(seed), 2_000);
+        int[] expected = Slow.Value.Encode(text);
+
+        Assert.Equal(expected, Tokenizer.Value.Encode(text, addBos: false, addEos: false));
     }
 }
 

@@ -23,6 +23,7 @@ public sealed class LlamaTokenizer : ITokenizer
     private readonly byte[][] _pieces;
     private readonly float[] _scores;
     private readonly Dictionary<string, int> _ids; // piece bytes as Latin-1 text (one char per byte) → id
+    private readonly string[] _texts; // each id's piece as Latin-1 text, the form merges concatenate
     private readonly int[] _byteIds = new int[256];
     private readonly byte[]?[] _byteOfPiece;
 
@@ -46,10 +47,12 @@ public sealed class LlamaTokenizer : ITokenizer
         _scores = [.. scores];
         _ids = new Dictionary<string, int>(pieces.Count, StringComparer.Ordinal);
         _byteOfPiece = new byte[]?[pieces.Count];
+        _texts = new string[pieces.Count];
         for (int id = 0; id < pieces.Count; id++)
         {
             // The first id wins when a piece appears twice, as a search of the sorted vocabulary would find it first.
-            _ids.TryAdd(Latin1(pieces[id]), id);
+            _texts[id] = Latin1(pieces[id]);
+            _ids.TryAdd(_texts[id], id);
             if (ParseByte(pieces[id]) is byte b)
             {
                 _byteOfPiece[id] = [b];
@@ -215,29 +218,75 @@ public sealed class LlamaTokenizer : ITokenizer
         return [.. tokens];
     }
 
+    /// <summary>
+    /// Merges adjacent symbols until no pair's concatenation is a piece scored above <see cref="NoScore"/>, each time the
+    /// pair with the highest score, the leftmost among equal scores (run.c's left-to-right scan keeps the first best).
+    /// run.c rescans every pair after each merge, which is quadratic in the text; here the candidate pairs wait in a
+    /// priority queue over a linked list of symbols, so each merge costs O(log n) and the whole O(n log n), with the
+    /// same merges in the same order.
+    /// </summary>
     private void Merge(List<int> tokens)
     {
-        var texts = new List<string>(tokens.Count);
-        foreach (int t in tokens) texts.Add(Latin1(_pieces[t]));
-        while (true)
+        int count = tokens.Count;
+        if (count < 2) return;
+
+        // Symbol i is ids[i] linked to next[i] / prev[i] (-1: none). A merge keeps the left symbol's index, so index order
+        // is text order and "leftmost" is "smallest index". version[i] changes whenever symbol i merges, which makes every
+        // candidate queued with the old symbol stale.
+        int[] ids = [.. tokens];
+        var next = new int[count];
+        var prev = new int[count];
+        var version = new int[count];
+        for (int i = 0; i < count; i++)
         {
-            float bestScore = NoScore;
-            int bestId = -1, bestIndex = -1;
-            for (int i = 0; i + 1 < tokens.Count; i++)
+            next[i] = i + 1 < count ? i + 1 : -1;
+            prev[i] = i - 1;
+        }
+
+        var queue = new PriorityQueue<MergeCandidate, (float Score, int Left)>(count, MergeOrder.Instance);
+        for (int i = 0; i + 1 < count; i++) Enqueue(i, i + 1);
+
+        while (queue.TryDequeue(out MergeCandidate c, out _))
+        {
+            if (version[c.Left] != c.LeftVersion || version[c.Right] != c.RightVersion || next[c.Left] != c.Right)
             {
-                if (_ids.TryGetValue(texts[i] + texts[i + 1], out int id) && _scores[id] > bestScore)
-                {
-                    bestScore = _scores[id];
-                    bestId = id;
-                    bestIndex = i;
-                }
+                continue; // one of the two symbols has merged since this pair was queued
             }
 
-            if (bestIndex < 0) return;
-            tokens[bestIndex] = bestId;
-            texts[bestIndex] += texts[bestIndex + 1];
-            tokens.RemoveAt(bestIndex + 1);
-            texts.RemoveAt(bestIndex + 1);
+            ids[c.Left] = c.Id;
+            version[c.Left]++;
+            version[c.Right]++;
+            int after = next[c.Right];
+            next[c.Left] = after;
+            if (after >= 0) prev[after] = c.Left;
+            if (prev[c.Left] >= 0) Enqueue(prev[c.Left], c.Left);
+            if (after >= 0) Enqueue(c.Left, after);
+        }
+
+        tokens.Clear();
+        for (int i = 0; i >= 0; i = next[i]) tokens.Add(ids[i]);
+
+        void Enqueue(int left, int right)
+        {
+            if (_ids.TryGetValue(_texts[ids[left]] + _texts[ids[right]], out int id) && _scores[id] > NoScore)
+            {
+                queue.Enqueue(new MergeCandidate(left, right, version[left], version[right], id), (_scores[id], left));
+            }
+        }
+    }
+
+    /// <summary>Two adjacent symbols, their versions when queued, and the piece they merge into.</summary>
+    private readonly record struct MergeCandidate(int Left, int Right, int LeftVersion, int RightVersion, int Id);
+
+    /// <summary>The highest score first; among equal scores the leftmost pair (NaN scores are never queued).</summary>
+    private sealed class MergeOrder : IComparer<(float Score, int Left)>
+    {
+        public static readonly MergeOrder Instance = new();
+
+        public int Compare((float Score, int Left) x, (float Score, int Left) y)
+        {
+            int byScore = y.Score.CompareTo(x.Score);
+            return byScore != 0 ? byScore : x.Left.CompareTo(y.Left);
         }
     }
 
