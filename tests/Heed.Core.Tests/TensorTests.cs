@@ -34,6 +34,26 @@ public class TensorTests
         Assert.True(float.IsNaN((float)(BFloat16)float.NaN));
     }
 
+    [Theory]
+    [InlineData(new[] { 2147483647, 0 })]
+    [InlineData(new[] { 65536, 65536, 0, 3 })]
+    [InlineData(new[] { 0, 2147483647, 2147483647 })]
+    public void A_zero_axis_gives_zero_elements_whatever_the_others_hold(int[] shape)
+    {
+        // Multiplied left to right, [2147483647, 0] passed the array limit before it reached the 0.
+        Assert.Equal(0, Tensor.CheckedLength(shape));
+        Assert.Equal(0, Tensor.Zeros(DType.Float32, shape).Length);
+    }
+
+    [Fact]
+    public void Counts_over_the_array_limit_and_negative_sizes_are_refused()
+    {
+        Assert.Throws<ArgumentException>(() => Tensor.CheckedLength([65536, 65536]));
+        Assert.Throws<ArgumentException>(() => Tensor.CheckedLength([2, -1, 0]));
+        Assert.Equal(Array.MaxLength, Tensor.CheckedLength([Array.MaxLength, 1]));
+        Assert.Equal("[2, 2, 2, 2, 2, 2, 2, 2, ..., 2, 2] (rank 13)", Tensor.FormatShape([.. Enumerable.Repeat(2, 13)]));
+    }
+
     [Fact]
     public void Reshape_shares_storage_and_checks_count()
     {

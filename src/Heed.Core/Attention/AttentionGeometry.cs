@@ -129,6 +129,15 @@ public sealed record AttentionGeometry
         CheckMask(inputs.AttnMask, batch, heads, queryLength, kvLength);
         CheckOptions(options);
 
+        // Outputs are allocated whole, so one over the array limit is refused here, before any is allocated.
+        CheckOutputSize("Y", "[B, H, T, Dv]", [batch, heads, queryLength, valueHeadSize]);
+        CheckOutputSize("present_key", "[B, Hkv, S, D]", [batch, kvHeads, kvLength, headSize]);
+        CheckOutputSize("present_value", "[B, Hkv, S, Dv]", [batch, kvHeads, kvLength, valueHeadSize]);
+        if (options.ComputeQkMatmulOutput)
+        {
+            CheckOutputSize("qk_matmul_output", "[B, H, T, S]", [batch, heads, queryLength, kvLength]);
+        }
+
         double scale = options.Scale ?? 1.0 / Math.Sqrt(headSize);
         return new AttentionGeometry
         {
@@ -143,6 +152,15 @@ public sealed record AttentionGeometry
             IsPacked = packed,
             Scale = scale,
         };
+    }
+
+    private static void CheckOutputSize(string name, string letters, ReadOnlySpan<int> shape)
+    {
+        if (Tensor.LengthOrNull(shape) is null)
+        {
+            throw new HeedException(
+                $"{name} {letters} = {Tensor.FormatShape(shape)} would hold {Tensor.ExactLength(shape)} elements, more than one array can hold ({Array.MaxLength})");
+        }
     }
 
     private static void RequireFloat(string name, Tensor t)

@@ -282,40 +282,38 @@ public static class Npy
 
     private static int[] ParseShape(object? value, string name)
     {
-        string shown = PythonLiteral.Repr(value);
         if (value is not PythonLiteral.Sequence { IsTuple: true } tuple)
         {
-            throw new HeedException($"{name}: 'shape' should be a tuple of integers but is {shown}");
+            throw new HeedException($"{name}: 'shape' should be a tuple of integers but is {PythonLiteral.Repr(value)}");
         }
 
+        // The parser has bounded the rank (64) and each size's digits (19), so this loop and its messages stay small.
         var shape = new int[tuple.Items.Count];
-        BigInteger elements = BigInteger.One;
         for (int axis = 0; axis < shape.Length; axis++)
         {
             if (tuple.Items[axis] is not BigInteger size)
             {
-                throw new HeedException($"{name}: 'shape' {shown} has a non-integer on axis {axis}");
+                throw new HeedException($"{name}: 'shape' {PythonLiteral.Repr(value)} has a non-integer on axis {axis}");
             }
 
             if (size.Sign < 0)
             {
-                throw new HeedException($"{name}: 'shape' {shown} has the negative size {size} on axis {axis}");
+                throw new HeedException($"{name}: 'shape' {PythonLiteral.Repr(value)} has the negative size {size} on axis {axis}");
             }
 
             if (size > int.MaxValue)
             {
                 throw new HeedException(
-                    $"{name}: 'shape' {shown} has size {size} on axis {axis}, over Heed's limit of {int.MaxValue} per axis");
+                    $"{name}: 'shape' {PythonLiteral.Repr(value)} has size {size} on axis {axis}, over Heed's limit of {int.MaxValue} per axis");
             }
 
             shape[axis] = (int)size;
-            elements *= size;
         }
 
-        if (elements > Array.MaxLength)
+        if (Tensor.LengthOrNull(shape) is null)
         {
             throw new HeedException(
-                $"{name}: 'shape' {shown} holds {elements} elements, more than one array can hold ({Array.MaxLength})");
+                $"{name}: 'shape' {PythonLiteral.Repr(value)} holds {Tensor.ExactLength(shape)} elements, more than one array can hold ({Array.MaxLength})");
         }
 
         return shape;

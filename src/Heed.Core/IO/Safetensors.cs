@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.ObjectModel;
 using System.Globalization;
-using System.Numerics;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Unicode;
@@ -348,7 +347,6 @@ public static class Safetensors
         }
 
         var shape = new int[rank];
-        BigInteger elements = BigInteger.One;
         int axis = 0;
         foreach (JsonElement item in value.EnumerateArray())
         {
@@ -365,10 +363,9 @@ public static class Safetensors
             }
 
             shape[axis++] = (int)size;
-            elements *= size;
         }
 
-        if (elements > Array.MaxLength)
+        if (Tensor.LengthOrNull(shape) is null)
         {
             throw new HeedException(
                 $"{name}: {tensor} has shape {Tensor.FormatShape(shape)}, more elements than one array can hold ({Array.MaxLength})");

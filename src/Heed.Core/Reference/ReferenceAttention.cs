@@ -20,6 +20,12 @@ public static class ReferenceAttention
         int batch = g.Batch, heads = g.NumHeads, kvHeads = g.KvNumHeads;
         int queryLength = g.QueryLength, kvLength = g.KvLength, headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize;
         int newKvLength = kvLength - g.PastLength;
+        if (Tensor.LengthOrNull([queryLength, kvLength]) is null)
+        {
+            // The kernels stream the scores in tiles; the specification materializes every head's whole (T, S) matrix.
+            throw new HeedException(
+                $"the reference materializes each head's [T, S] = [{queryLength}, {kvLength}] scores, {(long)queryLength * kvLength} elements, more than one array can hold ({Array.MaxLength}); run this call without the reference");
+        }
 
         // pass 0: every input to float64 in the 4-D layout (B, heads, len, size).
         double[] q = ToHeadMajor(inputs.Query, g.IsPacked, batch, heads, queryLength, headSize);        // (B, H, T, D)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 
 namespace Heed;
 
@@ -154,22 +155,53 @@ public abstract class Tensor
     /// <summary>The element count of a shape; throws when an axis is negative or the count does not fit in an <see cref="int"/>.</summary>
     public static int CheckedLength(ReadOnlySpan<int> shape)
     {
-        long length = 1;
         for (int i = 0; i < shape.Length; i++)
         {
             if (shape[i] < 0)
             {
                 throw new ArgumentException($"shape {FormatShape(shape)} has a negative size on axis {i}", nameof(shape));
             }
+        }
 
-            length *= shape[i];
+        return LengthOrNull(shape)
+            ?? throw new ArgumentException($"shape {FormatShape(shape)} has more elements than one array can hold ({Array.MaxLength})", nameof(shape));
+    }
+
+    /// <summary>
+    /// The element count of a shape of non-negative sizes, or null when it is over <see cref="Array.MaxLength"/>.
+    /// Any zero axis gives 0 whatever the other axes hold: a product taken left to right would pass the limit on
+    /// [2147483647, 0] before it reached the 0.
+    /// </summary>
+    internal static int? LengthOrNull(ReadOnlySpan<int> shape)
+    {
+        if (shape.Contains(0))
+        {
+            return 0;
+        }
+
+        long length = 1;
+        foreach (int size in shape)
+        {
+            // Both factors are at most int.MaxValue here, so the long product cannot overflow before the check.
+            length *= size;
             if (length > Array.MaxLength)
             {
-                throw new ArgumentException($"shape {FormatShape(shape)} has more elements than one array can hold ({Array.MaxLength})", nameof(shape));
+                return null;
             }
         }
 
         return (int)length;
+    }
+
+    /// <summary>
+    /// The exact element count of a shape of non-negative sizes, for a message about a count over the limit; callers
+    /// bound the rank first, since the product grows with it.
+    /// </summary>
+    internal static BigInteger ExactLength(ReadOnlySpan<int> shape)
+    {
+        BigInteger length = BigInteger.One;
+        foreach (int size in shape) length *= size;
+        return length;
     }
 
     /// <inheritdoc />

@@ -112,6 +112,34 @@ public class AttentionErrorTests
     }
 
     [Fact]
+    public void A_qk_matmul_output_over_the_array_limit_is_refused_before_it_is_allocated()
+    {
+        // [B, H, T, S] = [1, 1, 50000, 50000]: 2.5e9 elements. Once an ArgumentException from Tensor.Zeros.
+        var x = Tensor.Create(new float[50_000], 1, 1, 50_000, 1);
+        foreach (bool reference in (bool[])[false, true])
+        {
+            HeedAssert.Fails(
+                () => Heed.Attention.Compute(new(x, x, x), new AttentionOptions { ComputeQkMatmulOutput = true, UseReference = reference }),
+                "qk_matmul_output [B, H, T, S] = [1, 1, 50000, 50000] would hold 2500000000 elements, more than one array can hold (2147483591)");
+        }
+    }
+
+    [Fact]
+    public void Outputs_over_the_array_limit_are_refused_before_they_are_allocated()
+    {
+        // Y [B, H, T, Dv] takes T from Q and Dv from V: each input is small, their product is not.
+        var q = Tensor.Create(new float[50_000], 1, 1, 50_000, 1);
+        var k = Tensor.Create(new float[1], 1, 1, 1, 1);
+        var v = Tensor.Create(new float[50_000], 1, 1, 1, 50_000);
+        HeedAssert.Fails(() => Heed.Attention.Compute(new(q, k, v)), "Y [B, H, T, Dv] = [1, 1, 50000, 50000] would hold 2500000000 elements");
+
+        // The reference materializes each head's (T, S) scores even without qk_matmul_output.
+        HeedAssert.Fails(
+            () => Heed.Attention.Compute(new(q, q, q), new AttentionOptions { UseReference = true }),
+            "the reference materializes each head's [T, S] = [50000, 50000] scores, 2500000000 elements");
+    }
+
+    [Fact]
     public void Mixed_ranks_are_refused()
     {
         var k = F64(new double[3 * 8], 1, 3, 8);

@@ -425,6 +425,26 @@ public class NpyTests
         HeedAssert.Fails(() => ReadBytes(NumpyFile(dict, new byte[16]), "m.npy"), "m.npy: ", fragment);
     }
 
+    [Theory]
+    [InlineData("(2147483647, 0)", new[] { 2147483647, 0 })]
+    [InlineData("(0, 2147483647, 2147483647)", new[] { 0, 2147483647, 2147483647 })]
+    public void A_shape_with_a_zero_axis_is_an_empty_array_whatever_the_other_axes_hold(string shape, int[] expected)
+    {
+        // Once an ArgumentException ("internal error" in the CLI): the product overflowed before it reached the 0.
+        Tensor read = ReadBytes(NumpyFile($"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}", []));
+
+        Assert.Equal(expected, read.Shape.ToArray());
+        Assert.Equal(0, read.Length);
+    }
+
+    [Fact]
+    public void A_shape_over_the_array_limit_is_refused_with_its_exact_count()
+    {
+        byte[] file = NumpyFile("{'descr': '<f4', 'fortran_order': False, 'shape': (2147483647, 2147483647, 2147483647, 3), }", new byte[16]);
+
+        HeedAssert.Fails(() => ReadBytes(file, "s.npy"), "s.npy: 'shape' (2147483647, 2147483647, 2147483647, 3) holds 29710560901343952451059843069 elements, more than one array can hold");
+    }
+
     [Fact]
     public void A_shape_of_a_million_axes_is_refused_before_it_is_parsed()
     {

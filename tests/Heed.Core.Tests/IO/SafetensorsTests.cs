@@ -271,6 +271,25 @@ public class SafetensorsTests
         HeedAssert.Fails(() => ReadBytes(FileBytes(header, []), "s.safetensors"), "s.safetensors: the header holds text that is not valid Unicode");
     }
 
+    [Theory]
+    [InlineData("[2147483647,0]")]
+    [InlineData("[0,2147483647,2147483647]")]
+    public void A_shape_with_a_zero_axis_is_an_empty_tensor_whatever_the_other_axes_hold(string shape)
+    {
+        // Once an ArgumentException ("internal error" in the CLI): the product overflowed before it reached the 0.
+        string header = $"{{\"a\":{{\"dtype\":\"F32\",\"shape\":{shape},\"data_offsets\":[0,0]}}}}";
+
+        Assert.Equal(0, ReadBytes(FileBytes(header, [])).Tensors["a"].Length);
+    }
+
+    [Fact]
+    public void A_shape_over_the_array_limit_is_refused_before_its_data_is_read()
+    {
+        string header = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2147483647,2147483647,3],\"data_offsets\":[0,4]}}";
+
+        HeedAssert.Fails(() => ReadBytes(FileBytes(header, new byte[4]), "r.safetensors"), "r.safetensors: tensor \"a\" has shape [2147483647, 2147483647, 3], more elements than one array can hold");
+    }
+
     [Fact]
     public void A_shape_of_a_million_axes_is_refused_before_it_is_read()
     {
