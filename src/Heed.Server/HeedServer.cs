@@ -13,7 +13,6 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.OpenApi;
 
 namespace Heed.Server;
 
@@ -102,24 +101,7 @@ public sealed class HeedServer : IAsyncDisposable
                 return new ValueTask(Problems.WriteAsync(rejected.HttpContext, StatusCodes.Status429TooManyRequests, "Too many requests", $"{limits.MaxConcurrentRequests} requests are running and {limits.QueueLimit} waiting, the server's limits; retry after a second"));
             };
         });
-        services.AddOpenApi(o =>
-        {
-            o.AddDocumentTransformer((document, _, _) =>
-            {
-                document.Info = new OpenApiInfo
-                {
-                    Title = "Heed",
-                    Version = Version,
-                    Description = "Exact, explainable attention (ONNX Attention and PyTorch SDPA semantics) for programs and agents. Every error is an RFC 9457 problem details document. Send Authorization: Bearer <token> (from the discovery file) on every call but /api/v1/health.",
-                };
-                document.Components ??= new OpenApiComponents();
-                document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
-                document.Components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme { Type = SecuritySchemeType.Http, Scheme = "bearer", Description = "The token from the discovery file" };
-                document.Security ??= [];
-                document.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] });
-                return Task.CompletedTask;
-            });
-        });
+        services.AddOpenApi(OpenApiContract.Configure);
         services.AddMcpServer(o => o.ServerInfo = new() { Name = "heed", Version = Version, Title = "Heed attention engine" })
             .WithHttpTransport(o => o.Stateless = false)
             .WithTools<HeedTools>(ServerJson.Options)

@@ -254,7 +254,7 @@ public sealed class ComputeEndpointTests : IAsyncLifetime
     [InlineData("{\"tokens\":[\"a\",\"b\"],\"attentionWeights\":{\"shape\":[2,2],\"data\":[1,0,2,-1]}}", "attentionWeights: weight 2 at [1, 0] is not a probability (outside [0, 1]); allowUnnormalized takes such numbers")]
     [InlineData("{\"tokens\":[\"a\",\"b\"],\"attentionWeights\":{\"shape\":[2,2],\"data\":[1,0,0.5,0.2]}}", "attentionWeights: the row at [1, :] sums to 0.7, not 1 (within 0.001); allowUnnormalized takes such rows")]
     [InlineData("{\"layer\":1}", "layer 1 is out of range")]
-    [InlineData("{\"pictures\":[\"Sunset\"]}", "JSON")]
+    [InlineData("{\"pictures\":[\"Sunset\"]}", "$.pictures[0]: expected one of Heatmap, ModelView, HeadView, Network, Rollout")]
     public async Task Explain_options_that_do_not_apply_are_400_problems(string body, string detail)
     {
         await ServerHarness.AssertProblem(await _h.PostRaw("/api/v1/explain", body), 400, detail);

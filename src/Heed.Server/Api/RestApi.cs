@@ -105,6 +105,7 @@ internal static class RestApi
         RouteGroupBuilder api = app.MapGroup("/api/v1");
         api.ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status408RequestTimeout)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .ProducesProblem(StatusCodes.Status500InternalServerError);
@@ -186,7 +187,7 @@ internal static class RestApi
         api.MapGet("/runs/{id}/pictures/{name}.{format}", (string id, string name, string format, int? layer, int? head, RunService runs) =>
                 Picture(runs.Picture(id, Pictures.Parse(name), layer, head), Pictures.ParseFormat(format)))
             .WithName("getRunPicture").WithSummary("A picture of a run: heatmap, model-view, head-view, network or rollout, as svg or png (layer and head default to 0; the head view shows every head unless head is given)")
-            .Produces<string>(200, "image/svg+xml").Produces<byte[]>(200, "image/png").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+            .Produces<byte[]>(200, "image/png", "image/svg+xml").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         api.MapGet("/runs/{id}/report", (string id, bool? allLayers, RunService runs) => TypedResults.Ok(runs.Report(id, allLayers)))
             .WithName("getRunReport").WithSummary("What the run found, every head's strongest links, picture links (allLayers=true: the heatmap, head view and network of every layer), and the step-by-step walk-through").ProducesProblem(404).ProducesProblem(409);
         api.MapGet("/runs/{id}/report.html", (string id, bool? allLayers, RunService runs) => TypedResults.Text(runs.ReportHtml(id, allLayers), "text/html; charset=utf-8"))

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 
 namespace Heed.Server.Services;
 
@@ -7,14 +8,17 @@ public sealed record AttentionRequest
 {
     /// <summary>Q [B, H, T, D] or [B, T, H·D].</summary>
     [Description("Q: [B, H, T, D], or [B, T, H·D] with qNumHeads and kvNumHeads.")]
+    [Required]
     public TensorData? Q { get; init; }
 
     /// <summary>K [B, Hkv, S, D] or [B, S, Hkv·D].</summary>
     [Description("K: [B, Hkv, S, D] or [B, S, Hkv·D].")]
+    [Required]
     public TensorData? K { get; init; }
 
     /// <summary>V [B, Hkv, S, Dv] or [B, S, Hkv·Dv].</summary>
     [Description("V: [B, Hkv, S, Dv] or [B, S, Hkv·Dv].")]
+    [Required]
     public TensorData? V { get; init; }
 
     /// <summary>Boolean (true = attend) or additive mask, broadcastable to [B, H, T, S].</summary>
@@ -101,7 +105,7 @@ public sealed class AttentionService
         ArgumentNullException.ThrowIfNull(request);
         var inputs = new AttentionInputs(_codec.Decode("q", request.Q), _codec.Decode("k", request.K), _codec.Decode("v", request.V))
         {
-            AttnMask = _codec.DecodeOptional("attnMask", request.AttnMask),
+            AttnMask = _codec.DecodeOptional("attnMask", request.AttnMask, allowMinusInfinity: true),
             PastKey = _codec.DecodeOptional("pastKey", request.PastKey),
             PastValue = _codec.DecodeOptional("pastValue", request.PastValue),
             NonpadKvSeqlen = _codec.DecodeOptional("nonpadKvSeqlen", request.NonpadKvSeqlen),

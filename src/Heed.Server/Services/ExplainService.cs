@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Text.Json.Serialization;
 using Heed.Explain;
 using Heed.Explain.Pictures;
 using Heed.Explain.Seeds;
@@ -170,6 +171,7 @@ public sealed record ExplainResponse
     public double[][]? V { get; init; }
 
     /// <summary>scale·Q·Kᵀ [T, T] (−∞ where masked).</summary>
+    [JsonConverter(typeof(RowsWithInfinityConverter))]
     public double[][]? Scores { get; init; }
 
     /// <summary>softmax rows [T, T].</summary>

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Serialization;
 
 namespace Heed.Server.Services;
@@ -22,6 +23,7 @@ public sealed record MultiHeadAttentionRequest
 {
     /// <summary>x [B, T, C] or [T, C].</summary>
     [Description("The query input x: [B, T, C] or [T, C].")]
+    [Required]
     public TensorData? X { get; init; }
 
     /// <summary>Key/value input [B, S, Ckv] or [S, Ckv]; null = x.</summary>
@@ -30,14 +32,17 @@ public sealed record MultiHeadAttentionRequest
 
     /// <summary>W_q [C, H·D].</summary>
     [Description("W_q [C, H·D], applied as x·W.")]
+    [Required]
     public TensorData? Wq { get; init; }
 
     /// <summary>W_k [Ckv, Hkv·D].</summary>
     [Description("W_k [Ckv, Hkv·D].")]
+    [Required]
     public TensorData? Wk { get; init; }
 
     /// <summary>W_v [Ckv, Hkv·Dv].</summary>
     [Description("W_v [Ckv, Hkv·Dv].")]
+    [Required]
     public TensorData? Wv { get; init; }
 
     /// <summary>W_o [H·Dv, Cout]; null = no output projection.</summary>

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text.Json.Serialization;
@@ -37,6 +38,7 @@ public sealed record RunRequest
 
     /// <summary>The text to run.</summary>
     [Description("The text to run the model on, e.g. \"The cat sat on the mat\".")]
+    [Required]
     public string? Prompt { get; init; }
 
     /// <summary>The token the report walks through; default the second token (or the first).</summary>

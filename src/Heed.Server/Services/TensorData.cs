@@ -18,7 +18,8 @@ public sealed record TensorData
     public string? Dtype { get; init; }
 
     /// <summary>The elements, row-major.</summary>
-    [Description("The elements flattened in row-major order (bool as 0/1; -Infinity as the string \"-Infinity\").")]
+    [Description("The elements flattened in row-major order (bool as 0/1). Numbers are finite; an additive attention mask may hold the string \"-Infinity\" (never attend), and outputs write masked scores the same way.")]
+    [JsonNumberHandling(JsonNumberHandling.AllowNamedFloatingPointLiterals)]
     public double[]? Data { get; init; }
 
     /// <summary>A whole .npy file, base64 (instead of shape/dtype/data).</summary>
@@ -68,8 +69,11 @@ public sealed class TensorCodec
         DecodeOptional(field, data) ?? throw new HeedException($"{field}: required; give shape, dtype and data, or npy");
 
     /// <summary>Decodes an optional tensor (null stays null).</summary>
+    /// <param name="field">The request field, named in errors.</param>
+    /// <param name="data">The tensor as sent.</param>
+    /// <param name="allowMinusInfinity">Take "-Infinity" in data (an additive mask's "never attend"); NaN and +∞ are refused always.</param>
     /// <exception cref="HeedException">The field is malformed or over a limit.</exception>
-    public Tensor? DecodeOptional(string field, TensorData? data)
+    public Tensor? DecodeOptional(string field, TensorData? data, bool allowMinusInfinity = false)
     {
         if (data is null)
         {
@@ -114,6 +118,13 @@ public sealed class TensorCodec
             if (data.Dtype is not null)
             {
                 dtype = DTypes.TryParse(data.Dtype) ?? throw new HeedException($"{field}.dtype: '{data.Dtype}' is not one of float32, float16, bfloat16, float64, bool, int64");
+            }
+
+            int bad = Array.FindIndex(data.Data, x => !(double.IsFinite(x) || (allowMinusInfinity && double.IsNegativeInfinity(x))));
+            if (bad >= 0)
+            {
+                string allowed = allowMinusInfinity ? "a finite number or \"-Infinity\"" : "a finite number";
+                throw new HeedException($"{field}.data[{bad}]: {data.Data[bad].ToString(System.Globalization.CultureInfo.InvariantCulture)}; expected {allowed}");
             }
 
             long expected = 1;

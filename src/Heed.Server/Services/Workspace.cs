@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
@@ -20,6 +21,7 @@ public sealed record MatrixCreateRequest
 {
     /// <summary>The name: a letter, then letters, digits, '.', '_' or '-' (at most 64).</summary>
     [Description("A letter, then letters, digits, '.', '_' or '-' (at most 64 characters).")]
+    [Required]
     public string? Name { get; init; }
 
     /// <summary>The values, one list per row.</summary>
