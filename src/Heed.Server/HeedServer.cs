@@ -104,9 +104,7 @@ public sealed class HeedServer : IAsyncDisposable
         services.AddOpenApi(OpenApiContract.Configure);
         services.AddMcpServer(o => o.ServerInfo = new() { Name = "heed", Version = Version, Title = "Heed attention engine" })
             .WithHttpTransport(o => o.Stateless = false)
-            .WithTools<HeedTools>(ServerJson.Options)
-            .WithResources<HeedResources>()
-            .WithPrompts<HeedPrompts>();
+            .WithHeed();
 
         WebApplication app = builder.Build();
         app.Services.GetRequiredService<Workspace>(); // reload the workspace folder now, so that a bad file stops the start

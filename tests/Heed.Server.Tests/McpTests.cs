@@ -1,13 +1,18 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Json.Schema;
 using ModelContextProtocol;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
 
 namespace Heed.Server.Tests;
 
-/// <summary>MCP through the SDK's own client, over Streamable HTTP at /mcp and over stdio (heed mcp).</summary>
+/// <summary>
+/// The MCP contract through the SDK's own client, over Streamable HTTP at /mcp and over stdio (heed mcp): every tool with
+/// valid arguments (its structuredContent validated against its outputSchema by JsonSchema.Net) and with bad ones (the
+/// error names the field), every resource template read, the prompt got and a missing argument refused.
+/// </summary>
 public sealed class McpTests
 {
     private static readonly string[] ExpectedTools =
@@ -15,6 +20,17 @@ public sealed class McpTests
         "attention", "cancel_run", "delete_run", "explain", "get_attention_weights", "get_run", "get_run_picture", "get_run_report", "list_models", "lookup", "model_config",
         "multi_head_attention", "run_model", "workspace_analyse", "workspace_create", "workspace_delete", "workspace_get", "workspace_list", "workspace_update",
     ];
+
+    private static readonly string[] ExpectedTemplates =
+    [
+        "heed://runs/{id}/layers/{layer}/heads/{head}", "heed://runs/{id}/pictures/{file}{?layer,head}", "heed://runs/{id}/report", "heed://runs/{id}/report.html", "heed://workspace/{name}",
+    ];
+
+    private static readonly object Eye = new { shape = new[] { 1, 1, 2, 2 }, dtype = "float64", data = new double[] { 1, 0, 0, 1 } };
+
+    private static readonly object Eye2 = new { shape = new[] { 2, 2 }, dtype = "float64", data = new double[] { 1, 0, 0, 1 } };
+
+    private static readonly double[][] Eye2Rows = [[1, 0], [0, 1]];
 
     private static Dictionary<string, object?> Args(object value) =>
         JsonSerializer.Deserialize<Dictionary<string, object?>>(JsonSerializer.Serialize(value))!;
@@ -27,61 +43,107 @@ public sealed class McpTests
             AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = $"Bearer {ServerHarness.Token}" },
         }));
 
-    private static async Task<JsonNode> Call(McpClient client, string tool, object args, IProgress<ProgressNotificationValue>? progress = null)
+    /// <summary>The tool's contract on a good call: no error, structuredContent valid against outputSchema, the first block the same JSON as text.</summary>
+    private static void AssertValid(Tool tool, CallToolResult result)
     {
-        CallToolResult result = await client.CallToolAsync(tool, Args(args), progress);
-        Assert.True(result.IsError != true, $"{tool}: {string.Join(' ', result.Content.OfType<TextContentBlock>().Select(t => t.Text))}");
+        Assert.True(result.IsError != true, $"{tool.Name}: {string.Join(' ', result.Content.OfType<TextContentBlock>().Select(t => t.Text))}");
         Assert.NotNull(result.StructuredContent);
-        return JsonNode.Parse(result.StructuredContent.Value.GetRawText())!;
+        string problems = Validate(tool.OutputSchema!.Value, result.StructuredContent.Value);
+        Assert.True(problems.Length == 0, $"{tool.Name}: structuredContent does not match outputSchema: {problems}");
+        TextContentBlock text = Assert.IsType<TextContentBlock>(result.Content[0]);
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(text.Text), JsonNode.Parse(result.StructuredContent.Value.GetRawText())), $"{tool.Name}: the text is not the JSON of structuredContent");
     }
 
-    /// <summary>Lists the tools, calls every one with good input and one with bad input, reads resources and the prompt.</summary>
+    /// <summary>The errors JsonSchema.Net finds in <paramref name="instance"/>, or "".</summary>
+    private static string Validate(JsonElement schema, JsonElement instance)
+    {
+        EvaluationResults results = JsonSchema.Build(schema).Evaluate(instance, new EvaluationOptions { OutputFormat = OutputFormat.List });
+        return results.IsValid ? "" : string.Join("; ", (results.Details ?? [results]).Where(d => d.Errors is not null).SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Value}")));
+    }
+
+    private static async Task<JsonNode> Call(McpClient client, Dictionary<string, Tool> tools, string name, object args, IProgress<ProgressNotificationValue>? progress = null)
+    {
+        Dictionary<string, object?> arguments = Args(args);
+        Tool tool = tools[name];
+        string inputProblems = Validate(tool.InputSchema, JsonSerializer.SerializeToElement(arguments));
+        Assert.True(inputProblems.Length == 0, $"{name}: the valid arguments do not match inputSchema: {inputProblems}");
+        CallToolResult result = await client.CallToolAsync(name, arguments, progress);
+        AssertValid(tool, result);
+        return JsonNode.Parse(result.StructuredContent!.Value.GetRawText())!;
+    }
+
+    private static async Task<CallToolResult> CallRaw(McpClient client, string name, object args) => await client.CallToolAsync(name, Args(args));
+
+    /// <summary>Every tool with valid arguments, every tool with bad ones, every resource template, the prompt, and the protocol errors.</summary>
     private static async Task Exercise(McpClient client)
     {
-        IList<McpClientTool> tools = await client.ListToolsAsync();
-        Assert.Equal(ExpectedTools, tools.Select(t => t.Name).Order(StringComparer.Ordinal));
-        foreach (McpClientTool tool in tools)
+        IList<McpClientTool> listed = await client.ListToolsAsync();
+        Assert.Equal(ExpectedTools, listed.Select(t => t.Name).Order(StringComparer.Ordinal));
+        Dictionary<string, Tool> tools = listed.ToDictionary(t => t.Name, t => t.ProtocolTool);
+        foreach (Tool tool in tools.Values)
         {
-            Assert.NotNull(tool.ProtocolTool.OutputSchema);
-            Assert.NotNull(tool.ProtocolTool.Annotations?.ReadOnlyHint);
-            Assert.NotNull(tool.ProtocolTool.Annotations?.DestructiveHint);
-            Assert.NotNull(tool.ProtocolTool.Annotations?.IdempotentHint);
+            Assert.NotNull(tool.OutputSchema);
+            Assert.NotNull(tool.Annotations?.ReadOnlyHint);
+            Assert.NotNull(tool.Annotations?.DestructiveHint);
+            Assert.NotNull(tool.Annotations?.IdempotentHint);
+
+            // Arguments are the record's fields at the top level, never wrapped in one "request" object.
+            Assert.False(tool.InputSchema.GetProperty("properties").TryGetProperty("request", out _), tool.Name);
         }
 
-        Assert.True(tools.Single(t => t.Name == "attention").ProtocolTool.Annotations!.ReadOnlyHint);
-        Assert.True(tools.Single(t => t.Name == "workspace_delete").ProtocolTool.Annotations!.DestructiveHint);
-        Assert.False(tools.Single(t => t.Name == "run_model").ProtocolTool.Annotations!.IdempotentHint);
+        Assert.True(tools["attention"].Annotations!.ReadOnlyHint);
+        Assert.True(tools["workspace_delete"].Annotations!.DestructiveHint);
+        Assert.False(tools["run_model"].Annotations!.IdempotentHint);
 
-        var eye = new { shape = new[] { 1, 1, 2, 2 }, dtype = "float64", data = new double[] { 1, 0, 0, 1 } };
-        JsonNode attention = await Call(client, "attention", new { request = new { q = eye, k = eye, v = eye, scale = 1.0 } });
+        // Tools whose description says every field has a default require none.
+        Assert.False(tools["lookup"].InputSchema.TryGetProperty("required", out _));
+        Assert.False(tools["explain"].InputSchema.TryGetProperty("required", out _));
+        Assert.Equal(["prompt"], tools["run_model"].InputSchema.GetProperty("required").EnumerateArray().Select(e => e.GetString()));
+
+        JsonNode attention = await Call(client, tools, "attention", new { q = Eye, k = Eye, v = Eye, scale = 1.0 });
         double w = Math.E / (Math.E + 1);
         Assert.Equal(w, ServerHarness.Doubles(attention["output"]!["data"])[0], 12);
+        Assert.Null(attention["qkMatmulOutput"]); // left out when not asked for, which the schema allows
+        JsonNode withScores = await Call(client, tools, "attention", new { q = Eye, k = Eye, v = Eye, qkMatmulOutputMode = 0 });
+        Assert.NotNull(withScores["qkMatmulOutput"]);
 
-        var eye2 = new { shape = new[] { 2, 2 }, dtype = "float64", data = new double[] { 1, 0, 0, 1 } };
-        double[][] eye2Rows = [[1, 0], [0, 1]];
-        JsonNode mha = await Call(client, "multi_head_attention", new { request = new { x = eye2, wq = eye2, wk = eye2, wv = eye2, numHeads = 1 } });
+        JsonNode mha = await Call(client, tools, "multi_head_attention", new { x = Eye2, wq = Eye2, wk = Eye2, wv = Eye2, numHeads = 1 });
         Assert.Equal(new[] { 2, 2 }, mha["output"]!["shape"]!.AsArray().Select(n => n!.GetValue<int>()));
+        Assert.Null(mha["weights"]);
 
-        JsonNode explain = await Call(client, "explain", new { request = new { } });
+        JsonNode explain = await Call(client, tools, "explain", new { });
         Assert.Equal(1.0644, ServerHarness.Doubles(explain["focusOutput"])[0], 4);
-        // The CLI's options: own input, causal, focus, reference comparison and pictures.
-        JsonNode own = await Call(client, "explain", new { request = new { tokens = new[] { "a", "b" }, embeddings = new[] { new[] { 1.0, 0 }, new[] { 0.0, 1 } }, wq = eye2Rows, wk = eye2Rows, wv = eye2Rows, causal = true, focus = "b", reference = true, pictures = new[] { "Network" }, pictureFormat = "Png" } });
+
+        // The CLI's options: own input, causal, focus, reference comparison, and pictures and the HTML report, which come
+        // after the JSON as an image and embedded resources, not inside it.
+        var ownArgs = new { tokens = new[] { "a", "b" }, embeddings = new[] { new[] { 1.0, 0 }, new[] { 0.0, 1 } }, wq = Eye2Rows, wk = Eye2Rows, wv = Eye2Rows, causal = true, focus = "b", reference = true, pictures = new[] { "Network", "Heatmap" }, pictureFormat = "Png", report = true };
+        CallToolResult ownResult = await client.CallToolAsync("explain", Args(ownArgs));
+        AssertValid(tools["explain"], ownResult);
+        JsonNode own = JsonNode.Parse(ownResult.StructuredContent!.Value.GetRawText())!;
         Assert.Equal(0.0, ServerHarness.Matrix(own["weights"])[0][1]);
         Assert.True(own["referenceCheck"]!["max"]!.GetValue<double>() < 1e-6);
-        PictureChecks.AssertPng(Convert.FromBase64String(own["pictures"]![0]!["data"]!.GetValue<string>()));
+        Assert.Null(own["pictures"]);
+        Assert.Null(own["report"]);
+        ImageContentBlock[] images = ownResult.Content.OfType<ImageContentBlock>().ToArray();
+        Assert.Equal(2, images.Length);
+        Assert.All(images, i => PictureChecks.AssertPng(i.DecodedData.ToArray()));
+        TextResourceContents html = (TextResourceContents)ownResult.Content.OfType<EmbeddedResourceBlock>().Single().Resource;
+        Assert.Equal("text/html", html.MimeType);
+        Assert.StartsWith("<!DOCTYPE html>", html.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("base64", ((TextContentBlock)ownResult.Content[0]).Text, StringComparison.Ordinal);
 
-        JsonNode lookup = await Call(client, "lookup", new { request = new { queryVector = new[] { 1.0 }, keyVectors = new[] { new[] { 1.0 }, new[] { 0.0 } }, values = new[] { 1.0, 0.0 } } });
+        JsonNode lookup = await Call(client, tools, "lookup", new { queryVector = new[] { 1.0 }, keyVectors = new[] { new[] { 1.0 }, new[] { 0.0 } }, values = new[] { 1.0, 0.0 } });
         Assert.Equal(w, lookup["blended"]!.GetValue<double>(), 12);
-        JsonNode seedLookup = await Call(client, "lookup", new { request = new { } });
+        JsonNode seedLookup = await Call(client, tools, "lookup", new { });
         Assert.Equal(["apple", "banana", "chair"], seedLookup["keys"]!.AsArray().Select(k => k!.GetValue<string>()));
 
-        JsonNode models = await Call(client, "list_models", new { });
+        JsonNode models = await Call(client, tools, "list_models", new { });
         Assert.Equal("seed-cat-sat", models["models"]![0]!["id"]!.GetValue<string>());
-        JsonNode config = await Call(client, "model_config", new { id = "seed-cat-sat" });
+        JsonNode config = await Call(client, tools, "model_config", new { id = "seed-cat-sat" });
         Assert.Equal(2, config["config"]!["width"]!.GetValue<int>());
 
-        // Progress arrives through the per-call IProgress (which also makes the client send a progress token) and, in case the
-        // call's result is handled first, through a session-wide handler that outlives the call.
+        // Progress is collected by a session-wide handler, which also sees notifications handled after the call's result;
+        // the per-call IProgress only makes the client send a progress token.
         var progress = new ConcurrentQueue<ProgressNotificationValue>();
         await using IAsyncDisposable listener = client.RegisterNotificationHandler(NotificationMethods.ProgressNotification, (notification, _) =>
         {
@@ -89,64 +151,157 @@ public sealed class McpTests
             if (p is not null) progress.Enqueue(p.Progress);
             return ValueTask.CompletedTask;
         });
-        JsonNode report = await Call(client, "run_model", new { prompt = "The cat sat on the mat" }, new Progress(progress));
-        string runId = report["status"]!["id"]!.GetValue<string>();
-        Assert.Equal("cat", report["explanation"]!["focus"]!.GetValue<string>());
-        JsonNode status = await Call(client, "get_run", new { id = runId });
+        CallToolResult runResult = await client.CallToolAsync("run_model", Args(new { prompt = "The cat sat on the mat" }), new Progress<ProgressNotificationValue>(_ => { }));
+        AssertValid(tools["run_model"], runResult);
+        JsonNode outcome = JsonNode.Parse(runResult.StructuredContent!.Value.GetRawText())!;
+        string runId = outcome["status"]!["id"]!.GetValue<string>();
+        Assert.Equal("Succeeded", outcome["status"]!["state"]!.GetValue<string>());
+        Assert.Contains("\"cat\" attends most to", outcome["summary"]![1]!.GetValue<string>(), StringComparison.Ordinal);
+
+        // The answer is a few kilobytes: the report, HTML and pictures are resource links, not inline JSON.
+        Assert.True(JsonSerializer.Serialize(runResult, McpJsonUtilities.DefaultOptions).Length < 6000, $"run_model's answer is {JsonSerializer.Serialize(runResult, McpJsonUtilities.DefaultOptions).Length} bytes");
+        ResourceLinkBlock[] links = runResult.Content.OfType<ResourceLinkBlock>().ToArray();
+        Assert.Contains(links, l => l.Uri == $"heed://runs/{runId}/report" && l.MimeType == "application/json");
+        Assert.Contains(links, l => l.Uri == $"heed://runs/{runId}/report.html" && l.MimeType == "text/html");
+        Assert.Contains(links, l => l.Uri == $"heed://runs/{runId}/pictures/model-view.png" && l.MimeType == "image/png");
+        foreach (ResourceLinkBlock link in links)
+        {
+            Assert.NotEmpty((await client.ReadResourceAsync(link.Uri)).Contents);
+        }
+
+        for (int i = 0; i < 50 && (progress.IsEmpty || progress.Max(p => p.Progress) < progress.First().Total); i++) await Task.Delay(20);
+        ProgressNotificationValue[] steps = progress.ToArray();
+        Assert.NotEmpty(steps);
+        Assert.All(steps, s => Assert.True(s.Total > 0, "every progress notification carries its total"));
+        Assert.Equal(steps[0].Total, steps.Max(s => s.Progress));
+
+        // The C# client hands each notification to its handlers on its own task, so they may arrive here out of order;
+        // the server's order (strictly increasing) is checked through the TypeScript client, which keeps it. Here: no value twice.
+        Assert.Equal(steps.Length, steps.Select(s => s.Progress).Distinct().Count());
+
+        JsonNode status = await Call(client, tools, "get_run", new { id = runId });
         Assert.Equal("Succeeded", status["state"]!.GetValue<string>());
-        Assert.Equal(6, (await Call(client, "get_run_report", new { id = runId }))["explanation"]!["steps"]!.AsArray().Count);
-        JsonNode everyLayer = await Call(client, "get_run_report", new { id = runId, allLayers = true });
+        Assert.Null(status["error"]);
+        Assert.Equal(6, (await Call(client, tools, "get_run_report", new { id = runId }))["explanation"]!["steps"]!.AsArray().Count);
+        JsonNode everyLayer = await Call(client, tools, "get_run_report", new { id = runId, allLayers = true });
         Assert.Contains(everyLayer["pictures"]!.AsArray(), p => p!["name"]!.GetValue<string>() == "heatmap-layer0");
         Assert.EndsWith("?allLayers=true", everyLayer["html"]!.GetValue<string>(), StringComparison.Ordinal);
-        JsonNode weights = await Call(client, "get_attention_weights", new { id = runId, layer = 0, head = 0 });
+        JsonNode weights = await Call(client, tools, "get_attention_weights", new { id = runId, layer = 0, head = 0 });
         Assert.Equal(6, weights["weights"]!.AsArray().Count);
 
+        CallToolResult modelView = await client.CallToolAsync("get_run_picture", Args(new { id = runId, picture = "ModelView" }));
+        AssertValid(tools["get_run_picture"], modelView);
+        Assert.Equal("image/svg+xml", modelView.StructuredContent!.Value.GetProperty("mediaType").GetString());
+        var svg = (TextResourceContents)modelView.Content.OfType<EmbeddedResourceBlock>().Single().Resource;
+        Assert.Equal($"heed://runs/{runId}/pictures/model-view.svg", svg.Uri);
+        Assert.Single(PictureChecks.Svg(svg.Text).Descendants(), e => (string?)e.Attribute("class") == "thumb");
+        CallToolResult heatmap = await client.CallToolAsync("get_run_picture", Args(new { id = runId, picture = "Heatmap", layer = 0, head = 0, format = "Png" }));
+        AssertValid(tools["get_run_picture"], heatmap);
+        PictureChecks.AssertPng(heatmap.Content.OfType<ImageContentBlock>().Single().DecodedData.ToArray());
+        Assert.Equal($"heed://runs/{runId}/pictures/heatmap.png?layer=0&head=0", heatmap.StructuredContent!.Value.GetProperty("uri").GetString());
+        Assert.Equal("Succeeded", (await Call(client, tools, "cancel_run", new { id = runId }))["state"]!.GetValue<string>()); // a finished run stays as it is
+
+        // Every resource template, read.
+        Assert.Equal(ExpectedTemplates, (await client.ListResourceTemplatesAsync()).Select(t => t.UriTemplate).Order(StringComparer.Ordinal));
         ReadResourceResult resource = await client.ReadResourceAsync($"heed://runs/{runId}/layers/0/heads/0");
         JsonNode matrix = JsonNode.Parse(((TextResourceContents)resource.Contents.Single()).Text)!;
         Assert.Equal(ServerHarness.Matrix(weights["weights"]), ServerHarness.Matrix(matrix["weights"]));
         ReadResourceResult reportResource = await client.ReadResourceAsync($"heed://runs/{runId}/report");
         Assert.Contains("\"explanation\"", ((TextResourceContents)reportResource.Contents.Single()).Text, StringComparison.Ordinal);
-        Assert.Contains((await client.ListResourceTemplatesAsync()).Select(t => t.UriTemplate), u => u == "heed://runs/{id}/report");
-        ReadResourceResult html = await client.ReadResourceAsync($"heed://runs/{runId}/report.html");
-        Assert.StartsWith("<!DOCTYPE html>", ((TextResourceContents)html.Contents.Single()).Text, StringComparison.Ordinal);
-        JsonNode modelView = await Call(client, "get_run_picture", new { id = runId, picture = "ModelView" });
-        Assert.Equal("image/svg+xml", modelView["mediaType"]!.GetValue<string>());
-        Assert.Single(PictureChecks.Svg(modelView["data"]!.GetValue<string>()).Descendants(), e => (string?)e.Attribute("class") == "thumb");
-        Assert.Equal("Succeeded", (await Call(client, "cancel_run", new { id = runId }))["state"]!.GetValue<string>()); // a finished run stays as it is
+        ReadResourceResult reportHtml = await client.ReadResourceAsync($"heed://runs/{runId}/report.html");
+        Assert.StartsWith("<!DOCTYPE html>", ((TextResourceContents)reportHtml.Contents.Single()).Text, StringComparison.Ordinal);
+        var png = (BlobResourceContents)(await client.ReadResourceAsync($"heed://runs/{runId}/pictures/heatmap.png")).Contents.Single();
+        Assert.Equal("image/png", png.MimeType);
+        PictureChecks.AssertPng(png.DecodedData.ToArray());
+        var headView = (TextResourceContents)(await client.ReadResourceAsync($"heed://runs/{runId}/pictures/head-view.svg?layer=0")).Contents.Single();
+        Assert.Equal("image/svg+xml", headView.MimeType);
+        PictureChecks.Svg(headView.Text);
 
-        Assert.Equal("Deleted", (await Call(client, "delete_run", new { id = runId }))["what"]!.GetValue<string>()[..3] == "run" ? "Deleted" : "x");
-
-        await Call(client, "workspace_create", new { request = new { name = "m", values = new[] { new[] { 1.0, 0 }, new[] { 0.0, 1 } } } });
-        await Call(client, "workspace_update", new { name = "m", request = new { rowStart = 0, columnStart = 1, values = new[] { new[] { 5.0 } } } });
-        JsonNode range = await Call(client, "workspace_get", new { name = "m", rowStart = 0, rowCount = 1 });
+        await Call(client, tools, "workspace_create", new { name = "m", values = new[] { new[] { 1.0, 0 }, new[] { 0.0, 1 } } });
+        await Call(client, tools, "workspace_update", new { name = "m", rowStart = 0, columnStart = 1, values = new[] { new[] { 5.0 } } });
+        JsonNode range = await Call(client, tools, "workspace_get", new { name = "m", rowStart = 0, rowCount = 1 });
         Assert.Equal(new[] { 1.0, 5 }, ServerHarness.Matrix(range["values"])[0]);
-        Assert.Single((await Call(client, "workspace_list", new { }))["matrices"]!.AsArray());
-        JsonNode analysed = await Call(client, "workspace_analyse", new { request = new { kind = "Attention", q = "m", k = "m", v = "m", chart = "Svg" } });
-        Assert.Equal(4, PictureChecks.Svg(analysed["chart"]!["data"]!.GetValue<string>()).Descendants().Count(e => (string?)e.Attribute("class") == "cell"));
-        await Call(client, "workspace_delete", new { name = "m" });
+        Assert.Single((await Call(client, tools, "workspace_list", new { }))["matrices"]!.AsArray());
+        var workspaceMatrix = (TextResourceContents)(await client.ReadResourceAsync("heed://workspace/m")).Contents.Single();
+        Assert.Equal(new[] { 1.0, 5 }, ServerHarness.Matrix(JsonNode.Parse(workspaceMatrix.Text)!["values"])[0]);
+        CallToolResult analysed = await client.CallToolAsync("workspace_analyse", Args(new { kind = "Attention", q = "m", k = "m", v = "m", chart = "Svg" }));
+        AssertValid(tools["workspace_analyse"], analysed);
+        var chart = (TextResourceContents)analysed.Content.OfType<EmbeddedResourceBlock>().Single().Resource;
+        Assert.Equal(4, PictureChecks.Svg(chart.Text).Descendants().Count(e => (string?)e.Attribute("class") == "cell"));
+        CallToolResult analysedPng = await client.CallToolAsync("workspace_analyse", Args(new { kind = "Attention", q = "m", k = "m", v = "m", chart = "Png", outputName = "out" }));
+        AssertValid(tools["workspace_analyse"], analysedPng);
+        PictureChecks.AssertPng(analysedPng.Content.OfType<ImageContentBlock>().Single().DecodedData.ToArray());
+        Assert.Equal("out", analysedPng.StructuredContent!.Value.GetProperty("outputName").GetString());
+        await Call(client, tools, "workspace_delete", new { name = "out" });
+        await Call(client, tools, "workspace_delete", new { name = "m" });
 
-        // Bad input is a tool error with the one-line message, not a protocol failure.
-        CallToolResult bad = await client.CallToolAsync("attention", Args(new { request = new { q = eye } }));
-        Assert.True(bad.IsError);
-        Assert.Contains("k: required", bad.Content.OfType<TextContentBlock>().Single().Text, StringComparison.Ordinal);
-        CallToolResult missing = await client.CallToolAsync("get_run", Args(new { id = "nope" }));
-        Assert.True(missing.IsError);
+        // Bad input: a tool result with isError and Heed's one-line message naming the field, for every tool.
+        (string Tool, object Args, string Message)[] bad =
+        [
+            ("attention", new { q = Eye }, "k: required"),
+            ("attention", new { q = 5 }, "q: 5; expected an object with the fields shape, dtype, data or npy"),
+            ("multi_head_attention", new { x = Eye2, wq = Eye2, wk = Eye2, wv = Eye2, numHeads = "two" }, "numHeads: 'two'; expected an integer"),
+            ("explain", new { pictures = new[] { "Nope" } }, "pictures[0]: 'Nope'; expected one of Heatmap, ModelView, HeadView, Network or Rollout"),
+            ("explain", new { layer = "x" }, "layer: 'x'; expected an integer"),
+            ("lookup", new { colour = "red" }, "colour: not an argument of lookup; expected one of query,"),
+            ("lookup", new { values = new object[] { 1, "two" } }, "values[1]: 'two'; expected a number"),
+            ("list_models", new { all = true }, "all: not an argument of list_models; this tool takes no arguments"),
+            ("model_config", new { }, "id: required; expected a string"),
+            ("model_config", new { id = "nope" }, "'nope'"),
+            ("run_model", new { }, "prompt: required; expected a string"),
+            ("run_model", new { prompt = "The cat", allLayers = "yes" }, "allLayers: 'yes'; expected true or false"),
+            ("get_run", new { id = 5 }, "id: 5; expected a string"),
+            ("get_run", new { id = "nope" }, "run 'nope': no such run"),
+            ("get_run_report", new { id = runId, allLayers = 1 }, "allLayers: 1; expected true or false"),
+            ("get_attention_weights", new { id = runId, layer = 0 }, "head: required; expected an integer"),
+            ("get_attention_weights", new { id = runId, layer = 0, head = 9 }, "head"),
+            ("cancel_run", new { }, "id: required"),
+            ("get_run_picture", new { id = runId, picture = "Nope" }, "picture: 'Nope'; expected one of Heatmap, ModelView, HeadView, Network or Rollout"),
+            ("get_run_picture", new { id = runId, picture = "Heatmap", format = "Gif" }, "format: 'Gif'; expected one of Svg or Png"),
+            ("delete_run", new { id = "nope" }, "run 'nope'"),
+            ("workspace_list", new { name = "m" }, "name: not an argument of workspace_list"),
+            ("workspace_create", new { name = "m", values = new[] { new object[] { 1, "a" } } }, "values[0][1]: 'a'; expected a number"),
+            ("workspace_get", new { name = "m", rowStart = 3_000_000_000 }, "rowStart: 3000000000; expected an integer from -2147483648 to 2147483647"),
+            ("workspace_update", new { values = new[] { new[] { 1.0 } } }, "name: required"),
+            ("workspace_update", new { name = "nope", values = new[] { new[] { 1.0 } } }, "'nope'"),
+            ("workspace_delete", new { name = 7 }, "name: 7; expected a string"),
+            ("workspace_analyse", new { kind = "Sideways" }, "kind: 'Sideways'; expected one of Attention or Explain"),
+        ];
+        Assert.Equal(ExpectedTools, bad.Select(b => b.Tool).Distinct().Order(StringComparer.Ordinal));
+        foreach ((string tool, object args, string message) in bad)
+        {
+            CallToolResult result = await CallRaw(client, tool, args);
+            Assert.True(result.IsError == true, $"{tool} {JsonSerializer.Serialize(args)}: no error");
+            string text = Assert.IsType<TextContentBlock>(Assert.Single(result.Content)).Text;
+            Assert.True(text.Contains(message, StringComparison.Ordinal), $"{tool} {JsonSerializer.Serialize(args)}: '{text}' does not say '{message}'");
+            Assert.DoesNotContain("An error occurred", text, StringComparison.Ordinal);
+            Assert.Null(result.StructuredContent);
+        }
+
+        Assert.Equal("run " + runId, (await Call(client, tools, "delete_run", new { id = runId }))["what"]!.GetValue<string>());
+
+        // Protocol errors: arguments that are not an object, an unknown resource, a prompt without its required argument.
+        McpProtocolException notAnObject = await Assert.ThrowsAsync<McpProtocolException>(() => client.SendRequestAsync(
+            new JsonRpcRequest { Method = RequestMethods.ToolsCall, Params = JsonNode.Parse("""{"name": "lookup", "arguments": [1, 2]}""") }));
+        Assert.Equal(McpErrorCode.InvalidParams, notAnObject.ErrorCode);
+        Assert.Contains("arguments: [1,2]; expected an object", notAnObject.Message, StringComparison.Ordinal);
+        McpProtocolException unknownTool = await Assert.ThrowsAsync<McpProtocolException>(() => client.CallToolAsync("nope").AsTask());
+        Assert.Equal(McpErrorCode.InvalidParams, unknownTool.ErrorCode);
+        McpProtocolException gone = await Assert.ThrowsAsync<McpProtocolException>(() => client.ReadResourceAsync($"heed://runs/{runId}/report").AsTask());
+        Assert.Equal(McpErrorCode.ResourceNotFound, gone.ErrorCode);
+        Assert.Contains($"run '{runId}'", gone.Message, StringComparison.Ordinal);
+        McpProtocolException unknownMatrix = await Assert.ThrowsAsync<McpProtocolException>(() => client.ReadResourceAsync("heed://workspace/nope").AsTask());
+        Assert.Equal(McpErrorCode.ResourceNotFound, unknownMatrix.ErrorCode);
 
         GetPromptResult prompt = await client.GetPromptAsync("explain_sentence", new Dictionary<string, object?> { ["sentence"] = "The dog barked" });
         Assert.Contains("The dog barked", ((TextContentBlock)prompt.Messages.Single().Content).Text, StringComparison.Ordinal);
-
-        // The SDK delivers progress best-effort: at least one notification, no exact count.
-        for (int i = 0; i < 50 && progress.IsEmpty; i++) await Task.Delay(20);
-        Assert.NotEmpty(progress);
-    }
-
-    private sealed class Progress(ConcurrentQueue<ProgressNotificationValue> seen) : IProgress<ProgressNotificationValue>
-    {
-        public void Report(ProgressNotificationValue value) => seen.Enqueue(value);
+        McpProtocolException noSentence = await Assert.ThrowsAsync<McpProtocolException>(() => client.GetPromptAsync("explain_sentence", new Dictionary<string, object?>()).AsTask());
+        Assert.Equal(McpErrorCode.InvalidParams, noSentence.ErrorCode);
+        Assert.Contains("sentence: required", noSentence.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task Over_streamable_http_every_tool_works_and_bad_input_is_an_error_result()
+    public async Task Over_streamable_http_every_tool_keeps_its_contract()
     {
         await using ServerHarness h = await ServerHarness.StartAsync();
         await using McpClient client = await HttpClientFor(h);
@@ -155,7 +310,7 @@ public sealed class McpTests
     }
 
     [Fact]
-    public async Task Over_stdio_heed_mcp_serves_the_same_tools()
+    public async Task Over_stdio_heed_mcp_every_tool_keeps_its_contract()
     {
         string home = ServerHarness.NewFolder();
         var transport = new StdioClientTransport(new StdioClientTransportOptions

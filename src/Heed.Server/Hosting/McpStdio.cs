@@ -19,9 +19,7 @@ public static class McpStdio
         HeedServer.AddHeedServices(builder.Services, options);
         builder.Services.AddMcpServer(o => o.ServerInfo = new() { Name = "heed", Version = HeedServer.Version, Title = "Heed attention engine" })
             .WithStdioServerTransport()
-            .WithTools<HeedTools>(ServerJson.Options)
-            .WithResources<HeedResources>()
-            .WithPrompts<HeedPrompts>();
+            .WithHeed();
         using IHost host = builder.Build();
         await host.RunAsync(cancellation).ConfigureAwait(false);
     }

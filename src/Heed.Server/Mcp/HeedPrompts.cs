@@ -15,10 +15,10 @@ public sealed class HeedPrompts
         [Description("The model id (default seed-cat-sat).")] string? model = null) =>
         $"""
         Explain how attention reads this sentence: "{sentence}".
-        1. Call the tool run_model with model "{model ?? "seed-cat-sat"}" and this prompt; it reports progress and returns a report.
-        2. From the report, say for each head which word each word attends to most (its strongest links), in plain words.
+        1. Call the tool run_model with model "{model ?? "seed-cat-sat"}" and this prompt; it reports progress and returns the run's status, a summary and links to its resources.
+        2. Read the run's report (the resource heed://runs/<run id>/report, or the tool get_run_report) and say for each head which word each word attends to most (its strongest links), in plain words.
         3. Walk through the report's explanation steps for the focus word: its query and keys, its scores, the softmax weights and the weighted sum of values, quoting the numbers.
-        4. Point the reader to the heatmap of layer 0, head 0 (the resource heed://runs/<run id>/layers/0/heads/0 or the report's svg path).
+        4. Show or point the reader to the heatmap of layer 0, head 0 (the resource heed://runs/<run id>/pictures/heatmap.png, or the tool get_run_picture).
         Keep it short and exact; say which numbers come from a toy model if the report's notes say so.
         """;
 }

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Heed.Server.Services;
 using ModelContextProtocol;
@@ -16,9 +17,35 @@ public sealed record ModelConfig(string Id, JsonObject Config);
 /// <param name="What">What was deleted.</param>
 public sealed record Deleted(string What);
 
+/// <summary>A resource of Heed's that a tool's answer points to (also sent as a <c>resource_link</c> block).</summary>
+/// <param name="Uri">The resource's URI, for resources/read.</param>
+/// <param name="Name">Its name.</param>
+/// <param name="MimeType">What reading it gives.</param>
+/// <param name="Description">What it holds.</param>
+public sealed record ResourceRef(string Uri, string Name, string MimeType, string Description);
+
 /// <summary>
-/// Heed's MCP tools: one per capability, each a thin call into the same services the REST API and the CLI use.
-/// A <see cref="HeedException"/> becomes a tool result with <c>isError</c> and the one-line message.
+/// What run_model answers: the finished run's status and summary, and where its report, pictures and weights are. The
+/// full report is the resource it links (or the tool get_run_report), so the answer stays a few kilobytes.
+/// </summary>
+/// <param name="Status">The run's status.</param>
+/// <param name="Summary">A few sentences in plain words.</param>
+/// <param name="Notes">Facts the reader should know.</param>
+/// <param name="Resources">The report (JSON and HTML), pictures and weights of the run, as resources.</param>
+public sealed record RunOutcome(RunStatus Status, IReadOnlyList<string> Summary, IReadOnlyList<string> Notes, IReadOnlyList<ResourceRef> Resources);
+
+/// <summary>A picture a tool drew; the picture itself is the image (PNG) or embedded SVG resource that follows.</summary>
+/// <param name="Name">heatmap, model-view, head-view, network or rollout.</param>
+/// <param name="Title">The picture's title.</param>
+/// <param name="MediaType">image/svg+xml or image/png.</param>
+/// <param name="Uri">The picture as a resource, for resources/read.</param>
+public sealed record PictureInfo(string Name, string Title, string MediaType, string Uri);
+
+/// <summary>
+/// Heed's MCP tools: one per capability, each a thin call into the same services the REST API and the CLI use. Each
+/// method's record parameter is the request record REST takes as its body; <see cref="HeedTool"/> makes its fields the
+/// tool's top-level arguments and turns a <see cref="HeedException"/> into a tool result with <c>isError</c> and the
+/// one-line message.
 /// </summary>
 [McpServerToolType]
 public sealed class HeedTools
@@ -45,38 +72,53 @@ public sealed class HeedTools
 
     /// <summary>The ONNX Attention operator.</summary>
     [McpServerTool(Name = "attention", Title = "Attention (ONNX opsets 23-25)", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
-    [Description("Y = softmax(scale·Q·Kᵀ (softcapped) + mask)·V with the full ONNX Attention semantics: masks, causal with KV-cache offsets, GQA, softcap, sliding windows, nonpad_kv_seqlen, qk_matmul_output modes, softmax precision. Tensors are {shape, dtype, data} or {npy: base64}.")]
-    public AttentionResponse Attention([Description("Q, K, V, optional inputs and attributes.")] AttentionRequest request, CancellationToken cancellation = default) => Guard(() => _attention.Compute(request, cancellation));
+    [Description("Y = softmax(scale·Q·Kᵀ (softcapped) + mask)·V with the full ONNX Attention semantics: masks, causal with KV-cache offsets, GQA, softcap, sliding windows, nonpad_kv_seqlen, qk_matmul_output modes, softmax precision. q, k and v are required; tensors are {shape, dtype, data} or {npy: base64}.")]
+    public AttentionResponse Attention(AttentionRequest request, CancellationToken cancellation = default) => _attention.Compute(request, cancellation);
 
     /// <summary>A multi-head attention layer.</summary>
     [McpServerTool(Name = "multi_head_attention", Title = "Multi-head attention layer", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
-    [Description("Runs a multi-head attention layer (x·W_q, x·W_k, x·W_v, H heads, optional W_o and residual) and returns the output and, on request, the weights per head or averaged.")]
-    public MultiHeadAttentionResponse MultiHeadAttention([Description("The input, the weights and the options.")] MultiHeadAttentionRequest request, CancellationToken cancellation = default) => Guard(() => _multiHead.Forward(request, cancellation));
+    [Description("Runs a multi-head attention layer (x·W_q, x·W_k, x·W_v, H heads, optional W_o and residual) and returns the output and, on request, the weights per head or averaged. x, wq, wk and wv are required.")]
+    public MultiHeadAttentionResponse MultiHeadAttention(MultiHeadAttentionRequest request, CancellationToken cancellation = default) => _multiHead.Forward(request, cancellation);
 
-    /// <summary>Step-by-step explanation.</summary>
+    /// <summary>Step-by-step explanation; the pictures and the HTML report follow the JSON as content blocks.</summary>
     [McpServerTool(Name = "explain", Title = "Explain attention step by step", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
-    [Description("Everything 'heed explain' does: a model id and a prompt (one head of a real model run, focus as a piece or #N), or every step of single-head self-attention (embeddings, Q, K, V, scores, softmax weights, weighted sum) for tokens with embeddings and W_Q/W_K/W_V (scale, causal, focus), or the focus token's weights in attention weights computed elsewhere; reference: replay through the float64 reference and report the largest differences; pictures (heatmap, model view, head view, network, rollout) as SVG or PNG and the self-contained HTML report on request. With no input, the seed example \"The cat sat on the mat\".")]
-    public ExplainResponse Explain([Description("The input (as in a 'heed explain --input' file) and options; or nothing for the seed example.")] ExplainRequest request, CancellationToken cancellation = default) => Guard(() => _explain.Explain(request, cancellation));
+    [Description("Everything 'heed explain' does: a model id and a prompt (one head of a real model run, focus as a piece or #N), or every step of single-head self-attention (embeddings, Q, K, V, scores, softmax weights, weighted sum) for tokens with embeddings and W_Q/W_K/W_V (scale, causal, focus), or the focus token's weights in attention weights computed elsewhere; reference: replay through the float64 reference and report the largest differences. Pictures (heatmap, model view, head view, network, rollout) follow the JSON in the order asked, as PNG images or embedded SVG resources, and the self-contained HTML report on request as an embedded text/html resource; they are not kept on the server. Every field has a default: with none, the seed example \"The cat sat on the mat\".")]
+    public ToolAnswer<ExplainResponse> Explain(ExplainRequest request, CancellationToken cancellation = default)
+    {
+        ExplainResponse response = _explain.Explain(request, cancellation);
+        var content = new List<ContentBlock>();
+        foreach (Picture picture in response.Pictures ?? [])
+        {
+            content.Add(Block(picture, $"heed://explain/{picture.Name}"));
+        }
+
+        if (response.Report is string html)
+        {
+            content.Add(new EmbeddedResourceBlock { Resource = new TextResourceContents { Uri = "heed://explain/report.html", MimeType = "text/html", Text = html } });
+        }
+
+        return new ToolAnswer<ExplainResponse>(response with { Pictures = null, Report = null }, content);
+    }
 
     /// <summary>Soft key-value lookup.</summary>
     [McpServerTool(Name = "lookup", Title = "Soft key-value lookup", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
-    [Description("What 'heed lookup' does: matches a query word against key words by the dot product of their vectors, turns the scores into softmax weights and blends the values; every field left out takes the seed's kv_lookup(\"fruit\", [\"apple\", \"banana\", \"chair\"], [10, 5, 2]).")]
-    public LookupResponse Lookup([Description("Query, keys, values and where word vectors come from.")] LookupRequest request, CancellationToken cancellation = default) => Guard(() => _lookup.Lookup(request, cancellation));
+    [Description("What 'heed lookup' does: matches a query word against key words by the dot product of their vectors, turns the scores into softmax weights and blends the values; every field has a default, and every field left out takes the seed's kv_lookup(\"fruit\", [\"apple\", \"banana\", \"chair\"], [10, 5, 2]).")]
+    public LookupResponse Lookup(LookupRequest request, CancellationToken cancellation = default) => _lookup.Lookup(request, cancellation);
 
     /// <summary>Lists models.</summary>
     [McpServerTool(Name = "list_models", Title = "List models", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("The models this server can see, by id: built-ins and the configured models folder, with their format and whether they can be run.")]
-    public ModelList ListModels() => Guard(() => new ModelList(_models.List()));
+    public ModelList ListModels() => new(_models.List());
 
     /// <summary>A model's configuration.</summary>
     [McpServerTool(Name = "model_config", Title = "Model configuration", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("A model's configuration: layers, heads and sizes.")]
-    public ModelConfig GetModelConfig([Description("The model id from list_models.")] string id) => Guard(() => new ModelConfig(id, _models.Config(id)));
+    public ModelConfig GetModelConfig([Description("The model id from list_models.")] string id) => new(id, _models.Config(id));
 
-    /// <summary>Runs a model on a prompt, reporting progress, and returns the report.</summary>
+    /// <summary>Runs a model on a prompt, reporting progress, and returns the status, the summary and links to the rest.</summary>
     [McpServerTool(Name = "run_model", Title = "Run a model on a prompt", ReadOnly = false, Idempotent = false, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
-    [Description("Runs a model on a prompt, capturing every layer's and head's attention; sends progress notifications while it runs and returns the report (strongest links of each head and a step-by-step walk-through). The run is kept until it expires; its weights are resources heed://runs/{id}/layers/{layer}/heads/{head}.")]
-    public async Task<RunReport> RunModel(
+    [Description("Runs a model on a prompt, capturing every layer's and head's attention; sends progress notifications while it runs (when the call has a progress token) and returns the run's status and a summary in plain words, with resource links to its full report (every head's strongest links and the step-by-step walk-through; also the tool get_run_report), its HTML report, pictures and the weights of layer 0, head 0. The run is kept until it expires; the weights of any head are the resources heed://runs/{id}/layers/{layer}/heads/{head}.")]
+    public async Task<ToolAnswer<RunOutcome>> RunModel(
         RequestContext<CallToolRequestParams> context,
         [Description("The text, e.g. \"The cat sat on the mat\".")] string prompt,
         [Description("The model id; default seed-cat-sat.")] string? model = null,
@@ -86,73 +128,100 @@ public sealed class HeedTools
     {
         ArgumentNullException.ThrowIfNull(context);
         ProgressToken? token = context.Params?.ProgressToken;
+        int sent = -1;
         async Task Notify(RunEvent e)
         {
-            if (token is ProgressToken t)
+            // The specification wants progress to increase with every notification, and a total lets a client draw a bar:
+            // the events before the run knows its step count (queued, started) and the last one, which repeats the final
+            // step as "done", are not sent.
+            if (token is ProgressToken t && e.Total > 0 && e.Done > sent)
             {
+                sent = e.Done;
+                var value = new ProgressNotificationValue { Progress = e.Done, Total = e.Total, Message = e.Message };
+
                 // Awaited, so every notification is on its way before the result is.
-                var value = new ProgressNotificationValue { Progress = e.Done, Total = e.Total > 0 ? e.Total : null, Message = e.Message };
                 await context.Server.SendNotificationAsync(NotificationMethods.ProgressNotification, new ProgressNotificationParams { ProgressToken = t, Progress = value }, cancellationToken: cancellation).ConfigureAwait(false);
             }
         }
 
         // A cancelled tool call (notifications/cancelled, or the client going away) cancels the run as well.
-        RunStatus final = await GuardAsync(() => _runs.RunToEndAsync(new RunRequest { Model = model, Prompt = prompt, Focus = focus, AllLayers = allLayers }, Notify, cancellation)).ConfigureAwait(false);
-        return Guard(() => final.State == RunState.Succeeded ? _runs.Report(final.Id) : throw new HeedException($"run {final.Id} {final.State.ToString().ToLowerInvariant()}: {final.Error}"));
+        RunStatus final = await _runs.RunToEndAsync(new RunRequest { Model = model, Prompt = prompt, Focus = focus, AllLayers = allLayers }, Notify, cancellation).ConfigureAwait(false);
+        if (final.State != RunState.Succeeded)
+        {
+            throw new HeedException($"run {final.Id} {final.State.ToString().ToLowerInvariant()}: {final.Error}");
+        }
+
+        RunReport report = _runs.Report(final.Id);
+        string run = $"heed://runs/{final.Id}";
+        ResourceRef[] resources =
+        [
+            new($"{run}/report", "run_report", "application/json", "The full report: every head's strongest links, picture links and the step-by-step walk-through of the focus token."),
+            new($"{run}/report.html", "run_report_html", "text/html", "The report as one self-contained HTML page with every picture."),
+            new($"{run}/pictures/model-view.png", "model_view", "image/png", "Every layer and head at once, on one colour scale."),
+            new($"{run}/pictures/heatmap.png", "heatmap", "image/png", "The weights of layer 0, head 0: row = attending token, column = attended token."),
+            new($"{run}/layers/0/heads/0", "attention_matrix", "application/json", "The [T, T] weights of layer 0, head 0, with the tokens."),
+        ];
+        ContentBlock[] links = resources.Select(r => (ContentBlock)new ResourceLinkBlock { Uri = r.Uri, Name = r.Name, MimeType = r.MimeType, Description = r.Description }).ToArray();
+        return new ToolAnswer<RunOutcome>(new RunOutcome(report.Status, report.Summary, report.Notes, resources), links);
     }
 
     /// <summary>A run's status.</summary>
     [McpServerTool(Name = "get_run", Title = "Run status", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("A run's state, progress, tokens and expiry time.")]
-    public RunStatus GetRun([Description("The run id.")] string id) => Guard(() => _runs.Get(id));
+    public RunStatus GetRun([Description("The run id.")] string id) => _runs.Get(id);
 
     /// <summary>A run's report.</summary>
     [McpServerTool(Name = "get_run_report", Title = "Run report", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
-    [Description("The report of a finished run: summary, every head's strongest links and picture paths, and the step-by-step walk-through.")]
+    [Description("The report of a finished run: summary, every head's strongest links and picture paths, and the step-by-step walk-through (the resource heed://runs/{id}/report holds the same).")]
     public RunReport GetRunReport(
         [Description("The run id.")] string id,
         [Description("Link the heatmap, head view and network of every layer, not only layer 0; default as the run was created.")] bool? allLayers = null) =>
-        Guard(() => _runs.Report(id, allLayers));
+        _runs.Report(id, allLayers);
 
     /// <summary>One head's weights.</summary>
     [McpServerTool(Name = "get_attention_weights", Title = "Attention weights of one head", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("The [T, T] attention weights of one layer and head of a finished run.")]
-    public HeadWeights GetAttentionWeights([Description("The run id.")] string id, [Description("The layer, from 0.")] int layer, [Description("The head, from 0.")] int head) => Guard(() => _runs.Weights(id, layer, head));
+    public HeadWeights GetAttentionWeights([Description("The run id.")] string id, [Description("The layer, from 0.")] int layer, [Description("The head, from 0.")] int head) => _runs.Weights(id, layer, head);
 
     /// <summary>Cancels a run.</summary>
     [McpServerTool(Name = "cancel_run", Title = "Cancel a run", ReadOnly = false, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("Asks a queued or running run to stop; its state turns Cancelled at its next step (a finished run is left as it is). Returns its status.")]
-    public RunStatus CancelRun([Description("The run id.")] string id) => Guard(() => _runs.Cancel(id));
+    public RunStatus CancelRun([Description("The run id.")] string id) => _runs.Cancel(id);
 
-    /// <summary>A picture of a run.</summary>
+    /// <summary>A picture of a run, as an image (PNG) or an embedded SVG resource after its JSON description.</summary>
     [McpServerTool(Name = "get_run_picture", Title = "Picture of a run", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
-    [Description("Draws a picture of a finished run: Heatmap or Network of one layer and head, HeadView of a layer (every head unless head is given), ModelView (every layer and head), or Rollout; as SVG text or base64 PNG.")]
-    public Picture GetRunPicture(
+    [Description("Draws a picture of a finished run: Heatmap or Network of one layer and head, HeadView of a layer (every head unless head is given), ModelView (every layer and head), or Rollout. The JSON names it and gives its resource URI; the picture follows as a PNG image, or as an embedded SVG resource (image/svg+xml text with hover readouts).")]
+    public ToolAnswer<PictureInfo> GetRunPicture(
         [Description("The run id.")] string id,
         [Description("Heatmap, ModelView, HeadView, Network or Rollout.")] PictureKind picture,
         [Description("The layer (default 0).")] int? layer = null,
         [Description("The head (default 0; the head view shows every head unless given).")] int? head = null,
-        [Description("Svg (default) or Png.")] PictureFormat format = PictureFormat.Svg) =>
-        Guard(() => Pictures.Encode(_runs.Picture(id, picture, layer, head), picture, format));
+        [Description("Svg (default) or Png.")] PictureFormat format = PictureFormat.Svg)
+    {
+        Picture drawn = Pictures.Encode(_runs.Picture(id, picture, layer, head), picture, format);
+        string query = string.Join("&", new[] { layer is int l ? string.Create(CultureInfo.InvariantCulture, $"layer={l}") : null, head is int h ? string.Create(CultureInfo.InvariantCulture, $"head={h}") : null }.OfType<string>());
+        string uri = $"heed://runs/{id}/pictures/{drawn.Name}" + (query.Length == 0 ? "" : "?" + query);
+        return new ToolAnswer<PictureInfo>(new PictureInfo(drawn.Name, drawn.Title, drawn.MediaType, PictureUri(uri, drawn)), [Block(drawn, uri)]);
+    }
 
     /// <summary>Deletes a run.</summary>
     [McpServerTool(Name = "delete_run", Title = "Delete a run", ReadOnly = false, Idempotent = false, Destructive = true, OpenWorld = false, UseStructuredContent = true)]
     [Description("Deletes a run and its weights, pictures and report.")]
-    public Deleted DeleteRun([Description("The run id.")] string id) => Guard(() =>
+    public Deleted DeleteRun([Description("The run id.")] string id)
     {
         _runs.Delete(id);
         return new Deleted($"run {id}");
-    });
+    }
 
     /// <summary>Lists the workspace.</summary>
     [McpServerTool(Name = "workspace_list", Title = "List workspace matrices", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("Every named matrix in the workspace with its shape and metadata.")]
-    public MatrixList WorkspaceList() => Guard(() => new MatrixList(_workspace.List(), _workspace.Folder is not null));
+    public MatrixList WorkspaceList() => new(_workspace.List(), _workspace.Folder is not null);
 
     /// <summary>Creates a matrix.</summary>
     [McpServerTool(Name = "workspace_create", Title = "Create a workspace matrix", ReadOnly = false, Idempotent = false, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("Creates a named matrix from values (one list per row) or from rows, columns and a fill value.")]
-    public MatrixInfo WorkspaceCreate([Description("The name, values or shape, and metadata.")] MatrixCreateRequest request) => Guard(() => _workspace.Create(request));
+    public MatrixInfo WorkspaceCreate(MatrixCreateRequest request) => _workspace.Create(request);
 
     /// <summary>Reads a range.</summary>
     [McpServerTool(Name = "workspace_get", Title = "Read a range of a matrix", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
@@ -163,50 +232,42 @@ public sealed class HeedTools
         [Description("Row count (default to the end).")] int? rowCount = null,
         [Description("First column (default 0).")] int? columnStart = null,
         [Description("Column count (default to the end).")] int? columnCount = null) =>
-        Guard(() => _workspace.Get(name, rowStart ?? 0, rowCount, columnStart ?? 0, columnCount));
+        _workspace.Get(name, rowStart ?? 0, rowCount, columnStart ?? 0, columnCount);
 
     /// <summary>Writes a range.</summary>
     [McpServerTool(Name = "workspace_update", Title = "Write a range of a matrix", ReadOnly = false, Idempotent = true, Destructive = true, OpenWorld = false, UseStructuredContent = true)]
     [Description("Overwrites a rectangle of a named matrix starting at (rowStart, columnStart) and merges metadata.")]
-    public MatrixInfo WorkspaceUpdate([Description("The matrix name.")] string name, [Description("Where to write, the values and metadata.")] MatrixUpdateRequest request) => Guard(() => _workspace.Update(name, request));
+    public MatrixInfo WorkspaceUpdate([Description("The matrix name.")] string name, MatrixUpdateRequest request) => _workspace.Update(name, request);
 
     /// <summary>Deletes a matrix.</summary>
     [McpServerTool(Name = "workspace_delete", Title = "Delete a workspace matrix", ReadOnly = false, Idempotent = false, Destructive = true, OpenWorld = false, UseStructuredContent = true)]
     [Description("Deletes a named matrix (and its file when the workspace is persisted).")]
-    public Deleted WorkspaceDelete([Description("The matrix name.")] string name) => Guard(() =>
+    public Deleted WorkspaceDelete([Description("The matrix name.")] string name)
     {
         _workspace.Delete(name);
         return new Deleted($"matrix {name}");
-    });
-
-    /// <summary>Analyses matrices.</summary>
-    [McpServerTool(Name = "workspace_analyse", Title = "Analyse workspace matrices", ReadOnly = false, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
-    [Description("Runs attention (q, k, v) or explain (embeddings, wq, wk, wv) with named matrices as inputs; returns the weights, the output (optionally stored as outputName) and a heatmap chart.")]
-    public AnalyseResponse WorkspaceAnalyse([Description("What to run and on which matrices.")] AnalyseRequest request, CancellationToken cancellation = default) => Guard(() => _workspace.Analyse(request, cancellation));
-
-    /// <summary>Awaits a service call, turning an input error into an MCP tool error with the same one-line message.</summary>
-    internal static async Task<T> GuardAsync<T>(Func<Task<T>> call)
-    {
-        try
-        {
-            return await call().ConfigureAwait(false);
-        }
-        catch (HeedException ex)
-        {
-            throw new McpException(ex.Message, ex);
-        }
     }
 
-    /// <summary>Runs a service call, turning an input error into an MCP tool error with the same one-line message.</summary>
-    internal static T Guard<T>(Func<T> call)
+    /// <summary>Analyses matrices; the chart follows the JSON as an image or an embedded SVG resource.</summary>
+    [McpServerTool(Name = "workspace_analyse", Title = "Analyse workspace matrices", ReadOnly = false, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
+    [Description("Runs attention (q, k, v) or explain (embeddings, wq, wk, wv) with named matrices as inputs; returns the weights, the output (optionally stored as outputName) and a heatmap chart of the weights, which follows the JSON as a PNG image or an embedded SVG resource (not kept on the server).")]
+    public ToolAnswer<AnalyseResponse> WorkspaceAnalyse(AnalyseRequest request, CancellationToken cancellation = default)
     {
-        try
-        {
-            return call();
-        }
-        catch (HeedException ex)
-        {
-            throw new McpException(ex.Message, ex);
-        }
+        AnalyseResponse response = _workspace.Analyse(request, cancellation);
+        ContentBlock[] chart = response.Chart is Picture picture ? [Block(picture, "heed://analysis/heatmap")] : [];
+        return new ToolAnswer<AnalyseResponse>(response with { Chart = null }, chart);
+    }
+
+    // A picture as MCP content: a PNG as an image block (its bytes never travel inside JSON text), an SVG, which is text
+    // a model can read, as an embedded resource. The URI gets the format's extension before any query.
+    private static ContentBlock Block(Picture picture, string uri) => picture.MediaType == "image/png"
+        ? ImageContentBlock.FromBytes(Convert.FromBase64String(picture.Data), picture.MediaType)
+        : new EmbeddedResourceBlock { Resource = new TextResourceContents { Uri = PictureUri(uri, picture), MimeType = picture.MediaType, Text = picture.Data } };
+
+    private static string PictureUri(string uri, Picture picture)
+    {
+        string extension = picture.MediaType == "image/png" ? ".png" : ".svg";
+        int query = uri.IndexOf('?', StringComparison.Ordinal);
+        return query < 0 ? uri + extension : uri[..query] + extension + uri[query..];
     }
 }

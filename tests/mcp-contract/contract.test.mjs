@@ -1,0 +1,289 @@
+// Heed's MCP contract through the official TypeScript SDK's client, over stdio (heed mcp) and Streamable HTTP (heed serve):
+// every tool with valid arguments (the SDK's client validates each structuredContent against the tool's outputSchema
+// itself and throws when it does not match), every tool with bad arguments (the error must name the field), every
+// resource template read, the prompt got, and the protocol errors.
+//
+// Run: node --test (from this folder, after npm ci and a Release build of Heed.Cli). HEED_DLL overrides the heed.dll path.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
+import { CallToolResultSchema, ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const heedDll = process.env.HEED_DLL ?? path.resolve(here, '../../src/Heed.Cli/bin/Release/net10.0/heed.dll');
+
+const expectedTools = [
+  'attention', 'cancel_run', 'delete_run', 'explain', 'get_attention_weights', 'get_run', 'get_run_picture', 'get_run_report', 'list_models', 'lookup', 'model_config',
+  'multi_head_attention', 'run_model', 'workspace_analyse', 'workspace_create', 'workspace_delete', 'workspace_get', 'workspace_list', 'workspace_update',
+];
+const expectedTemplates = [
+  'heed://runs/{id}/layers/{layer}/heads/{head}', 'heed://runs/{id}/pictures/{file}{?layer,head}', 'heed://runs/{id}/report', 'heed://runs/{id}/report.html', 'heed://workspace/{name}',
+];
+
+const eye = { shape: [1, 1, 2, 2], dtype: 'float64', data: [1, 0, 0, 1] };
+const eye2 = { shape: [2, 2], dtype: 'float64', data: [1, 0, 0, 1] };
+const w = Math.E / (Math.E + 1);
+const pngMagic = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+function isPng(base64) {
+  return Buffer.from(base64, 'base64').subarray(0, 8).equals(pngMagic);
+}
+
+function home() {
+  const folder = mkdtempSync(path.join(tmpdir(), 'heed-mcp-contract-'));
+  const env = { ...process.env, HOME: folder, XDG_RUNTIME_DIR: path.join(folder, 'run'), XDG_CONFIG_HOME: path.join(folder, 'config'), DOTNET_NOLOGO: '1' };
+  return { folder, env };
+}
+
+async function connectStdio() {
+  const { folder, env } = home();
+  const transport = new StdioClientTransport({ command: 'dotnet', args: [heedDll, 'mcp', '--workspace', path.join(folder, 'ws')], env, stderr: 'pipe' });
+  transport.stderr?.resume(); // the server's warnings (each refused request) are not this test's output
+  const client = new Client({ name: 'heed-contract', version: '1.0.0' });
+  await client.connect(transport);
+  return { client, close: () => rmSync(folder, { recursive: true, force: true }) };
+}
+
+async function connectHttp() {
+  const { folder, env } = home();
+  const serve = spawn('dotnet', [heedDll, 'serve', '--port', '0', '--workspace', path.join(folder, 'ws')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  serve.stderr.resume();
+  // heed serve prints its address once the discovery file is written.
+  await new Promise((resolve, reject) => {
+    serve.stdout.once('data', resolve);
+    serve.once('exit', (code) => reject(new Error(`heed serve exited with ${code}`)));
+  });
+  serve.stdout.resume();
+  const info = JSON.parse(readFileSync(path.join(folder, 'run', 'heed', 'server.json'), 'utf8'));
+  const transport = new StreamableHTTPClientTransport(new URL(info.mcp), { requestInit: { headers: { Authorization: `Bearer ${info.token}` } } });
+  const client = new Client({ name: 'heed-contract', version: '1.0.0' });
+  await client.connect(transport);
+  return {
+    client,
+    close: async () => {
+      const exited = new Promise((resolve) => serve.once('exit', resolve));
+      serve.kill('SIGTERM');
+      await exited;
+      rmSync(folder, { recursive: true, force: true });
+    },
+  };
+}
+
+function contract(transportName, connect) {
+  describe(`MCP over ${transportName}`, () => {
+    let client;
+    let close;
+    let tools;
+    let runId;
+    const ajv = new AjvJsonSchemaValidator();
+
+    before(async () => {
+      ({ client, close } = await connect());
+      // Listing the tools is also what makes the SDK's client compile each outputSchema and validate every result.
+      tools = new Map((await client.listTools()).tools.map((t) => [t.name, t]));
+    });
+
+    after(async () => {
+      await client?.close();
+      await close?.();
+    });
+
+    /** Calls a tool with valid arguments: the client validated structuredContent; the text must be the same JSON. */
+    async function call(name, args, options) {
+      assert.ok(client.getToolOutputValidator(name), `${name}: the client validates its results`);
+      const input = ajv.getValidator(tools.get(name).inputSchema)(args);
+      assert.ok(input.valid, `${name}: the valid arguments fail its inputSchema: ${input.errorMessage}`);
+      const result = await client.callTool({ name, arguments: args }, CallToolResultSchema, options);
+      assert.notEqual(result.isError, true, `${name}: ${result.content.map((c) => c.text).join(' ')}`);
+      assert.ok(result.structuredContent, `${name}: no structuredContent`);
+      assert.equal(result.content[0].type, 'text');
+      assert.deepEqual(JSON.parse(result.content[0].text), result.structuredContent, `${name}: the text is not the JSON of structuredContent`);
+      return result;
+    }
+
+    it('lists every tool with an output schema, annotations and top-level arguments', () => {
+      assert.deepEqual([...tools.keys()].sort(), expectedTools);
+      for (const tool of tools.values()) {
+        assert.equal(tool.outputSchema?.type, 'object', tool.name);
+        assert.equal(typeof tool.annotations?.readOnlyHint, 'boolean', tool.name);
+        assert.equal(tool.inputSchema.properties?.request, undefined, `${tool.name} wraps its arguments in 'request'`);
+      }
+
+      assert.equal(tools.get('lookup').inputSchema.required, undefined);
+      assert.equal(tools.get('explain').inputSchema.required, undefined);
+      assert.deepEqual(tools.get('run_model').inputSchema.required, ['prompt']);
+    });
+
+    it('attention', async () => {
+      const { structuredContent: r } = await call('attention', { q: eye, k: eye, v: eye, scale: 1 });
+      assert.ok(Math.abs(r.output.data[0] - w) < 1e-12);
+      assert.equal(r.qkMatmulOutput, undefined);
+      const { structuredContent: scores } = await call('attention', { q: eye, k: eye, v: eye, qkMatmulOutputMode: 0 });
+      assert.deepEqual(scores.qkMatmulOutput.shape, [1, 1, 2, 2]);
+    });
+
+    it('multi_head_attention', async () => {
+      const { structuredContent: r } = await call('multi_head_attention', { x: eye2, wq: eye2, wk: eye2, wv: eye2, numHeads: 1 });
+      assert.deepEqual(r.output.shape, [2, 2]);
+      assert.equal(r.weights, undefined);
+    });
+
+    it('explain: the seed example with no arguments, and pictures as images after the JSON', async () => {
+      const { structuredContent: seed } = await call('explain', {});
+      assert.ok(Math.abs(seed.focusOutput[0] - 1.0644) < 1e-4);
+      const own = await call('explain', {
+        tokens: ['a', 'b'], embeddings: [[1, 0], [0, 1]], wq: [[1, 0], [0, 1]], wk: [[1, 0], [0, 1]], wv: [[1, 0], [0, 1]],
+        causal: true, focus: 'b', pictures: ['Heatmap'], pictureFormat: 'Png', report: true,
+      });
+      assert.equal(own.structuredContent.pictures, undefined);
+      const image = own.content.find((c) => c.type === 'image');
+      assert.equal(image.mimeType, 'image/png');
+      assert.ok(isPng(image.data));
+      const html = own.content.find((c) => c.type === 'resource');
+      assert.equal(html.resource.mimeType, 'text/html');
+      assert.ok(html.resource.text.startsWith('<!DOCTYPE html>'));
+    });
+
+    it('lookup: {} is the seed lookup', async () => {
+      const { structuredContent: r } = await call('lookup', {});
+      assert.deepEqual(r.keys, ['apple', 'banana', 'chair']);
+    });
+
+    it('list_models and model_config', async () => {
+      const { structuredContent: models } = await call('list_models', {});
+      assert.equal(models.models[0].id, 'seed-cat-sat');
+      const { structuredContent: config } = await call('model_config', { id: 'seed-cat-sat' });
+      assert.equal(config.config.width, 2);
+    });
+
+    it('run_model: progress strictly increases with its total; the answer is a few KB of status and links', async () => {
+      const progress = [];
+      const result = await call('run_model', { prompt: 'The cat sat on the mat' }, { onprogress: (p) => progress.push(p) });
+      runId = result.structuredContent.status.id;
+      assert.equal(result.structuredContent.status.state, 'Succeeded');
+      assert.ok(progress.length > 0, 'no progress notification');
+      for (const [i, p] of progress.entries()) {
+        assert.ok(p.total > 0, `notification ${i} has no total`);
+        if (i > 0) assert.ok(p.progress > progress[i - 1].progress, `progress goes ${progress.map((x) => x.progress).join(', ')}`);
+      }
+
+      assert.equal(progress.at(-1).progress, progress.at(-1).total);
+      const size = JSON.stringify(result).length;
+      assert.ok(size < 6000, `run_model's answer is ${size} bytes`);
+      const links = result.content.filter((c) => c.type === 'resource_link').map((c) => c.uri);
+      assert.ok(links.includes(`heed://runs/${runId}/report`));
+      assert.ok(links.includes(`heed://runs/${runId}/report.html`));
+      assert.ok(links.includes(`heed://runs/${runId}/pictures/model-view.png`));
+    });
+
+    it('get_run, get_run_report, get_attention_weights, cancel_run', async () => {
+      assert.equal((await call('get_run', { id: runId })).structuredContent.state, 'Succeeded');
+      assert.equal((await call('get_run_report', { id: runId })).structuredContent.explanation.steps.length, 6);
+      assert.equal((await call('get_run_report', { id: runId, allLayers: true })).structuredContent.pictures.some((p) => p.name === 'heatmap-layer0'), true);
+      assert.equal((await call('get_attention_weights', { id: runId, layer: 0, head: 0 })).structuredContent.weights.length, 6);
+      assert.equal((await call('cancel_run', { id: runId })).structuredContent.state, 'Succeeded');
+    });
+
+    it('get_run_picture: a PNG image block, or an embedded SVG resource', async () => {
+      const png = await call('get_run_picture', { id: runId, picture: 'Heatmap', format: 'Png' });
+      assert.equal(png.structuredContent.mediaType, 'image/png');
+      assert.ok(isPng(png.content.find((c) => c.type === 'image').data));
+      assert.ok(!png.content[0].text.includes('iVBOR'), 'the PNG is inside the JSON text');
+      const svg = await call('get_run_picture', { id: runId, picture: 'ModelView' });
+      const resource = svg.content.find((c) => c.type === 'resource').resource;
+      assert.equal(resource.mimeType, 'image/svg+xml');
+      assert.equal(resource.uri, `heed://runs/${runId}/pictures/model-view.svg`);
+      assert.ok(resource.text.includes('<svg'));
+    });
+
+    it('workspace tools', async () => {
+      await call('workspace_create', { name: 'm', values: [[1, 0], [0, 1]] });
+      await call('workspace_update', { name: 'm', rowStart: 0, columnStart: 1, values: [[5]] });
+      assert.deepEqual((await call('workspace_get', { name: 'm', rowStart: 0, rowCount: 1 })).structuredContent.values, [[1, 5]]);
+      assert.equal((await call('workspace_list', {})).structuredContent.matrices.length, 1);
+      const analysed = await call('workspace_analyse', { kind: 'Attention', q: 'm', k: 'm', v: 'm', chart: 'Png' });
+      assert.equal(analysed.structuredContent.chart, undefined);
+      assert.ok(isPng(analysed.content.find((c) => c.type === 'image').data));
+      assert.equal((await call('workspace_analyse', { kind: 'Attention', q: 'm', k: 'm', v: 'm', chart: 'None', outputName: 'out' })).structuredContent.outputName, 'out');
+      await call('workspace_delete', { name: 'out' });
+    });
+
+    it('reads every resource template', async () => {
+      const { resourceTemplates } = await client.listResourceTemplates();
+      assert.deepEqual(resourceTemplates.map((t) => t.uriTemplate).sort(), expectedTemplates);
+      const text = async (uri) => (await client.readResource({ uri })).contents[0];
+      assert.ok(JSON.parse((await text(`heed://runs/${runId}/report`)).text).explanation);
+      assert.ok((await text(`heed://runs/${runId}/report.html`)).text.startsWith('<!DOCTYPE html>'));
+      assert.equal(JSON.parse((await text(`heed://runs/${runId}/layers/0/heads/0`)).text).weights.length, 6);
+      const png = await text(`heed://runs/${runId}/pictures/heatmap.png`);
+      assert.equal(png.mimeType, 'image/png');
+      assert.ok(isPng(png.blob));
+      assert.equal((await text(`heed://runs/${runId}/pictures/head-view.svg?layer=0`)).mimeType, 'image/svg+xml');
+      assert.deepEqual(JSON.parse((await text('heed://workspace/m')).text).values, [[1, 5], [0, 1]]);
+    });
+
+    it('gets the prompt, and refuses it without its required argument (-32602)', async () => {
+      const prompt = await client.getPrompt({ name: 'explain_sentence', arguments: { sentence: 'The dog barked' } });
+      assert.ok(prompt.messages[0].content.text.includes('The dog barked'));
+      await assert.rejects(client.getPrompt({ name: 'explain_sentence', arguments: {} }), (e) => e instanceof McpError && e.code === ErrorCode.InvalidParams && e.message.includes('sentence: required'));
+    });
+
+    // Bad input: isError with Heed's one-line message naming the field, for every tool.
+    const bad = [
+      ['attention', { q: eye }, 'k: required'],
+      ['attention', { q: 5 }, 'q: 5; expected an object with the fields shape, dtype, data or npy'],
+      ['multi_head_attention', { x: eye2, wq: eye2, wk: eye2, wv: eye2, numHeads: 'two' }, "numHeads: 'two'; expected an integer"],
+      ['explain', { pictures: ['Nope'] }, "pictures[0]: 'Nope'; expected one of Heatmap, ModelView, HeadView, Network or Rollout"],
+      ['explain', { layer: 'x' }, "layer: 'x'; expected an integer"],
+      ['lookup', { colour: 'red' }, 'colour: not an argument of lookup; expected one of query,'],
+      ['list_models', { all: true }, 'all: not an argument of list_models; this tool takes no arguments'],
+      ['model_config', {}, 'id: required; expected a string'],
+      ['run_model', { prompt: 'The cat', allLayers: 'yes' }, "allLayers: 'yes'; expected true or false"],
+      ['get_run', { id: 5 }, 'id: 5; expected a string'],
+      ['get_run_report', { id: 'nope' }, "run 'nope': no such run"],
+      ['get_attention_weights', { id: 'nope', layer: 0 }, 'head: required; expected an integer'],
+      ['cancel_run', {}, 'id: required'],
+      ['get_run_picture', { id: 'nope', picture: 'Heatmap', format: 'Gif' }, "format: 'Gif'; expected one of Svg or Png"],
+      ['delete_run', { id: 'nope' }, "run 'nope'"],
+      ['workspace_list', { name: 'm' }, 'name: not an argument of workspace_list'],
+      ['workspace_create', { name: 'x', values: [[1, 'a']] }, "values[0][1]: 'a'; expected a number"],
+      ['workspace_get', { name: 'm', rowStart: 3000000000 }, 'rowStart: 3000000000; expected an integer from -2147483648 to 2147483647'],
+      ['workspace_update', { values: [[1]] }, 'name: required'],
+      ['workspace_delete', { name: 7 }, 'name: 7; expected a string'],
+      ['workspace_analyse', { kind: 'Sideways' }, "kind: 'Sideways'; expected one of Attention or Explain"],
+    ];
+    it('covers every tool with bad arguments', () => assert.deepEqual([...new Set(bad.map((b) => b[0]))].sort(), expectedTools));
+    for (const [name, args, message] of bad) {
+      it(`${name} ${JSON.stringify(args).slice(0, 60)}: isError naming the field`, async () => {
+        const result = await client.callTool({ name, arguments: args });
+        assert.equal(result.isError, true, `no error: ${JSON.stringify(result).slice(0, 200)}`);
+        assert.equal(result.content.length, 1);
+        assert.ok(result.content[0].text.includes(message), `'${result.content[0].text}' does not say '${message}'`);
+      });
+    }
+
+    it('protocol errors: arguments not an object and an unknown tool -32602, an unknown resource -32002', async () => {
+      await assert.rejects(client.request({ method: 'tools/call', params: { name: 'lookup', arguments: [1, 2] } }, CallToolResultSchema),
+        (e) => e instanceof McpError && e.code === ErrorCode.InvalidParams && e.message.includes('arguments: [1,2]; expected an object'));
+      await assert.rejects(client.callTool({ name: 'nope', arguments: {} }), (e) => e instanceof McpError && e.code === ErrorCode.InvalidParams);
+      await assert.rejects(client.readResource({ uri: 'heed://runs/nope/report' }), (e) => e instanceof McpError && e.code === -32002 && e.message.includes("run 'nope'"));
+    });
+
+    it('delete_run, after which its resources are not found', async () => {
+      await call('workspace_delete', { name: 'm' });
+      assert.equal((await call('delete_run', { id: runId })).structuredContent.what, `run ${runId}`);
+      await assert.rejects(client.readResource({ uri: `heed://runs/${runId}/report` }), (e) => e instanceof McpError && e.code === -32002);
+    });
+  });
+}
+
+contract('stdio (heed mcp)', connectStdio);
+contract('Streamable HTTP (heed serve)', connectHttp);
