@@ -95,7 +95,7 @@ public static class ModelFiles
                 "gpt2" => Gpt2Tokenizer.FromGguf(gguf, path),
                 "llama" => LlamaTokenizer.FromGguf(gguf, path),
                 "bert" => WordPieceTokenizer.FromGguf(gguf, path),
-                var other => throw new HeedException($"tokenizer {path}: tokenizer.ggml.model \"{other}\" is not supported (gpt2, llama, bert)"),
+                var other => throw new HeedException($"tokenizer {path}: tokenizer.ggml.model {GgufFile.Quote(other?.ToString() ?? "")} is not supported (gpt2, llama, bert)"),
             };
         }
 
@@ -168,7 +168,7 @@ public static class ModelFiles
             if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
             {
                 GgufFile g = GgufFile.Load(path);
-                return new ModelFileInfo(path, "gguf vocabulary", $"{g["tokenizer.ggml.model"]}, {(g["tokenizer.ggml.tokens"] as string[])?.Length ?? 0} tokens", length);
+                return new ModelFileInfo(path, "gguf vocabulary", $"{GgufFile.Quote(g["tokenizer.ggml.model"]?.ToString() ?? "")}, {(g["tokenizer.ggml.tokens"] as string[])?.Length ?? 0} tokens", length);
             }
 
             string file = Path.GetFileName(path);

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
@@ -12,7 +13,7 @@ namespace Heed.Server.Mcp;
 /// </summary>
 internal static class ToolSchemas
 {
-    private static readonly AIJsonSchemaCreateOptions Inference = new() { TransformSchemaNode = OptionalWhenNullable };
+    private static readonly AIJsonSchemaCreateOptions Inference = new() { TransformSchemaNode = (context, schema) => RowsWithInfinity(context, OptionalWhenNullable(context, schema)) };
 
     /// <summary>The schema of <paramref name="type"/> as <see cref="ServerJson.Options"/> serializes it.</summary>
     public static JsonObject For(Type type, string? description = null, bool hasDefaultValue = false, object? defaultValue = null)
@@ -29,7 +30,7 @@ internal static class ToolSchemas
         if (schema is JsonObject node && node["required"] is JsonArray required && context.TypeInfo.Kind == JsonTypeInfoKind.Object)
         {
             var nullable = context.TypeInfo.Properties
-                .Where(p => p.IsGetNullable || Nullable.GetUnderlyingType(p.PropertyType) is not null)
+                .Where(p => (p.IsGetNullable || Nullable.GetUnderlyingType(p.PropertyType) is not null) && p.AttributeProvider?.IsDefined(typeof(RequiredAttribute), inherit: false) != true)
                 .Select(p => p.Name)
                 .ToHashSet(StringComparer.Ordinal);
             foreach (JsonNode? name in required.Where(n => nullable.Contains(n!.GetValue<string>())).ToList())
@@ -44,5 +45,26 @@ internal static class ToolSchemas
         }
 
         return schema;
+    }
+
+    // Masked scores are rows of numbers in which −∞ is the string "-Infinity" (RowsWithInfinityConverter); the generator cannot
+    // see through a converter, so the schema says it here, as the OpenAPI document does.
+    private static JsonNode RowsWithInfinity(AIJsonSchemaCreateContext context, JsonNode schema)
+    {
+        if (context.PropertyInfo?.CustomConverter is not RowsWithInfinityConverter) return schema;
+        return new JsonObject
+        {
+            ["type"] = new JsonArray("array", "null"),
+            ["items"] = new JsonObject
+            {
+                ["type"] = "array",
+                ["items"] = new JsonObject
+                {
+                    ["anyOf"] = new JsonArray(
+                        new JsonObject { ["type"] = "number" },
+                        new JsonObject { ["type"] = "string", ["enum"] = new JsonArray("NaN", "Infinity", "-Infinity") }),
+                },
+            },
+        };
     }
 }
