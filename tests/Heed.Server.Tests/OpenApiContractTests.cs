@@ -132,19 +132,19 @@ public sealed class OpenApiContractTests : IAsyncLifetime
         await Check(HttpMethod.Delete, "/api/v1/runs/{id}", $"/api/v1/runs/{id}", 204);
         await Check(HttpMethod.Delete, "/api/v1/runs/{id}", $"/api/v1/runs/{id}", 404);
 
-        const string matrices = "/api/v1/workspace/matrices";
-        await Check(post, matrices, matrices, 201, """{"name": "E", "values": [[1, 0], [0, 1], [1, 1]], "metadata": {"rows": "tokens"}}""");
-        await Check(post, matrices, matrices, 400, """{"name": "9bad", "rows": 1, "columns": 1}""");
-        await Check(get, matrices, matrices, 200);
-        await Check(get, matrices, matrices, 401, token: false);
-        await Check(get, matrices + "/{name}", matrices + "/E?rowStart=1&rowCount=2", 200);
-        await Check(get, matrices + "/{name}", matrices + "/nope", 404);
-        await Check(HttpMethod.Patch, matrices + "/{name}", matrices + "/E", 200, """{"rowStart": 2, "values": [[2, 2]]}""");
-        await Check(HttpMethod.Patch, matrices + "/{name}", matrices + "/E", 400, """{"rowStart": 3, "values": [[2, 2]]}""");
+        const string Matrices = "/api/v1/workspace/matrices";
+        await Check(post, Matrices, Matrices, 201, """{"name": "E", "values": [[1, 0], [0, 1], [1, 1]], "metadata": {"rows": "tokens"}}""");
+        await Check(post, Matrices, Matrices, 400, """{"name": "9bad", "rows": 1, "columns": 1}""");
+        await Check(get, Matrices, Matrices, 200);
+        await Check(get, Matrices, Matrices, 401, token: false);
+        await Check(get, Matrices + "/{name}", Matrices + "/E?rowStart=1&rowCount=2", 200);
+        await Check(get, Matrices + "/{name}", Matrices + "/nope", 404);
+        await Check(HttpMethod.Patch, Matrices + "/{name}", Matrices + "/E", 200, """{"rowStart": 2, "values": [[2, 2]]}""");
+        await Check(HttpMethod.Patch, Matrices + "/{name}", Matrices + "/E", 400, """{"rowStart": 3, "values": [[2, 2]]}""");
         await Check(post, "/api/v1/workspace/analyse", "/api/v1/workspace/analyse", 200, """{"kind": "Attention", "q": "E", "k": "E", "v": "E", "chart": "Svg"}""");
         await Check(post, "/api/v1/workspace/analyse", "/api/v1/workspace/analyse", 404, """{"kind": "Attention", "q": "E", "k": "nope", "v": "E"}""");
-        await Check(HttpMethod.Delete, matrices + "/{name}", matrices + "/E", 204);
-        await Check(HttpMethod.Delete, matrices + "/{name}", matrices + "/E", 404);
+        await Check(HttpMethod.Delete, Matrices + "/{name}", Matrices + "/E", 204);
+        await Check(HttpMethod.Delete, Matrices + "/{name}", Matrices + "/E", 404);
 
         string[] documented = [.. _document["paths"]!.AsObject().SelectMany(p => p.Value!.AsObject().Select(m => $"{m.Key.ToUpperInvariant()} {p.Key}")).Order(StringComparer.Ordinal)];
         Assert.Equal(documented, _called.Order(StringComparer.Ordinal));
