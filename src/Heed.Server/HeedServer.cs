@@ -1,6 +1,5 @@
 using System.Net;
 using System.Reflection;
-using System.Threading.RateLimiting;
 using Heed.Server.Mcp;
 using Heed.Server.Services;
 using Microsoft.AspNetCore.Builder;
@@ -84,23 +83,7 @@ public sealed class HeedServer : IAsyncDisposable
                 return Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, Problems.TimedOutTitle, Problems.TimedOutDetail(limits.RequestTimeout));
             },
         });
-        services.AddRateLimiter(o =>
-        {
-            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context => IsStream(context)
-                ? RateLimitPartition.GetNoLimiter("streams")
-                : RateLimitPartition.GetConcurrencyLimiter("requests", _ => new ConcurrencyLimiterOptions
-                {
-                    PermitLimit = limits.MaxConcurrentRequests,
-                    QueueLimit = limits.QueueLimit,
-                    QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
-                }));
-            o.OnRejected = (rejected, _) =>
-            {
-                rejected.HttpContext.Response.Headers.RetryAfter = "1";
-                return new ValueTask(Problems.WriteAsync(rejected.HttpContext, StatusCodes.Status429TooManyRequests, "Too many requests", $"{limits.MaxConcurrentRequests} requests are running and {limits.QueueLimit} waiting, the server's limits; retry after a second"));
-            };
-        });
+        services.AddSingleton<Admission>();
         services.AddOpenApi(OpenApiContract.Configure);
         services.AddMcpServer(o => o.ServerInfo = new() { Name = "heed", Version = Version, Title = "Heed attention engine" })
             .WithHttpTransport(o => o.Stateless = false)
@@ -112,7 +95,7 @@ public sealed class HeedServer : IAsyncDisposable
         app.UseStatusCodePages();
         app.Use(guard.InvokeAsync);
         app.UseRequestTimeouts();
-        app.UseRateLimiter();
+        app.Use(app.Services.GetRequiredService<Admission>().InvokeAsync);
         app.MapOpenApi();
         RestApi.Map(app);
         WebPage.Map(app);
@@ -174,10 +157,6 @@ public sealed class HeedServer : IAsyncDisposable
 
         await _app.DisposeAsync().ConfigureAwait(false);
     }
-
-    private static bool IsStream(HttpContext context) =>
-        (HttpMethods.IsGet(context.Request.Method) && context.Request.Path.StartsWithSegments("/mcp"))
-        || (context.Request.Path.StartsWithSegments("/api/v1/runs") && context.Request.Path.Value!.EndsWith("/events", StringComparison.Ordinal));
 
     private static IEnumerable<string> ExtraHosts(IPAddress address)
     {

@@ -51,14 +51,30 @@ public sealed record ServerLimits
     /// <summary>The most runs kept at once.</summary>
     public int MaxRuns { get; init; } = 64;
 
-    /// <summary>How long one request may take before it is answered 503.</summary>
+    /// <summary>How long one request may take, waiting for a slot included, before it is answered 503.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How many requests run at once.</summary>
+    /// <summary>
+    /// How many requests that neither compute nor only read (workspace edits and ranges, pictures, reports, creating a run)
+    /// run at once. Cheap requests (health, descriptor, capabilities, models, OpenAPI, the page, run status and events, lists)
+    /// are never limited.
+    /// </summary>
     public int MaxConcurrentRequests { get; init; } = 32;
 
-    /// <summary>How many requests wait for a slot before the next is answered 429.</summary>
+    /// <summary>How many of those requests wait for a slot before the next is answered 429.</summary>
     public int QueueLimit { get; init; } = 64;
+
+    /// <summary>
+    /// How many computations (attention, multi-head attention, explain, lookup, analyse, runs with wait, MCP calls) run at
+    /// once: the cores, since each already uses every core and more would only hold more memory.
+    /// </summary>
+    public int MaxConcurrentComputations { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// How many computations wait for a slot before the next is answered 429. A wait counts against
+    /// <see cref="RequestTimeout"/>: a computation still waiting when the time is up is answered 503.
+    /// </summary>
+    public int ComputationQueueLimit { get; init; } = 256;
 
     /// <summary>How long a finished run (its weights, pictures and report) is kept.</summary>
     public TimeSpan RunExpiry { get; init; } = TimeSpan.FromHours(1);

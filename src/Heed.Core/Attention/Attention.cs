@@ -19,6 +19,7 @@ public static class Attention
     /// <param name="options">The operator's attributes; null = the defaults.</param>
     /// <returns>Y, present key/value [B, Hkv, P+S, D|Dv] and, when requested, qk_matmul_output [B, H, T, P+S].</returns>
     /// <exception cref="HeedException">An input breaks a rule of the semantics.</exception>
+    /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired (looked at between blocks of rows).</exception>
     public static AttentionResult Compute(AttentionInputs inputs, AttentionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);

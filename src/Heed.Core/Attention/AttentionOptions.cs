@@ -76,6 +76,13 @@ public sealed record AttentionOptions
 
     /// <summary>Receives every step of the call (Q, K, V, scores, probabilities, output); null = no tracing, at no cost.</summary>
     public IAttentionObserver? Observer { get; init; }
+
+    /// <summary>
+    /// Stops the call: the kernels look at it between work items (a block of query rows of one head, or one slice of keys) and
+    /// the reference between rows, so a cancelled call ends within one block's time and throws
+    /// <see cref="OperationCanceledException"/>; its output is then incomplete and must not be read.
+    /// </summary>
+    public CancellationToken Cancellation { get; init; }
 }
 
 /// <summary>

@@ -174,14 +174,17 @@ public sealed class MultiHeadAttention
     /// <param name="attnMask">bool (<b>true = may attend</b>, Heed's and ONNX's polarity, the opposite of PyTorch's nn.MultiheadAttention) or additive float, broadcastable to [B, H, T, S].</param>
     /// <param name="isCausal">Query i attends keys j ≤ i.</param>
     /// <param name="weights">Which attention weights to return.</param>
+    /// <param name="cancellation">Stops the attention call between rows (<see cref="AttentionOptions.Cancellation"/>).</param>
     /// <exception cref="HeedException">An input's shape does not fit the layer.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> fired.</exception>
     public MultiHeadAttentionResult Forward(
         Tensor query,
         Tensor? keyValue = null,
         Tensor? keyPaddingMask = null,
         Tensor? attnMask = null,
         bool isCausal = false,
-        AttentionWeightsMode weights = AttentionWeightsMode.None)
+        AttentionWeightsMode weights = AttentionWeightsMode.None,
+        CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(query);
         keyValue ??= query;
@@ -222,6 +225,7 @@ public sealed class MultiHeadAttention
             IsCausal = isCausal,
             ComputeQkMatmulOutput = weights != AttentionWeightsMode.None,
             QkMatmulOutputMode = QkMatmulOutputMode.Probabilities,
+            Cancellation = cancellation,
         };
         AttentionResult attended = Attention.Compute(inputs, options);
         double[] a = attended.Output.ToDoubleArray();            // (B, T, H·Dv)

@@ -59,15 +59,18 @@ public static class AttentionKernels
     /// Runs the ONNX <c>Attention</c> operator on the chosen kernel (see <see cref="Attention.Compute"/> for shapes).
     /// </summary>
     /// <exception cref="HeedException">An input breaks a rule of the semantics.</exception>
+    /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired.</exception>
     public static AttentionResult Compute(AttentionInputs inputs, AttentionOptions options) => Compute(inputs, options, null, null);
 
     /// <summary>As <see cref="Compute(AttentionInputs, AttentionOptions)"/>, optionally forcing a kernel and a vector tier (tests and benchmarks).</summary>
     /// <exception cref="HeedException">An input breaks a rule, or the forced kernel cannot run the call.</exception>
+    /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired.</exception>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per-call setup: optimized from the first call, not after tiering
     public static AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, AttentionKernel? kernel, SimdTier? tier)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(options);
+        options.Cancellation.ThrowIfCancellationRequested();
         AttentionGeometry g = AttentionGeometry.Resolve(inputs, options);
         int threads = Threads(options);
         AttentionKernel chosen = Choose(inputs, options, g);

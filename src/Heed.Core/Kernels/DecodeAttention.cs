@@ -88,7 +88,7 @@ internal static unsafe class DecodeAttention
                 int slice = item % slices, bkv = item / slices;
                 int start = slice * sliceKeys, end = Math.Min(g.KvLength, start + sliceKeys);
                 Slice<TOps, TV>(call, ws, bkv / g.KvNumHeads, bkv % g.KvNumHeads, start, end, rows, paddedValue, block, states + ((long)item * rows * (3 + paddedValue)));
-            });
+            }, call.Cancellation);
 
             float[] output = new float[paddedValue];
             fixed (float* outputPointer = output)

@@ -101,7 +101,7 @@ internal static unsafe class FlashAttention
             }
 
             Block<TOps, TV>(call, ws, bh / g.NumHeads, bh % g.NumHeads, i0, Math.Min(lanes, g.QueryLength - i0), lanes);
-        });
+        }, call.Cancellation);
     }
 
     /// <summary>

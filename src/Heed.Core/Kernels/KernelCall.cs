@@ -95,6 +95,9 @@ internal sealed unsafe class KernelCall : IDisposable
     /// <summary>Worker threads to use (at least 1).</summary>
     public int Threads { get; }
 
+    /// <summary>Stops the call between work items (<see cref="AttentionOptions.Cancellation"/>).</summary>
+    public CancellationToken Cancellation => Options.Cancellation;
+
     /// <summary>
     /// True when key tiles outside every row's open interval may be skipped (Q and K are finite, so their masked scores are
     /// exactly −∞). For the flash kernel only K has been checked: each block also checks its own rows of Q.
@@ -211,11 +214,14 @@ internal static class KernelThreads
     /// <summary>
     /// Runs body(item, workspace) for every item on up to <paramref name="threads"/> threads, each with its own workspace of
     /// <paramref name="workspaceFloats"/> floats (kept per thread between calls when small). One thread, or one item, runs
-    /// on the calling thread.
+    /// on the calling thread. <paramref name="cancellation"/> is looked at before each item (one flag read per block of
+    /// rows, nothing measurable next to the block's products): once it fires no item starts, the running ones finish, and
+    /// <see cref="OperationCanceledException"/> is thrown.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per work item or tile: optimized from the first call, not after tiering
-    public static void For(int items, int threads, int workspaceFloats, Action<int, Workspace> body)
+    public static void For(int items, int threads, int workspaceFloats, Action<int, Workspace> body, CancellationToken cancellation)
     {
+        cancellation.ThrowIfCancellationRequested();
         if (items <= 0)
         {
             return;
@@ -226,6 +232,7 @@ internal static class KernelThreads
             Workspace w = Workspace.Rent(workspaceFloats);
             for (int i = 0; i < items; i++)
             {
+                cancellation.ThrowIfCancellationRequested();
                 w.Reset();
                 body(i, w);
             }
@@ -237,7 +244,8 @@ internal static class KernelThreads
         Parallel.For(
             0,
             items,
-            new ParallelOptions { MaxDegreeOfParallelism = threads },
+            // Parallel.For stops handing out items once the token fires and then throws OperationCanceledException itself.
+            new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = cancellation },
             () => Workspace.Rent(workspaceFloats),
             (item, _, w) =>
             {

@@ -50,7 +50,7 @@ internal static unsafe class MaterializedAttention
         {
             int chunk = item % chunks, bh = item / chunks;
             Chunk<TOps, TV>(call, qkOutput, ws, bh / g.NumHeads, bh % g.NumHeads, chunk * chunkRows, Math.Min(chunkRows, g.QueryLength - (chunk * chunkRows)), chunkRows, stride, paddedValue);
-        });
+        }, call.Cancellation);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code

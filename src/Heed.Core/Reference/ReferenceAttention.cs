@@ -12,10 +12,12 @@ public static class ReferenceAttention
     /// Shapes: see <see cref="AttentionInputs"/> and <see cref="AttentionResult"/>.
     /// </summary>
     /// <exception cref="HeedException">An input breaks a rule of the semantics (checked before any arithmetic).</exception>
+    /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired (looked at before each row of scores).</exception>
     public static AttentionResult Compute(AttentionInputs inputs, AttentionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         options ??= new AttentionOptions();
+        options.Cancellation.ThrowIfCancellationRequested();
         AttentionGeometry g = AttentionGeometry.Resolve(inputs, options);
         int batch = g.Batch, heads = g.NumHeads, kvHeads = g.KvNumHeads;
         int queryLength = g.QueryLength, kvLength = g.KvLength, headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize;
@@ -56,6 +58,8 @@ public static class ReferenceAttention
                 // pass 2: scores = scale · q·kᵀ
                 for (int i = 0; i < queryLength; i++)
                 {
+                    // A row of S·D products is the unit of work a cancellation waits for (the reference has no tiles).
+                    options.Cancellation.ThrowIfCancellationRequested();
                     for (int j = 0; j < kvLength; j++)
                     {
                         double dot = 0;

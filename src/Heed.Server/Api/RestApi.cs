@@ -27,14 +27,16 @@ public sealed record ServerDescriptor(string Name, string Version, string Descri
 /// <param name="MaxElements">Most elements in one tensor.</param>
 /// <param name="MaxMatrices">Most matrices in the workspace.</param>
 /// <param name="MaxRuns">Most runs kept.</param>
-/// <param name="RequestTimeoutSeconds">Longest request (503 after).</param>
-/// <param name="MaxConcurrentRequests">Requests running at once.</param>
-/// <param name="QueueLimit">Requests waiting (429 beyond).</param>
+/// <param name="RequestTimeoutSeconds">Longest request, waiting for a slot included (503 after).</param>
+/// <param name="MaxConcurrentRequests">Other requests running at once (workspace edits and ranges, pictures, reports, creating a run); cheap reads are never limited.</param>
+/// <param name="QueueLimit">Other requests waiting (429 beyond).</param>
 /// <param name="RunExpirySeconds">How long a run is kept.</param>
-public sealed record ServerLimitsView(long MaxBodyBytes, int MaxSequenceLength, int MaxWidth, int MaxElements, int MaxMatrices, int MaxRuns, double RequestTimeoutSeconds, int MaxConcurrentRequests, int QueueLimit, double RunExpirySeconds)
+/// <param name="MaxConcurrentComputations">Computations running at once (attention, multi-head attention, explain, lookup, analyse, runs with wait, MCP calls).</param>
+/// <param name="ComputationQueueLimit">Computations waiting (429 beyond; 503 when the time limit passes while waiting).</param>
+public sealed record ServerLimitsView(long MaxBodyBytes, int MaxSequenceLength, int MaxWidth, int MaxElements, int MaxMatrices, int MaxRuns, double RequestTimeoutSeconds, int MaxConcurrentRequests, int QueueLimit, double RunExpirySeconds, int MaxConcurrentComputations, int ComputationQueueLimit)
 {
     internal static ServerLimitsView From(ServerLimits l) =>
-        new(l.MaxBodyBytes, l.MaxSequenceLength, l.MaxWidth, l.MaxElements, l.MaxMatrices, l.MaxRuns, l.RequestTimeout.TotalSeconds, l.MaxConcurrentRequests, l.QueueLimit, l.RunExpiry.TotalSeconds);
+        new(l.MaxBodyBytes, l.MaxSequenceLength, l.MaxWidth, l.MaxElements, l.MaxMatrices, l.MaxRuns, l.RequestTimeout.TotalSeconds, l.MaxConcurrentRequests, l.QueueLimit, l.RunExpiry.TotalSeconds, l.MaxConcurrentComputations, l.ComputationQueueLimit);
 }
 
 /// <summary>The health answer.</summary>
@@ -155,12 +157,19 @@ internal static class RestApi
         api.MapGet("/models/{id}/config", (string id, ModelCatalog models) => TypedResults.Text(models.Config(id).ToJsonString(), "application/json"))
             .WithName("getModelConfig").WithSummary("A model's configuration").Produces<JsonObject>(200, "application/json").ProducesProblem(400).ProducesProblem(404);
 
-        api.MapPost("/runs", async Task<Results<Accepted<RunStatus>, Ok<RunReport>>> (RunRequest request, RunService runs, HttpContext context) =>
+        api.MapPost("/runs", async Task<Results<Accepted<RunStatus>, Ok<RunReport>, EmptyHttpResult>> (RunRequest request, RunService runs, Admission admission, HttpContext context) =>
             {
                 if (!request.Wait)
                 {
                     RunStatus status = runs.Create(request);
                     return TypedResults.Accepted($"/api/v1/runs/{status.Id}", status);
+                }
+
+                // A run with wait is a computation: it waits for a slot like the others (429 written when the queue is full).
+                using System.Threading.RateLimiting.RateLimitLease? lease = await admission.EnterComputationAsync(context).ConfigureAwait(false);
+                if (lease is null)
+                {
+                    return TypedResults.Empty;
                 }
 
                 RunStatus final = await runs.RunToEndAsync(request, null, context.RequestAborted).ConfigureAwait(false);
@@ -233,7 +242,7 @@ internal static class RestApi
     private static async Task<T> Offload<T>(Func<CancellationToken, T> work, HttpContext context)
     {
         CancellationToken cancellation = context.RequestAborted;
-        long started = Stopwatch.GetTimestamp();
+        long started = Admission.Started(context); // the wait for a slot counts against the limit too
         T result = await Task.Run(() => work(cancellation), cancellation).WaitAsync(cancellation).ConfigureAwait(false);
 
         // The answer is ready: from here the time limit must not cut its write short (a write cancelled after the headers went
@@ -243,7 +252,7 @@ internal static class RestApi
         cancellation.ThrowIfCancellationRequested();
 
         // The limit's timer can fire late (in test runs it sometimes had not fired when a computation of a second ended): a
-        // computation that alone took longer than the limit is answered with the same 503, never with a late 200.
+        // request whose wait and computation took longer than the limit is answered with the same 503, never with a late 200.
         TimeSpan limit = context.RequestServices.GetRequiredService<ServerLimits>().RequestTimeout;
         if (timeout is not null && Stopwatch.GetElapsedTime(started) > limit)
         {

@@ -99,7 +99,7 @@ public sealed class AttentionService
 
     /// <summary>Decodes, computes and encodes. Q, K, V → Y (+ present key/value, + qk_matmul_output when asked).</summary>
     /// <exception cref="HeedException">An input is missing, over a limit, or breaks the semantics.</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> fired (checked before and after the attention call, which runs to its end).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> fired (the attention call stops at its next block of rows).</exception>
     public AttentionResponse Compute(AttentionRequest request, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -137,6 +137,7 @@ public sealed class AttentionService
             QkMatmulOutputMode = (QkMatmulOutputMode)(request.QkMatmulOutputMode ?? 0),
             SoftmaxPrecision = precision,
             UseReference = request.Reference,
+            Cancellation = cancellation,
         };
         cancellation.ThrowIfCancellationRequested();
         AttentionResult result = Attention.Compute(inputs, options);

@@ -113,7 +113,7 @@ public sealed class MultiHeadAttentionService
 
     /// <summary>Builds the layer and runs it: x [B, T, C] → y [B, T, Cout].</summary>
     /// <exception cref="HeedException">An input is missing, over a limit, or does not fit the layer.</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> fired (checked before and after the layer runs).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> fired (the attention call stops at its next block of rows).</exception>
     public MultiHeadAttentionResponse Forward(MultiHeadAttentionRequest request, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -142,7 +142,8 @@ public sealed class MultiHeadAttentionService
                 WeightsChoice.PerHead => AttentionWeightsMode.PerHead,
                 WeightsChoice.Averaged => AttentionWeightsMode.Averaged,
                 _ => AttentionWeightsMode.None,
-            });
+            },
+            cancellation);
         cancellation.ThrowIfCancellationRequested();
         return new MultiHeadAttentionResponse(
             TensorData.From(result.Output, request.Encoding),

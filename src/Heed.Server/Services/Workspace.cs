@@ -366,6 +366,7 @@ public sealed partial class Workspace
                 IsCausal = request.IsCausal,
                 ComputeQkMatmulOutput = true,
                 QkMatmulOutputMode = QkMatmulOutputMode.Probabilities,
+                Cancellation = cancellation,
             });
             weights = Rows(result.QkMatmulOutput!.ToDoubleArray(), k.Rows);
             output = Rows(result.Output.ToDoubleArray(), v.Columns);
