@@ -87,7 +87,10 @@ public sealed class WordVectors
                         throw new HeedException($"--vectors: {name}: the value of \"{p.Name}\" must be an array of numbers");
                     }
 
-                    vectors[p.Name] = p.Value.EnumerateArray().Select(x => x.GetDouble()).ToArray();
+                    string word = p.Name;
+                    vectors[word] = p.Value.EnumerateArray()
+                        .Select((x, k) => TraceInput.FiniteNumber(x, $"--vectors: {name}: \"{word}\"[{k.ToString(CultureInfo.InvariantCulture)}]"))
+                        .ToArray();
                 }
             }
         }
@@ -106,6 +109,12 @@ public sealed class WordVectors
                     if (!double.TryParse(parts[k], NumberStyles.Float, CultureInfo.InvariantCulture, out v[k - 1]))
                     {
                         throw new HeedException($"--vectors: {name} line {n + 1}: \"{parts[k]}\" is not a number");
+                    }
+
+                    // "1e400", "inf" and "NaN" all parse; none is a coordinate the lookup can use.
+                    if (!double.IsFinite(v[k - 1]))
+                    {
+                        throw new HeedException($"--vectors: {name} line {n + 1}: \"{parts[k]}\" is not a finite number (number {k} of \"{parts[0]}\")");
                     }
                 }
 
