@@ -164,13 +164,25 @@ public sealed record TraceInput
     private static JsonDocument ParseJson(string path)
     {
         if (!File.Exists(path)) throw new HeedException($"{path} does not exist");
+        JsonDocument doc;
         try
         {
-            return JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         }
         catch (JsonException ex)
         {
             throw new HeedException($"{path}: not valid JSON (line {ex.LineNumber + 1}): {ex.Message.Split('.')[0]}", ex);
+        }
+
+        try
+        {
+            JsonStrings.Check(doc.RootElement, path);
+            return doc;
+        }
+        catch
+        {
+            doc.Dispose();
+            throw;
         }
     }
 

@@ -79,6 +79,7 @@ public sealed class WordVectors
 
             using (doc)
             {
+                JsonStrings.Check(doc.RootElement, $"--vectors: {name}");
                 if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new HeedException($"--vectors: {name} must be a JSON object of word: [numbers]");
                 foreach (JsonProperty p in doc.RootElement.EnumerateObject())
                 {
