@@ -41,7 +41,7 @@ internal static class OutputFiles
             foreach ((string flag, string path, Tensor tensor) in outputs)
             {
                 string target = Path.GetFullPath(path);
-                string temp = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
+                string temp = TemporaryFiles.PathIn(Path.GetDirectoryName(target)!);
                 temporary.Add((temp, target));
                 try
                 {
@@ -50,13 +50,21 @@ internal static class OutputFiles
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
-                    throw new HeedException($"{flag} {path}: cannot write: {ex.Message}", ex);
+                    throw new HeedException($"{flag} {path}: cannot write: {TemporaryFiles.Reason(ex, temp, target)}", ex);
                 }
             }
 
             foreach ((string temp, string target) in temporary)
             {
-                File.Move(temp, target, overwrite: true);
+                try
+                {
+                    File.Move(temp, target, overwrite: true);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    (string flag, string path, _) = outputs[temporary.FindIndex(t => t.Target == target)];
+                    throw new HeedException($"{flag} {path}: cannot write: {TemporaryFiles.Reason(ex, temp, target)}", ex);
+                }
             }
 
             temporary.Clear();

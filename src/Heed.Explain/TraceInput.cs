@@ -77,7 +77,7 @@ public sealed record TraceInput
             JsonElement e = Required(name);
             return e.ValueKind == JsonValueKind.String
                 ? LoadMatrix(Path.Combine(folder, e.GetString()!), $"{path}: \"{name}\"")
-                : ReadMatrix(e, $"{path}: \"{name}\"");
+                : ReadMatrix(e, $"{path}: \"{name}\"", $"{path}: \"{name}\"");
         }
 
         JsonElement tokens = Required("tokens");
@@ -89,7 +89,7 @@ public sealed record TraceInput
         double? scale = null;
         if (root.TryGetProperty("scale", out JsonElement s) && s.ValueKind != JsonValueKind.Null)
         {
-            scale = s.ValueKind == JsonValueKind.Number ? s.GetDouble() : throw new HeedException($"{path}: \"scale\" must be a number");
+            scale = s.ValueKind == JsonValueKind.Number ? FiniteNumber(s, $"{path}: \"scale\"") : throw new HeedException($"{path}: \"scale\" must be a number");
         }
 
         bool causal = false;
@@ -134,7 +134,7 @@ public sealed record TraceInput
         if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
         {
             using JsonDocument doc = ParseJson(path);
-            return ReadMatrix(doc.RootElement, $"{name} ({Path.GetFileName(path)})");
+            return ReadMatrix(doc.RootElement, $"{name} ({Path.GetFileName(path)})", $"{name}: {Path.GetFileName(path)}");
         }
 
         Tensor t;
@@ -164,17 +164,39 @@ public sealed record TraceInput
     private static JsonDocument ParseJson(string path)
     {
         if (!File.Exists(path)) throw new HeedException($"{path} does not exist");
+        JsonDocument doc;
         try
         {
-            return JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         }
         catch (JsonException ex)
         {
             throw new HeedException($"{path}: not valid JSON (line {ex.LineNumber + 1}): {ex.Message.Split('.')[0]}", ex);
         }
+
+        try
+        {
+            JsonStrings.Check(doc.RootElement, path);
+            return doc;
+        }
+        catch
+        {
+            doc.Dispose();
+            throw;
+        }
     }
 
-    private static double[][] ReadMatrix(JsonElement e, string name)
+    /// <summary>
+    /// A JSON number as a finite double. JSON has no infinities, so a number that parses to ±∞ (1e400) only overflowed
+    /// float64; letting it through would turn the whole walk-through into NaN with exit 0, so it is refused where it stands.
+    /// </summary>
+    /// <param name="e">A JSON number.</param>
+    /// <param name="at">The file and field or position, for the message (<c>in.json: "embeddings"[1][0]</c>).</param>
+    /// <exception cref="HeedException">The number is outside the float64 range.</exception>
+    internal static double FiniteNumber(JsonElement e, string at) =>
+        e.TryGetDouble(out double value) && double.IsFinite(value) ? value : throw new HeedException($"{at}: a number outside the float64 range");
+
+    private static double[][] ReadMatrix(JsonElement e, string name, string at)
     {
         if (e.ValueKind != JsonValueKind.Array || e.GetArrayLength() == 0) throw new HeedException($"{name} must be a non-empty array of rows (or a file path)");
         var rows = new double[e.GetArrayLength()][];
@@ -183,7 +205,7 @@ public sealed record TraceInput
         {
             if (row.ValueKind != JsonValueKind.Array) throw new HeedException($"{name} row {i} is not an array of numbers");
             rows[i] = row.EnumerateArray().Select((x, j) => x.ValueKind == JsonValueKind.Number
-                ? x.GetDouble()
+                ? FiniteNumber(x, $"{at}[{i.ToString(CultureInfo.InvariantCulture)}][{j.ToString(CultureInfo.InvariantCulture)}]")
                 : throw new HeedException($"{name} row {i} value {j.ToString(CultureInfo.InvariantCulture)} is not a number")).ToArray();
             if (rows[i].Length != rows[0].Length) throw new HeedException($"{name} row {i} has {rows[i].Length} values; expected {rows[0].Length} like row 0");
             i++;

@@ -79,6 +79,7 @@ public sealed class WordVectors
 
             using (doc)
             {
+                JsonStrings.Check(doc.RootElement, $"--vectors: {name}");
                 if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new HeedException($"--vectors: {name} must be a JSON object of word: [numbers]");
                 foreach (JsonProperty p in doc.RootElement.EnumerateObject())
                 {
@@ -87,7 +88,10 @@ public sealed class WordVectors
                         throw new HeedException($"--vectors: {name}: the value of \"{p.Name}\" must be an array of numbers");
                     }
 
-                    vectors[p.Name] = p.Value.EnumerateArray().Select(x => x.GetDouble()).ToArray();
+                    string word = p.Name;
+                    vectors[word] = p.Value.EnumerateArray()
+                        .Select((x, k) => TraceInput.FiniteNumber(x, $"--vectors: {name}: \"{word}\"[{k.ToString(CultureInfo.InvariantCulture)}]"))
+                        .ToArray();
                 }
             }
         }
@@ -106,6 +110,12 @@ public sealed class WordVectors
                     if (!double.TryParse(parts[k], NumberStyles.Float, CultureInfo.InvariantCulture, out v[k - 1]))
                     {
                         throw new HeedException($"--vectors: {name} line {n + 1}: \"{parts[k]}\" is not a number");
+                    }
+
+                    // "1e400", "inf" and "NaN" all parse; none is a coordinate the lookup can use.
+                    if (!double.IsFinite(v[k - 1]))
+                    {
+                        throw new HeedException($"--vectors: {name} line {n + 1}: \"{parts[k]}\" is not a finite number (number {k} of \"{parts[0]}\")");
                     }
                 }
 

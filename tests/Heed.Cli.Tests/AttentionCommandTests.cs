@@ -281,4 +281,29 @@ public sealed class AttentionCommandTests : IDisposable
             Assert.Contains(flag, output, StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public void An_output_name_of_250_characters_is_written()
+    {
+        var (q, k, v, _, _, _) = Inputs(DType.Float32);
+        string output = _dir.File(new string('y', 246) + ".npy");
+        var (code, _, stderr) = CliRunner.Run("attention", "--q", q, "--k", k, "--v", v, "--out", output);
+        Assert.True(code == 0, stderr);
+        Assert.Equal([2, 4, 3, 6], Npy.Read(output).Shape.ToArray());
+        Assert.Empty(Directory.GetFiles(_dir.Path, "*.tmp"));
+    }
+
+    [Fact]
+    public void An_output_name_too_long_for_the_file_system_is_one_line_naming_it()
+    {
+        var (q, k, v, _, _, _) = Inputs(DType.Float32);
+        string output = _dir.File(new string('y', 300) + ".npy");
+        var (code, stdout, stderr) = CliRunner.Run("attention", "--q", q, "--k", k, "--v", v, "--out", output);
+        Assert.Equal(2, code);
+        Assert.Single(stderr.TrimEnd('\n').Split('\n'));
+        Assert.StartsWith($"heed: error: --out {output}: cannot write: ", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(".tmp", stderr, StringComparison.Ordinal);
+        Assert.Equal("", stdout);
+        Assert.Empty(Directory.GetFiles(_dir.Path, "*.tmp"));
+    }
 }

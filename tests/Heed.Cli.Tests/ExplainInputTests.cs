@@ -177,4 +177,52 @@ public sealed class ExplainInputTests : IDisposable
         Npy.Write(_dir.File("w.npy"), Tensor.FromDoubles(DType.Float32, [3, 3], new double[9]));
         AssertFails("has 3 rows on axis 0; expected 2 (one per token)", "explain", "--attention-weights", _dir.File("w.npy"), "--tokens", "a,b");
     }
+
+    [Fact]
+    public void A_number_beyond_float64_in_the_embeddings_is_refused_where_it_stands()
+    {
+        string path = _dir.File("in.json");
+        File.WriteAllText(path, """{"tokens": ["a", "b"], "embeddings": [[1, 0], [1e400, 1]], "wq": [[1], [0]], "wk": [[1], [0]], "wv": [[1], [0]]}""");
+        var (code, stdout, stderr) = CliRunner.Run("explain", "--input", path);
+        Assert.Equal(2, code);
+        Assert.Equal($"heed: error: {path}: \"embeddings\"[1][0]: a number outside the float64 range\n", stderr);
+        Assert.Equal("", stdout);
+    }
+
+    [Fact]
+    public void A_number_beyond_float64_in_scale_blames_the_field_not_the_flag()
+    {
+        string path = SeedInput(", \"scale\": -1e400");
+        var (code, stdout, stderr) = CliRunner.Run("explain", "--input", path);
+        Assert.Equal(2, code);
+        Assert.Equal($"heed: error: {path}: \"scale\": a number outside the float64 range\n", stderr);
+        Assert.Equal("", stdout);
+    }
+
+    [Fact]
+    public void An_infinite_scale_flag_blames_the_flag()
+    {
+        var (code, _, stderr) = CliRunner.Run("explain", "--input", SeedInput(), "--scale", "1e400");
+        Assert.Equal(2, code);
+        Assert.Equal("heed: error: --scale Infinity must be a finite number\n", stderr);
+    }
+
+    [Fact]
+    public void A_number_beyond_float64_in_a_json_matrix_names_the_file_and_position()
+    {
+        File.WriteAllText(_dir.File("e.json"), "[[1, 0], [0, 1], [2, 1e999]]");
+        File.WriteAllText(_dir.File("w.json"), "[[1, 0], [0, 1]]");
+        var (code, _, stderr) = CliRunner.Run("explain", "--tokens", "a,b,c", "--embeddings", _dir.File("e.json"), "--wq", _dir.File("w.json"), "--wk", _dir.File("w.json"), "--wv", _dir.File("w.json"));
+        Assert.Equal(2, code);
+        Assert.Equal("heed: error: --embeddings: e.json[2][1]: a number outside the float64 range\n", stderr);
+    }
+
+    [Fact]
+    public void Pictures_go_into_a_folder_whose_name_is_long()
+    {
+        string folder = Path.Combine(_dir.Path, new string('p', 240));
+        var (code, _, error) = CliRunner.Run("explain", "--out", folder);
+        Assert.True(code == 0, error);
+        Assert.Equal(11, Directory.GetFiles(folder).Length);
+    }
 }

@@ -57,4 +57,17 @@ public sealed class LookupCommandTests : IDisposable
         Assert.Single(stderr.TrimEnd('\n').Split('\n'));
         Assert.Equal("", stdout);
     }
+
+    [Theory]
+    [InlineData("v.json", """{"king": [1, 0], "queen": [0, 1e400], "man": [1, 1]}""", "--vectors: v.json: \"queen\"[1]: a number outside the float64 range")]
+    [InlineData("v.txt", "king 1 0\nqueen 0 1e400\nman 1 1\n", "--vectors: v.txt line 2: \"1e400\" is not a finite number (number 2 of \"queen\")")]
+    [InlineData("v.txt", "king 1 0\nqueen NaN 1\nman 1 1\n", "--vectors: v.txt line 2: \"NaN\" is not a finite number (number 1 of \"queen\")")]
+    public void Non_finite_vectors_are_refused_naming_the_file_and_position(string file, string text, string expected)
+    {
+        File.WriteAllText(_dir.File(file), text);
+        var (code, stdout, stderr) = CliRunner.Run("lookup", "--query", "king", "--keys", "queen,man", "--values", "1,3", "--vectors", _dir.File(file));
+        Assert.Equal(2, code);
+        Assert.Equal($"heed: error: {expected}\n", stderr);
+        Assert.Equal("", stdout);
+    }
 }

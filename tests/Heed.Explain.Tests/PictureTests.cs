@@ -221,4 +221,20 @@ public class PictureTests
         Assert.Equal([2], File.ReadAllBytes(Path.Combine(fresh, "b.png")));
         Assert.Equal(2, Directory.GetFiles(fresh).Length);
     }
+
+    [Fact]
+    public void Picture_names_up_to_the_file_system_limit_are_written_and_errors_never_quote_temporary_names()
+    {
+        using var dir = new TempFolder();
+        string name = new string('a', 251) + ".svg";
+        PictureFiles.WriteAll(dir.Path, [(name, [1])]);
+        Assert.Equal([1], File.ReadAllBytes(Path.Combine(dir.Path, name)));
+
+        string tooLong = new string('b', 300) + ".svg";
+        string message = Assert.Throws<HeedException>(() => PictureFiles.WriteAll(dir.Path, [(tooLong, [2])])).Message;
+        Assert.StartsWith($"--out {dir.Path}: cannot write: ", message, StringComparison.Ordinal);
+        Assert.DoesNotContain(".tmp", message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', message);
+        Assert.Single(Directory.GetFiles(dir.Path));
+    }
 }

@@ -302,7 +302,7 @@ internal static class ExplainCommand
 
             // Name the focus as the user gave it: the flag, or the input file's field (which --tokens may have replaced).
             string focusOrigin = focus is not null ? "--focus" : $"{Path.GetFileName(parse.GetValue(Input))}'s \"focus\":";
-            if (input.Scale is double s && !double.IsFinite(s)) throw new HeedException($"--scale {s.ToString(CultureInfo.InvariantCulture)} must be a finite number");
+            if (parse.GetValue(Scale) is double s && !double.IsFinite(s)) throw new HeedException($"--scale {s.ToString(CultureInfo.InvariantCulture)} must be a finite number");
             AttentionTrace trace = input.Trace();
             AttentionSet traceSet = AttentionSet.FromTrace(trace, input.Source);
             traceSet.CheckIndex(layer, head);

@@ -119,7 +119,7 @@ internal static class TensorStreams
             throw new HeedException($"cannot write {path}: it is a directory");
         }
 
-        string temporary = Path.Combine(directory, $".{fileName}.{Guid.NewGuid():N}.tmp");
+        string temporary = TemporaryFiles.PathIn(directory);
         bool moved = false;
         try
         {
@@ -137,7 +137,7 @@ internal static class TensorStreams
         }
         catch (IOException ex)
         {
-            throw new HeedException($"cannot write {path}: {OneLine(ex.Message)}", ex);
+            throw new HeedException($"cannot write {path}: {TemporaryFiles.Reason(ex, temporary, fullPath)}", ex);
         }
         finally
         {

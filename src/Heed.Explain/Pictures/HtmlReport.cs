@@ -1,3 +1,4 @@
+using Heed.IO;
 using System.Text;
 
 namespace Heed.Explain.Pictures;
@@ -106,26 +107,33 @@ public static class PictureFiles
         string full = Path.GetFullPath(folder);
         bool created = !Directory.Exists(full);
         var temporary = new List<(string Temp, string Target)>();
+        (string Temp, string Target) current = ("", "");
         try
         {
             Directory.CreateDirectory(full);
             foreach ((string name, byte[] bytes) in files)
             {
                 string target = Path.Combine(full, name);
-                string temp = Path.Combine(full, $".{name}.{Guid.NewGuid():N}.tmp");
+                string temp = TemporaryFiles.PathIn(Path.GetDirectoryName(target)!);
                 temporary.Add((temp, target));
+                current = (temp, target);
                 using var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write);
                 stream.Write(bytes);
             }
 
-            foreach ((string temp, string target) in temporary) File.Move(temp, target, overwrite: true);
+            foreach ((string temp, string target) in temporary)
+            {
+                current = (temp, target);
+                File.Move(temp, target, overwrite: true);
+            }
+
             temporary.Clear();
             created = false;
             return files.Select(f => Path.Combine(full, f.Name)).ToArray();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new HeedException($"{flag} {folder}: cannot write: {ex.Message}", ex);
+            throw new HeedException($"{flag} {folder}: cannot write: {TemporaryFiles.Reason(ex, current.Temp, current.Target)}", ex);
         }
         finally
         {

@@ -634,4 +634,19 @@ public class NpyTests
         var full = new MemoryStream(new byte[64]);
         HeedAssert.Fails(() => Npy.Write(full, Tensor.Create([1f], 1)), "cannot write the .npy stream");
     }
+
+    [Fact]
+    public void Write_takes_any_name_the_file_system_allows_and_never_quotes_the_temporary_name()
+    {
+        using var dir = new TempFolder();
+        string path = dir.File(new string('n', 251) + ".npy");
+        Npy.Write(path, Tensor.FromDoubles(DType.Float32, [2], [1, 2]));
+        Assert.Equal([2], Npy.Read(path).Shape.ToArray());
+
+        string tooLong = dir.File(new string('m', 300) + ".npy");
+        string message = Assert.Throws<HeedException>(() => Npy.Write(tooLong, Tensor.FromDoubles(DType.Float32, [2], [1, 2]))).Message;
+        Assert.StartsWith($"cannot write {tooLong}: ", message, StringComparison.Ordinal);
+        Assert.DoesNotContain(".tmp", message, StringComparison.Ordinal);
+        Assert.Single(Directory.GetFiles(dir.Path));
+    }
 }
