@@ -1,5 +1,5 @@
-using Heed.IO;
 using System.Text;
+using Heed.IO;
 
 namespace Heed.Explain.Pictures;
 
