@@ -151,6 +151,14 @@ public sealed record TraceInput
         if (t.DType == DType.Bool) throw new HeedException($"{name}: {Path.GetFileName(path)} holds booleans; expected numbers");
         double[] flat = t.ToDoubleArray();
         int cols = t.Dim(1);
+        int bad = Array.FindIndex(flat, x => !double.IsFinite(x));
+        if (bad >= 0)
+        {
+            // NaN and ±∞ would walk through attention as NaN; the JSON inputs refuse them the same way.
+            string value = double.IsNaN(flat[bad]) ? "NaN" : flat[bad] > 0 ? "Infinity" : "-Infinity";
+            throw new HeedException($"{name}: {Path.GetFileName(path)}[{bad / cols}][{bad % cols}]: {value}; expected a finite number");
+        }
+
         return Enumerable.Range(0, t.Dim(0)).Select(i => flat.AsSpan(i * cols, cols).ToArray()).ToArray();
     }
 

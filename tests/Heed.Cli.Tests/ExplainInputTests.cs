@@ -171,6 +171,17 @@ public sealed class ExplainInputTests : IDisposable
         AssertFails("does not exist", "explain", "--out", Path.Combine(_dir.Path, "a", "b"));
     }
 
+    [Theory]
+    [InlineData(double.NaN, "NaN")]
+    [InlineData(double.PositiveInfinity, "Infinity")]
+    [InlineData(double.NegativeInfinity, "-Infinity")]
+    public void Npy_matrices_with_values_that_are_not_finite_are_refused_at_their_position(double value, string shown)
+    {
+        Npy.Write(_dir.File("e.npy"), Tensor.FromDoubles(DType.Float32, [2, 2], [1, 0, value, 1]));
+        File.WriteAllText(_dir.File("m.json"), "[[1, 0], [0, 1]]");
+        AssertFails($"--embeddings: e.npy[1][0]: {shown}; expected a finite number", "explain", "--tokens", "a,b", "--embeddings", _dir.File("e.npy"), "--wq", _dir.File("m.json"), "--wk", _dir.File("m.json"), "--wv", _dir.File("m.json"));
+    }
+
     [Fact]
     public void Attention_weights_that_do_not_fit_the_tokens()
     {
