@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using Heed.IO;
 
 namespace Heed.Cli.Tests;
@@ -210,19 +209,6 @@ public sealed class CommandLineTests : IDisposable
         Assert.Contains("2 iterations", output, StringComparison.Ordinal);
     }
 
-    private static (int Code, string Out, string Err) Process(IReadOnlyDictionary<string, string> environment, params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "heed.dll"));
-        foreach (string a in args) start.ArgumentList.Add(a);
-        foreach ((string key, string value) in environment) start.Environment[key] = value;
-        using Process process = System.Diagnostics.Process.Start(start)!;
-        Task<string> output = process.StandardOutput.ReadToEndAsync();
-        Task<string> error = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(60_000), "heed did not finish within a minute");
-        return (process.ExitCode, output.Result, error.Result);
-    }
-
     [Fact]
     public void Service_install_and_uninstall_fail_when_systemctl_fails_with_its_message()
     {
@@ -235,17 +221,17 @@ public sealed class CommandLineTests : IDisposable
         var path = new Dictionary<string, string> { ["PATH"] = bin + Path.PathSeparator + Environment.GetEnvironmentVariable("PATH") };
         string unit = _dir.File("heed.service");
 
-        var (code, output, error) = Process(path, "service", "install", "--unit-file", unit);
+        var (code, output, error) = CliRunner.Process(path, "service", "install", "--unit-file", unit);
         Assert.Equal(2, code);
         Assert.Equal($"wrote {unit}\n", output.ReplaceLineEndings("\n"));
         Assert.Equal("heed: error: systemctl --user daemon-reload failed (exit 1): Failed to connect to bus: No medium found\n", error.ReplaceLineEndings("\n"));
 
-        (code, _, error) = Process(path, "service", "uninstall", "--unit-file", unit);
+        (code, _, error) = CliRunner.Process(path, "service", "uninstall", "--unit-file", unit);
         Assert.Equal(2, code);
         Assert.Equal("heed: error: systemctl --user disable --now heed.service failed (exit 1): Failed to connect to bus: No medium found\n", error.ReplaceLineEndings("\n"));
         Assert.True(File.Exists(unit), "the unit is kept when systemctl could not disable it");
 
-        (code, _, error) = Process(new Dictionary<string, string> { ["PATH"] = _dir.File("nothing-here") }, "service", "install", "--unit-file", unit);
+        (code, _, error) = CliRunner.Process(new Dictionary<string, string> { ["PATH"] = _dir.File("nothing-here") }, "service", "install", "--unit-file", unit);
         Assert.Equal(2, code);
         Assert.Equal("heed: error: systemctl --user daemon-reload: systemctl is not available here (the unit needs a systemd user session); --no-enable writes the unit alone\n", error.ReplaceLineEndings("\n"));
     }

@@ -1,22 +1,9 @@
-using System.Diagnostics;
-
 namespace Heed.Cli.Tests;
 
 /// <summary>Runs the built heed executable as a separate process, as a user would.</summary>
 public class ProcessTests
 {
-    private static (int Code, string Out, string Err) Heed(params string[] args)
-    {
-        string dll = Path.Combine(AppContext.BaseDirectory, "heed.dll");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(dll);
-        foreach (string a in args) start.ArgumentList.Add(a);
-        using Process process = Process.Start(start)!;
-        Task<string> output = process.StandardOutput.ReadToEndAsync();
-        Task<string> error = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(60_000), "heed did not finish within a minute");
-        return (process.ExitCode, output.Result, error.Result);
-    }
+    private static (int Code, string Out, string Err) Heed(params string[] args) => CliRunner.Process(null, args);
 
     [Fact]
     public void Explain_runs_as_a_program()
