@@ -3,6 +3,7 @@ using System.Reflection;
 using Heed.Server.Mcp;
 using Heed.Server.Services;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -84,6 +85,7 @@ public sealed class HeedServer : IAsyncDisposable
             },
         });
         services.AddSingleton<Admission>();
+        services.AddSingleton<IMemoryPoolFactory<byte>, BoundedBlockPoolFactory>();
         services.AddOpenApi(OpenApiContract.Configure);
         services.AddMcpServer(o => o.ServerInfo = new() { Name = "heed", Version = Version, Title = "Heed attention engine" })
             .WithHttpTransport(o => o.Stateless = false)

@@ -93,7 +93,7 @@ public sealed class AdmissionTests
     [InlineData("POST", "/api/v1/explain", RequestClass.Computation)]
     [InlineData("POST", "/api/v1/lookup", RequestClass.Computation)]
     [InlineData("POST", "/api/v1/workspace/analyse", RequestClass.Computation)]
-    [InlineData("POST", "/mcp", RequestClass.Computation)]
+    [InlineData("POST", "/mcp", RequestClass.Request)]
     [InlineData("GET", "/mcp", RequestClass.Cheap)]
     [InlineData("GET", "/api/v1/runs/abc/events", RequestClass.Cheap)]
     [InlineData("GET", "/api/v1/runs/abc", RequestClass.Cheap)]

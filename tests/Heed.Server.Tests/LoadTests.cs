@@ -1,6 +1,9 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace Heed.Server.Tests;
@@ -8,6 +11,28 @@ namespace Heed.Server.Tests;
 /// <summary>A short load test on loopback: about 2,000 mixed requests, 32 at a time, bounded in time and memory, no 5xx.</summary>
 public sealed class LoadTests(ITestOutputHelper output)
 {
+    [Fact]
+    public async Task Kestrel_buffers_come_from_a_pool_that_keeps_at_most_its_bound_after_a_burst()
+    {
+        await using ServerHarness h = await ServerHarness.StartAsync();
+        Assert.IsType<BoundedBlockPoolFactory>(h.Server.Services.GetRequiredService<IMemoryPoolFactory<byte>>());
+
+        using var pool = (BoundedBlockPool)new BoundedBlockPoolFactory().Create();
+        IMemoryOwner<byte>[] burst = [.. Enumerable.Range(0, BoundedBlockPool.MaxFreeBlocks + 500).Select(_ => pool.Rent())];
+        Assert.All(burst, b => Assert.Equal(BoundedBlockPool.BlockSize, b.Memory.Length));
+        Assert.Equal(0, pool.FreeCount);
+        foreach (IMemoryOwner<byte> block in burst)
+        {
+            block.Dispose();
+        }
+
+        Assert.Equal(BoundedBlockPool.MaxFreeBlocks, pool.FreeCount); // the other 500 are left to the GC
+        IMemoryOwner<byte> reused = pool.Rent(100);
+        Assert.Contains(reused, burst);
+        Assert.Equal(BoundedBlockPool.MaxFreeBlocks - 1, pool.FreeCount);
+        Assert.Throws<ArgumentOutOfRangeException>(() => pool.Rent(BoundedBlockPool.BlockSize + 1));
+    }
+
     [Fact]
     public async Task Two_thousand_requests_at_32_concurrent_get_no_5xx()
     {

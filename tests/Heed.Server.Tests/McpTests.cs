@@ -140,7 +140,8 @@ public sealed class McpTests
         JsonNode models = await Call(client, tools, "list_models", new { });
         Assert.Equal("seed-cat-sat", models["models"]![0]!["id"]!.GetValue<string>());
         JsonNode config = await Call(client, tools, "model_config", new { id = "seed-cat-sat" });
-        Assert.Equal(2, config["config"]!["width"]!.GetValue<int>());
+        Assert.Equal(2, config["width"]!.GetValue<int>());
+        Assert.Equal("toy", config["architecture"]!.GetValue<string>());
 
         // Progress is collected by a session-wide handler, which also sees notifications handled after the call's result;
         // the per-call IProgress only makes the client send a progress token.
@@ -334,5 +335,26 @@ public sealed class McpTests
         await using ServerHarness h = await ServerHarness.StartAsync();
         var transport = new HttpClientTransport(new HttpClientTransportOptions { Endpoint = new Uri(h.Server.Url, "/mcp"), TransportMode = HttpTransportMode.StreamableHttp });
         await Assert.ThrowsAnyAsync<Exception>(async () => await McpClient.CreateAsync(transport));
+    }
+
+    [Fact]
+    public async Task Over_http_listing_answers_while_computations_wait_and_a_computing_tool_waits_for_its_slot()
+    {
+        await using ServerHarness h = await ServerHarness.StartAsync(o => o with { Limits = o.Limits with { MaxConcurrentComputations = 1, RequestTimeout = TimeSpan.FromMilliseconds(700) } });
+        await using McpClient client = await HttpClientFor(h);
+        using (await AdmissionTests.HoldComputationSlot(h))
+        {
+            // tools/list, a model's configuration and a resource read are not computations: they answer although no slot is free.
+            Assert.Contains(await client.ListToolsAsync(), t => t.Name == "attention");
+            Assert.True((await CallRaw(client, "model_config", new { id = "seed-cat-sat" })).IsError != true);
+
+            // A tool that computes waits for the slot like a REST computation, and past the time limit it is a one-line error.
+            CallToolResult late = await CallRaw(client, "attention", new { q = Eye, k = Eye, v = Eye });
+            Assert.True(late.IsError);
+            Assert.Contains("took longer", Assert.IsType<TextContentBlock>(Assert.Single(late.Content)).Text, StringComparison.Ordinal);
+        }
+
+        CallToolResult ran = await CallRaw(client, "attention", new { q = Eye, k = Eye, v = Eye });
+        Assert.True(ran.IsError != true, string.Join(" ", ran.Content.OfType<TextContentBlock>().Select(t => t.Text)));
     }
 }

@@ -16,10 +16,11 @@ public sealed class ModelCatalogTests : IAsyncLifetime
         File.WriteAllText(Path.Combine(_outside, "secret.heed-toy.json"), ToyModels.TwoLayersTwoHeads);
         File.WriteAllText(Path.Combine(_root, "two.heed-toy.json"), ToyModels.TwoLayersTwoHeads);
         Directory.CreateDirectory(Path.Combine(_root, "tiny"));
-        var header = new byte[28 + 8];
         int[] values = [64, 172, 5, 8, 4, 512, 512];
-        Buffer.BlockCopy(values, 0, header, 0, 28);
-        File.WriteAllBytes(Path.Combine(_root, "tiny", "tiny.bin"), header);
+        long floats = new Heed.Models.Llama.LlamaConfig(64, 172, 5, 8, 4, 512, 512, SharedClassifier: true).StoredFloatCount();
+        var checkpoint = new byte[28 + (floats * 4)]; // a whole checkpoint of zero weights, without the tokenizer a run needs
+        Buffer.BlockCopy(values, 0, checkpoint, 0, 28);
+        File.WriteAllBytes(Path.Combine(_root, "tiny", "tiny.bin"), checkpoint);
         File.CreateSymbolicLink(Path.Combine(_root, "linked.heed-toy.json"), Path.Combine(_outside, "secret.heed-toy.json"));
         Directory.CreateSymbolicLink(Path.Combine(_root, "linkdir"), _outside);
         _h = await ServerHarness.StartAsync(o => o with { ModelsDirectory = _root });
@@ -50,8 +51,9 @@ public sealed class ModelCatalogTests : IAsyncLifetime
         Assert.Equal(2, toy["numLayers"]!.GetValue<int>());
         Assert.Equal(3, toy["width"]!.GetValue<int>());
         JsonNode tiny = await _h.GetJson("/api/v1/models/tiny/config");
-        Assert.Equal(8, tiny["header"]!["n_heads"]!.GetValue<int>());
-        Assert.Equal(4, tiny["header"]!["n_kv_heads"]!.GetValue<int>());
+        Assert.Equal("llama", tiny["architecture"]!.GetValue<string>());
+        Assert.Equal(8, tiny["numHeads"]!.GetValue<int>());
+        Assert.Equal(4, tiny["numKvHeads"]!.GetValue<int>());
     }
 
     [Theory]

@@ -161,7 +161,9 @@ function contract(transportName, connect) {
       const { structuredContent: models } = await call('list_models', {});
       assert.equal(models.models[0].id, 'seed-cat-sat');
       const { structuredContent: config } = await call('model_config', { id: 'seed-cat-sat' });
-      assert.equal(config.config.width, 2);
+      assert.equal(config.width, 2);
+      assert.equal(config.architecture, 'toy');
+      assert.equal(config.numLayers, config.layers.length);
     });
 
     it('run_model: progress strictly increases with its total; the answer is a few KB of status and links', async () => {

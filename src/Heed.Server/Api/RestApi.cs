@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net.ServerSentEvents;
-using System.Text.Json.Nodes;
 using Heed.Explain.Pictures;
 using Heed.Server.Services;
 using Microsoft.AspNetCore.Builder;
@@ -154,8 +153,8 @@ internal static class RestApi
             .WithName("listModels").WithSummary("The models, by id (built-ins and the models folder)");
         api.MapGet("/models/{id}", (string id, ModelCatalog models) => TypedResults.Ok(models.Get(id)))
             .WithName("getModel").WithSummary("One model").ProducesProblem(400).ProducesProblem(404);
-        api.MapGet("/models/{id}/config", (string id, ModelCatalog models) => TypedResults.Text(models.Config(id).ToJsonString(), "application/json"))
-            .WithName("getModelConfig").WithSummary("A model's configuration").Produces<JsonObject>(200, "application/json").ProducesProblem(400).ProducesProblem(404);
+        api.MapGet("/models/{id}/config", (string id, ModelCatalog models) => TypedResults.Ok(models.Config(id)))
+            .WithName("getModelConfig").WithSummary("A model's configuration").Produces<ModelConfiguration>(200, "application/json").ProducesProblem(400).ProducesProblem(404);
 
         api.MapPost("/runs", async Task<Results<Accepted<RunStatus>, Ok<RunReport>, EmptyHttpResult>> (RunRequest request, RunService runs, Admission admission, HttpContext context) =>
             {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Timeouts;
@@ -11,7 +12,7 @@ internal enum RequestClass
     /// <summary>Answered from memory in microseconds (health, descriptor, capabilities, models, OpenAPI, the page, run status and events, lists): never queued.</summary>
     Cheap,
 
-    /// <summary>Computes with the kernels (attention, multi-head attention, explain, lookup, analyse, runs with wait, MCP calls): one queue sized to the cores.</summary>
+    /// <summary>Computes with the kernels (attention, multi-head attention, explain, lookup, analyse, runs with wait, the MCP tools that compute): one queue sized to the cores.</summary>
     Computation,
 
     /// <summary>Everything else (workspace edits and ranges, pictures, reports, creating a run): the general limit.</summary>
@@ -32,8 +33,8 @@ internal sealed class Admission : IDisposable
     private readonly ConcurrencyLimiter _requests;
     private readonly Timer _trim;
     private long _admitted;
-    private long _trimmedAt;
     private long _lastSeen = -1;
+    private int _idleTicks;
 
     public Admission(ServerLimits limits)
     {
@@ -88,8 +89,9 @@ internal sealed class Admission : IDisposable
         PathString path = request.Path;
         if (HttpMethods.IsPost(request.Method))
         {
-            return path.StartsWithSegments("/mcp")
-                || path.Equals("/api/v1/attention") || path.Equals("/api/v1/multi-head-attention")
+            // An MCP POST is an ordinary request: its tool calls that compute take a computation slot themselves (HeedTool),
+            // so listing tools, reading resources and polling runs never wait behind computations.
+            return path.Equals("/api/v1/attention") || path.Equals("/api/v1/multi-head-attention")
                 || path.Equals("/api/v1/explain") || path.Equals("/api/v1/lookup") || path.Equals("/api/v1/workspace/analyse")
                 ? RequestClass.Computation
                 : RequestClass.Request;
@@ -128,19 +130,49 @@ internal sealed class Admission : IDisposable
 
     private async Task<RateLimitLease?> EnterAsync(HttpContext context, RequestClass kind)
     {
+        RateLimitLease? lease = await AcquireAsync(kind, Started(context), () => TimedOut(context), context.RequestAborted).ConfigureAwait(false);
+        if (lease is not null)
+        {
+            return lease;
+        }
+
+        context.Response.Headers.RetryAfter = "1";
+        await Problems.WriteAsync(context, StatusCodes.Status429TooManyRequests, "Too many requests", Busy(kind)).ConfigureAwait(false);
+        return null;
+    }
+
+    /// <summary>
+    /// Takes a computation slot for an MCP tool call (the POST that carries it was admitted as an ordinary request, so listing
+    /// tools or reading a run never waits behind computations); null when the queue is full, with <see cref="Busy"/> saying why.
+    /// </summary>
+    /// <param name="started">When the call arrived (a <see cref="Stopwatch"/> timestamp): the wait counts against the time limit.</param>
+    /// <param name="aborted">The call's cancellation (the client went away or cancelled).</param>
+    /// <exception cref="RequestTimedOutException">The time limit ran out while the call waited.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="aborted"/> fired while the call waited.</exception>
+    public Task<RateLimitLease?> EnterComputationAsync(long started, CancellationToken aborted) =>
+        AcquireAsync(RequestClass.Computation, started, () => !aborted.IsCancellationRequested, aborted);
+
+    /// <summary>Why a request of this class was refused with a full queue (one line).</summary>
+    public string Busy(RequestClass kind) => kind == RequestClass.Computation
+        ? $"{_limits.MaxConcurrentComputations} computations are running and {_limits.ComputationQueueLimit} waiting, the server's limits; retry after a second"
+        : $"{_limits.MaxConcurrentRequests} requests are running and {_limits.QueueLimit} waiting, the server's limits; retry after a second";
+
+    // A slot of the class's limiter, waiting at most what is left of the time limit; null when the queue is full.
+    private async Task<RateLimitLease?> AcquireAsync(RequestClass kind, long started, Func<bool> timedOut, CancellationToken aborted)
+    {
         ConcurrencyLimiter limiter = kind == RequestClass.Computation ? _computations : _requests;
         RateLimitLease lease = limiter.AttemptAcquire();
         if (!lease.IsAcquired)
         {
             lease.Dispose();
-            TimeSpan left = _limits.RequestTimeout - Stopwatch.GetElapsedTime(Started(context));
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+            TimeSpan left = _limits.RequestTimeout - Stopwatch.GetElapsedTime(started);
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
             deadline.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
             try
             {
                 lease = await limiter.AcquireAsync(1, deadline.Token).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (TimedOut(context))
+            catch (OperationCanceledException) when (timedOut())
             {
                 throw new RequestTimedOutException(_limits.RequestTimeout);
             }
@@ -153,11 +185,6 @@ internal sealed class Admission : IDisposable
         }
 
         lease.Dispose();
-        context.Response.Headers.RetryAfter = "1";
-        string detail = kind == RequestClass.Computation
-            ? $"{_limits.MaxConcurrentComputations} computations are running and {_limits.ComputationQueueLimit} waiting, the server's limits; retry after a second"
-            : $"{_limits.MaxConcurrentRequests} requests are running and {_limits.QueueLimit} waiting, the server's limits; retry after a second";
-        await Problems.WriteAsync(context, StatusCodes.Status429TooManyRequests, "Too many requests", detail).ConfigureAwait(false);
         return null;
     }
 
@@ -170,29 +197,45 @@ internal sealed class Admission : IDisposable
         || !context.RequestAborted.IsCancellationRequested;
 
     /// <summary>
-    /// After computations, once none has run or waited for a whole interval, one aggressive full collection hands the burst's
-    /// memory back to the OS. Without it an idle server kept what its peak took (1.3 GB after a burst, 268 MB before): the GC
-    /// only runs when something allocates, and an idle server allocates nothing. Measured against GCConserveMemory and
-    /// RetainVM=false, which change what a collection keeps but start none (docs/PERFORMANCE.md, "Under load").
+    /// After computations, once none has run or waited for a whole interval, aggressive full collections hand the burst's
+    /// memory back to the OS: at 1, 2, 4, 8 and 16 idle intervals (5 s each) after the last one. Without them an idle server
+    /// kept what its peak took (1.3 GB after a burst, 268 MB before): the GC only runs when something allocates, and an idle
+    /// server allocates nothing. One collection is not enough: the connections of the burst close later, and what they hold
+    /// (and what finalizers release) only becomes garbage then; measured in docs/PERFORMANCE.md, "Server under load".
     /// </summary>
     private void TrimWhenIdle()
     {
         long admitted = Interlocked.Read(ref _admitted);
         RateLimiterStatistics? now = _computations.GetStatistics();
-        if (admitted == Interlocked.Read(ref _trimmedAt) || now is null || now.CurrentAvailablePermits < _limits.MaxConcurrentComputations || now.CurrentQueuedCount > 0)
+        if (now is null || now.CurrentAvailablePermits < _limits.MaxConcurrentComputations || now.CurrentQueuedCount > 0)
         {
             return;
         }
 
-        // Still idle on the next tick (nothing admitted since this one): the burst is over.
         if (Interlocked.Exchange(ref _lastSeen, admitted) != admitted)
         {
+            _idleTicks = 0; // something was admitted since the last tick: the burst may go on
             return;
         }
 
-        Interlocked.Exchange(ref _trimmedAt, admitted);
+        if (admitted == 0 || _idleTicks > LastTrimTick)
+        {
+            return; // nothing computed yet, or this burst's memory has been handed back already
+        }
+
+        _idleTicks++;
+        if (_idleTicks > LastTrimTick || !BitOperations.IsPow2(_idleTicks))
+        {
+            return;
+        }
+
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     }
+
+    /// <summary>The last idle tick that trims (16 ticks: 80 s after a burst).</summary>
+    private const int LastTrimTick = 16;
 
     private sealed record ArrivalFeature(long Timestamp);
 }

@@ -1,13 +1,22 @@
 using System.ComponentModel;
+using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
+using System.Threading.RateLimiting;
 using Microsoft.Extensions.DependencyInjection;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 
 namespace Heed.Server.Mcp;
+
+/// <summary>
+/// Marks a tool that computes with the kernels: on the HTTP server each call takes one of the computation slots the REST
+/// endpoints share, so MCP and REST together never run more computations than there are cores.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method)]
+internal sealed class ComputesAttribute : Attribute;
 
 /// <summary>A tool's answer with content beyond its JSON: pictures as images, large parts as links to resources.</summary>
 /// <typeparam name="T">The structured result (the tool's output schema).</typeparam>
@@ -46,10 +55,12 @@ internal sealed class HeedTool : McpServerTool
     private readonly HashSet<string> _recordFields;
     private readonly string[] _argumentNames;
     private readonly Type _resultType;
+    private readonly bool _computes;
 
     private HeedTool(MethodInfo method)
     {
         _method = method;
+        _computes = method.GetCustomAttribute<ComputesAttribute>() is not null;
         McpServerToolAttribute attribute = method.GetCustomAttribute<McpServerToolAttribute>()!;
         _parameters = method.GetParameters().Select(Parameter.Of).ToArray();
         Parameter[] records = _parameters.Where(p => p.Kind == ParameterKind.Record).ToArray();
@@ -126,6 +137,7 @@ internal sealed class HeedTool : McpServerTool
     public override async ValueTask<CallToolResult> InvokeAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        long started = Stopwatch.GetTimestamp();
         object?[] values;
         try
         {
@@ -136,6 +148,26 @@ internal sealed class HeedTool : McpServerTool
             return Error(ex.Message);
         }
 
+        // Over HTTP a computing tool waits for a slot like REST's computations; over stdio (no admission) it runs at once.
+        RateLimitLease? lease = null;
+        if (_computes && request.Services?.GetService<Admission>() is Admission admission)
+        {
+            try
+            {
+                lease = await admission.EnterComputationAsync(started, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RequestTimedOutException ex)
+            {
+                return Error(ex.Message);
+            }
+
+            if (lease is null)
+            {
+                return Error(admission.Busy(RequestClass.Computation));
+            }
+        }
+
+        using RateLimitLease? held = lease;
         object? target = _method.IsStatic ? null : ActivatorUtilities.GetServiceOrCreateInstance(request.Services ?? throw new InvalidOperationException("the request has no services"), _method.DeclaringType!);
         object? result;
         try

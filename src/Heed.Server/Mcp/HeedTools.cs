@@ -1,17 +1,11 @@
 using System.ComponentModel;
 using System.Globalization;
-using System.Text.Json.Nodes;
 using Heed.Server.Services;
 using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 
 namespace Heed.Server.Mcp;
-
-/// <summary>A model's configuration, as the MCP tool returns it.</summary>
-/// <param name="Id">The model id.</param>
-/// <param name="Config">Its configuration.</param>
-public sealed record ModelConfig(string Id, JsonObject Config);
 
 /// <summary>Confirms a deletion.</summary>
 /// <param name="What">What was deleted.</param>
@@ -71,16 +65,19 @@ public sealed class HeedTools
     }
 
     /// <summary>The ONNX Attention operator.</summary>
+    [Computes]
     [McpServerTool(Name = "attention", Title = "Attention (ONNX opsets 23-25)", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("Y = softmax(scale·Q·Kᵀ (softcapped) + mask)·V with the full ONNX Attention semantics: masks, causal with KV-cache offsets, GQA, softcap, sliding windows, nonpad_kv_seqlen, qk_matmul_output modes, softmax precision. q, k and v are required; tensors are {shape, dtype, data} or {npy: base64}.")]
     public AttentionResponse Attention(AttentionRequest request, CancellationToken cancellation = default) => _attention.Compute(request, cancellation);
 
     /// <summary>A multi-head attention layer.</summary>
+    [Computes]
     [McpServerTool(Name = "multi_head_attention", Title = "Multi-head attention layer", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("Runs a multi-head attention layer (x·W_q, x·W_k, x·W_v, H heads, optional W_o and residual) and returns the output and, on request, the weights per head or averaged. x, wq, wk and wv are required.")]
     public MultiHeadAttentionResponse MultiHeadAttention(MultiHeadAttentionRequest request, CancellationToken cancellation = default) => _multiHead.Forward(request, cancellation);
 
     /// <summary>Step-by-step explanation; the pictures and the HTML report follow the JSON as content blocks.</summary>
+    [Computes]
     [McpServerTool(Name = "explain", Title = "Explain attention step by step", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("Everything 'heed explain' does: a model id and a prompt (one head of a real model run, focus as a piece or #N), or every step of single-head self-attention (embeddings, Q, K, V, scores, softmax weights, weighted sum) for tokens with embeddings and W_Q/W_K/W_V (scale, causal, focus), or the focus token's weights in attention weights computed elsewhere; reference: replay through the float64 reference and report the largest differences. Pictures (heatmap, model view, head view, network, rollout) follow the JSON in the order asked, as PNG images or embedded SVG resources, and the self-contained HTML report on request as an embedded text/html resource; they are not kept on the server. Every field has a default: with none, the seed example \"The cat sat on the mat\".")]
     public ToolAnswer<ExplainResponse> Explain(ExplainRequest request, CancellationToken cancellation = default)
@@ -101,6 +98,7 @@ public sealed class HeedTools
     }
 
     /// <summary>Soft key-value lookup.</summary>
+    [Computes]
     [McpServerTool(Name = "lookup", Title = "Soft key-value lookup", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("What 'heed lookup' does: matches a query word against key words by the dot product of their vectors, turns the scores into softmax weights and blends the values; every field has a default, and every field left out takes the seed's kv_lookup(\"fruit\", [\"apple\", \"banana\", \"chair\"], [10, 5, 2]).")]
     public LookupResponse Lookup(LookupRequest request, CancellationToken cancellation = default) => _lookup.Lookup(request, cancellation);
@@ -112,10 +110,11 @@ public sealed class HeedTools
 
     /// <summary>A model's configuration.</summary>
     [McpServerTool(Name = "model_config", Title = "Model configuration", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
-    [Description("A model's configuration: layers, heads and sizes.")]
-    public ModelConfig GetModelConfig([Description("The model id from list_models.")] string id) => new(id, _models.Config(id));
+    [Description("A model's configuration: architecture, width, layers, heads (query and key/value), head size, vocabulary and context length; the same object as GET /api/v1/models/{id}/config.")]
+    public ModelConfiguration GetModelConfig([Description("The model id from list_models.")] string id) => _models.Config(id);
 
     /// <summary>Runs a model on a prompt, reporting progress, and returns the status, the summary and links to the rest.</summary>
+    [Computes]
     [McpServerTool(Name = "run_model", Title = "Run a model on a prompt", ReadOnly = false, Idempotent = false, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("Runs a model on a prompt, capturing every layer's and head's attention; sends progress notifications while it runs (when the call has a progress token) and returns the run's status and a summary in plain words, with resource links to its full report (every head's strongest links and the step-by-step walk-through; also the tool get_run_report), its HTML report, pictures and the weights of layer 0, head 0. The run is kept until it expires; the weights of any head are the resources heed://runs/{id}/layers/{layer}/heads/{head}.")]
     public async Task<ToolAnswer<RunOutcome>> RunModel(
@@ -249,6 +248,7 @@ public sealed class HeedTools
     }
 
     /// <summary>Analyses matrices; the chart follows the JSON as an image or an embedded SVG resource.</summary>
+    [Computes]
     [McpServerTool(Name = "workspace_analyse", Title = "Analyse workspace matrices", ReadOnly = false, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("Runs attention (q, k, v) or explain (embeddings, wq, wk, wv) with named matrices as inputs; returns the weights, the output (optionally stored as outputName) and a heatmap chart of the weights, which follows the JSON as a PNG image or an embedded SVG resource (not kept on the server).")]
     public ToolAnswer<AnalyseResponse> WorkspaceAnalyse(AnalyseRequest request, CancellationToken cancellation = default)

@@ -1,11 +1,9 @@
-using System.Buffers.Binary;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Heed.Explain;
 using Heed.Models;
 using Heed.Models.Generation;
 using Heed.Models.Gpt2;
+using Heed.Models.Llama;
 using Heed.Models.Tokenizers;
 
 namespace Heed.Server.Services;
@@ -77,18 +75,17 @@ public sealed partial class ModelCatalog
     /// <exception cref="HeedNotFoundException">No such model.</exception>
     public ModelInfo Get(string id) => id == SeedModelId ? SeedInfo() : Describe(Resolve(id));
 
-    /// <summary>The model's configuration: layers and heads for toy models, the header or config.json for checkpoints.</summary>
+    /// <summary>The model's configuration: sizes, heads and layers, read from the toy model, the llama2.c header or config.json.</summary>
     /// <exception cref="HeedException">The id is refused or the model's files are malformed.</exception>
-    public JsonObject Config(string id)
+    public ModelConfiguration Config(string id)
     {
         if (id == SeedModelId)
         {
-            return ToyModel.Seed().Config();
+            return Seed.Value.Config();
         }
 
         FileSystemInfo entry = Resolve(id);
         ModelInfo info = Describe(entry);
-        var config = new JsonObject { ["id"] = info.Id, ["format"] = info.Format };
         switch (info.Format)
         {
             case "heed-toy":
@@ -96,8 +93,25 @@ public sealed partial class ModelCatalog
             case "llama2c":
                 {
                     string file = entry is FileInfo f ? f.FullName : CheckedFile(entry.FullName, FindCheckpoint((DirectoryInfo)entry)!.Name);
-                    config["header"] = Llama2cHeader(file);
-                    return config;
+                    LlamaConfig header = ReadNamed(id, file, LlamaCheckpoint.ReadConfig);
+                    return new ModelConfiguration
+                    {
+                        Id = id,
+                        Format = info.Format,
+                        Architecture = "llama",
+                        Width = header.Dim,
+                        NumLayers = header.NumLayers,
+                        NumHeads = header.NumHeads,
+                        NumKvHeads = header.KvNumHeads,
+                        HeadSize = header.HeadSize,
+                        FeedForwardWidth = header.HiddenDim,
+                        VocabularySize = header.VocabSize,
+                        ContextLength = header.SeqLen,
+                        NormEpsilon = header.NormEpsilon,
+                        RopeTheta = header.RopeTheta,
+                        Activation = "swiglu",
+                        TiedEmbeddings = header.SharedClassifier,
+                    };
                 }
 
             case "gpt2-safetensors":
@@ -108,20 +122,41 @@ public sealed partial class ModelCatalog
                         throw new HeedException($"model {id}: config.json is larger than {MaxConfigBytes} bytes");
                     }
 
-                    try
+                    Gpt2Config config = ReadNamed(id, file, Gpt2Config.Load);
+                    return new ModelConfiguration
                     {
-                        config["config"] = JsonNode.Parse(File.ReadAllText(file));
-                    }
-                    catch (JsonException ex)
-                    {
-                        throw new HeedException($"model {id}: config.json is not valid JSON: {ex.Message}");
-                    }
-
-                    return config;
+                        Id = id,
+                        Format = info.Format,
+                        Architecture = "gpt2",
+                        Width = config.Width,
+                        NumLayers = config.NumLayers,
+                        NumHeads = config.NumHeads,
+                        NumKvHeads = config.NumHeads,
+                        HeadSize = config.HeadSize,
+                        FeedForwardWidth = config.InnerWidth,
+                        VocabularySize = config.VocabSize,
+                        ContextLength = config.ContextLength,
+                        NormEpsilon = config.LayerNormEpsilon,
+                        Activation = config.Activation,
+                        TiedEmbeddings = true,
+                    };
                 }
 
             default:
-                return config;
+                return new ModelConfiguration { Id = id, Format = info.Format };
+        }
+    }
+
+    // Readers name the file by its full path; clients know the model by id, and the file by its name.
+    private static T ReadNamed<T>(string id, string file, Func<string, T> read)
+    {
+        try
+        {
+            return read(file);
+        }
+        catch (HeedException ex)
+        {
+            throw new HeedException($"model {id}: {ex.Message.Replace(file, Path.GetFileName(file), StringComparison.Ordinal)}", ex);
         }
     }
 
@@ -300,27 +335,6 @@ public sealed partial class ModelCatalog
         }
 
         return file.FullName;
-    }
-
-    private static JsonObject Llama2cHeader(string path)
-    {
-        Span<byte> header = stackalloc byte[28];
-        using (FileStream stream = File.OpenRead(path))
-        {
-            if (stream.ReadAtLeast(header, 28, throwOnEndOfStream: false) < 28)
-            {
-                throw new HeedException($"{Path.GetFileName(path)}: shorter than the 28-byte llama2.c header");
-            }
-        }
-
-        string[] names = ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"];
-        var result = new JsonObject();
-        for (int i = 0; i < names.Length; i++)
-        {
-            result[names[i]] = BinaryPrimitives.ReadInt32LittleEndian(header[(i * 4)..]);
-        }
-
-        return result;
     }
 
     [GeneratedRegex("^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")]

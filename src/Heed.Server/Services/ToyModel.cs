@@ -144,32 +144,20 @@ public sealed partial class ToyModel
         }
     }
 
-    /// <summary>The model's configuration as JSON (format, width, layers × heads with their sizes, vocabulary size).</summary>
-    public JsonObject Config()
+    /// <summary>The model's configuration: width, layers × heads with each head's sizes and scale, vocabulary size.</summary>
+    public ModelConfiguration Config() => new()
     {
-        var layers = new JsonArray();
-        foreach (IReadOnlyList<ToyHead> layer in Layers)
-        {
-            layers.Add(new JsonArray(layer.Select(h => (JsonNode)new JsonObject
-            {
-                ["headSize"] = h.Wq[0].Length,
-                ["valueHeadSize"] = h.Wv[0].Length,
-                ["scale"] = h.Scale,
-            }).ToArray()));
-        }
-
-        return new JsonObject
-        {
-            ["id"] = Id,
-            ["format"] = "heed-toy",
-            ["width"] = Width,
-            ["numLayers"] = Layers.Count,
-            ["numHeads"] = new JsonArray(Layers.Select(l => (JsonNode)l.Count).ToArray()),
-            ["vocabularySize"] = _embeddings.Count,
-            ["unknownWords"] = HashUnknown ? "hash" : "error",
-            ["layers"] = layers,
-        };
-    }
+        Id = Id,
+        Format = "heed-toy",
+        Architecture = "toy",
+        Width = Width,
+        NumLayers = Layers.Count,
+        NumHeads = Layers.Count > 0 ? Layers[0].Count : 0,
+        NumKvHeads = Layers.Count > 0 ? Layers[0].Count : 0,
+        VocabularySize = _embeddings.Count,
+        UnknownWords = HashUnknown ? "hash" : "error",
+        Layers = [.. Layers.Select(layer => (IReadOnlyList<HeadConfiguration>)[.. layer.Select(h => new HeadConfiguration(h.Wq[0].Length, h.Wv[0].Length, h.Scale))])],
+    };
 
     /// <summary>Splits text into words (letters, digits and apostrophes; punctuation is dropped).</summary>
     public static IReadOnlyList<string> Tokenize(string text) => WordPattern().Matches(text ?? "").Select(m => m.Value).ToArray();
