@@ -70,6 +70,13 @@ public sealed class AttentionSet
     public double Score(int layer, int head, int query, int key) =>
         _scores is null ? double.NaN : _scores[layer][head][(query * KeyLength) + key];
 
+    /// <summary>
+    /// Whether (query, key) of one head was masked (never attended, its score −∞), as opposed to a learned weight near zero.
+    /// Known only when the set has scores; without them nothing counts as masked.
+    /// </summary>
+    public bool IsMasked(int layer, int head, int query, int key) =>
+        _scores is not null && double.IsNegativeInfinity(_scores[layer][head][(query * KeyLength) + key]);
+
     /// <summary>The [T·S] row-major weights of one head (not copied).</summary>
     public ReadOnlySpan<double> Matrix(int layer, int head) => _weights[layer][head];
 

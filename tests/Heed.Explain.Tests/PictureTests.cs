@@ -1,7 +1,7 @@
-using System.Text;
 using System.Xml.Linq;
 using Heed.Explain.Pictures;
 using Heed.Explain.Seeds;
+using SkiaSharp;
 
 namespace Heed.Explain.Tests;
 
@@ -25,7 +25,7 @@ public class PictureTests
         Assert.Equal(Svg + "svg", doc.Root!.Name);
         Assert.Equal(tokens * tokens, CountClass(doc, "cell"));
         XElement first = doc.Descendants(Svg + "rect").First(e => (string?)e.Attribute("class") == "cell");
-        string expected = $"t0 -> t0: weight {set.Weight(layers - 1, heads - 1, 0, 0):0.0000}";
+        string expected = $"t0 -> t0: weight {set.Weight(layers - 1, heads - 1, 0, 0):0.0000}, score {set.Score(layers - 1, heads - 1, 0, 0):0.0000}";
         Assert.Equal(expected, first.Element(Svg + "title")!.Value);
     }
 
@@ -104,77 +104,150 @@ public class PictureTests
         }
     }
 
-    [Fact]
-    public void Png_decodes_with_the_scene_size_and_cell_colours()
+    /// <summary>Decodes a PNG with SkiaSharp's codec (libpng-compatible), independent of how it was drawn.</summary>
+    private static SKBitmap Decode(byte[] png) => SKBitmap.Decode(png) ?? throw new InvalidOperationException("not a PNG");
+
+    private static (int R, int G, int B) Pixel(SKBitmap bitmap, double x, double y)
+    {
+        SKColor c = bitmap.GetPixel((int)x, (int)y);
+        return (c.Red, c.Green, c.Blue);
+    }
+
+    [Theory]
+    [InlineData(1.0)]
+    [InlineData(2.0)]
+    public void Png_decodes_with_the_scene_size_times_the_scale_and_cell_colours(double scale)
     {
         AttentionSet set = AttentionSet.FromTrace(CatSatOnTheMat.Trace());
         Scene scene = AttentionPictures.Heatmap(set, 0, 0);
-        PngDecoder png = PngDecoder.Decode(PngEncoder.Encode(Rasterizer.Render(scene)));
-        Assert.Equal(scene.Width, png.Width);
-        Assert.Equal(scene.Height, png.Height);
-        Assert.Equal((255, 255, 255), png[0, 0]);
-        ColorScale scale = ColorScale.Weights();
+        using SKBitmap png = Decode(PngRenderer.Render(scene, scale));
+        Assert.Equal((int)Math.Ceiling(scene.Width * scale), png.Width);
+        Assert.Equal((int)Math.Ceiling(scene.Height * scale), png.Height);
+        Assert.Equal((255, 255, 255), Pixel(png, 0, 0));
+        ColorScale colors = ColorScale.Weights();
         RectShape[] cells = scene.Shapes.OfType<RectShape>().Where(s => s.Kind == "cell").ToArray();
         foreach ((int i, int j) in new[] { (0, 0), (1, 2), (2, 2), (3, 5) })
         {
             RectShape cell = cells[(i * 6) + j];
-            Rgb expected = scale.Map(set.Weight(0, 0, i, j));
+            Rgb expected = colors.Map(set.Weight(0, 0, i, j));
+
             // A corner pixel of the cell: the number is drawn in its middle.
-            Assert.Equal((expected.R, expected.G, expected.B), png[(int)cell.X + 2, (int)cell.Y + 2]);
+            Assert.Equal((expected.R, expected.G, expected.B), Pixel(png, (cell.X + 3) * scale, (cell.Y + 3) * scale));
         }
 
         // The darkest colour of the scale appears at the top of the colour bar.
         RectShape top = scene.Shapes.OfType<RectShape>().First(s => s.Kind == "scale");
-        Assert.Equal((top.Fill.R, top.Fill.G, top.Fill.B), png[(int)top.X + 5, (int)top.Y + 1]);
+        Assert.Equal((top.Fill.R, top.Fill.G, top.Fill.B), Pixel(png, (top.X + 5) * scale, (top.Y + 1.5) * scale));
+    }
+
+    [Fact]
+    public void Masked_cells_are_hatched_and_differ_from_zero_weight_cells_in_svg_and_png()
+    {
+        AttentionSet set = Sets.Random(1, 1, 5, causal: true);
+        Scene scene = AttentionPictures.Heatmap(set, 0, 0);
+        RectShape[] cells = scene.Shapes.OfType<RectShape>().Where(s => s.Kind == "cell").ToArray();
+        Assert.Equal(10, cells.Count(c => c.Masked)); // above the diagonal of 5 x 5
+        Assert.All(cells.Where(c => c.Masked), c => Assert.Contains("masked", c.Tip, StringComparison.Ordinal));
+        XDocument doc = ParseSvg(scene);
+        Assert.Equal(10, doc.Descendants(Svg + "rect").Count(e => (string?)e.Attribute("fill") == $"url(#{SvgWriter.MaskedId})" && (string?)e.Attribute("class") == "cell"));
+        Assert.Single(doc.Descendants(Svg + "pattern"));
+        Assert.Equal(1, CountClass(doc, "masked-key"));
+
+        // In the PNG a masked cell has grey stripes over light grey; a zero-weight cell is the scale's white.
+        using SKBitmap png = Decode(PngRenderer.Render(scene, 2));
+        RectShape masked = cells[1]; // row 0, column 1
+        var seen = new HashSet<(int, int, int)>();
+        for (double x = masked.X + 2; x < masked.X + masked.Width - 2; x += 0.5) seen.Add(Pixel(png, x * 2, (masked.Y + (masked.Height / 2)) * 2));
+        Assert.DoesNotContain((255, 255, 255), seen);
+        Assert.True(seen.Any(c => c.Item1 < 180) && seen.Any(c => c.Item1 > 220), $"a masked cell is striped (dark and light grey), not one flat colour: {string.Join(" ", seen)}");
+        Rgb zero = ColorScale.Weights().Map(0);
+        Assert.Equal((255, 255, 255), (zero.R, zero.G, zero.B));
     }
 
     [Fact]
     public void Png_of_every_picture_decodes()
     {
-        foreach ((_, Scene scene, _) in AttentionPictures.All(Sets.Random(2, 3, 12, causal: true), 1, null))
+        foreach ((_, Scene scene, _) in AttentionPictures.All(Sets.Random(2, 3, 12, causal: true), 1, null, everyHead: true))
         {
-            PngDecoder png = PngDecoder.Decode(PngEncoder.Encode(Rasterizer.Render(scene)));
-            Assert.Equal((scene.Width, scene.Height), (png.Width, png.Height));
+            using SKBitmap png = Decode(PngRenderer.Render(scene));
+            Assert.Equal(((int)Math.Ceiling(scene.Width * 2.0), (int)Math.Ceiling(scene.Height * 2.0)), (png.Width, png.Height));
         }
     }
 
     [Fact]
-    public void Rasterizer_draws_lines_circles_and_text()
+    public void Every_head_gets_a_heatmap_and_a_network_with_head_all()
     {
-        var scene = new Scene(40, 30, "t");
-        scene.Add(new PathShape([(2, 5.5), (38, 5.5)], 3, new Rgb(200, 0, 0)));
-        scene.Add(new CircleShape(20, 20, 5, new Rgb(0, 0, 200), new Rgb(0, 0, 200), 0));
-        scene.Add(new TextShape(1, 26, "I", Rgb.Black));
-        RgbImage image = Rasterizer.Render(scene);
-        Assert.Equal(new Rgb(200, 0, 0), image[20, 5]);
-        Assert.Equal(Rgb.White, image[20, 10]);
-        Assert.Equal(new Rgb(0, 0, 200), image[20, 20]);
-        // "I" at size 1: its stem is column 2 of the glyph, rows 1..5 around the centre line y = 26.
-        Assert.Equal(Rgb.Black, image[3, 26]);
-        Assert.Equal(Rgb.White, image[0, 26]);
-    }
-
-    [Fact]
-    public void Every_glyph_is_distinct_and_space_is_blank()
-    {
-        var seen = new Dictionary<string, char>();
-        for (char c = '!'; c <= '~'; c++)
+        string[] names = [.. AttentionPictures.All(Sets.Random(2, 3, 6), 0, null, allLayers: true, everyHead: true).Select(p => p.Name)];
+        foreach (int l in new[] { 0, 1 })
         {
-            var bits = new StringBuilder();
-            for (int r = 0; r < BitmapFont.Rows; r++)
+            foreach (int h in new[] { 0, 1, 2 })
             {
-                for (int x = 0; x < 5; x++) bits.Append(BitmapFont.Ink(c, x, r) ? '#' : '.');
+                Assert.Contains($"heatmap-layer{l}-head{h}", names);
+                Assert.Contains($"network-layer{l}-head{h}", names);
             }
 
-            Assert.Contains('#', bits.ToString());
-            Assert.False(seen.TryGetValue(bits.ToString(), out char twin), $"'{c}' draws like '{twin}'");
-            seen[bits.ToString()] = c;
+            Assert.Contains($"head-view-layer{l}", names);
         }
 
-        for (int r = 0; r < BitmapFont.Rows; r++)
+        // Without everyHead, head 0 alone (as runs draw them).
+        Assert.Equal(["heatmap", "model-view", "head-view", "network", "rollout"], AttentionPictures.All(Sets.Random(1, 3, 6), 0, null).Select(p => p.Name));
+    }
+
+    [Fact]
+    public void Png_draws_lines_circles_and_text_at_their_places()
+    {
+        var scene = new Scene(60, 40, "t");
+        scene.Add(new PathShape([(2, 5.5), (58, 5.5)], 3, new Rgb(200, 0, 0)));
+        scene.Add(new CircleShape(20, 22, 6, new Rgb(0, 0, 200), new Rgb(0, 0, 200), 0));
+        scene.Add(new TextShape(36, 22, "M", Rgb.Black) { Size = 2 });
+        using SKBitmap png = Decode(PngRenderer.Render(scene, 1));
+        Assert.Equal((200, 0, 0), Pixel(png, 30, 5));
+        Assert.Equal((255, 255, 255), Pixel(png, 30, 12));
+        Assert.Equal((0, 0, 200), Pixel(png, 20, 22));
+
+        // The "M" is inked inside its box (18-pixel text at x 36.., centred on y 22) and nowhere right of it.
+        int inked = 0;
+        for (int x = 36; x < 52; x++)
         {
-            for (int x = 0; x < 5; x++) Assert.False(BitmapFont.Ink(' ', x, r));
+            for (int y = 16; y < 29; y++) inked += Pixel(png, x, y).R < 128 ? 1 : 0;
         }
+
+        Assert.True(inked > 20, $"only {inked} dark pixels where the M is");
+        for (int y = 10; y < 35; y++) Assert.Equal((255, 255, 255), Pixel(png, 57, y));
+    }
+
+    [Fact]
+    public void The_picture_font_has_the_marks_labels_use_and_long_labels_end_in_an_ellipsis()
+    {
+        using var font = new SKFont(PictureFont.Typeface, 11);
+        foreach (char c in "␣…<>_~0123456789abcXYZ")
+        {
+            Assert.True(font.ContainsGlyph(c), $"U+{(int)c:X4} is missing from the picture font");
+        }
+
+        Assert.Equal("␣cat", TokenLabel.Display("\u2581cat"));
+        Assert.Equal("␣cat", TokenLabel.Display("\u0120cat"));
+        Assert.Equal("snake_case", TokenLabel.Display("snake_case"));
+        Assert.Equal("abcdefghijklm…", TokenLabel.Display("abcdefghijklmnopqrstuvwxyz", 14));
+        Assert.True(PictureFont.Width("mmmm", 11) > PictureFont.Width("iiii", 11), "the font is proportional");
+        string fitted = PictureFont.Fit("a rather long token label", 11, 60);
+        Assert.EndsWith("…", fitted, StringComparison.Ordinal);
+        Assert.True(PictureFont.Width(fitted, 11) <= 60);
+
+        // A long token in a heatmap is cut in its label and whole in its hover text.
+        string[] tokens = ["short", "an-unusually-long-token-indeed"];
+        var set = new AttentionSet(tokens, tokens, [[[1, 0, 0.5, 0.5]]]);
+        TextShape label = AttentionPictures.Heatmap(set, 0, 0).Shapes.OfType<TextShape>().First(t => t.Tip == tokens[1]);
+        Assert.EndsWith("…", label.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Scales_outside_the_range_and_oversized_pictures_are_refused_with_one_line()
+    {
+        Scene scene = AttentionPictures.Heatmap(Sets.Random(1, 1, 4), 0, 0);
+        Assert.Contains("expected a number in (0, 8]", Assert.Throws<HeedException>(() => PngRenderer.Render(scene, 0)).Message, StringComparison.Ordinal);
+        Assert.Contains("expected a number in (0, 8]", Assert.Throws<HeedException>(() => PngRenderer.Render(scene, double.NaN)).Message, StringComparison.Ordinal);
+        Assert.Contains("the limit is 16384", Assert.Throws<HeedException>(() => PngRenderer.Render(new Scene(9000, 10, "wide"), 2)).Message, StringComparison.Ordinal);
     }
 
     [Fact]

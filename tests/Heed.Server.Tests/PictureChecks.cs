@@ -19,11 +19,12 @@ internal static class PictureChecks
     public static (int Width, int Height) SvgSize(XElement svg) => ((int)svg.Attribute("width")!, (int)svg.Attribute("height")!);
 
     /// <summary>
-    /// Walks a PNG file: the signature, IHDR first (8-bit RGB), every chunk's CRC-32, IEND last, and the inflated IDAT data
-    /// holding exactly one filter byte plus three bytes per pixel on each row. Returns the size.
+    /// Walks a PNG file: the signature, IHDR first (8-bit RGB or RGBA), every chunk's CRC-32, IEND last, and the inflated IDAT
+    /// data holding exactly one filter byte plus three (four) bytes per pixel on each row. Returns the size.
     /// </summary>
     public static (int Width, int Height) AssertPng(byte[] png)
     {
+        int channels = 0;
         Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, png[..8]);
         int at = 8, width = 0, height = 0;
         var data = new MemoryStream();
@@ -39,7 +40,8 @@ internal static class PictureChecks
                 width = BinaryPrimitives.ReadInt32BigEndian(body);
                 height = BinaryPrimitives.ReadInt32BigEndian(body[4..]);
                 Assert.Equal(8, body[8]);
-                Assert.Equal(2, body[9]);
+                Assert.True(body[9] is 2 or 6, $"colour type {body[9]}; expected RGB (2) or RGBA (6)");
+                channels = body[9] == 2 ? 3 : 4;
             }
             else if (type == "IDAT")
             {
@@ -60,9 +62,12 @@ internal static class PictureChecks
         }
 
         Assert.True(width > 0 && height > 0);
-        Assert.Equal((long)height * (1 + (3 * width)), inflated.Length);
+        Assert.Equal((long)height * (1 + (channels * width)), inflated.Length);
         return (width, height);
     }
+
+    /// <summary>The size of a PNG rendered at the default scale (2 pixels per SVG pixel).</summary>
+    public static (int Width, int Height) Doubled((int Width, int Height) svg) => (svg.Width * 2, svg.Height * 2);
 
     // CRC-32 of ISO 3309 / PNG, bit by bit (independent of the encoder's table).
     private static uint Crc32(ReadOnlySpan<byte> bytes)

@@ -73,10 +73,10 @@ public sealed class RunEndpointTests : IAsyncLifetime
 
         XElement svg = PictureChecks.Svg(await _h.Client.GetStringAsync(new Uri($"/api/v1/runs/{id}/layers/1/heads/0/svg", UriKind.Relative)));
         Assert.Equal(9, svg.Descendants().Count(e => (string?)e.Attribute("class") == "cell"));
-        // The PNG is the same picture rasterized: same size as the SVG of that head.
+        // The PNG is the same picture rendered at the default 2 pixels per SVG pixel.
         XElement svg01 = PictureChecks.Svg(await _h.Client.GetStringAsync(new Uri($"/api/v1/runs/{id}/layers/0/heads/1/svg", UriKind.Relative)));
         byte[] png = await _h.Client.GetByteArrayAsync(new Uri($"/api/v1/runs/{id}/layers/0/heads/1/png", UriKind.Relative));
-        Assert.Equal(PictureChecks.SvgSize(svg01), PictureChecks.AssertPng(png));
+        Assert.Equal(PictureChecks.Doubled(PictureChecks.SvgSize(svg01)), PictureChecks.AssertPng(png));
 
         JsonNode report = await _h.GetJson($"/api/v1/runs/{id}/report");
         Assert.Equal(4, report["heads"]!.AsArray().Count);
@@ -105,7 +105,7 @@ public sealed class RunEndpointTests : IAsyncLifetime
         else Assert.True(shapes > 0, $"{name} has no {shape}");
         using HttpResponseMessage png = await _h.Client.GetAsync(new Uri($"/api/v1/runs/{id}/pictures/{name}.png{query}", UriKind.Relative));
         Assert.Equal("image/png", png.Content.Headers.ContentType?.MediaType);
-        Assert.Equal(PictureChecks.SvgSize(svg), PictureChecks.AssertPng(await png.Content.ReadAsByteArrayAsync()));
+        Assert.Equal(PictureChecks.Doubled(PictureChecks.SvgSize(svg)), PictureChecks.AssertPng(await png.Content.ReadAsByteArrayAsync()));
     }
 
     [Fact]

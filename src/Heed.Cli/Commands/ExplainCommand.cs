@@ -139,7 +139,9 @@ internal static class ExplainCommand
 
         public Option<int?> Layer { get; } = new("--layer") { Description = "The layer to draw (default 0)" };
 
-        public Option<int?> Head { get; } = new("--head") { Description = "The head to draw (default 0; the head view shows all heads unless given)" };
+        public Option<string?> Head { get; } = new("--head") { Description = "The head to draw: a number (default 0; the head view shows all heads unless one is given), or 'all' for a heatmap and network of every head" };
+
+        public Option<double?> PngScale { get; } = new("--png-scale") { Description = "With --out: PNG pixels per picture pixel (default 2, at most 8; the SVGs are unchanged)" };
 
         public Option<string?> Out { get; } = new("--out") { Description = "A folder for the pictures: heatmap, model-view, head-view, network, rollout (.svg and .png) and report.html" };
 
@@ -157,7 +159,7 @@ internal static class ExplainCommand
 
         public void AddTo(Command command)
         {
-            foreach (Option option in new Option[] { Input, Tokens, Embeddings, WQ, WK, WV, Weights, AllowUnnormalized, Scale, Causal, Focus, Layer, Head, Out, Width, Model, Prompt, Tokenizer, AllLayers })
+            foreach (Option option in new Option[] { Input, Tokens, Embeddings, WQ, WK, WV, Weights, AllowUnnormalized, Scale, Causal, Focus, Layer, Head, Out, PngScale, Width, Model, Prompt, Tokenizer, AllLayers })
             {
                 command.Options.Add(option);
             }
@@ -168,12 +170,19 @@ internal static class ExplainCommand
             string? outDir = parse.GetValue(Out);
             if (outDir is not null) PictureFiles.CheckFolder(outDir);
             if (parse.GetValue(Width) is int w && w < 20) throw new HeedException($"--width {w} is too narrow; expected at least 20 columns");
-            int? layer = parse.GetValue(Layer), head = parse.GetValue(Head);
+            int? layer = parse.GetValue(Layer), head = ParseHead(parse.GetValue(Head), out bool everyHead);
             string? focus = parse.GetValue(Focus);
             bool allLayers = parse.GetValue(AllLayers);
+            double pngScale = parse.GetValue(PngScale) ?? PngRenderer.DefaultScale;
+            if (!(pngScale > 0 && pngScale <= PngRenderer.MaxScale))
+            {
+                throw new HeedException($"--png-scale {pngScale.ToString(CultureInfo.InvariantCulture)}: expected a number in (0, {PngRenderer.MaxScale.ToString(CultureInfo.InvariantCulture)}]");
+            }
+
+            if (Given(parse, PngScale) && outDir is null) throw new HeedException("--png-scale applies to the pictures --out DIR writes");
             if (parse.GetValue(Model) is string modelPath)
             {
-                return ResolveModel(parse, modelPath, layer, head, focus, seedScaled, reference) with { AllLayers = allLayers };
+                return ResolveModel(parse, modelPath, layer, head, focus, seedScaled, reference) with { AllLayers = allLayers, EveryHead = everyHead, PngScale = pngScale };
             }
 
             foreach (Option o in new Option[] { Prompt, Tokenizer })
@@ -181,7 +190,16 @@ internal static class ExplainCommand
                 if (Given(parse, o)) throw new HeedException($"{o.Name} needs --model PATH (a llama2.c checkpoint or a GPT-2 folder)");
             }
 
-            return ResolveInput(parse, layer, head, focus, seedScaled, reference) with { AllLayers = allLayers };
+            return ResolveInput(parse, layer, head, focus, seedScaled, reference) with { AllLayers = allLayers, EveryHead = everyHead, PngScale = pngScale };
+        }
+
+        // "--head N" or "--head all".
+        private static int? ParseHead(string? value, out bool everyHead)
+        {
+            everyHead = string.Equals(value, "all", StringComparison.OrdinalIgnoreCase);
+            if (value is null || everyHead) return null;
+            if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int head)) return head;
+            throw new HeedException($"--head {value}: expected a head number (0, 1, ...) or 'all'");
         }
 
         private Explained ResolveModel(ParseResult parse, string modelPath, int? layer, int? head, string? focus, bool seedScaled, bool reference)
@@ -384,6 +402,12 @@ internal static class ExplainCommand
         /// <summary>Whether the pictures cover every layer.</summary>
         public bool AllLayers { get; init; }
 
+        /// <summary>Whether the heatmap and network are drawn for every head (--head all).</summary>
+        public bool EveryHead { get; init; }
+
+        /// <summary>PNG pixels per picture pixel.</summary>
+        public double PngScale { get; init; } = PngRenderer.DefaultScale;
+
         private bool IsSeed => SeedScaled is not null;
 
         public string Text()
@@ -488,7 +512,7 @@ internal static class ExplainCommand
         public IReadOnlyList<string> WritePictures(string? folder)
         {
             if (folder is null) return [];
-            IReadOnlyList<(string Name, Scene Scene, string Description)> pictures = AttentionPictures.All(Set, Layer, Head, AllLayers);
+            IReadOnlyList<(string Name, Scene Scene, string Description)> pictures = AttentionPictures.All(Set, Layer, Head, AllLayers, EveryHead);
             var intro = new List<string>
             {
                 $"Source: {Source}. {Set.Layers} layer(s) x {Set.Heads} head(s); {Set.QueryLength} query tokens, {Set.KeyLength} key tokens.",
@@ -496,7 +520,7 @@ internal static class ExplainCommand
             };
             if (Model is not null) intro.Insert(1, $"Prompt tokens: {string.Join(" ", Model.Trace.Tokens)}. {ModelAttentionRun.HowQkvAreMade(Model.Trace.Architecture)}");
             string title = IsSeed ? "Attention in \"The cat sat on the mat\" (seed 000)" : $"Attention in {Source}";
-            return PictureFiles.WriteAll(folder, PictureFiles.Render(pictures, title, intro, Trace is null && Model is null ? null : Text()));
+            return PictureFiles.WriteAll(folder, PictureFiles.Render(pictures, title, intro, Trace is null && Model is null ? null : Text(), PngScale));
         }
     }
 

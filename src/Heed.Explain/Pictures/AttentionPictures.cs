@@ -5,7 +5,7 @@ namespace Heed.Explain.Pictures;
 
 /// <summary>
 /// The pictures of an <see cref="AttentionSet"/>, each built as a <see cref="Scene"/> (write it with <see cref="SvgWriter"/>
-/// or <see cref="Rasterizer"/> and <see cref="PngEncoder"/>): a heatmap of one head, the model view (every layer × head),
+/// or <see cref="PngRenderer"/>): a heatmap of one head, the model view (every layer × head),
 /// the head view (token-to-token lines), the network view of one head and the attention rollout.
 /// </summary>
 public static class AttentionPictures
@@ -14,7 +14,13 @@ public static class AttentionPictures
     private const int Margin = 16;
 
     /// <summary>Height of the title block (a size-2 title and a size-1 subtitle).</summary>
-    private const int Header = 52;
+    private const int Header = 56;
+
+    /// <summary>The longest token label in characters (longer ones end in '…'; the full token is in the hover text).</summary>
+    private const int MaxLabel = 14;
+
+    /// <summary>A masked cell in a thumbnail (too small to hatch): a warm grey that no colour of the weight scale has.</summary>
+    private static readonly Rgb MaskedThumb = new(222, 212, 196);
 
     /// <summary>Weights below this are not drawn as lines in the head and network views (they would be invisible anyway).</summary>
     public const double DefaultMinWeight = 0.02;
@@ -39,19 +45,19 @@ public static class AttentionPictures
         set.CheckIndex(layer, head);
         int t = set.QueryLength, s = set.KeyLength;
         ColorScale scale = ColorScale.Weights(scaleLabel ?? "attention weight");
-        string[] rows = set.QueryTokens.Select(x => TokenLabel.Display(x)).ToArray();
-        string[] cols = set.KeyTokens.Select(x => TokenLabel.Display(x)).ToArray();
-        int cell = Math.Clamp(560 / Math.Max(t, s), 10, 44);
-        int labelWidth = (rows.Max(r => r.Length) * BitmapFont.Advance) + 10;
-        int labelHeight = (cols.Max(c => c.Length) * BitmapFont.Advance) + 10;
+        string[] rows = set.QueryTokens.Select(x => TokenLabel.Display(x, MaxLabel)).ToArray();
+        string[] cols = set.KeyTokens.Select(x => TokenLabel.Display(x, MaxLabel)).ToArray();
+        int cell = Math.Clamp(560 / Math.Max(t, s), 12, 44);
+        int labelWidth = LabelWidth(rows) + 10;
+        int labelHeight = LabelWidth(cols) + 10;
         int gridX = Margin + labelWidth, gridY = Header + labelHeight;
         int barX = gridX + (s * cell) + 28;
         title ??= $"Layer {layer}, head {head}: attention weights";
         string subtitle = "rows: query (attending) token; columns: key (attended) token";
-        int width = Math.Max(barX + 100, TitleWidth(title, subtitle));
+        int width = Math.Max(barX + MaskedKeyWidth, TitleWidth(title, subtitle));
         List<string> footer = Wrap(notes, width);
         int barHeight = Math.Max(140, Math.Min(t * cell, 260));
-        int height = Math.Max(gridY + (t * cell), gridY + barHeight) + Margin + (footer.Count * 13) + (footer.Count > 0 ? 8 : 0);
+        int height = Math.Max(gridY + (t * cell), gridY + barHeight + 40) + Margin + (footer.Count * 14) + (footer.Count > 0 ? 8 : 0);
 
         var scene = new Scene(width, height, title);
         AddTitle(scene, title, subtitle);
@@ -65,20 +71,23 @@ public static class AttentionPictures
             scene.Add(new TextShape(gridX + (j * cell) + (cell / 2.0), gridY - 5, cols[j], Rgb.Ink) { Vertical = true, Tip = set.KeyTokens[j] });
         }
 
-        bool values = cell >= 32;
+        bool values = cell >= 32, anyMasked = false;
         for (int i = 0; i < t; i++)
         {
             for (int j = 0; j < s; j++)
             {
                 double w = set.Weight(layer, head, i, j);
                 Rgb color = scale.Map(w);
+                bool masked = set.IsMasked(layer, head, i, j);
+                anyMasked |= masked;
                 string score = set.HasScores ? $", score {Fixed(set.Score(layer, head, i, j))}" : "";
                 scene.Add(new RectShape(gridX + (j * cell), gridY + (i * cell), cell, cell, color)
                 {
                     Kind = "cell",
-                    Tip = $"{set.QueryTokens[i]} -> {set.KeyTokens[j]}: weight {Fixed(w)}{score}",
+                    Masked = masked,
+                    Tip = masked ? $"{set.QueryTokens[i]} -> {set.KeyTokens[j]}: masked (never attended), weight 0" : $"{set.QueryTokens[i]} -> {set.KeyTokens[j]}: weight {Fixed(w)}{score}",
                 });
-                if (values)
+                if (values && !masked)
                 {
                     scene.Add(new TextShape(gridX + (j * cell) + (cell / 2.0), gridY + (i * cell) + (cell / 2.0), Short(w), color.Luminance < 0.5 ? Rgb.White : Rgb.Ink) { Anchor = TextAnchor.Middle });
                 }
@@ -87,7 +96,8 @@ public static class AttentionPictures
 
         scene.Add(new RectShape(gridX, gridY, s * cell, t * cell, Rgb.White) { Filled = false, Stroke = Rgb.Gray });
         AddColorBar(scene, scale, barX, gridY, barHeight);
-        AddFooter(scene, footer, height - Margin - (footer.Count * 13));
+        if (anyMasked) AddMaskedKey(scene, barX, gridY + barHeight + 18, hatched: true);
+        AddFooter(scene, footer, height - Margin - (footer.Count * 14));
         return scene;
     }
 
@@ -103,16 +113,17 @@ public static class AttentionPictures
         ColorScale scale = ColorScale.Weights();
         int pixel = Math.Clamp(96 / Math.Max(t, s), 1, 12);
         int thumbWidth = s * pixel, thumbHeight = t * pixel, gap = 10;
-        int rowLabel = (BitmapFont.Advance * (set.Layers - 1).ToString(CultureInfo.InvariantCulture).Length) + 20;
+        int rowLabel = (int)Math.Ceiling(TextWidth("L" + (set.Layers - 1).ToString(CultureInfo.InvariantCulture))) + 10;
         int gridX = Margin + rowLabel, gridY = Header + 16;
         int step = Math.Max(thumbWidth, 24) + gap;
         int barX = gridX + (set.Heads * step) + 18;
         string title = $"Model view: {set.Layers} layer{(set.Layers == 1 ? "" : "s")} x {set.Heads} head{(set.Heads == 1 ? "" : "s")}";
         string subtitle = $"each square is one head's [{t} x {s}] weights; rows of a square: query tokens, columns: key tokens";
-        int width = Math.Max(barX + 100, TitleWidth(title, subtitle));
+        int width = Math.Max(barX + MaskedKeyWidth, TitleWidth(title, subtitle));
         int barHeight = Math.Max(140, Math.Min(set.Layers * (thumbHeight + gap), 260));
-        int height = Math.Max(gridY + (set.Layers * (thumbHeight + gap)), gridY + barHeight) + Margin;
+        int height = Math.Max(gridY + (set.Layers * (thumbHeight + gap)), gridY + barHeight + 40) + Margin;
         var scene = new Scene(width, height, title);
+        bool anyMasked = false;
         AddTitle(scene, title, subtitle);
         for (int h = 0; h < set.Heads; h++)
         {
@@ -134,7 +145,9 @@ public static class AttentionPictures
                     for (int j = 0; j < s; j++)
                     {
                         double w = m[(i * s) + j];
-                        image[j, i] = scale.Map(w);
+                        bool masked = set.IsMasked(l, h, i, j);
+                        anyMasked |= masked;
+                        image[j, i] = masked ? MaskedThumb : scale.Map(w);
                         if (w > max)
                         {
                             max = w;
@@ -155,6 +168,7 @@ public static class AttentionPictures
         }
 
         AddColorBar(scene, scale, barX, gridY, barHeight);
+        if (anyMasked) AddMaskedKey(scene, barX, gridY + barHeight + 18, hatched: false);
         return scene;
     }
 
@@ -174,18 +188,18 @@ public static class AttentionPictures
         ArgumentNullException.ThrowIfNull(set);
         set.CheckIndex(layer, head);
         int[] heads = head is int only ? [only] : Enumerable.Range(0, set.Heads).ToArray();
-        string[] rows = set.QueryTokens.Select(x => TokenLabel.Display(x)).ToArray();
-        string[] cols = set.KeyTokens.Select(x => TokenLabel.Display(x)).ToArray();
+        string[] rows = set.QueryTokens.Select(x => TokenLabel.Display(x, MaxLabel)).ToArray();
+        string[] cols = set.KeyTokens.Select(x => TokenLabel.Display(x, MaxLabel)).ToArray();
         const int Span = 240;
         int rowHeight = Math.Max(set.QueryLength, set.KeyLength) <= 32 ? 22 : 14;
         int legendRows = heads.Length > 1 ? ((heads.Length + 7) / 8) : 0;
         int top = Header + 10 + (legendRows * 16);
-        int leftX = Margin + (rows.Max(r => r.Length) * BitmapFont.Advance);
+        int leftX = Margin + LabelWidth(rows);
         int rightX = leftX + 12 + Span;
         string title = head is int h1 ? $"Head view: layer {layer}, head {h1}"
             : set.Heads == 1 ? $"Head view: layer {layer}, head 0" : $"Head view: layer {layer}, all {set.Heads} heads";
         string subtitle = "left: query tokens; right: key tokens; line thickness and opacity = attention weight";
-        int width = Math.Max(rightX + (cols.Max(c => c.Length) * BitmapFont.Advance) + Margin, TitleWidth(title, subtitle));
+        int width = Math.Max(rightX + LabelWidth(cols) + Margin, TitleWidth(title, subtitle));
         int height = top + (Math.Max(set.QueryLength, set.KeyLength) * rowHeight) + Margin;
         var scene = new Scene(width, height, title);
         AddTitle(scene, title, subtitle);
@@ -227,12 +241,18 @@ public static class AttentionPictures
     /// <summary>
     /// One head as a directed weighted network (the network that "springs into existence" for one input): tokens are nodes
     /// on a circle, an arrow j → i means token i reads from token j, thick and opaque as the weight. Because W_Q and W_K differ,
-    /// i → j and j → i are different edges, drawn bending to opposite sides. A node's fill is the weight on itself.
-    /// Edges are shapes of kind "edge" (weights of at least <paramref name="minWeight"/>, self-weights excluded); nodes "node".
+    /// i → j and j → i are different edges, drawn bending to opposite sides. A node's fill is the weight on itself. Labels
+    /// point outward along their node's radius, so neighbours never overlap. Edges are shapes of kind "edge" (weights of at
+    /// least the threshold, self-weights excluded; the legend states the threshold); nodes "node".
     /// </summary>
+    /// <param name="set">The weights.</param>
+    /// <param name="layer">The layer.</param>
+    /// <param name="head">The head.</param>
+    /// <param name="minWeight">The smallest weight drawn; by default 0.02 up to 4 tokens and 1/n (uniform attention) beyond,
+    /// so a prompt shows the links that stand out instead of a tangle.</param>
     /// <exception cref="HeedException">The layer or head is out of range, or the set is not self-attention (T ≠ S).</exception>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static Scene Network(AttentionSet set, int layer, int head, double minWeight = DefaultMinWeight)
+    public static Scene Network(AttentionSet set, int layer, int head, double? minWeight = null)
     {
         ArgumentNullException.ThrowIfNull(set);
         set.CheckIndex(layer, head);
@@ -242,23 +262,28 @@ public static class AttentionPictures
         }
 
         int n = set.QueryLength;
-        string[] labels = set.QueryTokens.Select(x => TokenLabel.Display(x)).ToArray();
+        double threshold = minWeight ?? (n <= 4 ? DefaultMinWeight : Math.Max(DefaultMinWeight, 1.0 / n));
+        string[] labels = set.QueryTokens.Select(x => TokenLabel.Display(x, 10)).ToArray();
         ColorScale scale = ColorScale.Weights("weight on itself");
         double nodeRadius = n <= 12 ? 14 : n <= 32 ? 9 : 6;
         double radius = Math.Max(110, n * 34 / (2 * Math.PI));
-        int labelPad = (labels.Max(l => l.Length) * BitmapFont.Advance) + 14;
-        double cx = Margin + labelPad + nodeRadius + radius, cy = Header + 24 + nodeRadius + radius;
+        int labelPad = LabelWidth(labels) + 12;
+        double cx = Margin + labelPad + nodeRadius + radius, cy = Header + 16 + labelPad + nodeRadius + radius;
         string title = $"Layer {layer}, head {head} as a network";
         string subtitle = "arrow j -> i: token i reads from token j; thickness and opacity = weight; node colour = weight on itself";
+        string drawn = minWeight is null && n > 4
+            ? $"Edges below {Short(threshold)} (uniform attention, 1/{n}) are not drawn; hover a node or edge for exact values."
+            : $"Edges below {Short(threshold)} are not drawn.";
         var legend = new List<string>
         {
             "Each token is a node and each weight an edge: a network that exists only for this input.",
             "a -> b and b -> a are different edges because queries and keys come from different matrices (W_Q, W_K).",
+            drawn,
         };
         int barX = (int)(cx + radius + nodeRadius + labelPad + 12);
         int width = Math.Max(barX + 100, TitleWidth(title, subtitle));
         List<string> footer = Wrap(legend, width);
-        int height = (int)(cy + radius + nodeRadius + 24) + (footer.Count * 13) + Margin;
+        int height = (int)(cy + radius + nodeRadius + labelPad + 8) + (footer.Count * 14) + Margin;
         var scene = new Scene(width, height, title);
         AddTitle(scene, title, subtitle);
         var positions = new (double X, double Y)[n];
@@ -268,12 +293,13 @@ public static class AttentionPictures
             positions[i] = (cx + (radius * Math.Cos(angle)), cy + (radius * Math.Sin(angle)));
         }
 
+        var edgeLabels = new List<(double Weight, double X, double Y)>();
         for (int i = 0; i < n; i++)
         {
             for (int j = 0; j < n; j++)
             {
                 double w = set.Weight(layer, head, i, j);
-                if (i == j || !(w >= minWeight)) continue;
+                if (i == j || !(w >= threshold)) continue;
                 double thickness = 0.8 + (6 * w);
                 List<(double X, double Y)> curve = Bend(positions[j], positions[i], nodeRadius, out (double X, double Y) middle);
                 string score = set.HasScores ? $", score {Fixed(set.Score(layer, head, i, j))}" : "";
@@ -283,13 +309,21 @@ public static class AttentionPictures
                     Arrow = 7 + (1.2 * thickness),
                     Tip = $"{set.KeyTokens[j]} -> {set.QueryTokens[i]}: {set.QueryTokens[i]} reads {set.KeyTokens[j]} with weight {Fixed(w)}{score}",
                 });
-                if (n <= 8)
-                {
-                    string text = Short(w);
-                    scene.Add(new RectShape(middle.X - (BitmapFont.Width(text) / 2.0) - 2, middle.Y - 6, BitmapFont.Width(text) + 4, 12, Rgb.White));
-                    scene.Add(new TextShape(middle.X, middle.Y, text, new Rgb(120, 50, 10)) { Anchor = TextAnchor.Middle, Kind = "edge-label" });
-                }
+                if (n <= 8) edgeLabels.Add((w, middle.X, middle.Y));
             }
+        }
+
+        // Edge values, strongest first, each only where it overlaps no value already placed (the rest are on hover).
+        var placed = new List<(double X0, double Y0, double X1, double Y1)>();
+        foreach ((double w, double x, double y) in edgeLabels.OrderByDescending(e => e.Weight))
+        {
+            string text = Short(w);
+            double half = (TextWidth(text) / 2.0) + 2;
+            (double X0, double Y0, double X1, double Y1) box = (x - half, y - 7, x + half, y + 7);
+            if (placed.Any(p => box.X0 < p.X1 && p.X0 < box.X1 && box.Y0 < p.Y1 && p.Y0 < box.Y1)) continue;
+            placed.Add(box);
+            scene.Add(new RectShape(box.X0, box.Y0, box.X1 - box.X0, 14, Rgb.White));
+            scene.Add(new TextShape(x, y, text, new Rgb(120, 50, 10)) { Anchor = TextAnchor.Middle, Kind = "edge-label" });
         }
 
         for (int i = 0; i < n; i++)
@@ -300,15 +334,21 @@ public static class AttentionPictures
                 Kind = "node",
                 Tip = $"{set.QueryTokens[i]}: weight on itself {Fixed(self)}",
             });
+
+            // Along the radius, reading outward; on the left half turned half a circle more so it never reads upside down.
             double angle = (-Math.PI / 2) + (2 * Math.PI * i / n), reach = radius + nodeRadius + 6;
-            double c = Math.Cos(angle);
-            TextAnchor anchor = c > 0.3 ? TextAnchor.Start : c < -0.3 ? TextAnchor.End : TextAnchor.Middle;
-            double dy = anchor == TextAnchor.Middle ? Math.Sign(Math.Sin(angle)) * 4 : 0;
-            scene.Add(new TextShape(cx + (reach * c), cy + (reach * Math.Sin(angle)) + dy, labels[i], Rgb.Ink) { Anchor = anchor, Tip = set.QueryTokens[i] });
+            double degrees = angle * 180 / Math.PI;
+            bool left = Math.Cos(angle) < -1e-9;
+            scene.Add(new TextShape(cx + (reach * Math.Cos(angle)), cy + (reach * Math.Sin(angle)), labels[i], Rgb.Ink)
+            {
+                Anchor = left ? TextAnchor.End : TextAnchor.Start,
+                Angle = left ? degrees + 180 : degrees,
+                Tip = set.QueryTokens[i],
+            });
         }
 
         AddColorBar(scene, scale, barX, Header + 24, 140);
-        AddFooter(scene, footer, height - Margin - (footer.Count * 13));
+        AddFooter(scene, footer, height - Margin - (footer.Count * 14));
         return scene;
     }
 
@@ -325,33 +365,47 @@ public static class AttentionPictures
     /// <summary>
     /// Every picture of <paramref name="set"/>: the heatmap, head view and network of one layer (or of every layer), the
     /// model view and the rollout. Returns (file stem, scene, one-line description); with <paramref name="allLayers"/> the
-    /// per-layer stems end in "-layerN".
+    /// per-layer stems end in "-layerN". With <paramref name="head"/> null the head view overlays every head and the heatmap
+    /// and network show head 0, or, with <paramref name="everyHead"/>, every head (stems ending in "-headN").
     /// </summary>
     /// <param name="set">The weights.</param>
     /// <param name="layer">The layer for the heatmap, head view and network (ignored with <paramref name="allLayers"/>).</param>
-    /// <param name="head">The head for the heatmap and network; the head view shows every head when null.</param>
+    /// <param name="head">The head for the heatmap, network and head view; null for all heads in the head view.</param>
     /// <param name="allLayers">Draw the heatmap, head view and network of every layer.</param>
+    /// <param name="everyHead">With <paramref name="head"/> null, draw the heatmap and network of every head.</param>
     /// <exception cref="HeedException">The layer or head is out of range.</exception>
-    public static IReadOnlyList<(string Name, Scene Scene, string Description)> All(AttentionSet set, int layer, int? head, bool allLayers = false)
+    public static IReadOnlyList<(string Name, Scene Scene, string Description)> All(AttentionSet set, int layer, int? head, bool allLayers = false, bool everyHead = false)
     {
         ArgumentNullException.ThrowIfNull(set);
         set.CheckIndex(layer, head);
-        int h = head ?? 0;
         bool square = set.QueryLength == set.KeyLength;
         int[] layers = allLayers ? [.. Enumerable.Range(0, set.Layers)] : [layer];
+        everyHead = everyHead && head is null && set.Heads > 1;
+        int[] heads = everyHead ? [.. Enumerable.Range(0, set.Heads)] : [head ?? 0];
         var perLayer = new (string, Scene, string)[layers.Length][];
 
-        // Each layer's scenes are independent: build them in parallel (the rasterizing that follows is parallel too).
+        // Each layer's scenes are independent: build them in parallel (the rendering that follows is parallel too).
         Parallel.For(0, layers.Length, k =>
         {
             int l = layers[k];
             string suffix = allLayers ? string.Create(CultureInfo.InvariantCulture, $"-layer{l}") : "";
-            var scenes = new List<(string, Scene, string)>
+            var scenes = new List<(string, Scene, string)>();
+            foreach (int h in heads)
             {
-                ("heatmap" + suffix, Heatmap(set, l, h), $"Layer {l}, head {h}: each cell is how much the row's token attends to the column's token; each row sums to 1."),
-                ("head-view" + suffix, HeadView(set, l, head), $"Layer {l}: lines from each query token (left) to the key tokens (right) it attends to; thicker and darker = more weight."),
-            };
-            if (square) scenes.Add(("network" + suffix, Network(set, l, h), $"Layer {l}, head {h} as a directed network: asymmetric, built for this input only."));
+                string stem = suffix + (everyHead ? string.Create(CultureInfo.InvariantCulture, $"-head{h}") : "");
+                scenes.Add(("heatmap" + stem, Heatmap(set, l, h), $"Layer {l}, head {h}: each cell is how much the row's token attends to the column's token; each row sums to 1."));
+            }
+
+            scenes.Add(("head-view" + suffix, HeadView(set, l, head), $"Layer {l}: lines from each query token (left) to the key tokens (right) it attends to; thicker and darker = more weight."));
+            if (square)
+            {
+                foreach (int h in heads)
+                {
+                    string stem = suffix + (everyHead ? string.Create(CultureInfo.InvariantCulture, $"-head{h}") : "");
+                    scenes.Add(("network" + stem, Network(set, l, h), $"Layer {l}, head {h} as a directed network: asymmetric, built for this input only."));
+                }
+            }
+
             perLayer[k] = [.. scenes];
         });
 
@@ -389,12 +443,28 @@ public static class AttentionPictures
 
     private static void AddTitle(Scene scene, string title, string subtitle)
     {
-        scene.Add(new TextShape(Margin, Margin + 7, title, Rgb.Ink) { Size = 2 });
-        scene.Add(new TextShape(Margin, Margin + 26, subtitle, Rgb.Gray));
+        scene.Add(new TextShape(Margin, Margin + 8, title, Rgb.Ink) { Size = 2 });
+        scene.Add(new TextShape(Margin, Margin + 30, subtitle, Rgb.Gray));
     }
 
     private static int TitleWidth(string title, string subtitle) =>
-        (2 * Margin) + 8 + Math.Max(BitmapFont.Width(title, 2), BitmapFont.Width(subtitle));
+        (2 * Margin) + 8 + (int)Math.Ceiling(Math.Max(TextWidth(title, 2), TextWidth(subtitle)));
+
+    private static double TextWidth(string text, int size = 1) => PictureFont.Width(text, TextShape.FontSizeOf(size));
+
+    private static int LabelWidth(IEnumerable<string> labels) => (int)Math.Ceiling(labels.Max(l => TextWidth(l)));
+
+    private const string MaskedKeyText = "masked (never attended)";
+
+    // Room right of the colour bar's left edge for the bar, its numbers and label, and the masked-cell key.
+    private static int MaskedKeyWidth => Math.Max(100, 20 + (int)Math.Ceiling(TextWidth(MaskedKeyText)) + Margin);
+
+    /// <summary>The legend entry for masked cells: a hatched (heatmap) or plain (thumbnail) swatch and its meaning.</summary>
+    private static void AddMaskedKey(Scene scene, int x, int y, bool hatched)
+    {
+        scene.Add(new RectShape(x, y, 14, 14, MaskedThumb) { Masked = hatched, Stroke = Rgb.Gray, Kind = "masked-key" });
+        scene.Add(new TextShape(x + 20, y + 7, MaskedKeyText, Rgb.Ink));
+    }
 
     private static void AddColorBar(Scene scene, ColorScale scale, int x, int y, int height)
     {
@@ -415,20 +485,20 @@ public static class AttentionPictures
             scene.Add(new TextShape(x + Width + 7, ty, value.ToString("0.00", CultureInfo.InvariantCulture), Rgb.Ink));
         }
 
-        scene.Add(new TextShape(x + Width + 48, y + (height / 2.0), scale.Label, Rgb.Ink) { Vertical = true, Anchor = TextAnchor.Middle });
+        scene.Add(new TextShape(x + Width + 58, y + (height / 2.0), scale.Label, Rgb.Ink) { Vertical = true, Anchor = TextAnchor.Middle });
     }
 
     private static List<string> Wrap(IReadOnlyList<string>? notes, int width)
     {
         var lines = new List<string>();
         if (notes is null) return lines;
-        int perLine = Math.Max(20, (width - (2 * Margin)) / BitmapFont.Advance);
+        double available = Math.Max(160, width - (2 * Margin));
         foreach (string note in notes)
         {
             string line = "";
             foreach (string word in note.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             {
-                if (line.Length > 0 && line.Length + 1 + word.Length > perLine)
+                if (line.Length > 0 && TextWidth(line + " " + word) > available)
                 {
                     lines.Add(line);
                     line = word;
@@ -449,7 +519,7 @@ public static class AttentionPictures
     {
         for (int k = 0; k < lines.Count; k++)
         {
-            scene.Add(new TextShape(Margin, top + (k * 13) + 6, lines[k], Rgb.Gray) { Kind = "note" });
+            scene.Add(new TextShape(Margin, top + (k * 14) + 7, lines[k], Rgb.Gray) { Kind = "note" });
         }
     }
 

@@ -146,8 +146,9 @@ public static class PictureFiles
         }
     }
 
-    /// <summary>The SVG and PNG files of each picture, plus <c>report.html</c> holding them all.</summary>
-    public static IReadOnlyList<(string Name, byte[] Bytes)> Render(IReadOnlyList<(string Name, Scene Scene, string Description)> pictures, string reportTitle, IReadOnlyList<string> intro, string? preformatted = null)
+    /// <summary>The SVG and PNG files of each picture (PNGs at <paramref name="scale"/> pixels per SVG pixel), plus <c>report.html</c> holding them all.</summary>
+    /// <exception cref="HeedException">The scale is out of range or a picture would be too large at it.</exception>
+    public static IReadOnlyList<(string Name, byte[] Bytes)> Render(IReadOnlyList<(string Name, Scene Scene, string Description)> pictures, string reportTitle, IReadOnlyList<string> intro, string? preformatted = null, double scale = PngRenderer.DefaultScale)
     {
         ArgumentNullException.ThrowIfNull(pictures);
         var files = new (string Name, byte[] Bytes)[(pictures.Count * 2) + 1];
@@ -165,7 +166,7 @@ public static class PictureFiles
             }
             else
             {
-                files[(2 * k) + 1] = (name + ".png", PngEncoder.Encode(Rasterizer.Render(scene)));
+                files[(2 * k) + 1] = (name + ".png", PngRenderer.Render(scene, scale));
             }
         });
         files[^1] = ("report.html", Encoding.UTF8.GetBytes(HtmlReport.Build(reportTitle, intro, pictures, preformatted, inline)));

@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-
 namespace Heed.Explain.Pictures;
 
 /// <summary>An 8-bit RGB raster, row-major, 3 bytes per pixel.</summary>
@@ -46,25 +44,6 @@ public sealed class RgbImage
             Pixels[i + 1] = value.G;
             Pixels[i + 2] = value.B;
         }
-    }
-
-    /// <summary>Mixes <paramref name="color"/> into pixel (x, y) with weight <paramref name="alpha"/>; outside the image does nothing.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Blend(int x, int y, Rgb color, double alpha)
-    {
-        if ((uint)x >= (uint)Width || (uint)y >= (uint)Height || !(alpha > 0)) return;
-        int i = ((y * Width) + x) * 3;
-        if (alpha >= 1)
-        {
-            Pixels[i] = color.R;
-            Pixels[i + 1] = color.G;
-            Pixels[i + 2] = color.B;
-            return;
-        }
-
-        Pixels[i] = (byte)Math.Round(Pixels[i] + ((color.R - Pixels[i]) * alpha));
-        Pixels[i + 1] = (byte)Math.Round(Pixels[i + 1] + ((color.G - Pixels[i + 1]) * alpha));
-        Pixels[i + 2] = (byte)Math.Round(Pixels[i + 2] + ((color.B - Pixels[i + 2]) * alpha));
     }
 
     private int Index(int x, int y)

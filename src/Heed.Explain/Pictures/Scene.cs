@@ -1,8 +1,8 @@
 namespace Heed.Explain.Pictures;
 
 /// <summary>
-/// A picture as a list of shapes in pixel coordinates (origin top left, y down). One scene is written both as SVG
-/// (<see cref="SvgWriter"/>) and as PNG (<see cref="Rasterizer"/>, <see cref="PngEncoder"/>), so the two always agree.
+/// A picture as a list of shapes in pixel coordinates (origin top left, y down). A scene is written as SVG
+/// (<see cref="SvgWriter"/>), and the PNG is that SVG rendered (<see cref="PngRenderer"/>), so the two always agree.
 /// </summary>
 public sealed class Scene
 {
@@ -65,6 +65,9 @@ public sealed record RectShape(double X, double Y, double Width, double Height, 
 
     /// <summary>Whether the fill is drawn (false draws the outline only).</summary>
     public bool Filled { get; init; } = true;
+
+    /// <summary>A masked cell: grey with diagonal hatching instead of <see cref="Fill"/>, so it never reads as a learned zero.</summary>
+    public bool Masked { get; init; }
 }
 
 /// <summary>A polyline with round joins and caps; an arrowhead at the end when <see cref="Arrow"/> is set.</summary>
@@ -95,19 +98,28 @@ public enum TextAnchor
 }
 
 /// <summary>
-/// One line of text in the built-in 5×7 pixel font (6 pixels per character at size 1); the anchor point is the vertical
-/// middle of the capitals. <see cref="Vertical"/> text reads bottom to top.
+/// One line of text in <see cref="PictureFont"/>; the anchor point is the vertical middle of the text's capitals.
+/// <see cref="Angle"/> turns it about that point (−90: reads bottom to top).
 /// </summary>
 public sealed record TextShape(double X, double Y, string Text, Rgb Color) : Shape
 {
     /// <summary>Where the point lies along the text.</summary>
     public TextAnchor Anchor { get; init; } = TextAnchor.Start;
 
-    /// <summary>Integer magnification (1 = 6×10 pixel characters).</summary>
+    /// <summary>Size step: 1 is 11-pixel body text, 2 an 18-pixel title.</summary>
     public int Size { get; init; } = 1;
 
-    /// <summary>Turned 90° counter-clockwise (for column labels).</summary>
+    /// <summary>The font size in pixels.</summary>
+    public double FontSize => FontSizeOf(Size);
+
+    /// <summary>Turned 90° counter-clockwise (for column labels); the same as <see cref="Angle"/> = −90.</summary>
     public bool Vertical { get; init; }
+
+    /// <summary>Rotation in degrees, clockwise (SVG's sense), about the anchor point.</summary>
+    public double Angle { get; init; }
+
+    /// <summary>The font size in pixels of size step <paramref name="size"/>.</summary>
+    public static double FontSizeOf(int size) => 4 + (7 * Math.Max(1, size));
 }
 
 /// <summary>A small bitmap drawn with each of its pixels as a <see cref="PixelSize"/>-wide square (thumbnails).</summary>

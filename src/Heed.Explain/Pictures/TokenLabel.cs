@@ -3,13 +3,14 @@ using System.Text;
 
 namespace Heed.Explain.Pictures;
 
-/// <summary>Turns tokens into short printable labels (the pixel font has ASCII only).</summary>
+/// <summary>Turns tokens into short printable labels.</summary>
 public static class TokenLabel
 {
     /// <summary>
-    /// The label of <paramref name="token"/>: the word-start markers of GPT-2 (Ġ) and SentencePiece (▁) become '_',
-    /// newlines and tabs become \n and \t, other control characters \xHH; longer than <paramref name="max"/> characters
-    /// is cut with a trailing '~'. An empty token is shown as "''".
+    /// The label of <paramref name="token"/>: spaces and the word-start markers of GPT-2 (Ġ) and SentencePiece (▁) become
+    /// <see cref="SpaceMark"/> ('␣', a visible space that cannot be mistaken for a real '_' or left blank), newlines and tabs become \n and
+    /// \t, other control characters \xHH; longer than <paramref name="max"/> characters is cut with a trailing '…'. An empty
+    /// token is shown as "''".
     /// </summary>
     public static string Display(string token, int max = 16)
     {
@@ -19,8 +20,8 @@ public static class TokenLabel
         {
             switch (c)
             {
-                case '\u0120' or '\u2581':
-                    s.Append('_');
+                case '\u0120' or '\u2581' or ' ':
+                    s.Append(SpaceMark);
                     break;
                 case '\n' or '\u010A':
                     s.Append("\\n");
@@ -38,6 +39,9 @@ public static class TokenLabel
         }
 
         string label = s.Length == 0 ? "''" : s.ToString();
-        return label.Length > max ? string.Concat(label.AsSpan(0, max - 1), "~") : label;
+        return label.Length > max ? string.Concat(label.AsSpan(0, max - 1), "…") : label;
     }
+
+    /// <summary>The visible space that stands for a word-start marker (U+2423 OPEN BOX).</summary>
+    public const char SpaceMark = '\u2423';
 }

@@ -14,9 +14,11 @@ public static class TerminalView
     private const int MaxLabel = 12;
 
     /// <summary>
-    /// Draws one head as a grid: query tokens down the left, key tokens as vertical labels on top, each cell's background
-    /// the weight's colour. Cells are 5 characters wide with the value, or 2 or 1 characters when the window is narrow;
-    /// key tokens that still do not fit are left out with a note saying how many.
+    /// Draws one head as a grid that fits the console's width: query tokens down the left, each cell's background the weight's
+    /// colour. Cells are 5 characters wide with the value ("0.25"), or 2 or 1 characters when the window is narrow; a number
+    /// is never split. Column headers are the key tokens when they fit the cell, else column numbers with a key below that
+    /// names each; masked cells (never attended) are a grey '·', never a white "0.00". Key tokens that still do not fit are
+    /// left out with a note saying how many. No line is longer than the console's width.
     /// </summary>
     /// <exception cref="HeedException">The layer or head is out of range.</exception>
     public static void Heatmap(IAnsiConsole console, AttentionSet set, int layer, int head)
@@ -24,35 +26,49 @@ public static class TerminalView
         ArgumentNullException.ThrowIfNull(console);
         ArgumentNullException.ThrowIfNull(set);
         set.CheckIndex(layer, head);
+        int width = Math.Max(20, console.Profile.Width);
         ColorScale scale = ColorScale.Weights();
-        string[] rows = set.QueryTokens.Select(t => TokenLabel.Display(t, MaxLabel)).ToArray();
+        int maxLabel = Math.Clamp(width / 4, 4, MaxLabel);
+        string[] rows = set.QueryTokens.Select(t => TokenLabel.Display(t, maxLabel)).ToArray();
         string[] cols = set.KeyTokens.Select(t => TokenLabel.Display(t, MaxLabel)).ToArray();
         int labelWidth = rows.Max(r => r.Length) + 1;
-        int room = Math.Max(1, console.Profile.Width - labelWidth - 1);
+        int room = Math.Max(1, width - labelWidth - 1);
         int cell = room >= set.KeyLength * 5 ? 5 : room >= set.KeyLength * 2 ? 2 : 1;
         int shown = Math.Min(set.KeyLength, Math.Max(1, room / cell));
+        bool anyMasked = false;
 
-        console.MarkupLine($"[bold]Layer {layer}, head {head}[/]: rows are query tokens, columns key tokens; colour = attention weight");
-        int headerLines = cols.Take(shown).Max(c => c.Length);
-        for (int line = 0; line < headerLines; line++)
+        WriteWrapped(console, $"Layer {layer}, head {head}: rows are query tokens, columns key tokens, colour = attention weight", width, "bold");
+        bool named = cols.Take(shown).All(c => c.Length < cell);
+
+        // Column headers: the tokens when each fits its cell; else column numbers, each written where it has room (a number
+        // wider than its cell spans the next ones, so with narrow cells only every few columns get one), named by the key below.
+        char[] header = new string(' ', shown * cell).ToCharArray();
+        int free = 0;
+        for (int j = 0; j < shown; j++)
         {
-            var header = new StringBuilder(new string(' ', labelWidth));
-            for (int j = 0; j < shown; j++)
-            {
-                string label = cols[j];
-                int k = line - (headerLines - label.Length); // bottom-aligned vertical labels
-                header.Append((k >= 0 ? label[k] : ' ').ToString().PadRight(cell));
-            }
-
-            console.WriteLine(header.ToString().TrimEnd());
+            string label = named ? cols[j] : j.ToString(CultureInfo.InvariantCulture);
+            int at = j * cell;
+            if (at < free || at + label.Length > header.Length) continue;
+            label.CopyTo(0, header, at, label.Length);
+            free = at + label.Length + 1;
         }
 
+        var headerLine = new StringBuilder(new string(' ', labelWidth)).Append(header);
+        console.WriteLine(Fit(headerLine.ToString().TrimEnd(), width));
         for (int i = 0; i < set.QueryLength; i++)
         {
             var line = new StringBuilder(Markup.Escape(rows[i].PadLeft(labelWidth - 1))).Append(' ');
             for (int j = 0; j < shown; j++)
             {
                 double w = set.Weight(layer, head, i, j);
+                if (set.IsMasked(layer, head, i, j))
+                {
+                    anyMasked = true;
+                    string dot = cell == 5 ? "  ·  " : cell == 2 ? "· " : "·";
+                    line.Append(CultureInfo.InvariantCulture, $"[grey42 on #{MaskedBackground}]{dot}[/]");
+                    continue;
+                }
+
                 Rgb c = scale.Map(w);
                 string ink = c.Luminance < 0.5 ? "white" : "black";
                 string text = cell == 5 ? w.ToString("0.00", CultureInfo.InvariantCulture).PadRight(5) : new string(' ', cell);
@@ -62,19 +78,57 @@ public static class TerminalView
             console.MarkupLine(line.ToString());
         }
 
+        // The scale, as wide as the window allows: 0.00, coloured steps, 1.00 and what the colours are.
+        int steps = Math.Clamp((width - 30) / 2, 3, 11);
         var legend = new StringBuilder("scale: 0.00 ");
-        for (int k = 0; k <= 10; k++)
+        for (int k = 0; k < steps; k++)
         {
-            Rgb c = scale.Map(k / 10.0);
+            Rgb c = scale.Map(k / (double)(steps - 1));
             legend.Append(CultureInfo.InvariantCulture, $"[on #{c.R:x2}{c.G:x2}{c.B:x2}]  [/]");
         }
 
-        console.MarkupLine(legend.Append(" 1.00 (attention weight)").ToString());
+        int legendLength = 12 + (2 * steps) + 5;
+        legend.Append(" 1.00");
+        if (legendLength + 19 <= width) legend.Append(" (attention weight)");
+        console.MarkupLine(legend.ToString());
+        if (anyMasked) WriteWrapped(console, "· on grey: masked (the query never attends to that key), not a learned zero", width);
+        if (!named)
+        {
+            WriteWrapped(console, "columns: " + string.Join(" ", Enumerable.Range(0, shown).Select(j => $"{j}:{cols[j]}")), width);
+        }
+
         if (shown < set.KeyLength)
         {
-            console.MarkupLine($"[yellow]{set.KeyLength - shown} of {set.KeyLength} key tokens do not fit in {console.Profile.Width} columns; widen the window, or use --out for pictures.[/]");
+            WriteWrapped(console, $"{set.KeyLength - shown} of {set.KeyLength} key tokens do not fit in {width} columns; widen the window, or use --out for pictures.", width, "yellow");
         }
     }
+
+    /// <summary>The background of a masked cell (the pictures' light grey).</summary>
+    private const string MaskedBackground = "e8e8e8";
+
+    /// <summary>Writes <paramref name="text"/> in lines of at most <paramref name="width"/> characters, breaking between words.</summary>
+    private static void WriteWrapped(IAnsiConsole console, string text, int width, string? style = null)
+    {
+        var line = new StringBuilder();
+        foreach (string word in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string piece = word.Length > width ? word[..width] : word;
+            if (line.Length > 0 && line.Length + 1 + piece.Length > width)
+            {
+                Write(line.ToString());
+                line.Clear();
+            }
+
+            if (line.Length > 0) line.Append(' ');
+            line.Append(piece);
+        }
+
+        if (line.Length > 0) Write(line.ToString());
+
+        void Write(string s) => console.MarkupLine(style is null ? Markup.Escape(s) : $"[{style}]{Markup.Escape(s)}[/]");
+    }
+
+    private static string Fit(string text, int width) => text.Length <= width ? text : text[..width];
 
     /// <summary>A table of the focus token's steps: each key's K, score, weight (with a bar) and weighted V, then the output.</summary>
     /// <exception cref="HeedException">The focus row is out of range.</exception>
@@ -90,7 +144,7 @@ public static class TerminalView
         table.AddColumn("K_j");
         table.AddColumn(new TableColumn("score").RightAligned());
         table.AddColumn(new TableColumn("weight").RightAligned());
-        table.AddColumn("");
+        table.AddColumn("weight bar");
         table.AddColumn("weight * V_j");
         int bar = Math.Clamp(console.Profile.Width - 90, 4, 20); // the bar takes only the room the numbers leave
         for (int j = 0; j < trace.Tokens.Count; j++)
@@ -127,7 +181,7 @@ public static class TerminalView
         table.AddColumn("token j");
         table.AddColumn(new TableColumn("score").RightAligned());
         table.AddColumn(new TableColumn("weight").RightAligned());
-        table.AddColumn("");
+        table.AddColumn("weight bar");
         table.AddColumn("weight * V_j (first numbers)");
         int bar = Math.Clamp(console.Profile.Width - 90, 4, 20); // the bar takes only the room the numbers leave
         int shownNumbers = Math.Clamp((console.Profile.Width - 60) / 9, 2, 6);
@@ -159,7 +213,7 @@ public static class TerminalView
         table.AddColumn("key");
         table.AddColumn(new TableColumn("score q.k").RightAligned());
         table.AddColumn(new TableColumn("weight").RightAligned());
-        table.AddColumn("");
+        table.AddColumn("weight bar");
         table.AddColumn(new TableColumn("value").RightAligned());
         table.AddColumn(new TableColumn("weight * value").RightAligned());
         int bar = Math.Clamp(console.Profile.Width - 90, 4, 20); // the bar takes only the room the numbers leave

@@ -108,7 +108,7 @@ public static class Pictures
     public static string Svg(Scene scene) => SvgWriter.Write(scene);
 
     /// <summary>The PNG file of <paramref name="scene"/>.</summary>
-    public static byte[] Png(Scene scene) => PngEncoder.Encode(Rasterizer.Render(scene));
+    public static byte[] Png(Scene scene) => PngRenderer.Render(scene);
 
     /// <summary>Draws and encodes one picture for a JSON response.</summary>
     /// <exception cref="HeedException">As <see cref="Draw"/>.</exception>
