@@ -79,7 +79,8 @@ internal static class ServiceCommand
                 return 3;
             }
 
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
+            // The first request to a server that just started compiles its pipeline: on a busy machine that takes seconds.
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
             try
             {
                 using HttpResponseMessage health = http.GetAsync(new Uri(info.Url + "/api/v1/health")).GetAwaiter().GetResult();
@@ -89,6 +90,11 @@ internal static class ServiceCommand
             catch (HttpRequestException ex)
             {
                 output.WriteLine($"server: {info.Url} (pid {info.Pid}) does not answer: {ex.Message}");
+                return 3;
+            }
+            catch (TaskCanceledException)
+            {
+                output.WriteLine($"server: {info.Url} (pid {info.Pid}) does not answer within {http.Timeout.TotalSeconds:0} s");
                 return 3;
             }
         }));
