@@ -17,7 +17,7 @@ public sealed class McpTests
 {
     private static readonly string[] ExpectedTools =
     [
-        "attention", "cancel_run", "delete_run", "explain", "get_attention_weights", "get_run", "get_run_picture", "get_run_report", "list_models", "lookup", "model_config",
+        "attention", "cancel_run", "delete_run", "explain", "explain_run_head", "get_attention_weights", "get_run", "get_run_picture", "get_run_report", "list_models", "lookup", "model_config",
         "multi_head_attention", "run_model", "workspace_analyse", "workspace_create", "workspace_delete", "workspace_get", "workspace_list", "workspace_update",
     ];
 
@@ -189,6 +189,9 @@ public sealed class McpTests
         Assert.EndsWith("?allLayers=true", everyLayer["html"]!.GetValue<string>(), StringComparison.Ordinal);
         JsonNode weights = await Call(client, tools, "get_attention_weights", new { id = runId, layer = 0, head = 0 });
         Assert.Equal(6, weights["weights"]!.AsArray().Count);
+        JsonNode walked = await Call(client, tools, "explain_run_head", new { id = runId, layer = 0, head = 0, position = 2 });
+        Assert.Equal(2, walked["focusIndex"]!.GetValue<int>());
+        Assert.Equal(6, walked["k"]!.AsArray().Count);
 
         CallToolResult modelView = await client.CallToolAsync("get_run_picture", Args(new { id = runId, picture = "ModelView" }));
         AssertValid(tools["get_run_picture"], modelView);
@@ -256,6 +259,7 @@ public sealed class McpTests
             ("get_run_report", new { id = runId, allLayers = 1 }, "allLayers: 1; expected true or false"),
             ("get_attention_weights", new { id = runId, layer = 0 }, "head: required; expected an integer"),
             ("get_attention_weights", new { id = runId, layer = 0, head = 9 }, "head"),
+            ("explain_run_head", new { id = runId, layer = 0, head = 0, position = 6 }, "position: 6; expected 0..5"),
             ("cancel_run", new { }, "id: required"),
             ("get_run_picture", new { id = runId, picture = "Nope" }, "picture: 'Nope'; expected one of Heatmap, ModelView, HeadView, Network or Rollout"),
             ("get_run_picture", new { id = runId, picture = "Heatmap", format = "Gif" }, "format: 'Gif'; expected one of Svg or Png"),

@@ -116,6 +116,9 @@ public sealed class OpenApiContractTests : IAsyncLifetime
         await Check(get, "/api/v1/runs/{id}/events", "/api/v1/runs/0123456789abcdef/events", 404);
         await Check(get, "/api/v1/runs/{id}/layers/{layer}/heads/{head}", $"/api/v1/runs/{id}/layers/0/heads/0", 200);
         await Check(get, "/api/v1/runs/{id}/layers/{layer}/heads/{head}", $"/api/v1/runs/{id}/layers/9/heads/0", 400);
+        JsonNode walked = (await Check(get, "/api/v1/runs/{id}/layers/{layer}/heads/{head}/explain", $"/api/v1/runs/{id}/layers/0/heads/0/explain?position=3", 200))!;
+        Assert.Equal(3, walked["focusIndex"]!.GetValue<int>());
+        await Check(get, "/api/v1/runs/{id}/layers/{layer}/heads/{head}/explain", $"/api/v1/runs/{id}/layers/0/heads/0/explain?position=6", 400);
         await Check(get, "/api/v1/runs/{id}/layers/{layer}/heads/{head}/svg", $"/api/v1/runs/{id}/layers/0/heads/0/svg", 200);
         await Check(get, "/api/v1/runs/{id}/layers/{layer}/heads/{head}/svg", "/api/v1/runs/0123456789abcdef/layers/0/heads/0/svg", 404);
         await Check(get, "/api/v1/runs/{id}/layers/{layer}/heads/{head}/png", $"/api/v1/runs/{id}/layers/0/heads/0/png", 200);

@@ -54,7 +54,7 @@ public sealed class OpenApiTests
         Assert.Equal(16 * 1024 * 1024, root["limits"]!["maxBodyBytes"]!.GetValue<long>());
         JsonNode caps = await h.GetJson("/api/v1/capabilities");
         Assert.Contains("heed-toy", caps["runnableModelFormats"]!.AsArray().Select(n => n!.GetValue<string>()));
-        Assert.Equal(22, caps["operations"]!.AsArray().Count);
+        Assert.Equal(23, caps["operations"]!.AsArray().Count);
         await ServerHarness.AssertProblem(await h.Client.GetAsync(new Uri("/api/v1/no-such-thing", UriKind.Relative)), 404);
     }
 }

@@ -21,7 +21,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const heedDll = process.env.HEED_DLL ?? path.resolve(here, '../../src/Heed.Cli/bin/Release/net10.0/heed.dll');
 
 const expectedTools = [
-  'attention', 'cancel_run', 'delete_run', 'explain', 'get_attention_weights', 'get_run', 'get_run_picture', 'get_run_report', 'list_models', 'lookup', 'model_config',
+  'attention', 'cancel_run', 'delete_run', 'explain', 'explain_run_head', 'get_attention_weights', 'get_run', 'get_run_picture', 'get_run_report', 'list_models', 'lookup', 'model_config',
   'multi_head_attention', 'run_model', 'workspace_analyse', 'workspace_create', 'workspace_delete', 'workspace_get', 'workspace_list', 'workspace_update',
 ];
 const expectedTemplates = [
@@ -186,11 +186,12 @@ function contract(transportName, connect) {
       assert.ok(links.includes(`heed://runs/${runId}/pictures/model-view.png`));
     });
 
-    it('get_run, get_run_report, get_attention_weights, cancel_run', async () => {
+    it('get_run, get_run_report, get_attention_weights, explain_run_head, cancel_run', async () => {
       assert.equal((await call('get_run', { id: runId })).structuredContent.state, 'Succeeded');
       assert.equal((await call('get_run_report', { id: runId })).structuredContent.explanation.steps.length, 6);
       assert.equal((await call('get_run_report', { id: runId, allLayers: true })).structuredContent.pictures.some((p) => p.name === 'heatmap-layer0'), true);
       assert.equal((await call('get_attention_weights', { id: runId, layer: 0, head: 0 })).structuredContent.weights.length, 6);
+      assert.equal((await call('explain_run_head', { id: runId, layer: 0, head: 0, position: 2 })).structuredContent.focusIndex, 2);
       assert.equal((await call('cancel_run', { id: runId })).structuredContent.state, 'Succeeded');
     });
 
@@ -252,6 +253,7 @@ function contract(transportName, connect) {
       ['get_run', { id: 5 }, 'id: 5; expected a string'],
       ['get_run_report', { id: 'nope' }, "run 'nope': no such run"],
       ['get_attention_weights', { id: 'nope', layer: 0 }, 'head: required; expected an integer'],
+      ['explain_run_head', { id: 'nope', layer: 0 }, 'head: required; expected an integer'],
       ['cancel_run', {}, 'id: required'],
       ['get_run_picture', { id: 'nope', picture: 'Heatmap', format: 'Gif' }, "format: 'Gif'; expected one of Svg or Png"],
       ['delete_run', { id: 'nope' }, "run 'nope'"],

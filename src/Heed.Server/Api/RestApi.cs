@@ -87,6 +87,7 @@ internal static class RestApi
         new("run status", "GET", "/api/v1/runs/{id}", "get_run"),
         new("run progress (SSE)", "GET", "/api/v1/runs/{id}/events", "run_model (progress notifications)"),
         new("attention weights of a head", "GET", "/api/v1/runs/{id}/layers/{layer}/heads/{head}", "get_attention_weights"),
+        new("one head walked through for a token: Q, K, V, scores, weights, steps", "GET", "/api/v1/runs/{id}/layers/{layer}/heads/{head}/explain", "explain_run_head"),
         new("heatmap of a head (SVG, PNG)", "GET", "/api/v1/runs/{id}/layers/{layer}/heads/{head}/svg", "get_run_picture"),
         new("picture of a run: heatmap, model-view, head-view, network, rollout (SVG, PNG)", "GET", "/api/v1/runs/{id}/pictures/{name}.{format}", "get_run_picture"),
         new("run report", "GET", "/api/v1/runs/{id}/report", "get_run_report"),
@@ -188,6 +189,8 @@ internal static class RestApi
             .Produces<RunEvent>(200, "text/event-stream").ProducesProblem(404).DisableRequestTimeout();
         api.MapGet("/runs/{id}/layers/{layer:int}/heads/{head:int}", (string id, int layer, int head, RunService runs) => TypedResults.Ok(runs.Weights(id, layer, head)))
             .WithName("getAttentionWeights").WithSummary("One head's attention weights [T, T]").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+        api.MapGet("/runs/{id}/layers/{layer:int}/heads/{head:int}/explain", (string id, int layer, int head, int? position, RunService runs) => TypedResults.Ok(runs.ExplainHead(id, layer, head, position)))
+            .WithName("explainRunHead").WithSummary("One head of a finished run walked through for the query token at position (default the run's focus): its Q, K, V, scores, softmax weights, outputs and the steps, from what the run recorded").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         api.MapGet("/runs/{id}/layers/{layer:int}/heads/{head:int}/svg", (string id, int layer, int head, RunService runs) => Picture(runs.Picture(id, PictureKind.Heatmap, layer, head), PictureFormat.Svg))
             .WithName("getAttentionSvg").WithSummary("One head's heatmap, SVG").Produces<string>(200, "image/svg+xml").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         api.MapGet("/runs/{id}/layers/{layer:int}/heads/{head:int}/png", (string id, int layer, int head, RunService runs) => Picture(runs.Picture(id, PictureKind.Heatmap, layer, head), PictureFormat.Png))

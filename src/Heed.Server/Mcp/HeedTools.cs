@@ -182,6 +182,16 @@ public sealed class HeedTools
     [Description("The [T, T] attention weights of one layer and head of a finished run.")]
     public HeadWeights GetAttentionWeights([Description("The run id.")] string id, [Description("The layer, from 0.")] int layer, [Description("The head, from 0.")] int head) => _runs.Weights(id, layer, head);
 
+    /// <summary>One head of a run walked through for one token.</summary>
+    [McpServerTool(Name = "explain_run_head", Title = "One head of a run, step by step", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
+    [Description("One layer and head of a finished run walked through for the query token at a position: the head's Q, K and V, scores = scale·Q·Kᵀ, softmax weights, outputs and the steps in words, from what the run recorded (nothing runs again).")]
+    public ExplainResponse ExplainRunHead(
+        [Description("The run id.")] string id,
+        [Description("The layer, from 0.")] int layer,
+        [Description("The head, from 0.")] int head,
+        [Description("The focus token's position among the tokens, from 0; default the run's focus, as in the report.")] int? position = null) =>
+        _runs.ExplainHead(id, layer, head, position);
+
     /// <summary>Cancels a run.</summary>
     [McpServerTool(Name = "cancel_run", Title = "Cancel a run", ReadOnly = false, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
     [Description("Asks a queued or running run to stop; its state turns Cancelled at its next step (a finished run is left as it is). Returns its status.")]

@@ -385,12 +385,22 @@ public sealed class ExplainService
         };
     }
 
-    /// <summary>The row of <paramref name="focus"/>: an exact match, then ignoring case, then ignoring surrounding spaces.</summary>
+    /// <summary>
+    /// The row of <paramref name="focus"/>: an exact match, then a position written "#N", then ignoring case, then ignoring
+    /// surrounding spaces.
+    /// </summary>
     /// <exception cref="HeedException">No token matches.</exception>
     public static int FocusRow(IReadOnlyList<string> tokens, string focus)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(focus);
+        if (!tokens.Contains(focus, StringComparer.Ordinal) && focus.Length > 1 && focus[0] == '#'
+            && int.TryParse(focus.AsSpan(1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int position)
+            && position < tokens.Count)
+        {
+            return position;
+        }
+
         int row = AttentionTrace.IndexOf(tokens, focus);
         if (row < 0)
         {

@@ -290,17 +290,31 @@ public sealed class RunService : IDisposable
     public HeadWeights Weights(string id, int layer, int head)
     {
         AttentionSet set = Captured(Find(id)).Set;
-        if (layer < 0 || layer >= set.Layers)
-        {
-            throw new HeedException($"layer: {layer}; expected 0..{set.Layers - 1}");
-        }
-
-        if (head < 0 || head >= set.Heads)
-        {
-            throw new HeedException($"head: {head}; layer {layer} has heads 0..{set.Heads - 1}");
-        }
-
+        CheckHead(set, layer, head);
         return new HeadWeights(layer, head, set.KeyTokens, Rows(set, layer, head));
+    }
+
+    /// <summary>
+    /// One head of a finished run walked through for the query token at <paramref name="position"/> (default: the run's
+    /// focus, as in the report): the head's Q [T, D], K [S, D], V [S, Dv], scores [T, S], weights [T, S], outputs [T, Dv]
+    /// and the steps. Read from what the run recorded; nothing is run again.
+    /// </summary>
+    /// <exception cref="HeedNotFoundException">No such run.</exception>
+    /// <exception cref="HeedException">The run has not succeeded, or the layer, head or position is out of range.</exception>
+    public ExplainResponse ExplainHead(string id, int layer, int head, int? position)
+    {
+        Run run = Find(id);
+        RunCapture capture = Captured(run);
+        AttentionSet set = capture.Set;
+        CheckHead(set, layer, head);
+        int offset = set.KeyLength - set.QueryLength;
+        if (position is int p && (p < offset || p >= set.KeyLength))
+        {
+            throw new HeedException($"position: {p}; expected {offset}..{set.KeyLength - 1} (a query token's position)");
+        }
+
+        string? focus = position is int at ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"#{at}") : run.Focus;
+        return capture.Explain(layer, head, focus, false, CancellationToken.None) with { Layers = set.Layers, Heads = set.Heads };
     }
 
     /// <summary>
@@ -404,6 +418,19 @@ public sealed class RunService : IDisposable
         foreach (Run run in _runs.Values)
         {
             run.Cancellation.Cancel();
+        }
+    }
+
+    private static void CheckHead(AttentionSet set, int layer, int head)
+    {
+        if (layer < 0 || layer >= set.Layers)
+        {
+            throw new HeedException($"layer: {layer}; expected 0..{set.Layers - 1}");
+        }
+
+        if (head < 0 || head >= set.Heads)
+        {
+            throw new HeedException($"head: {head}; layer {layer} has heads 0..{set.Heads - 1}");
         }
     }
 
