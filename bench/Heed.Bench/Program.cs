@@ -11,6 +11,14 @@ using Heed.Kernels;
 // dotnet run -c Release --project bench/Heed.Bench -- [BenchmarkDotNet arguments, e.g. --filter '*Prefill*']
 // dotnet run -c Release --project bench/Heed.Bench -- --side-by-side [--threads N] [--rounds R]
 //   interleaves every contender call by call, so machine noise hits all of them alike, and prints a Markdown table.
+// dotnet run -c Release --project bench/Heed.Bench -- --backward [--threads N] [--rounds R]
+//   the attention backward beside libtorch SDPA's backward, the same way (BackwardSideBySide).
+if (args.Contains("--backward"))
+{
+    BackwardSideBySide.Run(Option("--threads", Environment.ProcessorCount), Option("--rounds", 5));
+    return;
+}
+
 if (args.Contains("--side-by-side"))
 {
     int threads = Option("--threads", Environment.ProcessorCount);

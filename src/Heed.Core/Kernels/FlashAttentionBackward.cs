@@ -152,8 +152,8 @@ internal static unsafe class FlashAttentionBackward
         for (int j0 = maxHi < 0 ? int.MaxValue : minLo; j0 <= maxHi; j0 += KeyBlock)
         {
             int count = Math.Min(KeyBlock, maxHi + 1 - j0);
-            PackTransposed(k.Key, b, kvHead, j0, count, headSize, kT, scratch);
-            PackRows(k.Value, b, kvHead, j0, count, valueHeadSize, paddedValue, vRows, scratch);
+            PackTransposed<TOps, TV>(k.Key, b, kvHead, j0, count, headSize, kT, scratch);
+            float* values = Rows(k.Value, b, kvHead, j0, count, valueHeadSize, paddedValue, vRows, out int valueStride);
             PanelGemm.MultiplyClamped<TOps, TV>(q, headSize, rows, kT, KeyBlock, s, KeyBlock, headSize, KeyBlock, null);
             for (int r = 0; r < rows6; r++)
             {
@@ -173,7 +173,7 @@ internal static unsafe class FlashAttentionBackward
                 alpha[r] = RowSteps.Update<TOps, TV>(row, KeyBlock, ref m[r], ref l[r]);
             }
 
-            PanelGemm.MultiplyClamped<TOps, TV>(s, KeyBlock, rows, vRows, paddedValue, o, paddedValue, count, paddedValue, alpha);
+            PanelGemm.MultiplyClamped<TOps, TV>(s, KeyBlock, rows, values, valueStride, o, paddedValue, count, paddedValue, alpha);
         }
 
         // Each row's Y, L = m + ln l and δ = dY·Y; a closed row gets Y = 0, L = +∞ (so every P recomputed from it is 0) and δ = 0.
@@ -214,9 +214,9 @@ internal static unsafe class FlashAttentionBackward
         for (int j0 = maxHi < 0 ? int.MaxValue : minLo; j0 <= maxHi; j0 += KeyBlock)
         {
             int count = Math.Min(KeyBlock, maxHi + 1 - j0);
-            PackTransposed(k.Key, b, kvHead, j0, count, headSize, kT, scratch);
-            PackTransposed(k.Value, b, kvHead, j0, count, valueHeadSize, vT, scratch);
-            PackRows(k.Key, b, kvHead, j0, count, headSize, paddedHead, kRows, scratch);
+            PackTransposed<TOps, TV>(k.Key, b, kvHead, j0, count, headSize, kT, scratch);
+            PackTransposed<TOps, TV>(k.Value, b, kvHead, j0, count, valueHeadSize, vT, scratch);
+            float* keys = Rows(k.Key, b, kvHead, j0, count, headSize, paddedHead, kRows, out int keyStride);
             PanelGemm.MultiplyClamped<TOps, TV>(q, headSize, rows, kT, KeyBlock, s, KeyBlock, headSize, KeyBlock, null);
             PanelGemm.MultiplyClamped<TOps, TV>(dy, valueHeadSize, rows, vT, KeyBlock, dp, KeyBlock, valueHeadSize, KeyBlock, null);
             for (int r = 0; r < rows; r++)
@@ -233,7 +233,7 @@ internal static unsafe class FlashAttentionBackward
                 Gradient<TOps, TV>(row, dp + ((long)r * KeyBlock), slope, logSumExp, call.Delta[at + i0 + r], k.Softcap > 0, keepProbabilities: false);
             }
 
-            PanelGemm.MultiplyClamped<TOps, TV>(s, KeyBlock, rows, kRows, paddedHead, dq, paddedHead, count, paddedHead, first ? null : ones);
+            PanelGemm.MultiplyClamped<TOps, TV>(s, KeyBlock, rows, keys, keyStride, dq, paddedHead, count, paddedHead, first ? null : ones);
             first = false;
         }
 
@@ -279,8 +279,8 @@ internal static unsafe class FlashAttentionBackward
         float* scratch = ws.Take(line);
         float* slope = ws.Take(line);
 
-        PackTransposed(k.Key, b, kvHead, j0, count, headSize, kT, scratch);
-        PackTransposed(k.Value, b, kvHead, j0, count, valueHeadSize, vT, scratch);
+        PackTransposed<TOps, TV>(k.Key, b, kvHead, j0, count, headSize, kT, scratch);
+        PackTransposed<TOps, TV>(k.Value, b, kvHead, j0, count, valueHeadSize, vT, scratch);
         new Span<float>(dk, keys6 * paddedHead).Clear();
         new Span<float>(dv, keys6 * paddedValue).Clear();
 
@@ -305,10 +305,10 @@ internal static unsafe class FlashAttentionBackward
                     continue;
                 }
 
-                PackRows(k.Query, b, h, i0, rows, headSize, paddedHead, q, scratch);
-                PackRows(call.GradOutput, b, h, i0, rows, valueHeadSize, paddedValue, dy, scratch);
-                PanelGemm.MultiplyClamped<TOps, TV>(q, paddedHead, rows, kT, KeyBlock, s, KeyBlock, headSize, KeyBlock, null);
-                PanelGemm.MultiplyClamped<TOps, TV>(dy, paddedValue, rows, vT, KeyBlock, dp, KeyBlock, valueHeadSize, KeyBlock, null);
+                float* queries = Rows(k.Query, b, h, i0, rows, headSize, paddedHead, q, out int queryStride);
+                float* grads = Rows(call.GradOutput, b, h, i0, rows, valueHeadSize, paddedValue, dy, out int gradStride);
+                PanelGemm.MultiplyClamped<TOps, TV>(queries, queryStride, rows, kT, KeyBlock, s, KeyBlock, headSize, KeyBlock, null);
+                PanelGemm.MultiplyClamped<TOps, TV>(grads, gradStride, rows, vT, KeyBlock, dp, KeyBlock, valueHeadSize, KeyBlock, null);
                 for (int r = 0; r < rows; r++)
                 {
                     float* row = s + ((long)r * KeyBlock), dpRow = dp + ((long)r * KeyBlock);
@@ -326,8 +326,8 @@ internal static unsafe class FlashAttentionBackward
                 }
 
                 // dV += Pᵀ·dY and dK += dSᵀ·Q (P and dS stored query × key, read as their transposes).
-                PanelGemm.MultiplyTransposedA<TOps, TV>(dp, KeyBlock, count, dy, paddedValue, dv, paddedValue, rows, paddedValue, null);
-                PanelGemm.MultiplyTransposedA<TOps, TV>(s, KeyBlock, count, q, paddedHead, dk, paddedHead, rows, paddedHead, null);
+                PanelGemm.MultiplyTransposedA<TOps, TV>(dp, KeyBlock, count, grads, gradStride, dv, paddedValue, rows, paddedValue, null);
+                PanelGemm.MultiplyTransposedA<TOps, TV>(s, KeyBlock, count, queries, queryStride, dk, paddedHead, rows, paddedHead, null);
             }
         }
 
@@ -400,11 +400,37 @@ internal static unsafe class FlashAttentionBackward
         }
     }
 
-    /// <summary>dst[d·KeyBlock + jj] = rows(b, head, j0 + jj)[d] for jj &lt; count; columns count..KeyBlock zero.</summary>
+    /// <summary>
+    /// dst[d·KeyBlock + jj] = rows(b, head, j0 + jj)[d] for jj &lt; count; columns count..KeyBlock zero. Float32 rows are
+    /// transposed in place in square register blocks (as the forward transposes Q), the rest one element at a time.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
-    private static void PackTransposed(TensorRows rows, int b, int head, int j0, int count, int size, float* destination, float* scratch)
+    private static void PackTransposed<TOps, TV>(TensorRows rows, int b, int head, int j0, int count, int size, float* destination, float* scratch)
+        where TOps : ISimd<TV>
+        where TV : struct
     {
-        for (int jj = 0; jj < count; jj++)
+        int w = TOps.Width, jj = 0;
+        if (rows.IsFloat32 && w > 1)
+        {
+            float* first = rows.InPlace(b, head, j0);
+            int stride = rows.PositionStride;
+            for (; jj <= count - w; jj += w)
+            {
+                float* source = first + ((long)jj * stride);
+                int d = 0;
+                for (; d <= size - w; d += w)
+                {
+                    TOps.TransposeScaled(source + d, stride, destination + ((long)d * KeyBlock) + jj, KeyBlock, 1f);
+                }
+
+                for (; d < size; d++)
+                {
+                    for (int r = 0; r < w; r++) destination[((long)d * KeyBlock) + jj + r] = source[((long)r * stride) + d];
+                }
+            }
+        }
+
+        for (; jj < count; jj++)
         {
             float* source = rows.Row(b, head, j0 + jj, scratch);
             for (int d = 0; d < size; d++) destination[((long)d * KeyBlock) + jj] = source[d];
@@ -416,16 +442,29 @@ internal static unsafe class FlashAttentionBackward
         }
     }
 
-    /// <summary>dst[jj·padded + d] = rows(b, head, j0 + jj)[d] for jj &lt; count, zero from d = size to padded.</summary>
+    /// <summary>
+    /// Rows [j0, j0 + count) of (b, head) as a matrix whose rows hold whole registers (<paramref name="padded"/> floats, the
+    /// ones past <paramref name="size"/> zero): in place when float32 and size = padded (stride = the tensor's row stride),
+    /// else copied into <paramref name="buffer"/> (stride = padded).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
-    private static void PackRows(TensorRows rows, int b, int head, int j0, int count, int size, int padded, float* destination, float* scratch)
+    private static float* Rows(TensorRows rows, int b, int head, int j0, int count, int size, int padded, float* buffer, out int stride)
     {
+        if (rows.IsFloat32 && size == padded)
+        {
+            stride = rows.PositionStride;
+            return rows.InPlace(b, head, j0);
+        }
+
         for (int jj = 0; jj < count; jj++)
         {
-            float* target = destination + ((long)jj * padded);
+            float* target = buffer + ((long)jj * padded);
             rows.Read(b, head, j0 + jj, target, 1f);
             new Span<float>(target + size, padded - size).Clear();
         }
+
+        stride = padded;
+        return buffer;
     }
 }
 
