@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Heed.Kernels;
 using TorchSharp;
@@ -67,28 +66,7 @@ internal static class BackwardSideBySide
             }),
         ];
 
-        var times = contenders.Select(_ => new List<double>()).ToArray();
-        for (int round = 0; round < rounds; round++)
-        {
-            for (int c = 0; c < contenders.Length; c++)
-            {
-                for (int call = 0; call < 3; call++)
-                {
-                    var clock = Stopwatch.StartNew();
-                    contenders[c].Run();
-                    if (call > 0)
-                    {
-                        times[c].Add(clock.Elapsed.TotalMilliseconds);
-                    }
-                }
-
-                if (threads > 1)
-                {
-                    Thread.Sleep(50);
-                }
-            }
-        }
-
+        List<double>[] times = SideBySide.Rounds([.. contenders.Select(c => c.Run)], rounds, threads);
         double torchBackward = times[1].Min();
         string shape = $"T=S={size.QueryLength} H={size.Heads}{(size.Causal ? " causal" : "")}";
         for (int c = 0; c < contenders.Length; c++)

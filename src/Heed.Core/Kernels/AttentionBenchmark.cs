@@ -101,18 +101,7 @@ public static class AttentionBenchmark
             + (ReferenceEquals(first.PresentValue, inputs.Value) ? 0 : Bytes(first.PresentValue));
         first = null!;
 
-        var times = new List<double>();
-        var total = Stopwatch.StartNew();
-        while (times.Count < minIterations || total.Elapsed.TotalSeconds < seconds)
-        {
-            onCall?.Invoke(times.Count + 1, total.Elapsed);
-            var clock = Stopwatch.StartNew();
-            AttentionKernels.Compute(inputs, options, kernel, null);
-            times.Add(clock.Elapsed.TotalMilliseconds);
-        }
-
-        times.Sort();
-        double median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[(times.Count / 2) - 1] + times[times.Count / 2]) / 2;
+        (List<double> times, double median) = Time(() => AttentionKernels.Compute(inputs, options, kernel, null), seconds, minIterations, onCall);
         return new AttentionBenchmarkResult(chosen, AttentionKernels.Tier, threads, times.Count, median, times[0], times[^1], size.Flops / (median / 1000) / 1e9, allocated, allocated - outputs);
     }
 
@@ -137,19 +126,26 @@ public static class AttentionBenchmark
         long outputs = Bytes(first.Output) + Bytes(first.GradQuery) + Bytes(first.GradKey) + Bytes(first.GradValue);
         first = null!;
 
+        (List<double> times, double median) = Time(() => AttentionKernels.ComputeBackward(inputs, gradOutput, options), seconds, minIterations, onCall);
+        return new AttentionBenchmarkResult(chosen, AttentionKernels.Tier, options.MaxThreads ?? 1, times.Count, median, times[0], times[^1], size.Flops / (median / 1000) / 1e9, allocated, allocated - outputs);
+    }
+
+    /// <summary>Times calls until <paramref name="seconds"/> have passed and at least <paramref name="minIterations"/> ran: the sorted milliseconds and their median.</summary>
+    private static (List<double> Times, double Median) Time(Action call, double seconds, int minIterations, Action<int, TimeSpan>? onCall)
+    {
         var times = new List<double>();
         var total = Stopwatch.StartNew();
         while (times.Count < minIterations || total.Elapsed.TotalSeconds < seconds)
         {
             onCall?.Invoke(times.Count + 1, total.Elapsed);
             var clock = Stopwatch.StartNew();
-            AttentionKernels.ComputeBackward(inputs, gradOutput, options);
+            call();
             times.Add(clock.Elapsed.TotalMilliseconds);
         }
 
         times.Sort();
         double median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[(times.Count / 2) - 1] + times[times.Count / 2]) / 2;
-        return new AttentionBenchmarkResult(chosen, AttentionKernels.Tier, options.MaxThreads ?? 1, times.Count, median, times[0], times[^1], size.Flops / (median / 1000) / 1e9, allocated, allocated - outputs);
+        return (times, median);
     }
 
     private static long Bytes(Tensor t) => (long)t.Length * DTypes.SizeOf(t.DType);

@@ -48,10 +48,8 @@ internal static unsafe class FlashAttentionBackward
     {
         KernelCall k = call.Forward;
         AttentionGeometry g = k.Geometry;
-        int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize, w = TOps.Width;
-        int paddedHead = FlashAttention.RoundUp(headSize, w), paddedValue = FlashAttention.RoundUp(valueHeadSize, w);
-        int rows6 = FlashAttention.RoundUp(QueryBlock, PanelGemm.Rows), keys6 = FlashAttention.RoundUp(KeyBlock, PanelGemm.Rows);
-        int line = Math.Max(paddedHead, paddedValue) + KeyBlock;
+        int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize;
+        (int paddedHead, int paddedValue, int rows6, int keys6, int line) = Sizes<TOps, TV>(g);
 
         // Pass 1: Y, L, δ and dQ per block of query rows.
         int queryBlocks = FlashAttention.CeilDiv(g.QueryLength, QueryBlock);
@@ -88,6 +86,19 @@ internal static unsafe class FlashAttentionBackward
         }, k.Cancellation);
     }
 
+    /// <summary>
+    /// The sizes of a worker's tiles: D and Dv rounded up to whole registers, the query and key blocks rounded up to whole panels
+    /// of 6 rows (the products write that far), and one scratch line.
+    /// </summary>
+    private static (int PaddedHead, int PaddedValue, int Rows6, int Keys6, int Line) Sizes<TOps, TV>(AttentionGeometry g)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        int paddedHead = FlashAttention.RoundUp(g.HeadSize, TOps.Width), paddedValue = FlashAttention.RoundUp(g.ValueHeadSize, TOps.Width);
+        return (paddedHead, paddedValue, FlashAttention.RoundUp(QueryBlock, PanelGemm.Rows), FlashAttention.RoundUp(KeyBlock, PanelGemm.Rows),
+            Math.Max(paddedHead, paddedValue) + KeyBlock);
+    }
+
     /// <summary>Pass 1 for query rows [i0, i0 + rows) of (b, h): Y, L and δ of each row, then dQ.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     private static void QueryRows<TOps, TV>(BackwardCall call, Workspace ws, int b, int h, int i0, int rows)
@@ -96,10 +107,8 @@ internal static unsafe class FlashAttentionBackward
     {
         KernelCall k = call.Forward;
         AttentionGeometry g = k.Geometry;
-        int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize, w = TOps.Width;
-        int paddedHead = FlashAttention.RoundUp(headSize, w), paddedValue = FlashAttention.RoundUp(valueHeadSize, w);
-        int rows6 = FlashAttention.RoundUp(QueryBlock, PanelGemm.Rows);
-        int line = Math.Max(paddedHead, paddedValue) + KeyBlock;
+        int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize;
+        (int paddedHead, int paddedValue, int rows6, _, int line) = Sizes<TOps, TV>(g);
         int kvHead = g.KvHeadOf(h);
 
         float* q = ws.Take(QueryBlock * headSize);
@@ -262,10 +271,8 @@ internal static unsafe class FlashAttentionBackward
     {
         KernelCall k = call.Forward;
         AttentionGeometry g = k.Geometry;
-        int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize, w = TOps.Width;
-        int paddedHead = FlashAttention.RoundUp(headSize, w), paddedValue = FlashAttention.RoundUp(valueHeadSize, w);
-        int rows6 = FlashAttention.RoundUp(QueryBlock, PanelGemm.Rows), keys6 = FlashAttention.RoundUp(KeyBlock, PanelGemm.Rows);
-        int line = Math.Max(paddedHead, paddedValue) + KeyBlock;
+        int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize;
+        (int paddedHead, int paddedValue, int rows6, int keys6, int line) = Sizes<TOps, TV>(g);
         int last = j0 + count - 1;
 
         float* kT = ws.Take(headSize * KeyBlock);
