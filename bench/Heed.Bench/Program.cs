@@ -11,6 +11,14 @@ using Heed.Kernels;
 // dotnet run -c Release --project bench/Heed.Bench -- [BenchmarkDotNet arguments, e.g. --filter '*Prefill*']
 // dotnet run -c Release --project bench/Heed.Bench -- --side-by-side [--threads N] [--rounds R]
 //   interleaves every contender call by call, so machine noise hits all of them alike, and prints a Markdown table.
+// dotnet run -c Release --project bench/Heed.Bench -- --backward [--threads N] [--rounds R]
+//   the attention backward beside libtorch SDPA's backward, the same way (BackwardSideBySide).
+if (args.Contains("--backward"))
+{
+    BackwardSideBySide.Run(Option("--threads", Environment.ProcessorCount), Option("--rounds", 5));
+    return;
+}
+
 if (args.Contains("--side-by-side"))
 {
     int threads = Option("--threads", Environment.ProcessorCount);
@@ -68,31 +76,7 @@ internal static class SideBySide
 
         float[] heedY = contenders[0].Output();
         var diffs = contenders.Select(c => MaxDifference(heedY, c.Output())).ToArray();
-        var times = contenders.Select(_ => new List<double>()).ToArray();
-        for (int round = 0; round < rounds; round++)
-        {
-            for (int c = 0; c < contenders.Count; c++)
-            {
-                // Three calls in a row, the first not counted: another library's worker threads that spin after its own call
-                // (ONNX Runtime's do) or this one's cold caches do not land on the timed calls.
-                for (int call = 0; call < 3; call++)
-                {
-                    var clock = Stopwatch.StartNew();
-                    contenders[c].Run();
-                    if (call > 0)
-                    {
-                        times[c].Add(clock.Elapsed.TotalMilliseconds);
-                    }
-                }
-
-                if (threads > 1)
-                {
-                    // Worker threads that spin after a call (ONNX Runtime's, .NET's thread pool's) settle before the next
-                    // contender starts, so no contender runs with a core taken by another's idle threads.
-                    Thread.Sleep(50);
-                }
-            }
-        }
+        List<double>[] times = Rounds([.. contenders.Select(c => (Action)c.Run)], rounds, threads);
 
         double bestPeer = times.Skip(2).Min(t => t.Min()); // the first two are Heed (a new Y per call, and Y reused)
         string shape = $"T={size.QueryLength} S={size.KvLength} H={size.Heads}/{size.KvHeads}{(size.Causal ? " causal" : "")}";
@@ -107,6 +91,39 @@ internal static class SideBySide
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {shape} | {contenders[c].Name} | {best:F3} | {median:F3} | {gflops:F1} | {bestPeer / best:F2}x | {efficiency} | {diffs[c]:G3} |"));
             contenders[c].Dispose();
         }
+    }
+
+    /// <summary>
+    /// Times every run in rotation, <paramref name="rounds"/> times: each round three calls of each in a row, the first not counted
+    /// (so another library's worker threads that spin after its own call, as ONNX Runtime's do, or this one's cold caches do
+    /// not land on the timed calls); on more than one thread a 50 ms pause after each run's calls lets idle spinning workers
+    /// settle. Returns each run's counted milliseconds.
+    /// </summary>
+    public static List<double>[] Rounds(IReadOnlyList<Action> runs, int rounds, int threads)
+    {
+        var times = runs.Select(_ => new List<double>()).ToArray();
+        for (int round = 0; round < rounds; round++)
+        {
+            for (int c = 0; c < runs.Count; c++)
+            {
+                for (int call = 0; call < 3; call++)
+                {
+                    var clock = Stopwatch.StartNew();
+                    runs[c]();
+                    if (call > 0)
+                    {
+                        times[c].Add(clock.Elapsed.TotalMilliseconds);
+                    }
+                }
+
+                if (threads > 1)
+                {
+                    Thread.Sleep(50);
+                }
+            }
+        }
+
+        return times;
     }
 
     private static double MaxDifference(float[] a, float[] b)

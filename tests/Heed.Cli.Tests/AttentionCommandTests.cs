@@ -100,6 +100,54 @@ public sealed class AttentionCommandTests : IDisposable
         AssertNear(expected, Npy.Read(output));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Grad_output_writes_the_gradients_asked_for(bool reference)
+    {
+        var (q, k, v, qt, kt, vt) = Inputs();
+        Tensor dy = Tensor.FromDoubles(DType.Float32, [2, 4, 3, 6], Random(10, 2 * 4 * 3 * 6));
+        Tensor mask = Tensor.Create(Enumerable.Range(0, 15).Select(n => n % 4 != 1).ToArray(), 3, 5);
+        string y = _dir.File("y.npy"), dq = _dir.File("dq.npy"), dv = _dir.File("dv.npy");
+        string[] args =
+        [
+            "attention", "--q", q, "--k", k, "--v", v, "--attn-mask", Save("mask.npy", mask), "--is-causal", "--softcap", "2",
+            "--grad-output", Save("dy.npy", dy), "--out", y, "--out-grad-q", dq, "--out-grad-v", dv,
+        ];
+        var (code, stdout, stderr) = CliRunner.Run(reference ? [.. args, "--reference"] : args);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("dQ float32 [2, 4, 3, 8]", stdout, StringComparison.Ordinal);
+        Assert.Contains("dV float32 [2, 2, 5, 6]", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("dK", stdout, StringComparison.Ordinal);
+
+        var options = new AttentionOptions { IsCausal = true, Softcap = 2 };
+        AttentionGradients expected = ReferenceAttentionBackward.Compute(new AttentionInputs(qt, kt, vt) { AttnMask = mask }, dy, options);
+        AssertNear(expected.Output, Npy.Read(y));
+        AssertNear(expected.GradQuery, Npy.Read(dq));
+        AssertNear(expected.GradValue, Npy.Read(dv));
+        Assert.False(File.Exists(_dir.File("dk.npy")));
+    }
+
+    [Fact]
+    public void Gradients_with_a_past_cache_are_refused()
+    {
+        var (q, k, v, _, _, _) = Inputs();
+        string pk = Save("pk.npy", Tensor.FromDoubles(DType.Float32, [2, 2, 1, 8], new double[32]));
+        string pv = Save("pv.npy", Tensor.FromDoubles(DType.Float32, [2, 2, 1, 6], new double[24]));
+        string dy = Save("dy.npy", Tensor.FromDoubles(DType.Float32, [2, 4, 3, 6], new double[144]));
+        AssertFails("the cache is not differentiated", "attention", "--q", q, "--k", k, "--v", v, "--past-key", pk, "--past-value", pv, "--grad-output", dy, "--out", _dir.File("y.npy"), "--out-grad-q", _dir.File("dq.npy"));
+        Assert.False(File.Exists(_dir.File("dq.npy")));
+    }
+
+    [Fact]
+    public void Gradient_outputs_need_grad_output_and_dy_needs_the_shape_of_y()
+    {
+        var (q, k, v, _, _, _) = Inputs();
+        AssertFails("need --grad-output", "attention", "--q", q, "--k", k, "--v", v, "--out", _dir.File("y.npy"), "--out-grad-k", _dir.File("dk.npy"));
+        string dy = Save("dy.npy", Tensor.FromDoubles(DType.Float32, [2, 4, 3, 8], new double[192]));
+        AssertFails("expected Y's shape [2, 4, 3, 6]", "attention", "--q", q, "--k", k, "--v", v, "--grad-output", dy, "--out", _dir.File("y.npy"));
+    }
+
     /// <summary>Within one or two units in the last place of the element type (float64 runs on the reference: exact).</summary>
     private static void AssertNear(Tensor expected, Tensor actual)
     {

@@ -29,6 +29,33 @@ public sealed class BenchCommandTests
     }
 
     [Fact]
+    public void Backward_counts_two_and_a_half_times_the_forward_flops()
+    {
+        string[] args = ["bench", "attention", "--heads", "4", "--kv-heads", "2", "--q-len", "64", "--head-size", "16", "--causal", "--backward", "--seconds", "0", "--min-iterations", "2", "--no-limits"];
+        var (code, output, error) = CliRunner.Run([.. args, "--json"]);
+        Assert.True(code == 0, error);
+        using var doc = JsonDocument.Parse(output);
+        JsonElement r = doc.RootElement;
+        Assert.Equal("backward", r.GetProperty("pass").GetString());
+        Assert.Equal("flash", r.GetProperty("kernel").GetString());
+        double median = r.GetProperty("median_ms").GetDouble();
+        Assert.Equal(2.5 * 4.0 * 4 * 64 * 64 * 16 * 0.5 / (median / 1000) / 1e9, r.GetProperty("gflops").GetDouble(), 6);
+
+        (code, output, error) = CliRunner.Run(args);
+        Assert.True(code == 0, error);
+        Assert.Contains("2.5x the forward's flops", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Backward_causal_with_a_past_is_one_line_and_exit_code_2()
+    {
+        var (code, output, error) = CliRunner.Run("bench", "attention", "--q-len", "8", "--kv-len", "16", "--causal", "--backward", "--no-limits");
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        Assert.Equal("heed: error: --backward --causal needs --kv-len equal to --q-len (the backward takes no past cache); got 8 and 16\n", error.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
     public void Reuse_output_writes_every_call_into_one_tensor()
     {
         var (code, output, error) = CliRunner.Run([.. Small, "--reuse-output"]);

@@ -29,13 +29,17 @@ internal static class AttentionCommand
         var presentKey = new Option<string?>("--present-key") { Description = "Write concat(past_key, K) [B, Hkv, S, D] here" };
         var presentValue = new Option<string?>("--present-value") { Description = "Write concat(past_value, V) [B, Hkv, S, Dv] here" };
         var qkOutput = new Option<string?>("--qk-matmul-output") { Description = "Write the [B, H, T, S] matrix chosen by --qk-matmul-output-mode here" };
-        var reference = new Option<bool>("--reference") { Description = "Run the float64 reference implementation instead of the fastest kernel" };
+        var gradOutput = new Option<string?>("--grad-output") { Description = "dY, the gradient of a loss with respect to Y (Y's shape), .npy: runs the backward pass (no past cache)" };
+        var gradQ = new Option<string?>("--out-grad-q") { Description = "With --grad-output: write dQ (Q's shape and type) here" };
+        var gradK = new Option<string?>("--out-grad-k") { Description = "With --grad-output: write dK (K's shape and type; summed over the query heads sharing each kv head) here" };
+        var gradV = new Option<string?>("--out-grad-v") { Description = "With --grad-output: write dV (V's shape and type; summed like dK) here" };
+        var reference = new Option<bool>("--reference") { Description = "Run the float64 reference implementation (forward and backward) instead of the fastest kernel" };
         var threads = CommonOptions.Threads("Most threads to use");
 
         var command = new Command("attention", "Run the ONNX Attention operator (opsets 23-25) on .npy files.")
         {
             q, k, v, mask, pastKey, pastValue, nonpad, causal, scale, softcap, qHeads, kvHeads, left, right, mode, precision,
-            output, presentKey, presentValue, qkOutput, reference, threads,
+            output, presentKey, presentValue, qkOutput, gradOutput, gradQ, gradK, gradV, reference, threads,
         };
 
         command.SetAction(parse => CliErrors.Guard(parse.InvocationConfiguration.Error, () =>
@@ -48,7 +52,20 @@ internal static class AttentionCommand
 
             string outPath = parse.GetValue(output)!;
             string? presentKeyPath = parse.GetValue(presentKey), presentValuePath = parse.GetValue(presentValue), qkPath = parse.GetValue(qkOutput);
-            OutputFiles.CheckFolders([("--out", outPath), ("--present-key", presentKeyPath), ("--present-value", presentValuePath), ("--qk-matmul-output", qkPath)]);
+            string? gradOutputPath = parse.GetValue(gradOutput);
+            string? gradQPath = parse.GetValue(gradQ), gradKPath = parse.GetValue(gradK), gradVPath = parse.GetValue(gradV);
+            if (gradOutputPath is null && (gradQPath ?? gradKPath ?? gradVPath) is not null)
+            {
+                throw new HeedException("--out-grad-q, --out-grad-k and --out-grad-v need --grad-output (dY)");
+            }
+
+            if (gradOutputPath is not null && (parse.GetValue(pastKey) ?? parse.GetValue(pastValue)) is not null)
+            {
+                throw new HeedException("--grad-output with --past-key/--past-value: the cache is not differentiated; concatenate it into --k and --v instead");
+            }
+
+            OutputFiles.CheckFolders([("--out", outPath), ("--present-key", presentKeyPath), ("--present-value", presentValuePath), ("--qk-matmul-output", qkPath),
+                ("--out-grad-q", gradQPath), ("--out-grad-k", gradKPath), ("--out-grad-v", gradVPath)]);
 
             var inputs = new AttentionInputs(Load("--q", parse.GetValue(q)!), Load("--k", parse.GetValue(k)!), Load("--v", parse.GetValue(v)!))
             {
@@ -73,13 +90,41 @@ internal static class AttentionCommand
                 MaxThreads = parse.GetValue(threads),
             };
 
+            TextWriter console = parse.InvocationConfiguration.Output;
+            if (gradOutputPath is not null)
+            {
+                Tensor dy = Load("--grad-output", gradOutputPath);
+                AttentionGradients grads = Attention.Backward(inputs, dy, options);
+                var gradFiles = new List<(string, string, Tensor)> { ("--out", outPath, grads.Output) };
+                if (gradQPath is not null) gradFiles.Add(("--out-grad-q", gradQPath, grads.GradQuery));
+                if (gradKPath is not null) gradFiles.Add(("--out-grad-k", gradKPath, grads.GradKey));
+                if (gradVPath is not null) gradFiles.Add(("--out-grad-v", gradVPath, grads.GradValue));
+                if ((presentKeyPath ?? presentValuePath ?? qkPath) is not null || options.SoftmaxPrecision is not null)
+                {
+                    // The forward's optional outputs come from the forward itself (the backward keeps none of them), and so does
+                    // Y when a softmax_precision rounds the forward's probabilities (the backward computes at least in float32).
+                    AttentionResult forward = Attention.Compute(inputs, options);
+                    gradFiles[0] = ("--out", outPath, forward.Output);
+                    if (presentKeyPath is not null) gradFiles.Add(("--present-key", presentKeyPath, forward.PresentKey));
+                    if (presentValuePath is not null) gradFiles.Add(("--present-value", presentValuePath, forward.PresentValue));
+                    if (qkPath is not null) gradFiles.Add(("--qk-matmul-output", qkPath, forward.QkMatmulOutput!));
+                }
+
+                OutputFiles.WriteAll(gradFiles);
+                console.WriteLine($"Y {DTypes.Name(grads.Output.DType)} {grads.Output.ShapeText} -> {outPath}");
+                if (gradQPath is not null) console.WriteLine($"dQ {DTypes.Name(grads.GradQuery.DType)} {grads.GradQuery.ShapeText} -> {gradQPath}");
+                if (gradKPath is not null) console.WriteLine($"dK {DTypes.Name(grads.GradKey.DType)} {grads.GradKey.ShapeText} -> {gradKPath}");
+                if (gradVPath is not null) console.WriteLine($"dV {DTypes.Name(grads.GradValue.DType)} {grads.GradValue.ShapeText} -> {gradVPath}");
+                return 0;
+            }
+
             AttentionResult result = Attention.Compute(inputs, options);
             var files = new List<(string, string, Tensor)> { ("--out", outPath, result.Output) };
             if (presentKeyPath is not null) files.Add(("--present-key", presentKeyPath, result.PresentKey));
             if (presentValuePath is not null) files.Add(("--present-value", presentValuePath, result.PresentValue));
             if (qkPath is not null) files.Add(("--qk-matmul-output", qkPath, result.QkMatmulOutput!));
             OutputFiles.WriteAll(files);
-            parse.InvocationConfiguration.Output.WriteLine($"Y {DTypes.Name(result.Output.DType)} {result.Output.ShapeText} -> {outPath}");
+            console.WriteLine($"Y {DTypes.Name(result.Output.DType)} {result.Output.ShapeText} -> {outPath}");
             return 0;
         }));
         return command;

@@ -29,18 +29,19 @@ internal static class BenchCommand
         var iterations = new Option<int>("--min-iterations") { Description = "Timed calls at the least", DefaultValueFactory = _ => 3 };
         var noLimits = new Option<bool>("--no-limits") { Description = "Skip measuring the FMA peak and the copy bandwidth" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text" };
+        var backward = new Option<bool>("--backward") { Description = "Time the backward pass (dQ, dK, dV from a random dY; GFLOP/s counted as 2.5x the forward's flops, the usual convention)" };
         var reuseOutput = new Option<bool>("--reuse-output") { Description = "Write Y into one tensor kept across calls (AttentionInputs.Destination), as an inference loop would, instead of a new one per call" };
 
         var attention = new Command("attention", "Time attention in-process: GFLOP/s (4*B*H*T*S*D, halved for causal), median/min/max ms, extra memory, and the ratios to the measured FMA peak and copy bandwidth.")
         {
-            batch, heads, kvHeads, queryLength, kvLength, headSize, valueHeadSize, causal, threads, dtype, kernel, seconds, iterations, noLimits, reuseOutput, json,
+            batch, heads, kvHeads, queryLength, kvLength, headSize, valueHeadSize, causal, threads, dtype, kernel, seconds, iterations, noLimits, reuseOutput, backward, json,
         };
         attention.SetAction(parse => CliErrors.Guard(parse.InvocationConfiguration.Error, () =>
         {
             int h = parse.GetValue(heads), t = parse.GetValue(queryLength), d = parse.GetValue(headSize), b = parse.GetValue(batch);
             var size = new AttentionBenchmarkSize(
                 b, h, parse.GetValue(kvHeads) ?? h, t, parse.GetValue(kvLength) ?? t, d, parse.GetValue(valueHeadSize) ?? d,
-                parse.GetValue(causal), DTypes.TryParse(parse.GetValue(dtype)!)!.Value);
+                parse.GetValue(causal), DTypes.TryParse(parse.GetValue(dtype)!)!.Value, parse.GetValue(backward));
             Check("--batch", size.Batch, 1);
             Check("--heads", size.Heads, 1);
             Check("--kv-heads", size.KvHeads, 1);
@@ -56,6 +57,16 @@ internal static class BenchCommand
             if (size.Causal && size.KvLength < size.QueryLength)
             {
                 throw new HeedException($"--kv-len {size.KvLength} is below --q-len {size.QueryLength}: causal benchmarks need S >= T");
+            }
+
+            if (size.Backward && size.Causal && size.KvLength != size.QueryLength)
+            {
+                throw new HeedException($"--backward --causal needs --kv-len equal to --q-len (the backward takes no past cache); got {size.QueryLength} and {size.KvLength}");
+            }
+
+            if (size.Backward && (parse.GetValue(reuseOutput) || parse.GetValue(kernel) is "decode" or "materialized"))
+            {
+                throw new HeedException("--backward runs the flash backward kernel or, with --kernel reference, the reference; --reuse-output and --kernel decode/materialized do not apply");
             }
 
             double budget = parse.GetValue(seconds);
@@ -108,6 +119,7 @@ internal static class BenchCommand
                         value_head_size = size.ValueHeadSize,
                         causal = size.Causal,
                         dtype = DTypes.Name(size.Type),
+                        pass = size.Backward ? "backward" : "forward",
                         kernel = r.Kernel.ToString().ToLowerInvariant(),
                         tier = r.Tier.ToString(),
                         threads = r.Threads,
@@ -130,7 +142,12 @@ internal static class BenchCommand
             else
             {
                 var culture = CultureInfo.InvariantCulture;
-                output.WriteLine(string.Create(culture, $"attention B={size.Batch} H={size.Heads}/{size.KvHeads} T={size.QueryLength} S={size.KvLength} D={size.HeadSize} Dv={size.ValueHeadSize} {(size.Causal ? "causal " : "")}{DTypes.Name(size.Type)}"));
+                output.WriteLine(string.Create(culture, $"attention{(size.Backward ? " backward" : "")} B={size.Batch} H={size.Heads}/{size.KvHeads} T={size.QueryLength} S={size.KvLength} D={size.HeadSize} Dv={size.ValueHeadSize} {(size.Causal ? "causal " : "")}{DTypes.Name(size.Type)}"));
+                if (size.Backward)
+                {
+                    output.WriteLine("GFLOP/s counts the backward as 2.5x the forward's flops (the usual convention)");
+                }
+
                 output.WriteLine(string.Create(culture, $"kernel {r.Kernel.ToString().ToLowerInvariant()} on {r.Tier}, {r.Threads} thread(s), {r.Iterations} iterations{(parse.GetValue(reuseOutput) ? ", Y reused" : "")}"));
                 output.WriteLine(string.Create(culture, $"{r.Gflops:F1} GFLOP/s   median {r.MedianMs:F3} ms   min {r.MinMs:F3}   max {r.MaxMs:F3}"));
                 output.WriteLine(string.Create(culture, $"extra memory {r.ExtraBytes / 1048576.0:F2} MiB (allocated {r.AllocatedBytes / 1048576.0:F2} MiB)   K+V read {readGBs:F1} GB/s"));

@@ -35,6 +35,28 @@ public static class Attention
     }
 
     /// <summary>
+    /// The backward pass of <see cref="Compute"/>: given dY = ∂loss/∂Y, the gradients
+    /// dV = Pᵀ·dY, dQ = scale·dS·K and dK = scale·dSᵀ·Q with dS = P ∘ (dY·Vᵀ − rowsum(dY ∘ Y)) (times the softcap's slope
+    /// 1 − tanh² when a softcap is set), P the attention probabilities. With GQA the gradients of the query heads that share a
+    /// kv head are summed into it; a fully masked row gives zero gradients. Masks carry no gradient.
+    /// Q [B, H, T, D], K [B, Hkv, S, D], V [B, Hkv, S, Dv], dY [B, H, T, Dv] → Y [B, H, T, Dv], dQ [B, H, T, D],
+    /// dK [B, Hkv, S, D], dV [B, Hkv, S, Dv] (3-D inputs: dY and Y [B, T, H·Dv], each gradient in its input's 3-D shape).
+    /// </summary>
+    /// <param name="inputs">Q, K, V and the optional mask and nonpad lengths; no past cache (the cache is not differentiated).</param>
+    /// <param name="gradOutput">dY, the gradient of the loss with respect to Y, in Y's shape; float32, float16, bfloat16 or float64.</param>
+    /// <param name="options">The forward's attributes; null = the defaults. <see cref="AttentionOptions.UseReference"/> runs the
+    /// float64 reference backward; <see cref="AttentionOptions.SoftmaxPrecision"/> and qk_matmul_output do not apply.</param>
+    /// <returns>Y (recomputed on the way) and dQ, dK, dV, each in its input's shape and element type.</returns>
+    /// <exception cref="HeedException">An input breaks a rule of the semantics, dY does not have Y's shape, or a past cache is given.</exception>
+    /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired (looked at between blocks of rows).</exception>
+    public static AttentionGradients Backward(AttentionInputs inputs, Tensor gradOutput, AttentionOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(gradOutput);
+        return AttentionKernels.ComputeBackward(inputs, gradOutput, options ?? new AttentionOptions());
+    }
+
+    /// <summary>
     /// PyTorch's <c>scaled_dot_product_attention</c> (inference only: dropout is not offered).
     /// query [B, H, T, D], key [B, Hkv, S, D], value [B, Hkv, S, Dv] → [B, H, T, Dv].
     /// </summary>

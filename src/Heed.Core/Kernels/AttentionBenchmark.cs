@@ -12,10 +12,14 @@ namespace Heed.Kernels;
 /// <param name="ValueHeadSize">Dv.</param>
 /// <param name="Causal">Whether the causal mask applies (offset 0 for T = S; for T &lt; S the query rows are the last T positions, as in decoding with a cache).</param>
 /// <param name="Type">The element type of Q, K and V.</param>
-public sealed record AttentionBenchmarkSize(int Batch, int Heads, int KvHeads, int QueryLength, int KvLength, int HeadSize, int ValueHeadSize, bool Causal, DType Type)
+/// <param name="Backward">Time the backward pass (dQ, dK, dV from a random dY) instead of the forward; needs S = T when causal.</param>
+public sealed record AttentionBenchmarkSize(int Batch, int Heads, int KvHeads, int QueryLength, int KvLength, int HeadSize, int ValueHeadSize, bool Causal, DType Type, bool Backward = false)
 {
-    /// <summary>Nominal flops: 4·B·H·T·S·D (Q·Kᵀ and P·V), halved when causal and T = S.</summary>
-    public double Flops => 4.0 * Batch * Heads * QueryLength * KvLength * HeadSize * (Causal && QueryLength == KvLength ? 0.5 : 1);
+    /// <summary>
+    /// Nominal flops: 4·B·H·T·S·D (Q·Kᵀ and P·V), halved when causal and T = S; for the backward 2.5 times that (the usual
+    /// convention: dV, dP, dQ, dK and the recomputed Q·Kᵀ are five products against the forward's two).
+    /// </summary>
+    public double Flops => 4.0 * Batch * Heads * QueryLength * KvLength * HeadSize * (Causal && QueryLength == KvLength ? 0.5 : 1) * (Backward ? 2.5 : 1);
 
     /// <summary>Bytes of K and V one call must read at least.</summary>
     public long KeyValueBytes => (long)Batch * KvHeads * KvLength * (HeadSize + ValueHeadSize) * DTypes.SizeOf(Type);
@@ -74,6 +78,11 @@ public static class AttentionBenchmark
         ArgumentNullException.ThrowIfNull(size);
         AttentionInputs inputs = size.CreateInputs();
         var options = new AttentionOptions { IsCausal = size.Causal, MaxThreads = threads, UseReference = kernel == AttentionKernel.Reference };
+        if (size.Backward)
+        {
+            return RunBackward(size, inputs, options, seconds, minIterations, onCall);
+        }
+
         AttentionKernel chosen = kernel ?? AttentionKernels.Choose(inputs, options);
         if (reuseOutput)
         {
@@ -92,19 +101,51 @@ public static class AttentionBenchmark
             + (ReferenceEquals(first.PresentValue, inputs.Value) ? 0 : Bytes(first.PresentValue));
         first = null!;
 
+        (List<double> times, double median) = Time(() => AttentionKernels.Compute(inputs, options, kernel, null), seconds, minIterations, onCall);
+        return new AttentionBenchmarkResult(chosen, AttentionKernels.Tier, threads, times.Count, median, times[0], times[^1], size.Flops / (median / 1000) / 1e9, allocated, allocated - outputs);
+    }
+
+    /// <summary>
+    /// The backward pass (<see cref="AttentionKernels.ComputeBackward"/>) timed like the forward: dY random in [−1, 1), outputs
+    /// Y, dQ, dK and dV not counted as extra memory; GFLOP/s from <see cref="AttentionBenchmarkSize.Flops"/> (2.5× the forward's).
+    /// </summary>
+    private static AttentionBenchmarkResult RunBackward(AttentionBenchmarkSize size, AttentionInputs inputs, AttentionOptions options, double seconds, int minIterations, Action<int, TimeSpan>? onCall)
+    {
+        var rng = new Random(4);
+        var values = new double[Tensor.CheckedLength([size.Batch, size.Heads, size.QueryLength, size.ValueHeadSize])];
+        for (int i = 0; i < values.Length; i++) values[i] = (rng.NextDouble() * 2) - 1;
+        Tensor gradOutput = Tensor.FromDoubles(size.Type, [size.Batch, size.Heads, size.QueryLength, size.ValueHeadSize], values);
+        AttentionKernel chosen = options.UseReference || size.Type == DType.Float64 ? AttentionKernel.Reference : AttentionKernel.Flash;
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        onCall?.Invoke(0, TimeSpan.Zero);
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        AttentionGradients first = AttentionKernels.ComputeBackward(inputs, gradOutput, options);
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        long outputs = Bytes(first.Output) + Bytes(first.GradQuery) + Bytes(first.GradKey) + Bytes(first.GradValue);
+        first = null!;
+
+        (List<double> times, double median) = Time(() => AttentionKernels.ComputeBackward(inputs, gradOutput, options), seconds, minIterations, onCall);
+        return new AttentionBenchmarkResult(chosen, AttentionKernels.Tier, options.MaxThreads ?? 1, times.Count, median, times[0], times[^1], size.Flops / (median / 1000) / 1e9, allocated, allocated - outputs);
+    }
+
+    /// <summary>Times calls until <paramref name="seconds"/> have passed and at least <paramref name="minIterations"/> ran: the sorted milliseconds and their median.</summary>
+    private static (List<double> Times, double Median) Time(Action call, double seconds, int minIterations, Action<int, TimeSpan>? onCall)
+    {
         var times = new List<double>();
         var total = Stopwatch.StartNew();
         while (times.Count < minIterations || total.Elapsed.TotalSeconds < seconds)
         {
             onCall?.Invoke(times.Count + 1, total.Elapsed);
             var clock = Stopwatch.StartNew();
-            AttentionKernels.Compute(inputs, options, kernel, null);
+            call();
             times.Add(clock.Elapsed.TotalMilliseconds);
         }
 
         times.Sort();
         double median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[(times.Count / 2) - 1] + times[times.Count / 2]) / 2;
-        return new AttentionBenchmarkResult(chosen, AttentionKernels.Tier, threads, times.Count, median, times[0], times[^1], size.Flops / (median / 1000) / 1e9, allocated, allocated - outputs);
+        return (times, median);
     }
 
     private static long Bytes(Tensor t) => (long)t.Length * DTypes.SizeOf(t.DType);

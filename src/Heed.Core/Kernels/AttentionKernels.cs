@@ -160,6 +160,53 @@ public static class AttentionKernels
         return new AttentionResult(output, presentKey, presentValue, qk);
     }
 
+    /// <summary>
+    /// The backward pass (see <see cref="Attention.Backward"/> for shapes) on the flash backward kernel, or on the float64
+    /// reference for <see cref="AttentionOptions.UseReference"/>, float64 inputs and D = 0; optionally forcing a vector tier.
+    /// </summary>
+    /// <exception cref="HeedException">An input breaks a rule, dY does not have Y's shape, or a past cache is given.</exception>
+    /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per-call setup: optimized from the first call, not after tiering
+    public static AttentionGradients ComputeBackward(AttentionInputs inputs, Tensor gradOutput, AttentionOptions options, SimdTier? tier = null)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(gradOutput);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Cancellation.ThrowIfCancellationRequested();
+        AttentionGeometry g = ReferenceAttentionBackward.Check(inputs, gradOutput, options);
+        int threads = Threads(options);
+        bool float64 = inputs.Query.DType == DType.Float64 || inputs.Key.DType == DType.Float64 || inputs.Value.DType == DType.Float64
+            || gradOutput.DType == DType.Float64;
+        if (options.UseReference || float64 || g.HeadSize == 0)
+        {
+            return ReferenceAttentionBackward.Compute(inputs, gradOutput, options);
+        }
+
+        int[] outputShape = g.IsPacked
+            ? [g.Batch, g.QueryLength, g.NumHeads * g.ValueHeadSize]
+            : [g.Batch, g.NumHeads, g.QueryLength, g.ValueHeadSize];
+        Tensor output = Tensor.Zeros(inputs.Query.DType, outputShape);
+        Tensor gradQuery = Tensor.Zeros(inputs.Query.DType, inputs.Query.Shape);
+        Tensor gradKey = Tensor.Zeros(inputs.Key.DType, inputs.Key.Shape);
+        Tensor gradValue = Tensor.Zeros(inputs.Value.DType, inputs.Value.Shape);
+        using var call = new BackwardCall(
+            new KernelCall(
+                g,
+                options,
+                new KernelBias(inputs, options, g),
+                TensorRows.Create(inputs.Query, g.NumHeads, g.QueryLength, g.HeadSize, g.IsPacked),
+                TensorRows.Create(inputs.Key, g.KvNumHeads, g.KvLength, g.HeadSize, g.IsPacked),
+                TensorRows.Create(inputs.Value, g.KvNumHeads, g.KvLength, g.ValueHeadSize, g.IsPacked),
+                TensorRows.Create(output, g.NumHeads, g.QueryLength, g.ValueHeadSize, g.IsPacked),
+                threads),
+            TensorRows.Create(gradOutput, g.NumHeads, g.QueryLength, g.ValueHeadSize, g.IsPacked),
+            TensorRows.Create(gradQuery, g.NumHeads, g.QueryLength, g.HeadSize, g.IsPacked),
+            TensorRows.Create(gradKey, g.KvNumHeads, g.KvLength, g.HeadSize, g.IsPacked),
+            TensorRows.Create(gradValue, g.KvNumHeads, g.KvLength, g.ValueHeadSize, g.IsPacked));
+        FlashAttentionBackward.Run(call, tier ?? Tier);
+        return new AttentionGradients(output, gradQuery, gradKey, gradValue);
+    }
+
     /// <summary>A destination must have Y's shape and Q's element type, and no storage of its own in common with an input.</summary>
     private static void CheckDestination(AttentionInputs inputs, int[] outputShape)
     {

@@ -235,14 +235,14 @@ public static class ReferenceAttention
     }
 
     /// <summary>(B, len, heads·size) or (B, heads, len, size) → float64 (B, heads, len, size).</summary>
-    private static double[] ToHeadMajor(Tensor t, bool packed, int batch, int heads, int length, int size)
+    internal static double[] ToHeadMajor(Tensor t, bool packed, int batch, int heads, int length, int size)
     {
         double[] data = t.ToDoubleArray();
         return packed ? Transpose12(data, batch, length, heads, size) : data;
     }
 
     /// <summary>float64 (B, heads, len, size) → (B, len, heads·size).</summary>
-    private static double[] FromHeadMajor(double[] data, int batch, int heads, int length, int size) =>
+    internal static double[] FromHeadMajor(double[] data, int batch, int heads, int length, int size) =>
         Transpose12(data, batch, heads, length, size);
 
     /// <summary>Swaps axes 1 and 2 of a (n0, n1, n2, n3) array.</summary>
