@@ -1,0 +1,253 @@
+using Heed.Models.Blocks;
+using Heed.Models.Generation;
+using Heed.Models.Gguf;
+using Heed.Models.Llama;
+using Heed.Models.Tokenizers;
+
+namespace Heed.Models.Tests;
+
+/// <summary>ggml's tensor types: every stored block against the published formulas, every product against float64.</summary>
+public class GgmlTypeTests
+{
+    public static TheoryData<uint> Types => [.. GgmlBlocks.All];
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void Every_dequantized_element_matches_the_block_formula(uint type)
+    {
+        const int Rows = 5, Columns = 512;
+        byte[] data = GgmlBlocks.Random(type, Rows, Columns, new Random((int)type + 1));
+        WeightMatrix w = Matrix(type, data, Rows, Columns);
+        double[] expected = GgmlBlocks.Values(type, data, Rows, Columns);
+        var row = new float[Columns];
+        double worst = 0, scale = expected.Max(Math.Abs);
+        for (int r = 0; r < Rows; r++)
+        {
+            w.DequantizeRow(r, row);
+            for (int c = 0; c < Columns; c++) worst = Math.Max(worst, Math.Abs(row[c] - expected[(r * Columns) + c]));
+        }
+
+        // float32 rounding of d·scale and of the product: a few ulps of the largest value.
+        Assert.True(worst <= 4e-7 * scale, $"{GgmlBlocks.Name(type)}: max |dequantized − formula| = {worst:E3} (largest value {scale:E3})");
+    }
+
+    [Theory]
+    [InlineData(0u, 1, 1)]
+    [InlineData(1u, 1, 1)]
+    [InlineData(30u, 1, 1)]
+    [InlineData(8u, 1, 1)]
+    [InlineData(12u, 1, 1)]
+    [InlineData(14u, 1, 1)]
+    [InlineData(1u, 3, 2)]
+    [InlineData(30u, 3, 2)]
+    [InlineData(8u, 3, 2)]
+    [InlineData(12u, 3, 2)]
+    [InlineData(14u, 3, 2)]
+    [InlineData(14u, 7, 4)]
+    public void Products_match_the_float64_product_of_the_dequantized_weights(uint type, int tokens, int threads)
+    {
+        const int Rows = 67, Columns = 768;
+        var random = new Random(((int)type * 31) + tokens);
+        byte[] data = GgmlBlocks.Random(type, Rows, Columns, random);
+        WeightMatrix w = Matrix(type, data, Rows, Columns);
+        double[] weights = GgmlBlocks.Values(type, data, Rows, Columns);
+        float[] x = RandomData.Floats(random, tokens * Columns);
+        float[] y = RandomData.Floats(random, tokens * Rows);
+        float[] before = [.. y];
+        w.MatMul(x, y, tokens, accumulate: true, threads: threads);
+        double worst = 0;
+        for (int t = 0; t < tokens; t++)
+        {
+            for (int r = 0; r < Rows; r++)
+            {
+                double sum = before[(t * Rows) + r], magnitude = Math.Abs(sum);
+                for (int c = 0; c < Columns; c++)
+                {
+                    double term = weights[(r * Columns) + c] * x[(t * Columns) + c];
+                    sum += term;
+                    magnitude += Math.Abs(term);
+                }
+
+                worst = Math.Max(worst, Math.Abs(y[(t * Rows) + r] - sum) / magnitude);
+            }
+        }
+
+        // float32 accumulation over 768 terms: relative to Σ|w·x|, a bound of ~n·ε/8 holds with a wide margin.
+        Assert.True(worst < 1e-5, $"{GgmlBlocks.Name(type)}, T={tokens}: max |y − float64| / Σ|w·x| = {worst:E3}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void The_portable_tier_gives_the_products_of_the_vector_tier(uint type)
+    {
+        if (type == GgmlBlocks.F32) return; // float32 takes Linear.MatMul, tested with the blocks
+        const int Columns = 1024;
+        var random = new Random(7);
+        byte[] data = GgmlBlocks.Random(type, 1, Columns, random);
+        double[] weights = GgmlBlocks.Values(type, data, 1, Columns);
+        float[] x = RandomData.Floats(random, Columns);
+        double expected = 0, magnitude = 0;
+        for (int c = 0; c < Columns; c++)
+        {
+            expected += weights[c] * x[c];
+            magnitude += Math.Abs(weights[c] * x[c]);
+        }
+
+        float portable = QuantizedLinear.DotByBlocks((GgmlType)type, data, x);
+        float dispatched = QuantizedLinear.Dot((GgmlType)type, data, x);
+        Assert.True(Math.Abs(portable - expected) < 1e-5 * magnitude, $"portable {portable} vs {expected}");
+        Assert.True(Math.Abs(dispatched - expected) < 1e-5 * magnitude, $"dispatched {dispatched} vs {expected}");
+    }
+
+    internal static WeightMatrix Matrix(uint type, byte[] data, int rows, int columns) => type == GgmlBlocks.F32
+        ? WeightMatrix.FromFloats([.. Enumerable.Range(0, rows * columns).Select(i => BitConverter.ToSingle(data, i * 4))], rows, columns)
+        : WeightMatrix.FromBlocks((GgmlType)type, data, rows, columns);
+}
+
+/// <summary>GGUF files of the llama architecture: the real stories260K conversion, random files of every type, and broken files.</summary>
+public class GgufModelTests
+{
+    private const string Model = "models/stories260K/stories260K.f32.gguf";
+
+    private static string Stories => TestPaths.Shared("models", "stories260K", "stories260K.f32.gguf");
+
+    [SharedFact(Model)]
+    public void Stories260K_gguf_greedy_decodes_llama2c_golden_text_with_its_own_tokenizer()
+    {
+        ICausalLanguageModel model = ModelFiles.LoadModel(Stories);
+        ITokenizer tokenizer = ModelFiles.LoadTokenizer(ModelFiles.FindTokenizer(Stories));
+        byte[] expected = File.ReadAllBytes(TestPaths.Shared("models", "stories260K", "expected-empty-prompt-200.txt"));
+        using var streamed = new MemoryStream();
+        GenerationResult result = TextGenerator.Generate(model, tokenizer, "", new GenerationOptions { Steps = 200 }, piece => streamed.Write(piece));
+
+        Assert.Equal(System.Text.Encoding.UTF8.GetString(expected), result.Text);
+        Assert.Equal(expected, streamed.ToArray());
+    }
+
+    [SharedFact(Model)]
+    public void Stories260K_gguf_reads_the_hyperparameters_and_gives_the_checkpoint_logits()
+    {
+        var gguf = (LlamaModel)ModelFiles.LoadModel(Stories);
+        LlamaModel bin = LlamaModel.Load(SharedData.Stories260K);
+        Assert.Equal(bin.Config with { SharedClassifier = false }, gguf.Config);
+        Assert.Equal(8, gguf.Config.RopeDimensions);
+        int[] tokens = [1, 403, 407, 261, 378, 365, 281];
+        Assert.Equal(bin.Forward(tokens).Logits.Data, gguf.Forward(tokens).Logits.Data);
+        ModelFileInfo info = ModelFiles.Describe(Stories);
+        Assert.Equal("gguf llama", info.Kind);
+        Assert.Contains("F32 ×48", info.Details, StringComparison.Ordinal);
+    }
+
+    public static TheoryData<uint, bool> TypesAndTying
+    {
+        get
+        {
+            var data = new TheoryData<uint, bool>();
+            foreach (uint t in GgmlBlocks.All)
+            {
+                data.Add(t, true);
+                data.Add(t, false);
+            }
+
+            return data;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TypesAndTying))]
+    public void A_random_llama_file_of_each_type_matches_the_float64_forward_pass(uint type, bool tied)
+    {
+        using var folder = new TempFolder();
+        string path = folder.File("m.gguf");
+        File.WriteAllBytes(path, RandomLlama(type, tied).ToArray());
+        var model = (LlamaModel)ModelFiles.LoadModel(path);
+        Assert.Equal(tied, model.Config.SharedClassifier);
+        Assert.Equal((GgmlType)type, model.Weights.Layers[1].W2.Type);
+        int[] tokens = [1, 7, 299, 42, 0, 100];
+        double[][] expected = LlamaReference.Logits(model, tokens);
+        DecoderSession session = model.CreateSession(tokens.Length);
+        session.Threads = 2;
+        Tensor<float> logits = session.ForwardAll(tokens);
+        double worst = 0;
+        for (int t = 0; t < tokens.Length; t++)
+        {
+            for (int i = 0; i < model.VocabSize; i++) worst = Math.Max(worst, Math.Abs(expected[t][i] - logits.Data[(t * model.VocabSize) + i]));
+        }
+
+        Assert.True(worst < 1e-3, $"{GgmlBlocks.Name(type)}: max |logit − float64| = {worst:E3}");
+    }
+
+    [Fact]
+    public void Broken_files_are_refused_with_one_line_naming_the_problem()
+    {
+        using var folder = new TempFolder();
+        string Save(string name, byte[] bytes)
+        {
+            string path = folder.File(name);
+            File.WriteAllBytes(path, bytes);
+            return path;
+        }
+
+        byte[] good = RandomLlama(GgmlBlocks.Q8_0, tied: true).ToArray();
+        HeedAssert.Fails(() => ModelFiles.LoadModel(Save("cut.gguf", good[..^100])), "cut.gguf", "output_norm.weight", "past the end");
+        HeedAssert.Fails(() => ModelFiles.LoadModel(Save("head.gguf", good[..300])), "head.gguf", "20 tensors cannot fit");
+        HeedAssert.Fails(() => ModelFiles.LoadModel(Save("q5.gguf", RandomLlama(GgmlBlocks.Q8_0, tied: true, layerType: 13).ToArray())), "q5.gguf", "is Q5_K", "Heed reads");
+        HeedAssert.Fails(() => ModelFiles.LoadModel(Save("arch.gguf", RandomLlama(GgmlBlocks.F32, tied: true, architecture: "gemma").ToArray())), "arch.gguf", "architecture \"gemma\"");
+        HeedAssert.Fails(() => ModelFiles.LoadModel(Save("heads.gguf", RandomLlama(GgmlBlocks.F32, tied: true, heads: 3).ToArray())), "heads.gguf", "not a multiple");
+        HeedAssert.Fails(() => ModelFiles.LoadModel(Save("shape.gguf", RandomLlama(GgmlBlocks.F32, tied: false, vocabOut: 12).ToArray())), "shape.gguf", "output.weight", "expected [256, 300]");
+        foreach (string name in new[] { "cut.gguf", "q5.gguf" })
+        {
+            ModelFileInfo info = ModelFiles.Describe(folder.File(name));
+            Assert.Equal("unknown", info.Kind);
+        }
+    }
+
+    /// <summary>
+    /// A llama GGUF file with random weights: width 256, feed-forward 512, 2 layers, 4 heads over 2 kv heads, vocabulary
+    /// 300, context 16, every matrix (embedding included) in <paramref name="type"/>, norms in F32.
+    /// </summary>
+    internal static GgufWriter RandomLlama(uint type, bool tied, uint? layerType = null, string architecture = "llama", uint heads = 4, int vocabOut = 300)
+    {
+        const int Dim = 256, Hidden = 512, KvDim = 128, Vocab = 300;
+        var random = new Random((int)type + (tied ? 100 : 0));
+        var w = new GgufWriter()
+            .String("general.architecture", architecture)
+            .UInt32("general.alignment", 32)
+            .UInt32("llama.context_length", 16)
+            .UInt32("llama.embedding_length", Dim)
+            .UInt32("llama.block_count", 2)
+            .UInt32("llama.feed_forward_length", Hidden)
+            .UInt32("llama.attention.head_count", heads)
+            .UInt32("llama.attention.head_count_kv", 2)
+            .Float32("llama.rope.freq_base", 10000f)
+            .Float32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+        void Matrix(string name, int rows, int columns, uint t) => w.Tensor(name, [columns, rows], t, GgmlBlocks.Random(t, rows, columns, random, 0.1));
+        void Norm(string name) => w.Tensor(name, [Dim], GgmlBlocks.F32, [.. Enumerable.Range(0, Dim).SelectMany(_ => BitConverter.GetBytes((float)(0.5 + random.NextDouble())))]);
+        Matrix("token_embd.weight", Vocab, Dim, type);
+        for (int l = 0; l < 2; l++)
+        {
+            uint t = l == 1 && layerType is uint other ? other : type;
+            if (t == 13)
+            {
+                w.Tensor($"blk.{l}.attn_q.weight", [Dim, Dim], 13, new byte[Dim / 256 * 176 * Dim]);
+            }
+            else
+            {
+                Matrix($"blk.{l}.attn_q.weight", Dim, Dim, t);
+            }
+
+            Norm($"blk.{l}.attn_norm.weight");
+            Matrix($"blk.{l}.attn_k.weight", KvDim, Dim, type);
+            Matrix($"blk.{l}.attn_v.weight", KvDim, Dim, type);
+            Matrix($"blk.{l}.attn_output.weight", Dim, Dim, type);
+            Norm($"blk.{l}.ffn_norm.weight");
+            Matrix($"blk.{l}.ffn_gate.weight", Hidden, Dim, type);
+            Matrix($"blk.{l}.ffn_down.weight", Dim, Hidden, type);
+            Matrix($"blk.{l}.ffn_up.weight", Hidden, Dim, type);
+        }
+
+        Norm("output_norm.weight");
+        if (!tied) Matrix("output.weight", vocabOut, Dim, type);
+        return w;
+    }
+}
