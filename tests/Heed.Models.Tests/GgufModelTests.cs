@@ -203,51 +203,25 @@ public class GgufModelTests
     }
 
     /// <summary>
-    /// A llama GGUF file with random weights: width 256, feed-forward 512, 2 layers, 4 heads over 2 kv heads, vocabulary
-    /// 300, context 16, every matrix (embedding included) in <paramref name="type"/>, norms in F32.
+    /// A llama GGUF file with random weights in <see cref="RandomLlamaShape.Tiny"/>'s shape (width 256, feed-forward 512,
+    /// 2 layers, 4 heads over 2 kv heads, vocabulary 300, context 16), every matrix in <paramref name="type"/>, and a
+    /// broken detail when asked: layer 1's attn_q in another type, another architecture, a head count, a classifier height.
     /// </summary>
-    internal static GgufWriter RandomLlama(uint type, bool tied, uint? layerType = null, string architecture = "llama", uint heads = 4, int vocabOut = 300)
-    {
-        const int Dim = 256, Hidden = 512, KvDim = 128, Vocab = 300;
-        var random = new Random((int)type + (tied ? 100 : 0));
-        var w = new GgufWriter()
-            .String("general.architecture", architecture)
-            .UInt32("general.alignment", 32)
-            .UInt32("llama.context_length", 16)
-            .UInt32("llama.embedding_length", Dim)
-            .UInt32("llama.block_count", 2)
-            .UInt32("llama.feed_forward_length", Hidden)
-            .UInt32("llama.attention.head_count", heads)
-            .UInt32("llama.attention.head_count_kv", 2)
-            .Float32("llama.rope.freq_base", 10000f)
-            .Float32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-        void Matrix(string name, int rows, int columns, uint t) => w.Tensor(name, [columns, rows], t, GgmlBlocks.Random(t, rows, columns, random, 0.1));
-        void Norm(string name) => w.Tensor(name, [Dim], GgmlBlocks.F32, [.. Enumerable.Range(0, Dim).SelectMany(_ => BitConverter.GetBytes((float)(0.5 + random.NextDouble())))]);
-        Matrix("token_embd.weight", Vocab, Dim, type);
-        for (int l = 0; l < 2; l++)
-        {
-            uint t = l == 1 && layerType is uint other ? other : type;
-            if (t == 13)
+    internal static GgufWriter RandomLlama(uint type, bool tied, uint? layerType = null, string? architecture = null, uint? heads = null, int? vocabOut = null) =>
+        RandomLlamaFile.Create(
+            RandomLlamaShape.Tiny,
+            type,
+            new Random((int)type + (tied ? 100 : 0)),
+            tied,
+            metadata: w =>
             {
-                w.Tensor($"blk.{l}.attn_q.weight", [Dim, Dim], 13, new byte[Dim / 256 * 176 * Dim]);
-            }
-            else
+                if (architecture is not null) w.String("general.architecture", architecture);
+                if (heads is uint h) w.UInt32("llama.attention.head_count", h);
+            },
+            tensor: name => name switch
             {
-                Matrix($"blk.{l}.attn_q.weight", Dim, Dim, t);
-            }
-
-            Norm($"blk.{l}.attn_norm.weight");
-            Matrix($"blk.{l}.attn_k.weight", KvDim, Dim, type);
-            Matrix($"blk.{l}.attn_v.weight", KvDim, Dim, type);
-            Matrix($"blk.{l}.attn_output.weight", Dim, Dim, type);
-            Norm($"blk.{l}.ffn_norm.weight");
-            Matrix($"blk.{l}.ffn_gate.weight", Hidden, Dim, type);
-            Matrix($"blk.{l}.ffn_down.weight", Dim, Hidden, type);
-            Matrix($"blk.{l}.ffn_up.weight", Hidden, Dim, type);
-        }
-
-        Norm("output_norm.weight");
-        if (!tied) Matrix("output.weight", vocabOut, Dim, type);
-        return w;
-    }
+                "blk.1.attn_q.weight" when layerType is uint other => ([256, 256], other, new byte[256 / 256 * 176 * 256]),
+                "output.weight" when vocabOut is int rows => ([256, rows], type, GgmlBlocks.Random(type, rows, 256, new Random(1))),
+                _ => null,
+            });
 }

@@ -16,9 +16,10 @@ public abstract class TeamJob
 /// </summary>
 public sealed class ThreadTeam
 {
-    // About 50 µs of spinning: longer than the gap between two products of one token, shorter than the gap between
-    // tokens of a slow consumer.
-    private const int SpinIterations = 2000;
+    // 50 µs of spinning: longer than the gap between two products of one token (norms, RoPE, attention), shorter than
+    // the gap between tokens of a slow consumer. While spinning a worker yields its core when another thread wants it,
+    // so on a machine with more threads than cores the spin costs little.
+    private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 20_000;
 
     private static readonly Lock Growth = new();
     private static ThreadTeam? _shared;
@@ -102,12 +103,14 @@ public sealed class ThreadTeam
         int seen = 0;
         while (true)
         {
+            long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
             int spins = 0;
             while (Volatile.Read(ref _generation) == seen)
             {
-                if (++spins < SpinIterations)
+                if (System.Diagnostics.Stopwatch.GetTimestamp() < deadline)
                 {
-                    Thread.SpinWait(20);
+                    if (++spins % 16 == 0) Thread.Yield();
+                    else Thread.SpinWait(8);
                     continue;
                 }
 
