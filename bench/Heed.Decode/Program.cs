@@ -4,12 +4,18 @@ using Heed.Models;
 using Heed.Models.Generation;
 using Heed.Models.Tests;
 using Heed.Models.Tokenizers;
+using LLama;
+using LLama.Common;
+using LLama.Native;
 
 // Decode speed of GGUF llama files with random weights in the shapes of stories15M and stories110M, one file per tensor
-// type, written once into --dir (with the 32,000-token llama2.c vocabulary of --vocab, so llama.cpp can load them too).
+// type, written once into --dir (with the 32,000-token llama2.c vocabulary of --vocab, so llama.cpp can load them too;
+// Q4_K_M is made from the F32 file by llama.cpp's own quantizer), side by side with llama.cpp through LLamaSharp
+// (flash attention off, F32 KV cache): greedy decoding of --steps positions after "Once upon a time", Heed and llama.cpp
+// alternating call by call.
 //   dotnet run -c Release --project bench/Heed.Decode -- --vocab ../shared/peers/llama2.c/tokenizer.bin --dir /tmp/heed-decode
-//       [--shape 110M|15M] [--types F32,F16,Q8_0,Q4_K] [--threads 1,2] [--rounds 5] [--steps 256]
-// Prints, per type and thread count, the median and best decode tokens/s over the rounds (types alternate within a round).
+//       [--shape 110M|15M] [--types F32,F16,Q8_0,Q4_K_M] [--threads 1,2] [--rounds 5] [--steps 256]
+// Prints, per type and thread count, the median decode tokens/s of both over the rounds and their ratio.
 string Arg(string name, string fallback)
 {
     int at = Array.IndexOf(args, name);
@@ -19,48 +25,134 @@ string Arg(string name, string fallback)
 string dir = Arg("--dir", Path.Combine(Path.GetTempPath(), "heed-decode"));
 string vocabPath = Arg("--vocab", "tokenizer.bin");
 string shape = Arg("--shape", "110M");
-string[] types = Arg("--types", "F32,F16,Q8_0,Q4_K").Split(',');
+string[] types = Arg("--types", "F32,F16,Q8_0,Q4_K_M").Split(',');
 int[] threads = [.. Arg("--threads", "1,2").Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture))];
 int rounds = int.Parse(Arg("--rounds", "5"), CultureInfo.InvariantCulture);
 int steps = int.Parse(Arg("--steps", "256"), CultureInfo.InvariantCulture);
 Directory.CreateDirectory(dir);
 
-var models = new Dictionary<string, (ICausalLanguageModel Model, ITokenizer Tokenizer)>();
+// Loads llama.cpp's native library through LLamaSharp's loader (which picks the build for this CPU) before the quantizer's
+// first direct call.
+NativeApi.llama_empty_call();
+var models = new Dictionary<string, (string Path, ICausalLanguageModel Model, ITokenizer Tokenizer)>();
 foreach (string type in types)
 {
     string path = Path.Combine(dir, $"random-{shape}-{type}.gguf");
-    if (!File.Exists(path)) RandomModels.Write(path, shape, type, vocabPath);
-    models[type] = (ModelFiles.LoadModel(path), ModelFiles.LoadTokenizer(path));
+    if (!File.Exists(path) && type == "Q4_K_M")
+    {
+        string source = Path.Combine(dir, $"random-{shape}-F32.gguf");
+        if (!File.Exists(source)) RandomModels.Write(source, shape, "F32", vocabPath);
+        if (!LLamaQuantizer.Quantize(source, path, LLamaFtype.MOSTLY_Q4_K_M, nthread: Environment.ProcessorCount)) throw new InvalidOperationException("llama.cpp's quantizer failed");
+    }
+    else if (!File.Exists(path))
+    {
+        RandomModels.Write(path, shape, type, vocabPath);
+    }
+
+    models[type] = (path, ModelFiles.LoadModel(path), ModelFiles.LoadTokenizer(path));
     Console.WriteLine($"{path}: {new FileInfo(path).Length / 1e6:F0} MB");
 }
 
-var speeds = new Dictionary<(string, int), List<double>>();
-for (int round = 0; round < rounds; round++)
+var heed = new Dictionary<(string, int), List<double>>();
+var llama = new Dictionary<(string, int), List<double>>();
+foreach (int t in threads)
 {
-    foreach (int t in threads)
+    foreach (string type in types)
     {
-        foreach (string type in types)
+        using var peer = new LlamaCppDecoder(models[type].Path, t, steps + 8);
+        for (int round = 0; round < rounds; round++)
         {
-            (ICausalLanguageModel model, ITokenizer tokenizer) = models[type];
-            long allocated = GC.GetAllocatedBytesForCurrentThread();
+            (ICausalLanguageModel model, ITokenizer tokenizer) = (models[type].Model, models[type].Tokenizer);
+            int[] prompt = tokenizer.Encode("Once upon a time", addBos: true, addEos: false);
             GenerationResult result = TextGenerator.Generate(model, tokenizer, "Once upon a time", new GenerationOptions { Steps = steps, Threads = t }, _ => { });
-            allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
-            (speeds.TryGetValue((type, t), out List<double>? list) ? list : speeds[(type, t)] = []).Add(result.DecodeTokensPerSecond);
+            (double peerSpeed, int[] peerTokens) = peer.Decode(prompt, steps);
+            Add(heed, (type, t), result.DecodeTokensPerSecond);
+            Add(llama, (type, t), peerSpeed);
             if (round == 0)
             {
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{type} threads {t}: {result.DecodeTokensPerSecond:F1} tok/s, {allocated / (double)result.DecodeSteps:F0} bytes allocated per step (whole generation), text starts {result.Text[..Math.Min(40, result.Text.Length)]}"));
+                int same = result.Tokens.Zip(peerTokens).TakeWhile(p => p.First == p.Second).Count();
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{type} threads {t}: Heed {result.DecodeTokensPerSecond:F1} tok/s, llama.cpp {peerSpeed:F1} tok/s; greedy tokens identical for the first {same} of {result.Tokens.Length} positions"));
             }
         }
     }
 }
 
 Console.WriteLine();
-Console.WriteLine($"| {shape} type | threads | Heed decode tok/s, median of {rounds} | best |");
-Console.WriteLine("|---|---|---|---|");
-foreach (((string type, int t), List<double> list) in speeds.OrderBy(p => p.Key.Item2))
+Console.WriteLine($"| {shape} type | threads | Heed decode tok/s (median of {rounds}) | llama.cpp (median) | Heed / llama.cpp |");
+Console.WriteLine("|---|---|---|---|---|");
+foreach ((string type, int t) in heed.Keys)
 {
-    list.Sort();
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {type} | {t} | {list[list.Count / 2]:F1} | {list[^1]:F1} |"));
+    double ours = Median(heed[(type, t)]), theirs = Median(llama[(type, t)]);
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {type} | {t} | {ours:F1} | {theirs:F1} | {ours / theirs:F2}x |"));
+}
+
+static void Add(Dictionary<(string, int), List<double>> table, (string, int) key, double value) =>
+    (table.TryGetValue(key, out List<double>? list) ? list : table[key] = []).Add(value);
+
+static double Median(List<double> values)
+{
+    values.Sort();
+    return values[values.Count / 2];
+}
+
+/// <summary>llama.cpp through LLamaSharp: prefill of the prompt, then one-token greedy decode steps, timed.</summary>
+internal sealed class LlamaCppDecoder : IDisposable
+{
+    private readonly LLamaWeights _weights;
+    private readonly LLamaContext _context;
+
+    public LlamaCppDecoder(string path, int threads, int context)
+    {
+        var parameters = new ModelParams(path)
+        {
+            ContextSize = (uint)context,
+            BatchSize = 512,
+            Threads = threads,
+            BatchThreads = threads,
+            GpuLayerCount = 0,
+            FlashAttention = false,
+            TypeK = GGMLType.GGML_TYPE_F32,
+            TypeV = GGMLType.GGML_TYPE_F32,
+        };
+        _weights = LLamaWeights.LoadFromFile(parameters);
+        _context = _weights.CreateContext(parameters);
+    }
+
+    /// <summary>Decode tokens/s over the steps after the prompt, and every token (prompt first).</summary>
+    public (double TokensPerSecond, int[] Tokens) Decode(int[] prompt, int steps)
+    {
+        _context.NativeHandle.MemoryClear();
+        var tokens = new List<int>(prompt);
+        var batch = new LLamaBatch();
+        for (int i = 0; i < prompt.Length; i++) batch.Add(prompt[i], i, LLamaSeqId.Zero, i == prompt.Length - 1);
+        if (_context.Decode(batch) != DecodeResult.Ok) throw new InvalidOperationException("llama.cpp prefill failed");
+        tokens.Add(ArgMax(_context.NativeHandle.GetLogitsIth(batch.TokenCount - 1)));
+        var clock = Stopwatch.StartNew();
+        int decoded = 0;
+        while (tokens.Count < steps)
+        {
+            batch.Clear();
+            batch.Add(tokens[^1], tokens.Count - 1, LLamaSeqId.Zero, true);
+            if (_context.Decode(batch) != DecodeResult.Ok) throw new InvalidOperationException("llama.cpp decode failed");
+            tokens.Add(ArgMax(_context.NativeHandle.GetLogitsIth(0)));
+            decoded++;
+        }
+
+        return (decoded / clock.Elapsed.TotalSeconds, [.. tokens]);
+    }
+
+    public void Dispose()
+    {
+        _context.Dispose();
+        _weights.Dispose();
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
+        return best;
+    }
 }
 
 /// <summary>GGUF llama files with random weights (uniform, std ≈ 0.02; norms 1; embedding uniform ±1) in the stories shapes.</summary>

@@ -177,6 +177,27 @@ public class GgufModelTests
         Assert.True(worst < 1e-3, $"{GgmlBlocks.Name(type)}: max |logit − float64| = {worst:E3}");
     }
 
+    [Theory]
+    [InlineData(1u, 1)]
+    [InlineData(8u, 1)]
+    [InlineData(12u, 1)]
+    [InlineData(14u, 2)]
+    [InlineData(30u, 2)]
+    [InlineData(0u, 2)]
+    public void A_decode_step_allocates_nothing(uint type, int threads)
+    {
+        using var folder = new TempFolder();
+        string path = folder.File("m.gguf");
+        File.WriteAllBytes(path, RandomLlama(type, tied: true).ToArray());
+        DecoderSession session = ModelFiles.LoadModel(path).CreateSession(16);
+        session.Threads = threads;
+        session.Forward([1, 5, 9]);
+        for (int i = 0; i < 4; i++) session.Forward([20 + i]); // first calls: JIT, lazy tables, the thread team
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 8; i++) session.Forward([40 + i]);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
     [Fact]
     public void Broken_files_are_refused_with_one_line_naming_the_problem()
     {
@@ -195,6 +216,11 @@ public class GgufModelTests
         HeedAssert.Fails(() => ModelFiles.LoadModel(Save("arch.gguf", RandomLlama(GgmlBlocks.F32, tied: true, architecture: "gemma").ToArray())), "arch.gguf", "architecture \"gemma\"");
         HeedAssert.Fails(() => ModelFiles.LoadModel(Save("heads.gguf", RandomLlama(GgmlBlocks.F32, tied: true, heads: 3).ToArray())), "heads.gguf", "not a multiple");
         HeedAssert.Fails(() => ModelFiles.LoadModel(Save("shape.gguf", RandomLlama(GgmlBlocks.F32, tied: false, vocabOut: 12).ToArray())), "shape.gguf", "output.weight", "expected [256, 300]");
+        byte[] infinite = GgmlBlocks.Random(GgmlBlocks.F16, 256, 256, new Random(3));
+        infinite[(2 * 256 * 7) + 10] = 0x00;
+        infinite[(2 * 256 * 7) + 11] = 0x7C; // +∞ in row 7
+        GgufWriter withInfinity = RandomLlamaFile.Create(RandomLlamaShape.Tiny, GgmlBlocks.F16, new Random(4), tensor: name => name == "blk.0.attn_q.weight" ? ([256, 256], GgmlBlocks.F16, infinite) : null);
+        HeedAssert.Fails(() => ModelFiles.LoadModel(Save("inf.gguf", withInfinity.ToArray())), "inf.gguf", "blk.0.attn_q.weight", "∞ or NaN in row 7");
         foreach (string name in new[] { "cut.gguf", "q5.gguf" })
         {
             ModelFileInfo info = ModelFiles.Describe(folder.File(name));

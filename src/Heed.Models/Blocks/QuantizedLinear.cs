@@ -133,41 +133,38 @@ internal static class QuantizedLinear
         return sum;
     }
 
-    /// <summary>16 float16 bit patterns (zero-extended to 32 bits) → float32, exactly: normal, subnormal, ±0, ±∞ and NaN.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> HalfToSingle(Vector512<uint> h)
-    {
-        Vector512<uint> sign = (h & Vector512.Create(0x8000u)) << 16;
-        Vector512<uint> magnitude = h & Vector512.Create(0x7FFFu);
-        Vector512<uint> exponent = magnitude & Vector512.Create(0x7C00u);
+    // A finite float16 h becomes a float32 in three steps: sign-extend its 16 bits to 32, shift left by 13 and keep the
+    // sign, exponent and mantissa bits (mask 0x8FFFE000), which reads as the float32 2^-112·value, then multiply by 2^112.
+    // Exact for every finite value, subnormals and ±0 included; a float16 ∞ or NaN would come out finite, which is why the
+    // loader refuses non-finite float16 weights and scales (WeightMatrix.FromBlocks). llama.cpp uses F16C instructions, which
+    // .NET does not expose.
+    private const int HalfMask = unchecked((int)0x8FFFE000);
+    private const float HalfRebias = 5.192297e33f; // 2^112
 
-        // Normal: rebias the exponent from 15 to 127 (add 112 << 23). Subnormal: the 10 mantissa bits as the mantissa of
-        // 2^-14·(1 + m/1024), minus 2^-14, is m·2^-24 exactly. Infinity and NaN: exponent all ones.
-        Vector512<uint> normal = (magnitude << 13) + Vector512.Create(112u << 23);
-        Vector512<float> subnormal = (((magnitude << 13) | Vector512.Create(113u << 23)).AsSingle()) - Vector512.Create(1f / 16384);
-        Vector512<uint> special = (magnitude << 13) | Vector512.Create(0x7F800000u);
-        Vector512<uint> bits = Vector512.ConditionalSelect(Vector512.Equals(exponent, Vector512<uint>.Zero), subnormal.AsUInt32(), normal);
-        bits = Vector512.ConditionalSelect(Vector512.Equals(exponent, Vector512.Create(0x7C00u)), special, bits);
-        return (bits | sign).AsSingle();
-    }
+    /// <summary>A finite float16 (little-endian bits) as float32, exactly.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float HalfToSingle(ushort bits) => BitConverter.Int32BitsToSingle(((short)bits << 13) & HalfMask) * HalfRebias;
+
+    /// <summary>16 finite float16 values → float32, exactly.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> HalfToSingle(Vector256<short> h) =>
+        ((Avx512F.ConvertToVector512Int32(h) << 13) & Vector512.Create(HalfMask)).AsSingle() * Vector512.Create(HalfRebias);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float DotF16Avx512(ReadOnlySpan<byte> row, ReadOnlySpan<float> x)
     {
-        ref ushort w = ref Unsafe.As<byte, ushort>(ref MemoryMarshal.GetReference(row));
+        ref short w = ref Unsafe.As<byte, short>(ref MemoryMarshal.GetReference(row));
         ref float rx = ref MemoryMarshal.GetReference(x);
         int n = x.Length, i = 0;
         Vector512<float> a0 = Vector512<float>.Zero, a1 = a0;
         for (; i <= n - 32; i += 32)
         {
-            Vector512<uint> h0 = Avx512F.ConvertToVector512UInt32(Vector256.LoadUnsafe(ref w, (nuint)i));
-            Vector512<uint> h1 = Avx512F.ConvertToVector512UInt32(Vector256.LoadUnsafe(ref w, (nuint)i + 16));
-            a0 = Vector512.FusedMultiplyAdd(HalfToSingle(h0), Vector512.LoadUnsafe(ref rx, (nuint)i), a0);
-            a1 = Vector512.FusedMultiplyAdd(HalfToSingle(h1), Vector512.LoadUnsafe(ref rx, (nuint)i + 16), a1);
+            a0 = Vector512.FusedMultiplyAdd(HalfToSingle(Vector256.LoadUnsafe(ref w, (nuint)i)), Vector512.LoadUnsafe(ref rx, (nuint)i), a0);
+            a1 = Vector512.FusedMultiplyAdd(HalfToSingle(Vector256.LoadUnsafe(ref w, (nuint)i + 16)), Vector512.LoadUnsafe(ref rx, (nuint)i + 16), a1);
         }
 
         float sum = Vector512.Sum(a0 + a1);
-        for (; i < n; i++) sum += (float)BitConverter.UInt16BitsToHalf(Unsafe.Add(ref w, i)) * Unsafe.Add(ref rx, i);
+        for (; i < n; i++) sum += HalfToSingle((ushort)Unsafe.Add(ref w, i)) * Unsafe.Add(ref rx, i);
         return sum;
     }
 
@@ -201,7 +198,7 @@ internal static class QuantizedLinear
         for (int b = 0, blocks = x.Length / 32; b < blocks; b++)
         {
             ref byte block = ref Unsafe.Add(ref w, b * 34);
-            float d = (float)BitConverter.UInt16BitsToHalf(Unsafe.ReadUnaligned<ushort>(ref block));
+            float d = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref block));
             Vector512<float> q0 = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 2)).AsSByte()));
             Vector512<float> q1 = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 18)).AsSByte()));
             Vector512<float> s = q0 * Vector512.LoadUnsafe(ref rx, (nuint)(b * 32));
@@ -224,7 +221,8 @@ internal static class QuantizedLinear
         for (int b = 0, blocks = x.Length / 256; b < blocks; b++)
         {
             ReadOnlySpan<byte> block = row.Slice(b * 144, 144);
-            float d = Dequantize.Half(block), dmin = Dequantize.Half(block[2..]);
+            float d = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref MemoryMarshal.GetReference(block)));
+            float dmin = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref MemoryMarshal.GetReference(block), 2)));
             ReadOnlySpan<byte> scales = block.Slice(4, 12);
             ref byte q = ref Unsafe.Add(ref MemoryMarshal.GetReference(block), 16);
             ref float xb = ref Unsafe.Add(ref rx, b * 256);
@@ -262,7 +260,7 @@ internal static class QuantizedLinear
         for (int b = 0, blocks = x.Length / 256; b < blocks; b++)
         {
             ReadOnlySpan<byte> block = row.Slice(b * 210, 210);
-            float d = Dequantize.Half(block[208..]);
+            float d = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref MemoryMarshal.GetReference(block), 208)));
             ref byte start = ref MemoryMarshal.GetReference(block);
             for (int half = 0; half < 2; half++)
             {

@@ -69,7 +69,37 @@ public sealed class WeightMatrix
             throw new ArgumentException($"weight matrix {type}: {blocks.Length} bytes for [{rows}, {columns}] (rows of whole blocks of {block})", nameof(blocks));
         }
 
+        if (FirstNonFiniteHalf(type, blocks) is long at and >= 0)
+        {
+            throw new ArgumentException($"weight matrix {type}: the float16 at byte {at} is ∞ or NaN", nameof(blocks));
+        }
+
         return new WeightMatrix(type, rows, columns, null, blocks);
+    }
+
+    /// <summary>
+    /// The byte offset of the first float16 that is ∞ or NaN among the values (F16) or block scales (Q8_0, Q4_K, Q6_K) of
+    /// <paramref name="blocks"/>, or −1. The products convert float16 with a shortcut that is exact for finite values only.
+    /// </summary>
+    public static long FirstNonFiniteHalf(GgmlType type, ReadOnlySpan<byte> blocks)
+    {
+        (int size, int[] offsets) = type switch
+        {
+            GgmlType.F16 => (2, new[] { 0 }),
+            GgmlType.Q8_0 => (34, [0]),
+            GgmlType.Q4_K => (144, [0, 2]),
+            GgmlType.Q6_K => (210, [208]),
+            _ => (0, []),
+        };
+        for (int at = 0; size > 0 && at <= blocks.Length - size; at += size)
+        {
+            foreach (int offset in offsets)
+            {
+                if ((System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(blocks[(at + offset)..]) & 0x7C00) == 0x7C00) return at + offset;
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>Row <paramref name="row"/> of W as float32 → <paramref name="y"/> [in].</summary>

@@ -117,8 +117,8 @@ public static class LlamaGguf
         try
         {
             using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(path);
-            WeightMatrix Matrix(string name) => ReadMatrix(file, gguf, tensors[name]);
-            float[] Vector(string name) => ReadMatrix(file, gguf, tensors[name]).ToFloats();
+            WeightMatrix Matrix(string name) => ReadMatrix(file, gguf, tensors[name], path);
+            float[] Vector(string name) => ReadMatrix(file, gguf, tensors[name], path).ToFloats();
 
             WeightMatrix embedding = Matrix("token_embd.weight");
             var layers = new LlamaLayer[c.NumLayers];
@@ -229,7 +229,7 @@ public static class LlamaGguf
         }
     }
 
-    private static WeightMatrix ReadMatrix(Microsoft.Win32.SafeHandles.SafeFileHandle file, GgufFile gguf, GgufTensorInfo t)
+    private static WeightMatrix ReadMatrix(Microsoft.Win32.SafeHandles.SafeFileHandle file, GgufFile gguf, GgufTensorInfo t, string path)
     {
         var type = (GgmlType)t.Type;
         int columns = (int)t.Shape[0], rows = t.Shape.Count > 1 ? (int)t.Shape[1] : 1;
@@ -249,6 +249,11 @@ public static class LlamaGguf
 
         var blocks = new byte[(long)rows * (columns / GgmlTypes.BlockElements(type)) * GgmlTypes.BlockBytes(type)];
         ReadExactly(file, blocks, at);
+        if (WeightMatrix.FirstNonFiniteHalf(type, blocks) is long bad and >= 0)
+        {
+            throw new HeedException($"model {path}: tensor {t.Name} ({type}) holds a float16 ∞ or NaN in row {bad / (blocks.Length / rows)}; weights must be finite");
+        }
+
         return WeightMatrix.FromBlocks(type, blocks, rows, columns);
     }
 
