@@ -99,6 +99,42 @@ public class GgmlTypeTests
         Assert.True(Math.Abs(dispatched - expected) < 1e-5 * magnitude, $"dispatched {dispatched} vs {expected}");
     }
 
+    [Fact]
+    public void The_integer_Q4_K_product_stays_within_the_rounding_of_its_8_bit_activations()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx512BW.IsSupported) return; // the integer path exists on AVX-512BW machines only
+        const int Rows = 9, Columns = 1024;
+        var random = new Random(11);
+        byte[] data = GgmlBlocks.Random(GgmlBlocks.Q4_K, Rows, Columns, random);
+        double[] weights = GgmlBlocks.Values(GgmlBlocks.Q4_K, data, Rows, Columns);
+        float[] x = RandomData.Floats(random, Columns);
+        var xq = new sbyte[Columns];
+        float[] scale = new float[Columns / 32], sum = new float[Columns / 32];
+        QuantizedLinear.QuantizeBlocks(x, xq, scale, sum);
+        for (int i = 0; i < Columns; i++)
+        {
+            double step = x.Skip(i / 32 * 32).Take(32).Max(v => Math.Abs((double)v)) / 127;
+            Assert.True(Math.Abs((xq[i] * (double)scale[i / 32]) - x[i]) <= (step / 2) + 1e-7, $"x[{i}] = {x[i]} quantized to {xq[i]}·{scale[i / 32]}");
+        }
+
+        int rowBytes = Columns / 256 * 144;
+        for (int r = 0; r < Rows; r++)
+        {
+            // Each activation moves by at most half its block's step, so the product moves by at most Σ|w|·step/2.
+            double exact = 0, bound = 0, magnitude = 0;
+            for (int c = 0; c < Columns; c++)
+            {
+                double w = weights[(r * Columns) + c];
+                exact += w * x[c];
+                magnitude += Math.Abs(w * x[c]);
+                bound += Math.Abs(w) * x.Skip(c / 32 * 32).Take(32).Max(v => Math.Abs((double)v)) / 127 / 2;
+            }
+
+            float product = QuantizedLinear.DotQ4_KInt8(data.AsSpan(r * rowBytes, rowBytes), xq, scale, sum);
+            Assert.True(Math.Abs(product - exact) <= bound + (1e-5 * magnitude), $"row {r}: {product} vs {exact}, bound {bound:E3}");
+        }
+    }
+
     internal static WeightMatrix Matrix(uint type, byte[] data, int rows, int columns) => type == GgmlBlocks.F32
         ? WeightMatrix.FromFloats([.. Enumerable.Range(0, rows * columns).Select(i => BitConverter.ToSingle(data, i * 4))], rows, columns)
         : WeightMatrix.FromBlocks((GgmlType)type, data, rows, columns);

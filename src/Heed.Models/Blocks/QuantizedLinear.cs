@@ -34,6 +34,11 @@ internal static class QuantizedLinear
         {
             ProductJob job = _threadJob ??= new ProductJob();
             job.Set(w.Type, pw, w.RowBytes, px, py, rows, input, output, accumulate);
+            if (w.Type == GgmlType.Q4_K && WeightMatrix.QuantizeActivations && Avx512BW.IsSupported)
+            {
+                job.QuantizeActivations();
+            }
+
             int parts = threads <= 1 || blocks.LongLength < ParallelBytes ? 1 : Math.Min(threads, output);
             if (parts == 1)
             {
@@ -58,6 +63,12 @@ internal static class QuantizedLinear
         private int _rowBytes, _rows, _input, _output;
         private bool _accumulate;
 
+        // X quantized to int8 per block of 32 (the integer path): values, each block's scale and each block's Σx. Pinned
+        // arrays kept between products, grown only when a product needs more.
+        private sbyte[] _xq = [];
+        private float[] _xScale = [], _xSum = [];
+        private bool _quantized;
+
         public void Set(GgmlType type, byte* w, int rowBytes, float* x, float* y, int rows, int input, int output, bool accumulate)
         {
             _type = type;
@@ -75,6 +86,22 @@ internal static class QuantizedLinear
         {
             _w = null;
             _x = _y = null;
+            _quantized = false;
+        }
+
+        /// <summary>Quantizes every row of X to int8 per block of 32 (<see cref="QuantizeBlocks"/>).</summary>
+        public void QuantizeActivations()
+        {
+            int count = _rows * _input;
+            if (_xq.Length < count)
+            {
+                _xq = GC.AllocateArray<sbyte>(count, pinned: true);
+                _xScale = GC.AllocateArray<float>(count / 32, pinned: true);
+                _xSum = GC.AllocateArray<float>(count / 32, pinned: true);
+            }
+
+            QuantizeBlocks(new ReadOnlySpan<float>(_x, count), _xq, _xScale, _xSum);
+            _quantized = true;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -86,7 +113,9 @@ internal static class QuantizedLinear
                 var row = new ReadOnlySpan<byte>(_w + ((long)o * _rowBytes), _rowBytes);
                 for (int t = 0; t < _rows; t++)
                 {
-                    float s = Dot(_type, row, new ReadOnlySpan<float>(_x + ((long)t * _input), _input));
+                    float s = _quantized
+                        ? DotQ4_KInt8(row, _xq.AsSpan(t * _input, _input), _xScale.AsSpan(t * _input / 32, _input / 32), _xSum.AsSpan(t * _input / 32, _input / 32))
+                        : Dot(_type, row, new ReadOnlySpan<float>(_x + ((long)t * _input), _input));
                     ref float target = ref _y[((long)t * _output) + o];
                     target = _accumulate ? target + s : s;
                 }
@@ -112,6 +141,67 @@ internal static class QuantizedLinear
         }
 
         return DotByBlocks(type, row, x);
+    }
+
+    /// <summary>
+    /// x [n] → int8 q [n], per block of 32 a scale d = max|x|/127 and Σx, with q = round(x/d) (ties away from zero),
+    /// as llama.cpp quantizes activations to Q8_0. n is a multiple of 32.
+    /// </summary>
+    internal static void QuantizeBlocks(ReadOnlySpan<float> x, Span<sbyte> q, Span<float> scale, Span<float> sum)
+    {
+        for (int b = 0; b < x.Length / 32; b++)
+        {
+            ReadOnlySpan<float> block = x.Slice(b * 32, 32);
+            float max = 0, total = 0;
+            foreach (float v in block)
+            {
+                max = MathF.Max(max, MathF.Abs(v));
+                total += v;
+            }
+
+            float d = max / 127, inverse = d > 0 ? 1 / d : 0;
+            for (int i = 0; i < 32; i++) q[(b * 32) + i] = (sbyte)MathF.Round(block[i] * inverse, MidpointRounding.AwayFromZero);
+            scale[b] = d;
+            sum[b] = total;
+        }
+    }
+
+    /// <summary>
+    /// Q4_K against int8 activations (<see cref="QuantizeBlocks"/>): per group of 64 weights one <c>vpmaddubsw</c> of the
+    /// unsigned nibbles by the int8 values and one <c>vpmaddwd</c> by ones give 16 int32 partial sums (8 per sub-block),
+    /// scaled by d·scale·d_x; the mins subtract dmin·min·Σx per sub-block. Needs AVX-512BW.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotQ4_KInt8(ReadOnlySpan<byte> row, ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xScale, ReadOnlySpan<float> xSum)
+    {
+        Vector512<float> acc = Vector512<float>.Zero;
+        Vector512<short> ones = Vector512.Create((short)1);
+        Vector256<byte> low = Vector256.Create((byte)0x0F);
+        float mins = 0;
+        ref sbyte rq = ref MemoryMarshal.GetReference(xq);
+        for (int b = 0, blocks = xq.Length / 256; b < blocks; b++)
+        {
+            ReadOnlySpan<byte> block = row.Slice(b * 144, 144);
+            ref byte start = ref MemoryMarshal.GetReference(block);
+            float d = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref start));
+            float dmin = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref start, 2)));
+            ReadOnlySpan<byte> scales = block.Slice(4, 12);
+            for (int g = 0; g < 4; g++)
+            {
+                Vector256<byte> q = Vector256.LoadUnsafe(ref Unsafe.Add(ref start, 16 + (32 * g)));
+                Vector512<byte> w = Vector512.Create(q & low, (q.AsUInt16() >>> 4).AsByte() & low);
+                Vector512<sbyte> xv = Vector512.LoadUnsafe(ref rq, (nuint)((256 * b) + (64 * g)));
+                Vector512<int> dots = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(w, xv), ones);
+                (int sc0, int m0) = Dequantize.ScaleMinK4(2 * g, scales);
+                (int sc1, int m1) = Dequantize.ScaleMinK4((2 * g) + 1, scales);
+                int j = (8 * b) + (2 * g);
+                Vector512<float> scale = Vector512.Create(Vector256.Create(d * sc0 * xScale[j]), Vector256.Create(d * sc1 * xScale[j + 1]));
+                acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(dots), scale, acc);
+                mins += dmin * ((m0 * xSum[j]) + (m1 * xSum[j + 1]));
+            }
+        }
+
+        return Vector512.Sum(acc) - mins;
     }
 
     /// <summary>The portable tier: each block (or run of 256 float16/bfloat16 values) dequantized to the stack, then a float32 dot product.</summary>

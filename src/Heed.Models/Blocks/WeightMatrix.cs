@@ -22,6 +22,14 @@ public sealed class WeightMatrix
         RowBytes = columns / GgmlTypes.BlockElements(type) * GgmlTypes.BlockBytes(type);
     }
 
+    /// <summary>
+    /// Q4_K products quantize the activations to int8 per block of 32 and multiply with integer dot products (llama.cpp's
+    /// approach, AVX-512BW machines only): fewer instructions per weight, but each product then carries the activations'
+    /// rounding (up to half a step of max|x|/127 per value) instead of float32 rounding alone. Off by default; see
+    /// docs/kernels.md for both measured.
+    /// </summary>
+    public static bool QuantizeActivations { get; set; }
+
     /// <summary>The storage type.</summary>
     public GgmlType Type { get; }
 
