@@ -213,6 +213,43 @@ public class GgufModelTests
         Assert.True(worst < 1e-3, $"{GgmlBlocks.Name(type)}: max |logit − float64| = {worst:E3}");
     }
 
+    [Fact]
+    public void Files_with_mutated_headers_load_or_are_refused_with_one_line_never_a_crash()
+    {
+        using var folder = new TempFolder();
+        byte[] good = RandomLlama(GgmlBlocks.Q8_0, tied: false).ToArray();
+        int header = (int)Tokenizers.GgufFile.Parse(good).DataOffset;
+        var random = new Random(16);
+        int loaded = 0, refused = 0;
+        for (int i = 0; i < 300; i++)
+        {
+            byte[] bytes = [.. good];
+            for (int m = random.Next(1, 4); m > 0; m--)
+            {
+                // A byte of the header (counts, lengths, types, extents, offsets, values) set to a random or boundary value.
+                int at = random.Next(header);
+                bytes[at] = random.Next(3) switch { 0 => 0, 1 => 0xFF, _ => (byte)random.Next(256) };
+            }
+
+            string path = folder.File($"m{i}.gguf");
+            File.WriteAllBytes(path, bytes);
+            try
+            {
+                ModelFiles.LoadModel(path).CreateSession(4).Forward([1, 2]);
+                loaded++;
+            }
+            catch (HeedException ex)
+            {
+                Assert.DoesNotContain('\n', ex.Message);
+                refused++;
+            }
+
+            File.Delete(path);
+        }
+
+        Assert.True(refused > 100 && loaded > 10, $"{loaded} loaded, {refused} refused");
+    }
+
     [Theory]
     [InlineData(1u, 1)]
     [InlineData(8u, 1)]

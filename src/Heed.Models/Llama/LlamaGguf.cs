@@ -87,6 +87,7 @@ public static class LlamaGguf
         }
 
         int vocab = (int)embedding.Shape[1];
+        CheckTensor(gguf, path, embedding, [dim, vocab]);
         var config = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab, context, SharedClassifier: !tensors.ContainsKey("output.weight"))
         {
             NormEpsilon = epsilon,
