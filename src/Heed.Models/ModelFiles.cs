@@ -6,7 +6,7 @@ namespace Heed.Models;
 
 /// <summary>What a model file or folder on disk is.</summary>
 /// <param name="Path">The file or folder.</param>
-/// <param name="Kind">"llama2.c checkpoint", "llama2.c tokenizer", "gpt2 (safetensors)", "gguf vocabulary", or "unknown".</param>
+/// <param name="Kind">"llama2.c checkpoint", "llama2.c tokenizer", "gpt2 (safetensors)", "gguf llama", "gguf vocabulary", or "unknown".</param>
 /// <param name="Details">Sizes read from the header (or why it could not be read).</param>
 /// <param name="Bytes">Size on disk.</param>
 public sealed record ModelFileInfo(string Path, string Kind, string Details, long Bytes);
@@ -23,8 +23,8 @@ public static class ModelFiles
         : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".heed", "models");
 
     /// <summary>
-    /// Loads a model: a folder with config.json and model.safetensors is GPT-2 (Hugging Face layout); a file is a
-    /// llama2.c checkpoint.
+    /// Loads a model: a folder with config.json and model.safetensors is GPT-2 (Hugging Face layout); a file is a GGUF
+    /// model of the llama architecture (by its magic) or a llama2.c checkpoint.
     /// </summary>
     /// <exception cref="HeedException">The path is missing or holds something else.</exception>
     public static ICausalLanguageModel LoadModel(string path)
@@ -44,15 +44,6 @@ public static class ModelFiles
         if (!File.Exists(path))
         {
             throw new HeedException($"model {path}: no such file or folder");
-        }
-
-        using (FileStream probe = File.OpenRead(path))
-        {
-            Span<byte> magic = stackalloc byte[4];
-            if (probe.Read(magic) == 4 && magic.SequenceEqual("GGUF"u8))
-            {
-                throw new HeedException($"model {path}: a GGUF file; Heed runs llama2.c checkpoints and Hugging Face GPT-2 folders");
-            }
         }
 
         return LlamaModel.Load(path);
@@ -87,7 +78,7 @@ public static class ModelFiles
             return Gpt2Tokenizer.Load(path, Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "merges.txt"));
         }
 
-        if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
+        if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) || LlamaModel.IsGguf(path))
         {
             GgufFile gguf = GgufFile.Load(path);
             return gguf["tokenizer.ggml.model"] switch
@@ -103,14 +94,14 @@ public static class ModelFiles
     }
 
     /// <summary>
-    /// The tokenizer that belongs to a model when none is named: a GPT-2 folder's own files, or the single
-    /// tok*.bin / tokenizer.bin beside a llama2.c checkpoint.
+    /// The tokenizer that belongs to a model when none is named: a GPT-2 folder's own files, a GGUF model itself (it
+    /// carries its vocabulary), or the single tok*.bin / tokenizer.bin beside a llama2.c checkpoint.
     /// </summary>
     /// <exception cref="HeedException">None or several candidates were found.</exception>
     public static string FindTokenizer(string modelPath)
     {
         ArgumentNullException.ThrowIfNull(modelPath);
-        if (Directory.Exists(modelPath))
+        if (Directory.Exists(modelPath) || (File.Exists(modelPath) && LlamaModel.IsGguf(modelPath)))
         {
             return modelPath;
         }
@@ -168,7 +159,20 @@ public static class ModelFiles
             if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
             {
                 GgufFile g = GgufFile.Load(path);
-                return new ModelFileInfo(path, "gguf vocabulary", $"{GgufFile.Quote(g["tokenizer.ggml.model"]?.ToString() ?? "")}, {(g["tokenizer.ggml.tokens"] as string[])?.Length ?? 0} tokens", length);
+                string vocabulary = $"{GgufFile.Quote(g["tokenizer.ggml.model"]?.ToString() ?? "")}, {(g["tokenizer.ggml.tokens"] as string[])?.Length ?? 0} tokens";
+                if (g["general.architecture"] is not string architecture)
+                {
+                    return new ModelFileInfo(path, "gguf vocabulary", vocabulary, length);
+                }
+
+                string types = string.Join(" + ", g.Tensors.GroupBy(t => t.Type).OrderByDescending(t => t.Count()).Select(t => $"{Gguf.GgmlTypes.Name(t.Key)} ×{t.Count()}"));
+                if (architecture != "llama")
+                {
+                    return new ModelFileInfo(path, $"gguf {GgufFile.Quote(architecture)} (not run by Heed)", $"{g.Tensors.Count} tensors: {types}", length);
+                }
+
+                LlamaConfig c = LlamaGguf.ReadConfig(g, path);
+                return new ModelFileInfo(path, "gguf llama", $"dim {c.Dim}, layers {c.NumLayers}, heads {c.NumHeads}/{c.KvNumHeads} kv, vocab {c.VocabSize}, context {c.SeqLen}, tensors {types}, tokenizer {vocabulary}", length);
             }
 
             string file = Path.GetFileName(path);

@@ -35,7 +35,7 @@ public class LlamaCheckpointTests
         using var folder = new TempFolder();
         string path = Save(folder, Write(16, 24, 2, 4, 2, 40, 12, shared));
         LlamaModel model = LlamaModel.Load(path);
-        Assert.Equal(shared, ReferenceEquals(model.Weights.TokenEmbedding, model.Weights.Classifier));
+        Assert.Equal(shared, ReferenceEquals(model.Weights.TokenEmbedding, model.Weights.Classifier.Floats));
         Assert.Equal(4, model.Config.HeadSize);
         int[] tokens = [1, 7, 3, 39, 0, 12];
         double[][] expected = LlamaReference.Logits(model, tokens);

@@ -29,9 +29,9 @@ internal static class LlamaReference
             {
                 LlamaLayer layer = w.Layers[l];
                 double[] xb = RmsNorm(x, layer.RmsAtt);
-                double[] q = MatVec(layer.Wq, xb, dim);
-                double[] k = MatVec(layer.Wk, xb, kvDim);
-                double[] v = MatVec(layer.Wv, xb, kvDim);
+                double[] q = MatVec(layer.Wq.ToFloats(), xb, dim);
+                double[] k = MatVec(layer.Wk.ToFloats(), xb, kvDim);
+                double[] v = MatVec(layer.Wv.ToFloats(), xb, kvDim);
                 Rotate(q, pos, hs);
                 Rotate(k, pos, hs);
                 keys[l][pos] = k;
@@ -56,17 +56,17 @@ internal static class LlamaReference
                     }
                 }
 
-                double[] o = MatVec(layer.Wo, att, dim);
+                double[] o = MatVec(layer.Wo.ToFloats(), att, dim);
                 for (int i = 0; i < dim; i++) x[i] += o[i];
                 xb = RmsNorm(x, layer.RmsFfn);
-                double[] h1 = MatVec(layer.W1, xb, c.HiddenDim);
-                double[] h3 = MatVec(layer.W3, xb, c.HiddenDim);
+                double[] h1 = MatVec(layer.W1.ToFloats(), xb, c.HiddenDim);
+                double[] h3 = MatVec(layer.W3.ToFloats(), xb, c.HiddenDim);
                 for (int i = 0; i < h1.Length; i++) h1[i] = h1[i] / (1 + Math.Exp(-h1[i])) * h3[i];
-                double[] down = MatVec(layer.W2, h1, dim);
+                double[] down = MatVec(layer.W2.ToFloats(), h1, dim);
                 for (int i = 0; i < dim; i++) x[i] += down[i];
             }
 
-            result[pos] = MatVec(w.Classifier, RmsNorm(x, w.RmsFinal), c.VocabSize);
+            result[pos] = MatVec(w.Classifier.ToFloats(), RmsNorm(x, w.RmsFinal), c.VocabSize);
         }
 
         return result;

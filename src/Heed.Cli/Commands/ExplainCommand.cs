@@ -147,7 +147,7 @@ internal static class ExplainCommand
 
         public Option<int?> Width { get; } = new("--width") { Description = "Terminal width in columns for the terminal view (default: the window's)" };
 
-        public Option<string?> Model { get; } = new("--model") { Description = "A llama2.c checkpoint (.bin) or a Hugging Face GPT-2 folder: run --prompt through it with attention capture and explain its heads" };
+        public Option<string?> Model { get; } = new("--model") { Description = "A llama2.c checkpoint (.bin), a GGUF llama file or a Hugging Face GPT-2 folder: run --prompt through it with attention capture and explain its heads" };
 
         public Option<string?> Prompt { get; } = new("--prompt") { Description = "With --model: the text to run (Llama models get BOS first)" };
 

@@ -15,7 +15,7 @@ internal static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "A llama2.c checkpoint (.bin) or a Hugging Face GPT-2 folder (config.json + model.safetensors)", Required = true };
+        var model = new Option<string>("--model") { Description = "A llama2.c checkpoint (.bin), a GGUF file of the llama architecture (F32, F16, BF16, Q8_0, Q4_K, Q6_K tensors; its tokenizer comes with it), or a Hugging Face GPT-2 folder (config.json + model.safetensors)", Required = true };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tok*.bin, a GPT-2 folder or vocab.json, or a .gguf vocabulary (default: the one beside the model)" };
         var prompt = new Option<string>("--prompt") { Description = "The text to continue (default: empty)", DefaultValueFactory = _ => "" };
         var steps = new Option<int>("--steps") { Description = "Positions to run, prompt included (as run.c); capped at the model's context", DefaultValueFactory = _ => 256 };

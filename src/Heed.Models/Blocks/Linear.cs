@@ -62,8 +62,10 @@ public static class Linear
         MatMulParallel(x, weight, bias, y, rows, inFeatures, outFeatures, accumulate, threads, blocks);
     }
 
-    // Kept apart from MatMul: the lambda's captured variables would otherwise cost an allocation on every call,
-    // the single-threaded ones included.
+    [ThreadStatic]
+    private static ProductJob? _threadJob;
+
+    // Kept apart from MatMul so the single-threaded path stays free of pinning and job set-up.
     private static unsafe void MatMulParallel(
         ReadOnlySpan<float> x,
         ReadOnlySpan<float> weight,
@@ -76,28 +78,47 @@ public static class Linear
         int threads,
         int blocks)
     {
-        // Spans cannot cross into lambdas: pin the arrays' memory for the duration of the parallel loop.
+        // Spans cannot be stored in a job: pin the arrays' memory while the team runs it.
         fixed (float* px = x, pw = weight, pb = bias, py = y)
         {
-            nint ax = (nint)px, aw = (nint)pw, ab = (nint)pb, ay = (nint)py;
-            int xLength = x.Length, wLength = weight.Length, bLength = bias.Length, yLength = y.Length;
-            int chunks = Math.Min(threads, blocks);
-            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, chunk =>
-            {
-                int first = (int)((long)blocks * chunk / chunks);
-                int last = (int)((long)blocks * (chunk + 1) / chunks);
-                MatMulBlocks(
-                    new ReadOnlySpan<float>((float*)ax, xLength),
-                    new ReadOnlySpan<float>((float*)aw, wLength),
-                    new ReadOnlySpan<float>((float*)ab, bLength),
-                    new Span<float>((float*)ay, yLength),
-                    rows,
-                    inFeatures,
-                    outFeatures,
-                    accumulate,
-                    first,
-                    last);
-            });
+            ProductJob job = _threadJob ??= new ProductJob();
+            job.X = px;
+            job.W = pw;
+            job.B = pb;
+            job.Y = py;
+            (job.XLength, job.WLength, job.BLength, job.YLength) = (x.Length, weight.Length, bias.Length, y.Length);
+            (job.Rows, job.In, job.Out, job.Accumulate, job.Blocks) = (rows, inFeatures, outFeatures, accumulate, blocks);
+            int parts = Math.Min(threads, blocks);
+            ThreadTeam.Shared(parts).Run(job, parts);
+            job.X = job.W = job.B = job.Y = null;
+        }
+    }
+
+    /// <summary>One product's operands as pointers; part p of n takes blocks of four output rows [p·blocks/n, (p+1)·blocks/n).</summary>
+    private sealed unsafe class ProductJob : TeamJob
+    {
+        public float* X;
+        public float* W;
+        public float* B;
+        public float* Y;
+        public int XLength, WLength, BLength, YLength, Rows, In, Out, Blocks;
+        public bool Accumulate;
+
+        public override void Execute(int part, int parts)
+        {
+            int first = (int)((long)Blocks * part / parts);
+            int last = (int)((long)Blocks * (part + 1) / parts);
+            MatMulBlocks(
+                new ReadOnlySpan<float>(X, XLength),
+                new ReadOnlySpan<float>(W, WLength),
+                new ReadOnlySpan<float>(B, BLength),
+                new Span<float>(Y, YLength),
+                Rows,
+                In,
+                Out,
+                Accumulate,
+                first,
+                last);
         }
     }
 

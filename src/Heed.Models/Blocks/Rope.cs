@@ -84,13 +84,21 @@ public sealed class RopeTable
     private readonly float[] _cos;
     private readonly float[] _sin;
 
-    /// <summary>Tabulates angle = pos / θ^(2i/D) for pos in 0..<paramref name="positions"/>−1 and i in 0..D/2−1.</summary>
-    /// <exception cref="HeedException">The head size is not even and positive, or positions is not positive.</exception>
-    public RopeTable(int headSize, int positions, float theta = 10000f)
+    /// <summary>
+    /// Tabulates angle = (pos·<paramref name="positionScale"/>) / (θ^(2i/D)·factor[i]) for pos in 0..<paramref name="positions"/>−1
+    /// and i in 0..D/2−1 (the factors, GGUF's <c>rope_freqs</c>, are 1 when not given; D is the number of rotated elements).
+    /// </summary>
+    /// <exception cref="HeedException">The head size is not even and positive, or positions is not positive, or the factors are not D/2.</exception>
+    public RopeTable(int headSize, int positions, float theta = 10000f, float positionScale = 1f, float[]? factors = null)
     {
         if (headSize <= 0 || headSize % 2 != 0 || positions <= 0)
         {
             throw new HeedException($"RoPE table: head size D {headSize} (must be even and > 0), positions {positions} (must be > 0)");
+        }
+
+        if (factors is not null && factors.Length != headSize / 2)
+        {
+            throw new HeedException($"RoPE table: {factors.Length} frequency factors for {headSize / 2} frequencies");
         }
 
         HeadSize = headSize;
@@ -102,9 +110,10 @@ public sealed class RopeTable
         {
             // Written as in Rope: j = 2i is the even index within the head.
             float freq = 1f / MathF.Pow(theta, 2 * i / (float)headSize);
+            if (factors is not null) freq /= factors[i];
             for (int pos = 0; pos < positions; pos++)
             {
-                float angle = pos * freq;
+                float angle = pos * positionScale * freq;
                 _cos[(pos * half) + i] = MathF.Cos(angle);
                 _sin[(pos * half) + i] = MathF.Sin(angle);
             }
@@ -119,18 +128,30 @@ public sealed class RopeTable
 
     /// <summary>As <see cref="Rope.ApplyInterleaved"/>: adjacent pairs of x [T, heads·D] at positions start..start+T−1.</summary>
     /// <exception cref="HeedException">A position is outside the table.</exception>
+    public void ApplyInterleaved(Span<float> x, int rows, int heads, int startPosition) => ApplyInterleaved(x, rows, heads, startPosition, HeadSize);
+
+    /// <summary>
+    /// Adjacent pairs of the first D elements of each head of x [T, heads·<paramref name="headStride"/>], heads
+    /// <paramref name="headStride"/> ≥ D apart (partial rotary embeddings leave the rest of each head as it is).
+    /// </summary>
+    /// <exception cref="HeedException">A position is outside the table or the stride is below D.</exception>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void ApplyInterleaved(Span<float> x, int rows, int heads, int startPosition)
+    public void ApplyInterleaved(Span<float> x, int rows, int heads, int startPosition, int headStride)
     {
         CheckPositions(startPosition, rows);
-        int d = HeadSize, half = d / 2, width = heads * d;
+        if (headStride < HeadSize)
+        {
+            throw new HeedException($"RoPE table: head stride {headStride} is below the {HeadSize} rotated elements");
+        }
+
+        int d = HeadSize, half = d / 2, width = heads * headStride;
         for (int t = 0; t < rows; t++)
         {
             ReadOnlySpan<float> cos = _cos.AsSpan((startPosition + t) * half, half), sin = _sin.AsSpan((startPosition + t) * half, half);
             Span<float> row = x.Slice(t * width, width);
             for (int h = 0; h < heads; h++)
             {
-                Span<float> head = row.Slice(h * d, d);
+                Span<float> head = row.Slice(h * headStride, d);
                 for (int i = 0; i < half; i++)
                 {
                     float a = head[2 * i], b = head[(2 * i) + 1];

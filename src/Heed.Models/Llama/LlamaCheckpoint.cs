@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using Heed.Models.Blocks;
 
 namespace Heed.Models.Llama;
 
@@ -10,28 +11,28 @@ public sealed class LlamaLayer
     public required float[] RmsAtt { get; init; }
 
     /// <summary>wq [C, C].</summary>
-    public required float[] Wq { get; init; }
+    public required WeightMatrix Wq { get; init; }
 
     /// <summary>wk [Hkv·D, C].</summary>
-    public required float[] Wk { get; init; }
+    public required WeightMatrix Wk { get; init; }
 
     /// <summary>wv [Hkv·D, C].</summary>
-    public required float[] Wv { get; init; }
+    public required WeightMatrix Wv { get; init; }
 
     /// <summary>wo [C, C].</summary>
-    public required float[] Wo { get; init; }
+    public required WeightMatrix Wo { get; init; }
 
     /// <summary>rms_ffn_weight [C].</summary>
     public required float[] RmsFfn { get; init; }
 
     /// <summary>w1 (gate) [hidden, C].</summary>
-    public required float[] W1 { get; init; }
+    public required WeightMatrix W1 { get; init; }
 
     /// <summary>w2 (down) [C, hidden].</summary>
-    public required float[] W2 { get; init; }
+    public required WeightMatrix W2 { get; init; }
 
     /// <summary>w3 (up) [hidden, C].</summary>
-    public required float[] W3 { get; init; }
+    public required WeightMatrix W3 { get; init; }
 }
 
 /// <summary>All weights of a Llama-architecture model.</summary>
@@ -46,8 +47,11 @@ public sealed class LlamaWeights
     /// <summary>rms_final_weight [C].</summary>
     public required float[] RmsFinal { get; init; }
 
-    /// <summary>wcls [V, C]; the same array as <see cref="TokenEmbedding"/> when the classifier is shared.</summary>
-    public required float[] Classifier { get; init; }
+    /// <summary>wcls [V, C]; over the same array as <see cref="TokenEmbedding"/> when the classifier is shared (float32).</summary>
+    public required WeightMatrix Classifier { get; init; }
+
+    /// <summary>Per-frequency divisors of RoPE [RoPE dimensions / 2] (GGUF <c>rope_freqs.weight</c>), or null.</summary>
+    public float[]? RopeFactors { get; init; }
 }
 
 /// <summary>
@@ -88,24 +92,25 @@ public static class LlamaCheckpoint
         float[] rmsFinal = ReadFloats(stream, c);
         stream.Seek((long)config.SeqLen * config.HeadSize * sizeof(float), SeekOrigin.Current); // freq_cis_real, freq_cis_imag: unused
         float[] classifier = config.SharedClassifier ? embedding : ReadFloats(stream, (long)config.VocabSize * c);
+        int v = config.VocabSize;
         var layers = new LlamaLayer[l];
         for (int i = 0; i < l; i++)
         {
             layers[i] = new LlamaLayer
             {
                 RmsAtt = rmsAtt[i],
-                Wq = wq[i],
-                Wk = wk[i],
-                Wv = wv[i],
-                Wo = wo[i],
+                Wq = WeightMatrix.FromFloats(wq[i], c, c),
+                Wk = WeightMatrix.FromFloats(wk[i], kv, c),
+                Wv = WeightMatrix.FromFloats(wv[i], kv, c),
+                Wo = WeightMatrix.FromFloats(wo[i], c, c),
                 RmsFfn = rmsFfn[i],
-                W1 = w1[i],
-                W2 = w2[i],
-                W3 = w3[i],
+                W1 = WeightMatrix.FromFloats(w1[i], h, c),
+                W2 = WeightMatrix.FromFloats(w2[i], c, h),
+                W3 = WeightMatrix.FromFloats(w3[i], h, c),
             };
         }
 
-        return (config, new LlamaWeights { TokenEmbedding = embedding, Layers = layers, RmsFinal = rmsFinal, Classifier = classifier });
+        return (config, new LlamaWeights { TokenEmbedding = embedding, Layers = layers, RmsFinal = rmsFinal, Classifier = WeightMatrix.FromFloats(classifier, v, c) });
     }
 
     private static FileStream Open(string path)

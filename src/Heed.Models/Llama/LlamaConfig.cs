@@ -25,6 +25,18 @@ public sealed record LlamaConfig(int Dim, int HiddenDim, int NumLayers, int NumH
     /// <summary>θ of RoPE.</summary>
     public float RopeTheta { get; init; } = 10000f;
 
+    /// <summary>How many leading elements of each head RoPE rotates (GGUF <c>rope.dimension_count</c>); 0 means all D.</summary>
+    public int RopeDimensions
+    {
+        get => field == 0 ? HeadSize : field;
+
+        // Stored as 0 when it is the head size, so that configurations that mean the same compare equal.
+        init => field = value == HeadSize ? 0 : value;
+    }
+
+    /// <summary>The factor positions are multiplied by before RoPE (linear scaling: 1 / <c>rope.scaling.factor</c>).</summary>
+    public float RopeScale { get; init; } = 1f;
+
     /// <summary>The number of float32 weights the checkpoint stores after its header, in 64-bit arithmetic (never overflows silently).</summary>
     /// <exception cref="OverflowException">The sizes cannot be those of a real file.</exception>
     public long StoredFloatCount()

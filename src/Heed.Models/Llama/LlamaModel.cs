@@ -5,8 +5,9 @@ using Heed.Models.Generation;
 namespace Heed.Models.Llama;
 
 /// <summary>
-/// The Llama architecture as llama2.c runs it: RMSNorm, RoPE on adjacent pairs, grouped-query causal attention,
-/// SwiGLU feed-forward, residual connections, and a classifier over the final RMSNorm.
+/// The Llama architecture as llama2.c and llama.cpp run it: RMSNorm, RoPE on adjacent pairs, grouped-query causal
+/// attention, SwiGLU feed-forward, residual connections, and a classifier over the final RMSNorm; weights in float32
+/// (llama2.c checkpoints) or any type <see cref="WeightMatrix"/> holds (GGUF files).
 /// </summary>
 public sealed class LlamaModel : ICausalLanguageModel
 {
@@ -25,8 +26,8 @@ public sealed class LlamaModel : ICausalLanguageModel
     /// <summary>The weights.</summary>
     public LlamaWeights Weights { get; }
 
-    /// <summary>cos and sin of every position's RoPE angles, computed once for the whole context.</summary>
-    private RopeTable Rope => field ??= new RopeTable(Config.HeadSize, Config.SeqLen, Config.RopeTheta);
+    /// <summary>cos and sin of RoPE angles for the largest session made so far (a long context is tabulated only when used).</summary>
+    private RopeTable? _rope;
 
     /// <inheritdoc />
     public string Architecture => "llama";
@@ -49,12 +50,39 @@ public sealed class LlamaModel : ICausalLanguageModel
     /// <inheritdoc />
     public int HeadSize => Config.HeadSize;
 
-    /// <summary>Loads a llama2.c checkpoint (see <see cref="LlamaCheckpoint"/>).</summary>
+    /// <summary>Loads a llama2.c checkpoint (see <see cref="LlamaCheckpoint"/>) or a GGUF file (see <see cref="LlamaGguf"/>), told apart by the GGUF magic.</summary>
     /// <exception cref="HeedException">The file is missing, truncated or inconsistent.</exception>
     public static LlamaModel Load(string path)
     {
-        (LlamaConfig config, LlamaWeights weights) = LlamaCheckpoint.Load(path);
+        (LlamaConfig config, LlamaWeights weights) = IsGguf(path) ? LlamaGguf.Load(path) : LlamaCheckpoint.Load(path);
         return new LlamaModel(config, weights);
+    }
+
+    /// <summary>Whether the file starts with the GGUF magic.</summary>
+    internal static bool IsGguf(string path)
+    {
+        try
+        {
+            using FileStream probe = File.OpenRead(path);
+            Span<byte> magic = stackalloc byte[4];
+            return probe.Read(magic) == 4 && magic.SequenceEqual("GGUF"u8);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new HeedException($"model {path}: cannot read: {ex.Message}", ex);
+        }
+    }
+
+    private RopeTable RopeFor(int positions)
+    {
+        RopeTable? table = Volatile.Read(ref _rope);
+        if (table is null || table.Positions < positions)
+        {
+            table = new RopeTable(Config.RopeDimensions, positions, Config.RopeTheta, Config.RopeScale, Weights.RopeFactors);
+            Volatile.Write(ref _rope, table);
+        }
+
+        return table;
     }
 
     /// <inheritdoc />
@@ -78,7 +106,7 @@ public sealed class LlamaModel : ICausalLanguageModel
             : base(new KvCache(model.Config.NumLayers, model.Config.KvNumHeads, model.Config.HeadSize, capacity), model.Config.VocabSize)
         {
             _model = model;
-            _rope = model.Rope;
+            _rope = model.RopeFor(capacity);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -106,21 +134,21 @@ public sealed class LlamaModel : ICausalLanguageModel
 
                 // attention: xb = rmsnorm(x)·rms_att; q, k, v = wq·xb, wk·xb, wv·xb; RoPE; causal GQA attention; x += wo·att
                 Norm.Rms(x, layer.RmsAtt, xb, rows, dim, c.NormEpsilon);
-                Linear.MatMul(xb, layer.Wq, default, q, rows, dim, dim, threads: Threads);
-                Linear.MatMul(xb, layer.Wk, default, k, rows, dim, kvDim, threads: Threads);
-                Linear.MatMul(xb, layer.Wv, default, v, rows, dim, kvDim, threads: Threads);
-                _rope.ApplyInterleaved(q, rows, c.NumHeads, start);
-                _rope.ApplyInterleaved(k, rows, c.KvNumHeads, start);
+                layer.Wq.MatMul(xb, q, rows, threads: Threads);
+                layer.Wk.MatMul(xb, k, rows, threads: Threads);
+                layer.Wv.MatMul(xb, v, rows, threads: Threads);
+                _rope.ApplyInterleaved(q, rows, c.NumHeads, start, c.HeadSize);
+                _rope.ApplyInterleaved(k, rows, c.KvNumHeads, start, c.HeadSize);
                 Cache.Write(l, k, v, rows);
                 Cache.Attend(l, q, att, rows, c.NumHeads, this);
-                Linear.MatMul(att, layer.Wo, default, x, rows, dim, dim, accumulate: true, threads: Threads);
+                layer.Wo.MatMul(att, x, rows, accumulate: true, threads: Threads);
 
                 // feed-forward: xb = rmsnorm(x)·rms_ffn; x += w2·(silu(w1·xb) ⊙ (w3·xb))
                 Norm.Rms(x, layer.RmsFfn, xb, rows, dim, c.NormEpsilon);
-                Linear.MatMul(xb, layer.W1, default, hb, rows, dim, hidden, threads: Threads);
-                Linear.MatMul(xb, layer.W3, default, hb2, rows, dim, hidden, threads: Threads);
+                layer.W1.MatMul(xb, hb, rows, threads: Threads);
+                layer.W3.MatMul(xb, hb2, rows, threads: Threads);
                 Activation.SwiGlu(hb, hb2);
-                Linear.MatMul(hb, layer.W2, default, x, rows, hidden, dim, accumulate: true, threads: Threads);
+                layer.W2.MatMul(hb, x, rows, accumulate: true, threads: Threads);
             }
 
             Cache.Commit(rows);
@@ -129,7 +157,7 @@ public sealed class LlamaModel : ICausalLanguageModel
             int first = allRows ? 0 : rows - 1, count = rows - first;
             Span<float> last = xb[..(count * dim)];
             Norm.Rms(x[(first * dim)..], w.RmsFinal, last, count, dim, c.NormEpsilon);
-            Linear.MatMul(last, w.Classifier, default, logits, count, dim, c.VocabSize, threads: Threads);
+            w.Classifier.MatMul(last, logits, count, threads: Threads);
         }
 
         private sealed class Buffers(int rows, LlamaConfig c)

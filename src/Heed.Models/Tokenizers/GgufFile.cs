@@ -6,9 +6,10 @@ using System.Text;
 namespace Heed.Models.Tokenizers;
 
 /// <summary>
-/// The metadata of a GGUF file (versions 2 and 3): its key/value pairs, enough to read a tokenizer vocabulary
-/// (<c>tokenizer.ggml.*</c>). Tensor data is not read. Every length is checked against the bytes left before
-/// anything is allocated.
+/// The header of a GGUF file (versions 2 and 3): its key/value pairs (enough to read a tokenizer vocabulary,
+/// <c>tokenizer.ggml.*</c>) and its tensor table (name, shape, type, offset). Tensor data is not read here
+/// (<see cref="Heed.Models.Llama.LlamaGguf"/> does). Every length is checked against the bytes left in the file
+/// before anything is allocated.
 /// </summary>
 public sealed class GgufFile
 {
@@ -25,16 +26,34 @@ public sealed class GgufFile
     /// </summary>
     private const int MaxQuotedChars = 64;
 
+    /// <summary>The alignment of the tensor data when the file does not set <c>general.alignment</c>.</summary>
+    private const int DefaultAlignment = 32;
+
+    /// <summary>The first read of <see cref="Load"/>; the header of a model with a 32,000-token vocabulary fits in it.</summary>
+    private const int FirstRead = 1 << 20;
+
     private readonly Dictionary<string, object> _values;
 
-    private GgufFile(int version, Dictionary<string, object> values)
+    private GgufFile(int version, Dictionary<string, object> values, IReadOnlyList<GgufTensorInfo> tensors, long dataOffset, long fileLength)
     {
         Version = version;
         _values = values;
+        Tensors = tensors;
+        DataOffset = dataOffset;
+        FileLength = fileLength;
     }
 
     /// <summary>The format version (2 or 3).</summary>
     public int Version { get; }
+
+    /// <summary>The tensor table, in file order.</summary>
+    public IReadOnlyList<GgufTensorInfo> Tensors { get; }
+
+    /// <summary>Where the tensor data starts: the end of the header rounded up to the alignment.</summary>
+    public long DataOffset { get; }
+
+    /// <summary>The length of the whole file in bytes.</summary>
+    public long FileLength { get; }
 
     /// <summary>Every key, in file order.</summary>
     public IEnumerable<string> Keys => _values.Keys;
@@ -45,28 +64,58 @@ public sealed class GgufFile
     /// </summary>
     public object? this[string key] => _values.TryGetValue(key, out object? v) ? v : null;
 
-    /// <summary>Reads the metadata of a GGUF file.</summary>
+    /// <summary>
+    /// Reads the header of a GGUF file (metadata and tensor table), not its tensor data: the first megabyte, then four
+    /// times more each time the header runs past what was read, never past the file's end.
+    /// </summary>
     /// <exception cref="HeedException">The file is missing, truncated or not GGUF.</exception>
     public static GgufFile Load(string path)
     {
-        byte[] data;
         try
         {
-            data = File.ReadAllBytes(path);
+            using var handle = File.OpenHandle(path);
+            long length = RandomAccess.GetLength(handle);
+            int size = (int)Math.Min(length, FirstRead);
+            while (true)
+            {
+                var data = new byte[size];
+                int read = 0;
+                while (read < size)
+                {
+                    int n = RandomAccess.Read(handle, data.AsSpan(read), read);
+                    if (n == 0) throw new HeedException($"{path}: the file shrank while it was read");
+                    read += n;
+                }
+
+                try
+                {
+                    return Parse(data, path, length);
+                }
+                catch (MoreBytesNeededException)
+                {
+                    int more = (int)Math.Min(length, Math.Min((long)size * 4, Array.MaxLength));
+                    if (more == size) throw new HeedException($"{path}: the header is longer than {size} bytes; Heed reads GGUF headers up to that size");
+                    size = more;
+                }
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new HeedException($"{path}: cannot read: {ex.Message}", ex);
         }
-
-        return Parse(data, path);
     }
 
-    /// <summary>Parses GGUF bytes (see <see cref="Load"/>).</summary>
+    /// <summary>Parses GGUF bytes (see <see cref="Load"/>): the whole file, so every byte the header needs is there.</summary>
     public static GgufFile Parse(byte[] data, string name = "gguf")
     {
         ArgumentNullException.ThrowIfNull(data);
-        var reader = new Reader(data, name);
+        return Parse(data, name, data.Length);
+    }
+
+    /// <summary>Parses the first <c>data.Length</c> bytes of a file of <paramref name="fileLength"/> bytes.</summary>
+    private static GgufFile Parse(byte[] data, string name, long fileLength)
+    {
+        var reader = new Reader(data, name, fileLength);
         if (data.Length < 4 || !data.AsSpan(0, 4).SequenceEqual("GGUF"u8))
         {
             throw new HeedException($"{name}: does not start with the GGUF magic");
@@ -79,9 +128,10 @@ public sealed class GgufFile
             throw new HeedException($"{name}: GGUF version {version}; Heed reads versions 2 and 3");
         }
 
-        reader.U64(); // tensor count: tensors are not read
+        ulong tensorCount = reader.U64();
         ulong count = reader.U64();
         reader.CheckCount(count, 12, "metadata entries");
+        reader.CheckCount(tensorCount, 24, "tensors");
         var values = new Dictionary<string, object>((int)count, StringComparer.Ordinal);
         for (ulong i = 0; i < count; i++)
         {
@@ -90,8 +140,57 @@ public sealed class GgufFile
             values[key] = reader.Value(type, key);
         }
 
-        return new GgufFile((int)version, values);
+        var tensors = new GgufTensorInfo[(int)tensorCount];
+        for (int i = 0; i < tensors.Length; i++)
+        {
+            string tensorName = reader.Str();
+            uint dimensions = reader.U32();
+            if (dimensions is 0 or > 4)
+            {
+                throw new HeedException($"{name}: tensor {Quote(tensorName)} has {dimensions} dimensions; GGUF tensors have 1 to 4");
+            }
+
+            var shape = new long[dimensions];
+            for (int d = 0; d < shape.Length; d++)
+            {
+                ulong extent = reader.U64();
+                if (extent is 0 or > int.MaxValue)
+                {
+                    throw new HeedException($"{name}: tensor {Quote(tensorName)} has extent {extent} in dimension {d}; expected 1..{int.MaxValue}");
+                }
+
+                shape[d] = (long)extent;
+            }
+
+            uint type = reader.U32();
+            ulong offset = reader.U64();
+            if (offset > (ulong)fileLength)
+            {
+                throw new HeedException($"{name}: tensor {Quote(tensorName)} starts at data offset {offset}, past the end of the {fileLength}-byte file");
+            }
+
+            tensors[i] = new GgufTensorInfo(tensorName, shape, type, (long)offset);
+        }
+
+        long alignment = values.TryGetValue("general.alignment", out object? a) ? a switch { long l => l, ulong u when u <= int.MaxValue => (long)u, _ => -1 } : DefaultAlignment;
+        if (alignment <= 0 || alignment > 1 << 20 || (alignment & (alignment - 1)) != 0)
+        {
+            throw new HeedException($"{name}: general.alignment is {GgufFile.Describe(values.GetValueOrDefault("general.alignment"))}; expected a power of two up to 2^20");
+        }
+
+        long dataOffset = (reader.Position + alignment - 1) / alignment * alignment;
+        return new GgufFile((int)version, values, tensors, dataOffset, fileLength);
     }
+
+    /// <summary>A metadata value for an error message.</summary>
+    internal static string Describe(object? value) => value switch
+    {
+        null => "missing",
+        string s => Quote(s),
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        Array array => $"an array of {array.Length}",
+        _ => Convert.ToString(value, CultureInfo.InvariantCulture) ?? "?",
+    };
 
     /// <summary>A required string value.</summary>
     public string String(string key) => this[key] as string ?? throw Missing(key, "string");
@@ -170,9 +269,22 @@ public sealed class GgufFile
 
     private static HeedException Missing(string key, string kind) => new($"GGUF key {Quote(key)}: missing or not a {kind}");
 
-    private sealed class Reader(byte[] data, string name)
+    /// <summary>The header runs past the bytes read so far (but not past the file): read more and parse again.</summary>
+    private sealed class MoreBytesNeededException : Exception
+    {
+    }
+
+    /// <summary>
+    /// Reads the first <c>data.Length</c> bytes of a file of <paramref name="fileLength"/> bytes: a count or length is
+    /// checked against the file, and a read past the bytes at hand asks <see cref="Load"/> for more.
+    /// </summary>
+    private sealed class Reader(byte[] data, string name, long fileLength)
     {
         private int _at;
+
+        public long Position => _at;
+
+        private long Left => fileLength - _at;
 
         public void Skip(int n)
         {
@@ -199,11 +311,17 @@ public sealed class GgufFile
         public string Str()
         {
             ulong length = U64();
-            if (length > (ulong)(data.Length - _at))
+            if (length > (ulong)Left)
             {
-                throw new HeedException($"{name}: a string at byte {_at - 8} claims {length} bytes but {data.Length - _at} remain");
+                throw new HeedException($"{name}: a string at byte {_at - 8} claims {length} bytes but {Left} remain");
             }
 
+            if (length > int.MaxValue)
+            {
+                throw new HeedException($"{name}: a string at byte {_at - 8} claims {length} bytes; Heed reads strings up to {int.MaxValue} bytes");
+            }
+
+            Need((int)length);
             string s = Encoding.UTF8.GetString(data, _at, (int)length);
             _at += (int)length;
             return s;
@@ -211,9 +329,9 @@ public sealed class GgufFile
 
         public void CheckCount(ulong count, int minBytesEach, string what)
         {
-            if (count > (ulong)(data.Length - _at) / (ulong)minBytesEach)
+            if (count > (ulong)Left / (ulong)minBytesEach || count > int.MaxValue)
             {
-                throw new HeedException($"{name}: {count} {what} cannot fit in the {data.Length - _at} bytes left");
+                throw new HeedException($"{name}: {count} {what} cannot fit in the {Left} bytes left");
             }
         }
 
@@ -302,8 +420,16 @@ public sealed class GgufFile
         {
             if (data.Length - _at < n)
             {
-                throw new HeedException($"{name}: truncated at byte {_at}: {n} more bytes needed, {data.Length - _at} left");
+                if (Left >= n && data.Length < fileLength) throw new MoreBytesNeededException();
+                throw new HeedException($"{name}: truncated at byte {_at}: {n} more bytes needed, {Left} left");
             }
         }
     }
 }
+
+/// <summary>One entry of a GGUF tensor table.</summary>
+/// <param name="Name">The tensor's name (<c>blk.0.attn_q.weight</c>).</param>
+/// <param name="Shape">ggml's extents, innermost first: ne[0] is the length of a row (the input width of a weight matrix), ne[1] the number of rows.</param>
+/// <param name="Type">ggml's type id (0 F32, 1 F16, 8 Q8_0, 12 Q4_K, 14 Q6_K, 30 BF16, …).</param>
+/// <param name="Offset">Where the data starts, in bytes from <see cref="GgufFile.DataOffset"/>.</param>
+public sealed record GgufTensorInfo(string Name, IReadOnlyList<long> Shape, uint Type, long Offset);

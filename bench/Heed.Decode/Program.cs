@@ -1,0 +1,197 @@
+using System.Diagnostics;
+using System.Globalization;
+using Heed.Models;
+using Heed.Models.Generation;
+using Heed.Models.Tests;
+using Heed.Models.Tokenizers;
+using LLama;
+using LLama.Common;
+using LLama.Native;
+
+// Decode speed of GGUF llama files with random weights in the shapes of stories15M and stories110M, one file per tensor
+// type, written once into --dir (with the 32,000-token llama2.c vocabulary of --vocab, so llama.cpp can load them too;
+// Q4_K_M is made from the F32 file by llama.cpp's own quantizer), side by side with llama.cpp through LLamaSharp
+// (flash attention off, F32 KV cache): greedy decoding of --steps positions after "Once upon a time", Heed and llama.cpp
+// alternating call by call.
+//   dotnet run -c Release --project bench/Heed.Decode -- --vocab ../shared/peers/llama2.c/tokenizer.bin --dir /tmp/heed-decode
+//       [--shape 110M|15M] [--types F32,F16,Q8_0,Q4_K_M] [--threads 1,2] [--rounds 5] [--steps 256] [--int8]
+// --int8 runs Heed's Q4_K products on 8-bit activations (WeightMatrix.QuantizeActivations).
+// Prints, per type and thread count, the median decode tokens/s of both over the rounds and their ratio.
+string Arg(string name, string fallback)
+{
+    int at = Array.IndexOf(args, name);
+    return at >= 0 && at + 1 < args.Length ? args[at + 1] : fallback;
+}
+
+string dir = Arg("--dir", Path.Combine(Path.GetTempPath(), "heed-decode"));
+string vocabPath = Arg("--vocab", "tokenizer.bin");
+string shape = Arg("--shape", "110M");
+string[] types = Arg("--types", "F32,F16,Q8_0,Q4_K_M").Split(',');
+int[] threads = [.. Arg("--threads", "1,2").Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture))];
+int rounds = int.Parse(Arg("--rounds", "5"), CultureInfo.InvariantCulture);
+int steps = int.Parse(Arg("--steps", "256"), CultureInfo.InvariantCulture);
+Directory.CreateDirectory(dir);
+Heed.Models.Blocks.WeightMatrix.QuantizeActivations = args.Contains("--int8");
+
+// Loads llama.cpp's native library through LLamaSharp's loader (which picks the build for this CPU) before the quantizer's
+// first direct call.
+NativeApi.llama_empty_call();
+var models = new Dictionary<string, (string Path, ICausalLanguageModel Model, ITokenizer Tokenizer)>();
+foreach (string type in types)
+{
+    string path = Path.Combine(dir, $"random-{shape}-{type}.gguf");
+    if (!File.Exists(path) && type == "Q4_K_M")
+    {
+        string source = Path.Combine(dir, $"random-{shape}-F32.gguf");
+        if (!File.Exists(source)) RandomModels.Write(source, shape, "F32", vocabPath);
+        if (!LLamaQuantizer.Quantize(source, path, LLamaFtype.MOSTLY_Q4_K_M, nthread: Environment.ProcessorCount)) throw new InvalidOperationException("llama.cpp's quantizer failed");
+    }
+    else if (!File.Exists(path))
+    {
+        RandomModels.Write(path, shape, type, vocabPath);
+    }
+
+    models[type] = (path, ModelFiles.LoadModel(path), ModelFiles.LoadTokenizer(path));
+    Console.WriteLine($"{path}: {new FileInfo(path).Length / 1e6:F0} MB");
+}
+
+var heed = new Dictionary<(string, int), List<double>>();
+var llama = new Dictionary<(string, int), List<double>>();
+foreach (int t in threads)
+{
+    foreach (string type in types)
+    {
+        using var peer = new LlamaCppDecoder(models[type].Path, t, steps + 8);
+        for (int round = 0; round < rounds; round++)
+        {
+            (ICausalLanguageModel model, ITokenizer tokenizer) = (models[type].Model, models[type].Tokenizer);
+            int[] prompt = tokenizer.Encode("Once upon a time", addBos: true, addEos: false);
+            GenerationResult result = TextGenerator.Generate(model, tokenizer, "Once upon a time", new GenerationOptions { Steps = steps, Threads = t }, _ => { });
+            (double peerSpeed, int[] peerTokens) = peer.Decode(prompt, steps);
+            Add(heed, (type, t), result.DecodeTokensPerSecond);
+            Add(llama, (type, t), peerSpeed);
+            if (round == 0)
+            {
+                int same = result.Tokens.Zip(peerTokens).TakeWhile(p => p.First == p.Second).Count();
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{type} threads {t}: Heed {result.DecodeTokensPerSecond:F1} tok/s, llama.cpp {peerSpeed:F1} tok/s; greedy tokens identical for the first {same} of {result.Tokens.Length} positions"));
+            }
+        }
+    }
+}
+
+Console.WriteLine();
+Console.WriteLine($"| {shape} type | threads | Heed decode tok/s (median of {rounds}) | llama.cpp (median) | Heed / llama.cpp |");
+Console.WriteLine("|---|---|---|---|---|");
+foreach ((string type, int t) in heed.Keys)
+{
+    double ours = Median(heed[(type, t)]), theirs = Median(llama[(type, t)]);
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {type} | {t} | {ours:F1} | {theirs:F1} | {ours / theirs:F2}x |"));
+}
+
+static void Add(Dictionary<(string, int), List<double>> table, (string, int) key, double value) =>
+    (table.TryGetValue(key, out List<double>? list) ? list : table[key] = []).Add(value);
+
+static double Median(List<double> values)
+{
+    values.Sort();
+    return values[values.Count / 2];
+}
+
+/// <summary>llama.cpp through LLamaSharp: prefill of the prompt, then one-token greedy decode steps, timed.</summary>
+internal sealed class LlamaCppDecoder : IDisposable
+{
+    private readonly LLamaWeights _weights;
+    private readonly LLamaContext _context;
+
+    public LlamaCppDecoder(string path, int threads, int context)
+    {
+        var parameters = new ModelParams(path)
+        {
+            ContextSize = (uint)context,
+            BatchSize = 512,
+            Threads = threads,
+            BatchThreads = threads,
+            GpuLayerCount = 0,
+            FlashAttention = false,
+            TypeK = GGMLType.GGML_TYPE_F32,
+            TypeV = GGMLType.GGML_TYPE_F32,
+        };
+        _weights = LLamaWeights.LoadFromFile(parameters);
+        _context = _weights.CreateContext(parameters);
+    }
+
+    /// <summary>Decode tokens/s over the steps after the prompt, and every token (prompt first).</summary>
+    public (double TokensPerSecond, int[] Tokens) Decode(int[] prompt, int steps)
+    {
+        _context.NativeHandle.MemoryClear();
+        var tokens = new List<int>(prompt);
+        var batch = new LLamaBatch();
+        for (int i = 0; i < prompt.Length; i++) batch.Add(prompt[i], i, LLamaSeqId.Zero, i == prompt.Length - 1);
+        if (_context.Decode(batch) != DecodeResult.Ok) throw new InvalidOperationException("llama.cpp prefill failed");
+        tokens.Add(ArgMax(_context.NativeHandle.GetLogitsIth(batch.TokenCount - 1)));
+        var clock = Stopwatch.StartNew();
+        int decoded = 0;
+        while (tokens.Count < steps)
+        {
+            batch.Clear();
+            batch.Add(tokens[^1], tokens.Count - 1, LLamaSeqId.Zero, true);
+            if (_context.Decode(batch) != DecodeResult.Ok) throw new InvalidOperationException("llama.cpp decode failed");
+            tokens.Add(ArgMax(_context.NativeHandle.GetLogitsIth(0)));
+            decoded++;
+        }
+
+        return (decoded / clock.Elapsed.TotalSeconds, [.. tokens]);
+    }
+
+    public void Dispose()
+    {
+        _context.Dispose();
+        _weights.Dispose();
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
+        return best;
+    }
+}
+
+/// <summary>GGUF llama files with random weights (uniform, std ≈ 0.02; norms 1; embedding uniform ±1) in the stories shapes.</summary>
+internal static class RandomModels
+{
+    public static void Write(string path, string shape, string typeName, string vocabPath)
+    {
+        RandomLlamaShape sizes = shape switch
+        {
+            "15M" => RandomLlamaShape.Stories15M,
+            "110M" => RandomLlamaShape.Stories110M,
+            _ => throw new ArgumentException($"shape {shape}: 15M or 110M"),
+        };
+        uint type = typeName switch { "F32" => 0u, "F16" => 1u, "BF16" => 30u, "Q8_0" => 8u, "Q4_K" => 12u, "Q6_K" => 14u, _ => throw new ArgumentException(typeName) };
+        var tokenizer = LlamaTokenizer.Load(vocabPath);
+        int vocab = tokenizer.VocabSize;
+        string[] pieces = [.. Enumerable.Range(0, vocab).Select(i => tokenizer.PieceText(i).Replace(' ', '\u2581'))];
+        int[] kinds = [.. Enumerable.Range(0, vocab).Select(i => i == 0 ? 2 : i < 3 ? 3 : pieces[i].StartsWith("<0x", StringComparison.Ordinal) && pieces[i].Length == 6 ? 6 : 1)];
+        GgufWriter w = RandomLlamaFile.Create(
+            sizes with { Vocab = vocab },
+            type,
+            new Random(42),
+            metadata: m => m
+                .String("general.name", $"random-{shape}-{typeName}")
+                .String("tokenizer.ggml.model", "llama")
+                .Strings("tokenizer.ggml.tokens", pieces)
+                .Floats("tokenizer.ggml.scores", [.. tokenizer.Scores.ToArray()])
+                .Ints("tokenizer.ggml.token_type", kinds)
+                .UInt32("tokenizer.ggml.bos_token_id", 1)
+                .UInt32("tokenizer.ggml.eos_token_id", 2)
+                .UInt32("tokenizer.ggml.unknown_token_id", 0)
+                .Bool("tokenizer.ggml.add_bos_token", true)
+                .Bool("tokenizer.ggml.add_eos_token", false),
+            range: 0.035, // uniform ±0.035 has std 0.02
+            unitNorms: true);
+        var clock = Stopwatch.StartNew();
+        File.WriteAllBytes(path, w.ToArray());
+        Console.WriteLine($"wrote {path} in {clock.Elapsed.TotalSeconds:F1} s");
+    }
+}

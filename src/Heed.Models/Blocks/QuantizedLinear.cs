@@ -1,0 +1,379 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Heed.Models.Gguf;
+
+namespace Heed.Models.Blocks;
+
+/// <summary>
+/// Y = X·Wᵀ for weights stored in ggml's block types (F16, BF16, Q8_0, Q4_K, Q6_K), dequantized in registers and
+/// accumulated in float32: each stored weight is read once per product, whatever T is. Output rows are split across a
+/// <see cref="ThreadTeam"/>. The AVX-512 tier expands 16 weights per instruction chain; other machines expand a block
+/// into a stack buffer with <see cref="Dequantize"/> and take <see cref="Linear.Dot"/> (which has the 256 and 128-bit tiers).
+/// </summary>
+internal static class QuantizedLinear
+{
+    // Below this many stored bytes, waking other threads costs more than the product.
+    private const long ParallelBytes = 1L << 15;
+
+    [ThreadStatic]
+    private static ProductJob? _threadJob;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void MatMul(WeightMatrix w, byte[] blocks, ReadOnlySpan<float> x, Span<float> y, int rows, bool accumulate, int threads)
+    {
+        int input = w.Columns, output = w.Rows;
+        if (rows <= 0 || x.Length < (long)rows * input || y.Length < (long)rows * output)
+        {
+            throw new ArgumentException($"MatMul {w.Type}: X holds {x.Length} of {rows}×{input}, Y {y.Length} of {rows}×{output}");
+        }
+
+        fixed (byte* pw = blocks)
+        fixed (float* px = x, py = y)
+        {
+            ProductJob job = _threadJob ??= new ProductJob();
+            job.Set(w.Type, pw, w.RowBytes, px, py, rows, input, output, accumulate);
+            if (w.Type == GgmlType.Q4_K && WeightMatrix.QuantizeActivations && Avx512BW.IsSupported)
+            {
+                job.QuantizeActivations();
+            }
+
+            int parts = threads <= 1 || blocks.LongLength < ParallelBytes ? 1 : Math.Min(threads, output);
+            if (parts == 1)
+            {
+                job.Execute(0, 1);
+            }
+            else
+            {
+                ThreadTeam.Shared(parts).Run(job, parts);
+            }
+
+            job.Clear();
+        }
+    }
+
+    /// <summary>One product's operands as pointers (pinned by the caller for the duration of the product).</summary>
+    private sealed unsafe class ProductJob : TeamJob
+    {
+        private GgmlType _type;
+        private byte* _w;
+        private float* _x;
+        private float* _y;
+        private int _rowBytes, _rows, _input, _output;
+        private bool _accumulate;
+
+        // X quantized to int8 per block of 32 (the integer path): values, each block's scale and each block's Σx. Pinned
+        // arrays kept between products, grown only when a product needs more.
+        private sbyte[] _xq = [];
+        private float[] _xScale = [], _xSum = [];
+        private bool _quantized;
+
+        public void Set(GgmlType type, byte* w, int rowBytes, float* x, float* y, int rows, int input, int output, bool accumulate)
+        {
+            _type = type;
+            _w = w;
+            _rowBytes = rowBytes;
+            _x = x;
+            _y = y;
+            _rows = rows;
+            _input = input;
+            _output = output;
+            _accumulate = accumulate;
+        }
+
+        public void Clear()
+        {
+            _w = null;
+            _x = _y = null;
+            _quantized = false;
+        }
+
+        /// <summary>Quantizes every row of X to int8 per block of 32 (<see cref="QuantizeBlocks"/>).</summary>
+        public void QuantizeActivations()
+        {
+            int count = _rows * _input;
+            if (_xq.Length < count)
+            {
+                _xq = GC.AllocateArray<sbyte>(count, pinned: true);
+                _xScale = GC.AllocateArray<float>(count / 32, pinned: true);
+                _xSum = GC.AllocateArray<float>(count / 32, pinned: true);
+            }
+
+            QuantizeBlocks(new ReadOnlySpan<float>(_x, count), _xq, _xScale, _xSum);
+            _quantized = true;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public override void Execute(int part, int parts)
+        {
+            int first = (int)((long)_output * part / parts), last = (int)((long)_output * (part + 1) / parts);
+            for (int o = first; o < last; o++)
+            {
+                var row = new ReadOnlySpan<byte>(_w + ((long)o * _rowBytes), _rowBytes);
+                for (int t = 0; t < _rows; t++)
+                {
+                    float s = _quantized
+                        ? DotQ4_KInt8(row, _xq.AsSpan(t * _input, _input), _xScale.AsSpan(t * _input / 32, _input / 32), _xSum.AsSpan(t * _input / 32, _input / 32))
+                        : Dot(_type, row, new ReadOnlySpan<float>(_x + ((long)t * _input), _input));
+                    ref float target = ref _y[((long)t * _output) + o];
+                    target = _accumulate ? target + s : s;
+                }
+            }
+        }
+    }
+
+    /// <summary>Σ w[i]·x[i] for one stored row of <paramref name="type"/> and x [in].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Dot(GgmlType type, ReadOnlySpan<byte> row, ReadOnlySpan<float> x)
+    {
+        if (Avx512F.IsSupported && Avx512BW.IsSupported)
+        {
+            return type switch
+            {
+                GgmlType.F16 => DotF16Avx512(row, x),
+                GgmlType.BF16 => DotBF16Avx512(row, x),
+                GgmlType.Q8_0 => DotQ8_0Avx512(row, x),
+                GgmlType.Q4_K => DotQ4_KAvx512(row, x),
+                GgmlType.Q6_K => DotQ6_KAvx512(row, x),
+                _ => DotByBlocks(type, row, x),
+            };
+        }
+
+        return DotByBlocks(type, row, x);
+    }
+
+    /// <summary>
+    /// x [n] → int8 q [n], per block of 32 a scale d = max|x|/127 and Σx, with q = round(x/d) (ties away from zero),
+    /// as llama.cpp quantizes activations to Q8_0. n is a multiple of 32.
+    /// </summary>
+    internal static void QuantizeBlocks(ReadOnlySpan<float> x, Span<sbyte> q, Span<float> scale, Span<float> sum)
+    {
+        for (int b = 0; b < x.Length / 32; b++)
+        {
+            ReadOnlySpan<float> block = x.Slice(b * 32, 32);
+            float max = 0, total = 0;
+            foreach (float v in block)
+            {
+                max = MathF.Max(max, MathF.Abs(v));
+                total += v;
+            }
+
+            float d = max / 127, inverse = d > 0 ? 1 / d : 0;
+            for (int i = 0; i < 32; i++) q[(b * 32) + i] = (sbyte)MathF.Round(block[i] * inverse, MidpointRounding.AwayFromZero);
+            scale[b] = d;
+            sum[b] = total;
+        }
+    }
+
+    /// <summary>
+    /// Q4_K against int8 activations (<see cref="QuantizeBlocks"/>): per group of 64 weights one <c>vpmaddubsw</c> of the
+    /// unsigned nibbles by the int8 values and one <c>vpmaddwd</c> by ones give 16 int32 partial sums (8 per sub-block),
+    /// scaled by d·scale·d_x; the mins subtract dmin·min·Σx per sub-block. Needs AVX-512BW.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotQ4_KInt8(ReadOnlySpan<byte> row, ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xScale, ReadOnlySpan<float> xSum)
+    {
+        Vector512<float> acc = Vector512<float>.Zero;
+        Vector512<short> ones = Vector512.Create((short)1);
+        Vector256<byte> low = Vector256.Create((byte)0x0F);
+        float mins = 0;
+        ref sbyte rq = ref MemoryMarshal.GetReference(xq);
+        for (int b = 0, blocks = xq.Length / 256; b < blocks; b++)
+        {
+            ReadOnlySpan<byte> block = row.Slice(b * 144, 144);
+            ref byte start = ref MemoryMarshal.GetReference(block);
+            float d = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref start));
+            float dmin = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref start, 2)));
+            ReadOnlySpan<byte> scales = block.Slice(4, 12);
+            for (int g = 0; g < 4; g++)
+            {
+                Vector256<byte> q = Vector256.LoadUnsafe(ref Unsafe.Add(ref start, 16 + (32 * g)));
+                Vector512<byte> w = Vector512.Create(q & low, (q.AsUInt16() >>> 4).AsByte() & low);
+                Vector512<sbyte> xv = Vector512.LoadUnsafe(ref rq, (nuint)((256 * b) + (64 * g)));
+                Vector512<int> dots = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(w, xv), ones);
+                (int sc0, int m0) = Dequantize.ScaleMinK4(2 * g, scales);
+                (int sc1, int m1) = Dequantize.ScaleMinK4((2 * g) + 1, scales);
+                int j = (8 * b) + (2 * g);
+                Vector512<float> scale = Vector512.Create(Vector256.Create(d * sc0 * xScale[j]), Vector256.Create(d * sc1 * xScale[j + 1]));
+                acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(dots), scale, acc);
+                mins += dmin * ((m0 * xSum[j]) + (m1 * xSum[j + 1]));
+            }
+        }
+
+        return Vector512.Sum(acc) - mins;
+    }
+
+    /// <summary>The portable tier: each block (or run of 256 float16/bfloat16 values) dequantized to the stack, then a float32 dot product.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotByBlocks(GgmlType type, ReadOnlySpan<byte> row, ReadOnlySpan<float> x)
+    {
+        int block = GgmlTypes.BlockElements(type), bytes = GgmlTypes.BlockBytes(type);
+        int chunk = block == 1 ? 256 : block; // float types dequantize 256 values at a time
+        Span<float> buffer = stackalloc float[256];
+        float sum = 0;
+        for (int i = 0; i < x.Length; i += chunk)
+        {
+            int n = Math.Min(chunk, x.Length - i);
+            Span<float> values = buffer[..n];
+            Dequantize.Row(type, row.Slice(i / block * bytes, n / block * bytes), values);
+            sum += Linear.Dot(values, x.Slice(i, n));
+        }
+
+        return sum;
+    }
+
+    // A finite float16 h becomes a float32 in three steps: sign-extend its 16 bits to 32, shift left by 13 and keep the
+    // sign, exponent and mantissa bits (mask 0x8FFFE000), which reads as the float32 2^-112·value, then multiply by 2^112.
+    // Exact for every finite value, subnormals and ±0 included; a float16 ∞ or NaN would come out finite, which is why the
+    // loader refuses non-finite float16 weights and scales (WeightMatrix.FromBlocks). llama.cpp uses F16C instructions, which
+    // .NET does not expose.
+    private const int HalfMask = unchecked((int)0x8FFFE000);
+    private const float HalfRebias = 5.192297e33f; // 2^112
+
+    /// <summary>A finite float16 (little-endian bits) as float32, exactly.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float HalfToSingle(ushort bits) => BitConverter.Int32BitsToSingle(((short)bits << 13) & HalfMask) * HalfRebias;
+
+    /// <summary>16 finite float16 values → float32, exactly.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> HalfToSingle(Vector256<short> h) =>
+        ((Avx512F.ConvertToVector512Int32(h) << 13) & Vector512.Create(HalfMask)).AsSingle() * Vector512.Create(HalfRebias);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float DotF16Avx512(ReadOnlySpan<byte> row, ReadOnlySpan<float> x)
+    {
+        ref short w = ref Unsafe.As<byte, short>(ref MemoryMarshal.GetReference(row));
+        ref float rx = ref MemoryMarshal.GetReference(x);
+        int n = x.Length, i = 0;
+        Vector512<float> a0 = Vector512<float>.Zero, a1 = a0;
+        for (; i <= n - 32; i += 32)
+        {
+            a0 = Vector512.FusedMultiplyAdd(HalfToSingle(Vector256.LoadUnsafe(ref w, (nuint)i)), Vector512.LoadUnsafe(ref rx, (nuint)i), a0);
+            a1 = Vector512.FusedMultiplyAdd(HalfToSingle(Vector256.LoadUnsafe(ref w, (nuint)i + 16)), Vector512.LoadUnsafe(ref rx, (nuint)i + 16), a1);
+        }
+
+        float sum = Vector512.Sum(a0 + a1);
+        for (; i < n; i++) sum += HalfToSingle((ushort)Unsafe.Add(ref w, i)) * Unsafe.Add(ref rx, i);
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float DotBF16Avx512(ReadOnlySpan<byte> row, ReadOnlySpan<float> x)
+    {
+        ref ushort w = ref Unsafe.As<byte, ushort>(ref MemoryMarshal.GetReference(row));
+        ref float rx = ref MemoryMarshal.GetReference(x);
+        int n = x.Length, i = 0;
+        Vector512<float> a0 = Vector512<float>.Zero, a1 = a0;
+        for (; i <= n - 32; i += 32)
+        {
+            Vector512<float> w0 = (Avx512F.ConvertToVector512UInt32(Vector256.LoadUnsafe(ref w, (nuint)i)) << 16).AsSingle();
+            Vector512<float> w1 = (Avx512F.ConvertToVector512UInt32(Vector256.LoadUnsafe(ref w, (nuint)i + 16)) << 16).AsSingle();
+            a0 = Vector512.FusedMultiplyAdd(w0, Vector512.LoadUnsafe(ref rx, (nuint)i), a0);
+            a1 = Vector512.FusedMultiplyAdd(w1, Vector512.LoadUnsafe(ref rx, (nuint)i + 16), a1);
+        }
+
+        float sum = Vector512.Sum(a0 + a1);
+        for (; i < n; i++) sum += BitConverter.Int32BitsToSingle(Unsafe.Add(ref w, i) << 16) * Unsafe.Add(ref rx, i);
+        return sum;
+    }
+
+    /// <summary>Q8_0: per block, Σ q·x in a vector, then scaled by the block's d into the running sum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float DotQ8_0Avx512(ReadOnlySpan<byte> row, ReadOnlySpan<float> x)
+    {
+        ref byte w = ref MemoryMarshal.GetReference(row);
+        ref float rx = ref MemoryMarshal.GetReference(x);
+        Vector512<float> acc = Vector512<float>.Zero;
+        for (int b = 0, blocks = x.Length / 32; b < blocks; b++)
+        {
+            ref byte block = ref Unsafe.Add(ref w, b * 34);
+            float d = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref block));
+            Vector512<float> q0 = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 2)).AsSByte()));
+            Vector512<float> q1 = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 18)).AsSByte()));
+            Vector512<float> s = q0 * Vector512.LoadUnsafe(ref rx, (nuint)(b * 32));
+            s = Vector512.FusedMultiplyAdd(q1, Vector512.LoadUnsafe(ref rx, (nuint)(b * 32) + 16), s);
+            acc = Vector512.FusedMultiplyAdd(s, Vector512.Create(d), acc);
+        }
+
+        return Vector512.Sum(acc);
+    }
+
+    /// <summary>
+    /// Q4_K: per sub-block of 32, Σ q·x and Σ x in vectors; the sub-block adds (d·scale)·Σqx − (dmin·min)·Σx.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float DotQ4_KAvx512(ReadOnlySpan<byte> row, ReadOnlySpan<float> x)
+    {
+        ref float rx = ref MemoryMarshal.GetReference(x);
+        Vector512<float> acc = Vector512<float>.Zero;
+        Vector128<byte> low = Vector128.Create((byte)0x0F);
+        for (int b = 0, blocks = x.Length / 256; b < blocks; b++)
+        {
+            ReadOnlySpan<byte> block = row.Slice(b * 144, 144);
+            float d = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref MemoryMarshal.GetReference(block)));
+            float dmin = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref MemoryMarshal.GetReference(block), 2)));
+            ReadOnlySpan<byte> scales = block.Slice(4, 12);
+            ref byte q = ref Unsafe.Add(ref MemoryMarshal.GetReference(block), 16);
+            ref float xb = ref Unsafe.Add(ref rx, b * 256);
+            for (int g = 0; g < 4; g++)
+            {
+                Vector128<byte> lo = Vector128.LoadUnsafe(ref q, (nuint)(32 * g)), hi = Vector128.LoadUnsafe(ref q, (nuint)((32 * g) + 16));
+                ref float x0 = ref Unsafe.Add(ref xb, 64 * g);
+                Vector512<float> xa = Vector512.LoadUnsafe(ref x0), xbv = Vector512.LoadUnsafe(ref x0, 16);
+                Vector512<float> xc = Vector512.LoadUnsafe(ref x0, 32), xd = Vector512.LoadUnsafe(ref x0, 48);
+                Vector512<float> s0 = (Nibbles(lo & low) * xa) + (Nibbles(hi & low) * xbv);
+                Vector512<float> s1 = (Nibbles(Vector128.ShiftRightLogical(lo, 4)) * xc) + (Nibbles(Vector128.ShiftRightLogical(hi, 4)) * xd);
+                (int sc0, int m0) = Dequantize.ScaleMinK4(2 * g, scales);
+                (int sc1, int m1) = Dequantize.ScaleMinK4((2 * g) + 1, scales);
+                acc = Vector512.FusedMultiplyAdd(s0, Vector512.Create(d * sc0), acc);
+                acc = Vector512.FusedMultiplyAdd(s1, Vector512.Create(d * sc1), acc);
+                acc = Vector512.FusedMultiplyAdd(xa + xbv, Vector512.Create(-(dmin * m0)), acc);
+                acc = Vector512.FusedMultiplyAdd(xc + xd, Vector512.Create(-(dmin * m1)), acc);
+            }
+        }
+
+        return Vector512.Sum(acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Nibbles(Vector128<byte> values) => Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(values));
+
+    /// <summary>Q6_K: 16 values share a scale; per group of 16, Σ (q − 32)·x scaled by d·scale.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float DotQ6_KAvx512(ReadOnlySpan<byte> row, ReadOnlySpan<float> x)
+    {
+        ref float rx = ref MemoryMarshal.GetReference(x);
+        Vector512<float> acc = Vector512<float>.Zero;
+        Vector128<byte> lowMask = Vector128.Create((byte)0x0F), two = Vector128.Create((byte)3);
+        Vector512<float> offset = Vector512.Create(32f);
+        for (int b = 0, blocks = x.Length / 256; b < blocks; b++)
+        {
+            ReadOnlySpan<byte> block = row.Slice(b * 210, 210);
+            float d = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref MemoryMarshal.GetReference(block), 208)));
+            ref byte start = ref MemoryMarshal.GetReference(block);
+            for (int half = 0; half < 2; half++)
+            {
+                ref byte ql = ref Unsafe.Add(ref start, 64 * half);
+                ref byte qh = ref Unsafe.Add(ref start, 128 + (32 * half));
+                ref float xh = ref Unsafe.Add(ref rx, (b * 256) + (128 * half));
+                for (int l = 0; l < 32; l += 16)
+                {
+                    Vector128<byte> h = Vector128.LoadUnsafe(ref qh, (nuint)l);
+                    Vector128<byte> a = Vector128.LoadUnsafe(ref ql, (nuint)l), c = Vector128.LoadUnsafe(ref ql, (nuint)(l + 32));
+                    Vector128<byte> q0 = (a & lowMask) | ((h & two) << 4);
+                    Vector128<byte> q1 = (c & lowMask) | (((h >>> 2) & two) << 4);
+                    Vector128<byte> q2 = (a >>> 4) | (((h >>> 4) & two) << 4);
+                    Vector128<byte> q3 = (c >>> 4) | ((h >>> 6) << 4);
+                    int s = 192 + (8 * half) + (l / 16);
+                    acc = Vector512.FusedMultiplyAdd((Nibbles(q0) - offset) * Vector512.LoadUnsafe(ref xh, (nuint)l), Vector512.Create(d * (sbyte)block[s]), acc);
+                    acc = Vector512.FusedMultiplyAdd((Nibbles(q1) - offset) * Vector512.LoadUnsafe(ref xh, (nuint)(l + 32)), Vector512.Create(d * (sbyte)block[s + 2]), acc);
+                    acc = Vector512.FusedMultiplyAdd((Nibbles(q2) - offset) * Vector512.LoadUnsafe(ref xh, (nuint)(l + 64)), Vector512.Create(d * (sbyte)block[s + 4]), acc);
+                    acc = Vector512.FusedMultiplyAdd((Nibbles(q3) - offset) * Vector512.LoadUnsafe(ref xh, (nuint)(l + 96)), Vector512.Create(d * (sbyte)block[s + 6]), acc);
+                }
+            }
+        }
+
+        return Vector512.Sum(acc);
+    }
+}

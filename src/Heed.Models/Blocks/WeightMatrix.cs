@@ -1,0 +1,154 @@
+using System.Runtime.CompilerServices;
+using Heed.Models.Gguf;
+
+namespace Heed.Models.Blocks;
+
+/// <summary>
+/// A weight matrix W [out, in] in one of ggml's storage types: float32 (used as is), or rows of blocks (F16, BF16, Q8_0,
+/// Q4_K, Q6_K) kept in their file form and expanded only inside the products.
+/// </summary>
+public sealed class WeightMatrix
+{
+    private readonly float[]? _floats;
+    private readonly byte[]? _blocks;
+
+    private WeightMatrix(GgmlType type, int rows, int columns, float[]? floats, byte[]? blocks)
+    {
+        Type = type;
+        Rows = rows;
+        Columns = columns;
+        _floats = floats;
+        _blocks = blocks;
+        RowBytes = columns / GgmlTypes.BlockElements(type) * GgmlTypes.BlockBytes(type);
+    }
+
+    /// <summary>
+    /// Q4_K products quantize the activations to int8 per block of 32 and multiply with integer dot products (llama.cpp's
+    /// approach, AVX-512BW machines only): fewer instructions per weight, but each product then carries the activations'
+    /// rounding (up to half a step of max|x|/127 per value) instead of float32 rounding alone. Off by default; see
+    /// docs/kernels.md for both measured.
+    /// </summary>
+    public static bool QuantizeActivations { get; set; }
+
+    /// <summary>The storage type.</summary>
+    public GgmlType Type { get; }
+
+    /// <summary>out: the number of rows.</summary>
+    public int Rows { get; }
+
+    /// <summary>in: the length of a row.</summary>
+    public int Columns { get; }
+
+    /// <summary>Bytes per stored row.</summary>
+    public int RowBytes { get; }
+
+    /// <summary>The float32 values [out, in] when <see cref="Type"/> is F32, else null.</summary>
+    public float[]? Floats => _floats;
+
+    /// <summary>The stored rows of blocks [out, RowBytes] when <see cref="Type"/> is not F32, else null.</summary>
+    public ReadOnlySpan<byte> Blocks => _blocks;
+
+    /// <summary>Wraps float32 weights W [rows, columns] (not copied).</summary>
+    /// <exception cref="ArgumentException">The array does not hold rows·columns values.</exception>
+    public static WeightMatrix FromFloats(float[] values, int rows, int columns)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        if (rows <= 0 || columns <= 0 || values.LongLength < (long)rows * columns)
+        {
+            throw new ArgumentException($"weight matrix: {values.Length} values for [{rows}, {columns}]", nameof(values));
+        }
+
+        return new WeightMatrix(GgmlType.F32, rows, columns, values, null);
+    }
+
+    /// <summary>Wraps rows of blocks of <paramref name="type"/> (not copied): rows·columns/BlockElements blocks.</summary>
+    /// <exception cref="ArgumentException">The columns are not whole blocks or the array has the wrong length.</exception>
+    public static WeightMatrix FromBlocks(GgmlType type, byte[] blocks, int rows, int columns)
+    {
+        ArgumentNullException.ThrowIfNull(blocks);
+        if (type == GgmlType.F32)
+        {
+            throw new ArgumentException("weight matrix: F32 weights are given as floats (FromFloats)", nameof(type));
+        }
+
+        int block = GgmlTypes.BlockElements(type);
+        if (rows <= 0 || columns <= 0 || columns % block != 0 || blocks.LongLength != (long)rows * (columns / block) * GgmlTypes.BlockBytes(type))
+        {
+            throw new ArgumentException($"weight matrix {type}: {blocks.Length} bytes for [{rows}, {columns}] (rows of whole blocks of {block})", nameof(blocks));
+        }
+
+        if (FirstNonFiniteHalf(type, blocks) is long at and >= 0)
+        {
+            throw new ArgumentException($"weight matrix {type}: the float16 at byte {at} is ∞ or NaN", nameof(blocks));
+        }
+
+        return new WeightMatrix(type, rows, columns, null, blocks);
+    }
+
+    /// <summary>
+    /// The byte offset of the first float16 that is ∞ or NaN among the values (F16) or block scales (Q8_0, Q4_K, Q6_K) of
+    /// <paramref name="blocks"/>, or −1. The products convert float16 with a shortcut that is exact for finite values only.
+    /// </summary>
+    public static long FirstNonFiniteHalf(GgmlType type, ReadOnlySpan<byte> blocks)
+    {
+        (int size, int[] offsets) = type switch
+        {
+            GgmlType.F16 => (2, new[] { 0 }),
+            GgmlType.Q8_0 => (34, [0]),
+            GgmlType.Q4_K => (144, [0, 2]),
+            GgmlType.Q6_K => (210, [208]),
+            _ => (0, []),
+        };
+        for (int at = 0; size > 0 && at <= blocks.Length - size; at += size)
+        {
+            foreach (int offset in offsets)
+            {
+                if ((System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(blocks[(at + offset)..]) & 0x7C00) == 0x7C00) return at + offset;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Row <paramref name="row"/> of W as float32 → <paramref name="y"/> [in].</summary>
+    public void DequantizeRow(int row, Span<float> y)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
+        if (_floats is not null)
+        {
+            _floats.AsSpan(row * Columns, Columns).CopyTo(y);
+            return;
+        }
+
+        Dequantize.Row(Type, _blocks.AsSpan(row * RowBytes, RowBytes), y[..Columns]);
+    }
+
+    /// <summary>W as float32 [out, in] (a copy unless the type is F32).</summary>
+    public float[] ToFloats()
+    {
+        if (_floats is not null) return _floats;
+        var values = new float[(long)Rows * Columns];
+        for (int r = 0; r < Rows; r++) DequantizeRow(r, values.AsSpan(r * Columns, Columns));
+        return values;
+    }
+
+    /// <summary>
+    /// Y = X·Wᵀ (+ Y when <paramref name="accumulate"/>): X [T, in] → Y [T, out], each weight read once for all T rows.
+    /// </summary>
+    /// <param name="x">X [T, in].</param>
+    /// <param name="y">Y [T, out].</param>
+    /// <param name="rows">T.</param>
+    /// <param name="accumulate">Adds the product to Y (a residual connection).</param>
+    /// <param name="threads">At most this many threads.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void MatMul(ReadOnlySpan<float> x, Span<float> y, int rows, bool accumulate = false, int threads = 1)
+    {
+        if (_floats is not null)
+        {
+            Linear.MatMul(x, _floats, default, y, rows, Columns, Rows, accumulate, threads);
+            return;
+        }
+
+        QuantizedLinear.MatMul(this, _blocks!, x, y, rows, accumulate, threads);
+    }
+}

@@ -1,0 +1,176 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using Heed.Models.Generation;
+using Heed.Models.Tokenizers;
+using Microsoft.Extensions.AI;
+
+namespace Heed.Models.Chat;
+
+/// <summary>
+/// An <see cref="IChatClient"/> over any model Heed runs: the conversation is written in the model's chat format
+/// (<see cref="ChatTemplate"/>; plain text when the file names none), then generated token by token with Heed's sampler.
+/// Options map as: Temperature → temperature (null: 0, greedy), TopP → top-p (null: off), TopK → top-k, Seed → the
+/// sampler's seed (null: 1), MaxOutputTokens → new tokens (null: up to the context), StopSequences → texts generation
+/// stops before. Generation also stops at EOS/BOS and at the format's end-of-turn text. Calls run on the caller's thread
+/// (the model's work is synchronous); one client may serve one call at a time per model session, and each call makes
+/// its own session.
+/// </summary>
+public sealed class HeedChatClient : IChatClient
+{
+    private readonly ICausalLanguageModel _model;
+    private readonly ITokenizer _tokenizer;
+    private readonly string _modelId;
+
+    /// <summary>Creates a client over a model and its tokenizer, with the chat format of <paramref name="chatTemplate"/> (a Jinja template's text, or null).</summary>
+    public HeedChatClient(ICausalLanguageModel model, ITokenizer tokenizer, string? chatTemplate = null, string modelId = "heed")
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        _model = model;
+        _tokenizer = tokenizer;
+        _modelId = modelId;
+        Template = ChatTemplate.Detect(chatTemplate);
+    }
+
+    /// <summary>The chat format recognised.</summary>
+    public ChatTemplateKind Template { get; }
+
+    /// <summary>Threads for the matrix products.</summary>
+    public int Threads { get; init; } = 1;
+
+    /// <summary>Loads a model file or folder (<see cref="ModelFiles.LoadModel"/>) with its tokenizer and, for GGUF files, its <c>tokenizer.chat_template</c>.</summary>
+    /// <exception cref="HeedException">The model or tokenizer cannot be loaded.</exception>
+    public static HeedChatClient Load(string modelPath, string? tokenizerPath = null)
+    {
+        ArgumentNullException.ThrowIfNull(modelPath);
+        ICausalLanguageModel model = ModelFiles.LoadModel(modelPath);
+        ITokenizer tokenizer = ModelFiles.LoadTokenizer(tokenizerPath ?? ModelFiles.FindTokenizer(modelPath));
+        string? template = File.Exists(modelPath) && Llama.LlamaModel.IsGguf(modelPath) ? GgufFile.Load(modelPath)["tokenizer.chat_template"] as string : null;
+        return new HeedChatClient(model, tokenizer, template, Path.GetFileName(modelPath));
+    }
+
+    /// <inheritdoc />
+    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var text = new StringBuilder();
+        ChatFinishReason? finish = null;
+        UsageDetails? usage = null;
+        await foreach (ChatResponseUpdate update in GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
+        {
+            text.Append(update.Text);
+            finish = update.FinishReason ?? finish;
+            usage = update.Contents.OfType<UsageContent>().FirstOrDefault()?.Details ?? usage;
+        }
+
+        return new ChatResponse(new ChatMessage(ChatRole.Assistant, text.ToString())) { FinishReason = finish, Usage = usage, ModelId = _modelId };
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages,
+        ChatOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        SamplingOptions sampling = Sampling(options);
+        string prompt = ChatTemplate.Format(Template, [.. messages.Select(m => (m.Role.Value, m.Text))]);
+        int[] tokens = _tokenizer.Encode(prompt, addBos: _tokenizer.BosId.HasValue && (_tokenizer.PrependsBos || prompt.Length == 0), addEos: false);
+        if (tokens.Length == 0 || tokens.Length >= _model.ContextLength)
+        {
+            throw new HeedException($"chat: the conversation takes {tokens.Length} tokens; the model's context holds {_model.ContextLength}, and at least one more is needed");
+        }
+
+        int room = _model.ContextLength - tokens.Length;
+        int maxNew = options?.MaxOutputTokens is int max ? max : room;
+        if (maxNew <= 0)
+        {
+            throw new HeedException($"chat: MaxOutputTokens {maxNew}: expected > 0");
+        }
+
+        maxNew = Math.Min(maxNew, room);
+        string[] stops = [.. (options?.StopSequences ?? []).Where(s => s.Length > 0).Concat(ChatTemplate.EndOfTurn(Template) is string end ? [end] : [])];
+        int holdBack = stops.Length == 0 ? 0 : stops.Max(s => s.Length) - 1;
+
+        DecoderSession session = _model.CreateSession(tokens.Length + maxNew);
+        session.Threads = Threads;
+        var sampler = new Sampler(_model.VocabSize, sampling);
+        Decoder utf8 = new UTF8Encoding(false).GetDecoder();
+        var pending = new StringBuilder(); // text decoded but not yet sent: it may be the start of a stop sequence
+        var chars = new char[64];
+        string responseId = Guid.NewGuid().ToString("N");
+        int previous = tokens[^1], generated = 0;
+        ChatFinishReason finish = ChatFinishReason.Length;
+        int next = sampler.Sample(session.Forward(tokens, cancellationToken));
+        while (true)
+        {
+            if (next == _tokenizer.BosId || (_tokenizer is LlamaTokenizer && next == LlamaTokenizer.Eos))
+            {
+                finish = ChatFinishReason.Stop;
+                break;
+            }
+
+            generated++;
+            byte[] piece = _tokenizer.DecodePiece(previous, next);
+            if (chars.Length < piece.Length + 4) chars = new char[piece.Length + 4];
+            pending.Append(chars, 0, utf8.GetChars(piece, 0, piece.Length, chars, 0, flush: false));
+            previous = next;
+            string text = pending.ToString();
+            int stopAt = stops.Select(s => text.IndexOf(s, StringComparison.Ordinal)).Where(i => i >= 0).DefaultIfEmpty(-1).Min();
+            if (stopAt >= 0)
+            {
+                if (stopAt > 0) yield return new ChatResponseUpdate(ChatRole.Assistant, text[..stopAt]) { ResponseId = responseId, ModelId = _modelId };
+                pending.Clear();
+                finish = ChatFinishReason.Stop;
+                break;
+            }
+
+            if (text.Length > holdBack)
+            {
+                yield return new ChatResponseUpdate(ChatRole.Assistant, text[..^holdBack]) { ResponseId = responseId, ModelId = _modelId };
+                pending.Remove(0, text.Length - holdBack);
+            }
+
+            if (generated >= maxNew) break;
+            await Task.Yield();
+            next = sampler.Sample(session.Forward([next], cancellationToken));
+        }
+
+        if (pending.Length > 0) yield return new ChatResponseUpdate(ChatRole.Assistant, pending.ToString()) { ResponseId = responseId, ModelId = _modelId };
+        var usage = new UsageDetails { InputTokenCount = tokens.Length, OutputTokenCount = generated, TotalTokenCount = tokens.Length + generated };
+        yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(usage)]) { ResponseId = responseId, ModelId = _modelId, FinishReason = finish };
+    }
+
+    /// <inheritdoc />
+    public object? GetService(Type serviceType, object? serviceKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(serviceType);
+        if (serviceKey is not null) return null;
+        if (serviceType == typeof(ChatClientMetadata)) return new ChatClientMetadata("heed", null, _modelId);
+        return serviceType.IsInstanceOfType(this) ? this : null;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+    }
+
+    /// <summary>ChatOptions → Heed's sampler options (see the class summary), checked.</summary>
+    /// <exception cref="HeedException">A value is out of range.</exception>
+    public static SamplingOptions Sampling(ChatOptions? options)
+    {
+        if (options?.Seed is <= 0)
+        {
+            throw new HeedException($"chat: Seed {options.Seed}: expected > 0 (xorshift never leaves the state 0)");
+        }
+
+        var sampling = new SamplingOptions
+        {
+            Temperature = options?.Temperature ?? 0,
+            TopP = options?.TopP ?? 0,
+            TopK = options?.TopK ?? 0,
+            Seed = options?.Seed is long seed ? (ulong)seed : 1,
+        };
+        sampling.Validate();
+        return sampling;
+    }
+}
