@@ -7,31 +7,20 @@ using Heed.Models.Generation;
 namespace Heed.Models.Bert;
 
 /// <summary>
-/// One post-LayerNorm encoder layer; names as in Hugging Face's checkpoint (<c>encoder.layer.N.</c>…), matrices held
-/// [out, in] as <c>nn.Linear</c> stores them.
+/// One post-LayerNorm encoder layer (Hugging Face's <c>encoder.layer.N.</c>). Dense matrices are held [in, out] (y = x·W + b, as
+/// ONNX's MatMul takes them; the checkpoint's <c>nn.Linear</c> weights are their transposes) and packed for the product
+/// (<see cref="PackedMatrix"/>), with Q, K and V side by side in one [C, 3C] matrix so that one product reads each input row once.
 /// </summary>
 public sealed class BertLayer
 {
-    /// <summary>attention.self.query.weight [C, C].</summary>
-    public required float[] QueryWeight { get; init; }
+    /// <summary>[Wqᵀ | Wkᵀ | Wvᵀ] [C, 3C]: attention.self.{query,key,value}.weight, transposed and side by side.</summary>
+    public required PackedMatrix QkvWeight { get; init; }
 
-    /// <summary>attention.self.query.bias [C].</summary>
-    public required float[] QueryBias { get; init; }
+    /// <summary>[bq | bk | bv] [3C]: attention.self.{query,key,value}.bias.</summary>
+    public required float[] QkvBias { get; init; }
 
-    /// <summary>attention.self.key.weight [C, C].</summary>
-    public required float[] KeyWeight { get; init; }
-
-    /// <summary>attention.self.key.bias [C].</summary>
-    public required float[] KeyBias { get; init; }
-
-    /// <summary>attention.self.value.weight [C, C].</summary>
-    public required float[] ValueWeight { get; init; }
-
-    /// <summary>attention.self.value.bias [C].</summary>
-    public required float[] ValueBias { get; init; }
-
-    /// <summary>attention.output.dense.weight [C, C].</summary>
-    public required float[] AttentionOutputWeight { get; init; }
+    /// <summary>attention.output.dense.weight transposed, [C, C].</summary>
+    public required PackedMatrix AttentionOutputWeight { get; init; }
 
     /// <summary>attention.output.dense.bias [C].</summary>
     public required float[] AttentionOutputBias { get; init; }
@@ -42,14 +31,14 @@ public sealed class BertLayer
     /// <summary>attention.output.LayerNorm.bias [C].</summary>
     public required float[] AttentionNormBias { get; init; }
 
-    /// <summary>intermediate.dense.weight [inner, C].</summary>
-    public required float[] IntermediateWeight { get; init; }
+    /// <summary>intermediate.dense.weight transposed, [C, inner].</summary>
+    public required PackedMatrix IntermediateWeight { get; init; }
 
     /// <summary>intermediate.dense.bias [inner].</summary>
     public required float[] IntermediateBias { get; init; }
 
-    /// <summary>output.dense.weight [C, inner].</summary>
-    public required float[] OutputWeight { get; init; }
+    /// <summary>output.dense.weight transposed, [inner, C].</summary>
+    public required PackedMatrix OutputWeight { get; init; }
 
     /// <summary>output.dense.bias [C].</summary>
     public required float[] OutputBias { get; init; }
@@ -59,18 +48,6 @@ public sealed class BertLayer
 
     /// <summary>output.LayerNorm.bias [C].</summary>
     public required float[] OutputNormBias { get; init; }
-
-    /// <summary>Q, K and V stacked as one [3C, C] matrix, so that one product reads each input row once.</summary>
-    internal float[] QkvWeight { get; private set; } = [];
-
-    /// <summary>The three biases stacked [3C].</summary>
-    internal float[] QkvBias { get; private set; } = [];
-
-    internal void Stack()
-    {
-        QkvWeight = [.. QueryWeight, .. KeyWeight, .. ValueWeight];
-        QkvBias = [.. QueryBias, .. KeyBias, .. ValueBias];
-    }
 }
 
 /// <summary>How one <see cref="BertModel.Forward"/> call runs.</summary>
@@ -101,6 +78,9 @@ public sealed class BertModel
         "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense",
     ];
 
+    // The buffers of the last call, taken by the next (a call that finds none, as a concurrent one does, allocates its own).
+    private Workspace? _workspace;
+
     private BertModel(BertConfig config, float[] wordEmbeddings, float[] positionEmbeddings, float[] tokenTypeEmbeddings, float[] normWeight, float[] normBias, BertLayer[] layers)
     {
         Config = config;
@@ -110,7 +90,6 @@ public sealed class BertModel
         EmbeddingNormWeight = normWeight;
         EmbeddingNormBias = normBias;
         Layers = layers;
-        foreach (BertLayer layer in layers) layer.Stack();
     }
 
     /// <summary>The hyperparameters.</summary>
@@ -201,25 +180,34 @@ public sealed class BertModel
             };
         }
 
+        // nn.Linear [out, in] → [in, out]
+        float[] Dense(string name, int outFeatures, int inFeatures) => Transpose(Get(name, outFeatures, inFeatures), outFeatures, inFeatures);
+        PackedMatrix Packed(string name, int outFeatures, int inFeatures) => new(Dense(name, outFeatures, inFeatures), inFeatures, outFeatures);
+
         var layers = new BertLayer[config.NumLayers];
         for (int l = 0; l < layers.Length; l++)
         {
             string p = $"encoder.layer.{l}.";
+            float[] wq = Dense(p + "attention.self.query.weight", c, c), wk = Dense(p + "attention.self.key.weight", c, c), wv = Dense(p + "attention.self.value.weight", c, c);
+            var qkv = new float[c * 3 * c];
+            for (int i = 0; i < c; i++)
+            {
+                wq.AsSpan(i * c, c).CopyTo(qkv.AsSpan(i * 3 * c, c));
+                wk.AsSpan(i * c, c).CopyTo(qkv.AsSpan((i * 3 * c) + c, c));
+                wv.AsSpan(i * c, c).CopyTo(qkv.AsSpan((i * 3 * c) + (2 * c), c));
+            }
+
             layers[l] = new BertLayer
             {
-                QueryWeight = Get(p + "attention.self.query.weight", c, c),
-                QueryBias = Get(p + "attention.self.query.bias", c),
-                KeyWeight = Get(p + "attention.self.key.weight", c, c),
-                KeyBias = Get(p + "attention.self.key.bias", c),
-                ValueWeight = Get(p + "attention.self.value.weight", c, c),
-                ValueBias = Get(p + "attention.self.value.bias", c),
-                AttentionOutputWeight = Get(p + "attention.output.dense.weight", c, c),
+                QkvWeight = new PackedMatrix(qkv, c, 3 * c),
+                QkvBias = [.. Get(p + "attention.self.query.bias", c), .. Get(p + "attention.self.key.bias", c), .. Get(p + "attention.self.value.bias", c)],
+                AttentionOutputWeight = Packed(p + "attention.output.dense.weight", c, c),
                 AttentionOutputBias = Get(p + "attention.output.dense.bias", c),
                 AttentionNormWeight = Get(p + "attention.output.LayerNorm.weight", c),
                 AttentionNormBias = Get(p + "attention.output.LayerNorm.bias", c),
-                IntermediateWeight = Get(p + "intermediate.dense.weight", inner, c),
+                IntermediateWeight = Packed(p + "intermediate.dense.weight", inner, c),
                 IntermediateBias = Get(p + "intermediate.dense.bias", inner),
-                OutputWeight = Get(p + "output.dense.weight", c, inner),
+                OutputWeight = Packed(p + "output.dense.weight", c, inner),
                 OutputBias = Get(p + "output.dense.bias", c),
                 OutputNormWeight = Get(p + "output.LayerNorm.weight", c),
                 OutputNormBias = Get(p + "output.LayerNorm.bias", c),
@@ -236,7 +224,7 @@ public sealed class BertModel
             layers);
     }
 
-    /// <summary>Every weight under its Hugging Face name (no prefix), sharing this model's arrays: for writing a checkpoint.</summary>
+    /// <summary>Every weight under its Hugging Face name (no prefix), dense matrices back in nn.Linear's [out, in]: for writing a checkpoint.</summary>
     public IReadOnlyDictionary<string, Tensor> ToTensors()
     {
         int c = Config.Width, inner = Config.InnerWidth;
@@ -252,15 +240,26 @@ public sealed class BertModel
         {
             BertLayer b = Layers[l];
             string p = $"encoder.layer.{l}.";
+            float[] Column(int part) // Wq, Wk or Wv as nn.Linear holds it, [C, C]
+            {
+                var w = new float[c * c];
+                for (int i = 0; i < c; i++)
+                {
+                    for (int o = 0; o < c; o++) w[(o * c) + i] = b.QkvWeight[i, (part * c) + o];
+                }
+
+                return w;
+            }
+
             (string Name, float[] Data, int[] Shape)[] entries =
             [
-                ("attention.self.query.weight", b.QueryWeight, [c, c]), ("attention.self.query.bias", b.QueryBias, [c]),
-                ("attention.self.key.weight", b.KeyWeight, [c, c]), ("attention.self.key.bias", b.KeyBias, [c]),
-                ("attention.self.value.weight", b.ValueWeight, [c, c]), ("attention.self.value.bias", b.ValueBias, [c]),
-                ("attention.output.dense.weight", b.AttentionOutputWeight, [c, c]), ("attention.output.dense.bias", b.AttentionOutputBias, [c]),
+                ("attention.self.query.weight", Column(0), [c, c]), ("attention.self.query.bias", b.QkvBias[..c], [c]),
+                ("attention.self.key.weight", Column(1), [c, c]), ("attention.self.key.bias", b.QkvBias[c..(2 * c)], [c]),
+                ("attention.self.value.weight", Column(2), [c, c]), ("attention.self.value.bias", b.QkvBias[(2 * c)..], [c]),
+                ("attention.output.dense.weight", Transpose(b.AttentionOutputWeight.ToArray(), c, c), [c, c]), ("attention.output.dense.bias", b.AttentionOutputBias, [c]),
                 ("attention.output.LayerNorm.weight", b.AttentionNormWeight, [c]), ("attention.output.LayerNorm.bias", b.AttentionNormBias, [c]),
-                ("intermediate.dense.weight", b.IntermediateWeight, [inner, c]), ("intermediate.dense.bias", b.IntermediateBias, [inner]),
-                ("output.dense.weight", b.OutputWeight, [c, inner]), ("output.dense.bias", b.OutputBias, [c]),
+                ("intermediate.dense.weight", Transpose(b.IntermediateWeight.ToArray(), c, inner), [inner, c]), ("intermediate.dense.bias", b.IntermediateBias, [inner]),
+                ("output.dense.weight", Transpose(b.OutputWeight.ToArray(), inner, c), [c, inner]), ("output.dense.bias", b.OutputBias, [c]),
                 ("output.LayerNorm.weight", b.OutputNormWeight, [c]), ("output.LayerNorm.bias", b.OutputNormBias, [c]),
             ];
             foreach ((string name, float[] data, int[] shape) in entries) tensors[p + name] = new Tensor<float>(shape, data);
@@ -309,20 +308,18 @@ public sealed class BertModel
             longest = Math.Max(longest, ids.Length);
         }
 
-        var x = new float[total * width];
-        var a = new float[total * width];
-        var qkv = new float[total * 3 * width];
-        var y = new float[total * width];
-        var h = new float[total * inner];
-        var q = new Tensor<float>([batch, longest, width], new float[batch * longest * width]);
-        var k = new Tensor<float>([batch, longest, width], new float[batch * longest * width]);
-        var v = new Tensor<float>([batch, longest, width], new float[batch * longest * width]);
-        var output = new Tensor<float>([batch, longest, width], new float[batch * longest * width]);
+        int heads = cfg.NumHeads, d = cfg.HeadSize;
+        Workspace w = Interlocked.Exchange(ref _workspace, null) is { } cached && cached.Fits(total, batch * longest) ? cached : new Workspace(total, batch * longest, cfg);
+        Span<float> x = w.X.AsSpan(0, total * width), a = w.A.AsSpan(0, total * width), qkv = w.Qkv.AsSpan(0, total * 3 * width);
+        Span<float> y = w.Y.AsSpan(0, total * width), h = w.H.AsSpan(0, total * inner);
+        int padded = batch * longest * width;
+        var q = new Tensor<float>([batch, heads, longest, d], w.Q.Length == padded ? w.Q : (w.Q = new float[padded]));
+        var k = new Tensor<float>([batch, heads, longest, d], w.K.Length == padded ? w.K : (w.K = new float[padded]));
+        var v = new Tensor<float>([batch, heads, longest, d], w.V.Length == padded ? w.V : (w.V = new float[padded]));
+        var output = new Tensor<float>([batch, heads, longest, d], w.O.Length == padded ? w.O : (w.O = new float[padded]));
         var lengths = new Tensor<long>([batch], [.. sequences.Select(s => (long)s.Length)]);
         var attentionOptions = new AttentionOptions
         {
-            QNumHeads = cfg.NumHeads,
-            KvNumHeads = cfg.NumHeads,
             UseReference = options.UseReference,
             MaxThreads = threads,
             Cancellation = options.Cancellation,
@@ -334,7 +331,7 @@ public sealed class BertModel
         {
             for (int t = 0; t < ids.Length; t++, row++)
             {
-                Span<float> xr = x.AsSpan(row * width, width);
+                Span<float> xr = x.Slice(row * width, width);
                 ReadOnlySpan<float> we = WordEmbeddings.AsSpan(ids[t] * width, width), pe = PositionEmbeddings.AsSpan(t * width, width);
                 ReadOnlySpan<float> te = TokenTypeEmbeddings.AsSpan(0, width);
                 for (int i = 0; i < width; i++) xr[i] = we[i] + pe[i] + te[i];
@@ -348,22 +345,27 @@ public sealed class BertModel
             BertLayer b = Layers[l];
 
             // q, k, v = x·[Wq; Wk; Wv]ᵀ + [bq; bk; bv]   x [N, C] → qkv [N, 3C], N = Σ T_b
-            Linear.MatMul(x, b.QkvWeight, b.QkvBias, qkv, total, width, 3 * width, threads: threads);
+            Gemm.Multiply(x, b.QkvWeight, b.QkvBias, qkv, total, threads: threads);
 
-            // qkv rows → Q, K, V [B, T, H·D], padded to the longest sequence (padding rows stay zero)
+            // qkv rows → Q, K, V [B, H, T, D], padded to the longest sequence (rows past a sequence's length hold stale values:
+            // its keys there are masked, and its queries there are never read back)
             row = 0;
             for (int s = 0; s < batch; s++)
             {
                 for (int t = 0; t < sequences[s].Length; t++, row++)
                 {
-                    int to = ((s * longest) + t) * width;
-                    qkv.AsSpan(row * 3 * width, width).CopyTo(q.Data.AsSpan(to, width));
-                    qkv.AsSpan((row * 3 * width) + width, width).CopyTo(k.Data.AsSpan(to, width));
-                    qkv.AsSpan((row * 3 * width) + (2 * width), width).CopyTo(v.Data.AsSpan(to, width));
+                    ReadOnlySpan<float> r = qkv.Slice(row * 3 * width, 3 * width);
+                    for (int head = 0; head < heads; head++)
+                    {
+                        int to = ((((s * heads) + head) * longest) + t) * d;
+                        r.Slice(head * d, d).CopyTo(q.Data.AsSpan(to, d));
+                        r.Slice(width + (head * d), d).CopyTo(k.Data.AsSpan(to, d));
+                        r.Slice((2 * width) + (head * d), d).CopyTo(v.Data.AsSpan(to, d));
+                    }
                 }
             }
 
-            // Y = softmax(Q·Kᵀ/√D, keys past each sequence's length masked)·V   [B, T, H·D]
+            // Y = softmax(Q·Kᵀ/√D, keys past each sequence's length masked)·V   [B, H, T, D]
             var inputs = new AttentionInputs(q, k, v) { NonpadKvSeqlen = lengths, Destination = output };
             AttentionOptions call = options.Recorder is AttentionRecorder recorder
                 ? attentionOptions with { Observer = recorder.ForLayer(l, 0, longest) }
@@ -372,21 +374,25 @@ public sealed class BertModel
             row = 0;
             for (int s = 0; s < batch; s++)
             {
-                int length = sequences[s].Length;
-                output.Data.AsSpan(s * longest * width, length * width).CopyTo(y.AsSpan(row * width, length * width));
-                row += length;
+                for (int t = 0; t < sequences[s].Length; t++, row++)
+                {
+                    for (int head = 0; head < heads; head++)
+                    {
+                        output.Data.AsSpan(((((s * heads) + head) * longest) + t) * d, d).CopyTo(y.Slice((row * width) + (head * d), d));
+                    }
+                }
             }
 
             // x = LayerNorm(x + Y·Woᵀ + bo)
-            x.CopyTo(a, 0);
-            Linear.MatMul(y, b.AttentionOutputWeight, b.AttentionOutputBias, a, total, width, width, accumulate: true, threads: threads);
+            x.CopyTo(a);
+            Gemm.Multiply(y, b.AttentionOutputWeight, b.AttentionOutputBias, a, total, accumulate: true, threads: threads);
             Norm.Layer(a, b.AttentionNormWeight, b.AttentionNormBias, x, total, width, cfg.LayerNormEpsilon);
 
             // x = LayerNorm(x + gelu(x·W1ᵀ + b1)·W2ᵀ + b2)
-            Linear.MatMul(x, b.IntermediateWeight, b.IntermediateBias, h, total, width, inner, threads: threads);
-            Activation.GeluErf(h);
-            x.CopyTo(a, 0);
-            Linear.MatMul(h, b.OutputWeight, b.OutputBias, a, total, inner, width, accumulate: true, threads: threads);
+            Gemm.Multiply(x, b.IntermediateWeight, b.IntermediateBias, h, total, threads: threads);
+            Activation.GeluErfFast(h);
+            x.CopyTo(a);
+            Gemm.Multiply(h, b.OutputWeight, b.OutputBias, a, total, accumulate: true, threads: threads);
             Norm.Layer(a, b.OutputNormWeight, b.OutputNormBias, x, total, width, cfg.LayerNormEpsilon);
         }
 
@@ -395,11 +401,47 @@ public sealed class BertModel
         for (int s = 0; s < batch; s++)
         {
             int length = sequences[s].Length;
-            result[s] = x.AsSpan(row * width, length * width).ToArray();
+            result[s] = x.Slice(row * width, length * width).ToArray();
             row += length;
         }
 
+        _workspace = w;
         return result;
+    }
+
+    private sealed class Workspace(int rows, int paddedRows, BertConfig c)
+    {
+        public float[] X { get; } = new float[rows * c.Width];
+
+        public float[] A { get; } = new float[rows * c.Width];
+
+        public float[] Qkv { get; } = new float[rows * 3 * c.Width];
+
+        public float[] Y { get; } = new float[rows * c.Width];
+
+        public float[] H { get; } = new float[rows * c.InnerWidth];
+
+        public float[] Q { get; set; } = [];
+
+        public float[] K { get; set; } = [];
+
+        public float[] V { get; set; } = [];
+
+        public float[] O { get; set; } = [];
+
+        public bool Fits(int total, int padded) => rows >= total && paddedRows >= padded;
+    }
+
+    // [rows, columns] → [columns, rows]
+    private static float[] Transpose(float[] m, int rows, int columns)
+    {
+        var t = new float[m.Length];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int col = 0; col < columns; col++) t[(col * rows) + r] = m[(r * columns) + col];
+        }
+
+        return t;
     }
 
     private static SortedSet<string> ShardFiles(string index)
