@@ -138,3 +138,42 @@ internal static class TinyEncoder
         File.WriteAllLines(Path.Combine(folder, "vocab.txt"), Vocab);
     }
 }
+
+/// <summary><c>heed explain --model</c> on an encoder: bidirectional weights, the trace of one head, the reference replay.</summary>
+public sealed class EncoderExplainTests : IDisposable
+{
+    private readonly TempFolder _folder = new("heed-encoder-explain-");
+
+    public EncoderExplainTests() => TinyEncoder.Write(_folder.Path);
+
+    public void Dispose() => _folder.Dispose();
+
+    [Fact]
+    public void Every_token_sees_every_token_and_the_weights_are_the_softmax_of_the_traced_scores()
+    {
+        var (code, output, error) = CliRunner.Run("explain", "--model", _folder.Path, "--prompt", "the cat sat", "--layer", "1", "--head", "1", "--focus", "#1", "--reference", "--format", "json");
+        Assert.True(code == 0, error);
+        using var doc = System.Text.Json.JsonDocument.Parse(output);
+        System.Text.Json.JsonElement root = doc.RootElement;
+        Assert.Equal("bert", root.GetProperty("architecture").GetString());
+        Assert.Equal(["[CLS]", "the", "cat", "sat", "[SEP]"], root.GetProperty("tokens").EnumerateArray().Select(t => t.GetString()));
+        double[][] q = Matrix(root.GetProperty("q")), k = Matrix(root.GetProperty("k")), weights = Matrix(root.GetProperty("weights"));
+        double scale = root.GetProperty("scale").GetDouble();
+        Assert.Equal(1 / Math.Sqrt(4), scale, 12);
+        for (int i = 0; i < 5; i++)
+        {
+            // softmax over all five keys, later ones included: no causal mask
+            double[] scores = [.. k.Select(kj => q[i].Zip(kj, (a, b) => a * b).Sum() * scale)];
+            double max = scores.Max(), sum = scores.Sum(s => Math.Exp(s - max));
+            for (int j = 0; j < 5; j++)
+            {
+                Assert.Equal(Math.Exp(scores[j] - max) / sum, weights[i][j], 9);
+                Assert.True(weights[i][j] > 0, $"{i} -> {j}");
+            }
+        }
+
+        Assert.True(root.GetProperty("referenceCheck").GetProperty("allWeights").GetDouble() < 1e-5);
+    }
+
+    private static double[][] Matrix(System.Text.Json.JsonElement e) => [.. e.EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray())];
+}
