@@ -175,5 +175,20 @@ public sealed class EncoderExplainTests : IDisposable
         Assert.True(root.GetProperty("referenceCheck").GetProperty("allWeights").GetDouble() < 1e-5);
     }
 
+    [Fact]
+    public void Lookup_on_an_encoder_uses_each_words_sentence_embedding()
+    {
+        var (code, output, error) = CliRunner.Run("lookup", "--model", _folder.Path, "--query", "cat", "--keys", "mat,sat", "--values", "1,2", "--format", "json");
+        Assert.True(code == 0, error);
+        using var lookup = System.Text.Json.JsonDocument.Parse(output);
+        var (_, embedded, _) = CliRunner.Run("embed", "--model", _folder.Path, "cat", "mat");
+        using var embeddings = System.Text.Json.JsonDocument.Parse(embedded);
+        double[] cat = [.. embeddings.RootElement.GetProperty("embeddings")[0].EnumerateArray().Select(v => v.GetDouble())];
+        double[] mat = [.. embeddings.RootElement.GetProperty("embeddings")[1].EnumerateArray().Select(v => v.GetDouble())];
+        double[] query = [.. lookup.RootElement.GetProperty("queryVector").EnumerateArray().Select(v => v.GetDouble())];
+        for (int i = 0; i < 8; i++) Assert.Equal(cat[i], query[i], 6);
+        Assert.Equal(cat.Zip(mat, (a, b) => a * b).Sum(), lookup.RootElement.GetProperty("scores")[0].GetDouble(), 6);
+    }
+
     private static double[][] Matrix(System.Text.Json.JsonElement e) => [.. e.EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray())];
 }
