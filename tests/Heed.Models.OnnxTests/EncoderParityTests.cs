@@ -2,7 +2,6 @@ using Google.Protobuf;
 using Heed.IO;
 using Heed.Models.Bert;
 using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.OnnxRuntime.Tensors;
 using Onnx;
 
 namespace Heed.Models.OnnxTests;
@@ -147,32 +146,8 @@ public sealed class EncoderParityTests : IClassFixture<EncoderParityTests.Models
 
         public SentenceEncoder Encoder { get; } = SentenceEncoder.Load(MiniLm.Folder);
 
-        /// <summary>ONNX Runtime's last_hidden_state for the ids, right-padded with [PAD] and masked: [B][T_b · C].</summary>
-        public float[][] RunOnnx(int[][] ids)
-        {
-            int batch = ids.Length, longest = ids.Max(i => i.Length);
-            var input = new DenseTensor<long>([batch, longest]);
-            var mask = new DenseTensor<long>([batch, longest]);
-            var types = new DenseTensor<long>([batch, longest]);
-            for (int b = 0; b < batch; b++)
-            {
-                for (int t = 0; t < ids[b].Length; t++)
-                {
-                    input[b, t] = ids[b][t];
-                    mask[b, t] = 1;
-                }
-            }
-
-            using IDisposableReadOnlyCollection<DisposableNamedOnnxValue> results = _session.Run(
-            [
-                NamedOnnxValue.CreateFromTensor("input_ids", input),
-                NamedOnnxValue.CreateFromTensor("attention_mask", mask),
-                NamedOnnxValue.CreateFromTensor("token_type_ids", types),
-            ]);
-            Microsoft.ML.OnnxRuntime.Tensors.Tensor<float> hidden = results.First(r => r.Name == "last_hidden_state").AsTensor<float>();
-            float[] all = [.. hidden];
-            return [.. Enumerable.Range(0, batch).Select(b => all.AsSpan(b * longest * Width, ids[b].Length * Width).ToArray())];
-        }
+        /// <summary>ONNX Runtime's last_hidden_state for the ids, right-padded and masked: [B][T_b · C].</summary>
+        public float[][] RunOnnx(int[][] ids) => MiniLmPackage.LastHiddenStates(_session, ids, Width);
 
         public void Dispose() => _session.Dispose();
     }

