@@ -12,6 +12,7 @@ public class BlockTests
     [InlineData(7, 33, 65)]
     [InlineData(13, 64, 130)]
     [InlineData(19, 384, 1152)]
+    [InlineData(97, 384, 1536)] // above the parallel threshold: two threads split the strips
     public void Packed_products_match_a_plain_double_loop(int rows, int inFeatures, int outFeatures)
     {
         var random = new Random((rows * 1000) + outFeatures);

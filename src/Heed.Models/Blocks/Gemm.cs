@@ -65,8 +65,9 @@ public sealed class PackedMatrix
 /// </summary>
 internal static unsafe class Gemm
 {
-    // Below this many multiply-adds a call stays on one thread.
-    private const long ParallelThreshold = 1L << 20;
+    // Below this many multiply-adds a call stays on one thread: one sentence's products (8–11 M multiply-adds for MiniLM at
+    // T ≈ 19) lost more to the hand-off between two threads than they gained (docs/PERFORMANCE.md, encoders).
+    private const long ParallelThreshold = 1L << 25;
 
     [ThreadStatic]
     private static float[]? _scratch;
