@@ -16,6 +16,7 @@ internal static partial class HeedCli
         root.Subcommands.Add(ExplainCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(TokenizeCommand.Create());
+        root.Subcommands.Add(EmbedCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
         root.Subcommands.Add(PullCommand.Create());
         root.Subcommands.Add(LookupCommand.Create());

@@ -169,7 +169,7 @@ public sealed class ModelExplainCommandTests : IDisposable
     {
         var (code, stdout, stderr) = CliRunner.Run("explain", "--prompt", "hello");
         Assert.Equal(2, code);
-        Assert.Equal("heed: error: --prompt needs --model PATH (a llama2.c checkpoint or a GPT-2 folder)\n", stderr.ReplaceLineEndings("\n"));
+        Assert.Equal("heed: error: --prompt needs --model PATH (a llama2.c checkpoint, a GPT-2 folder or a BERT-family encoder)\n", stderr.ReplaceLineEndings("\n"));
         Assert.Equal("", stdout);
     }
 

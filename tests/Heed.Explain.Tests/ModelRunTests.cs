@@ -104,7 +104,7 @@ public class ModelRunTests
     public void Grouped_query_heads_share_their_key_value_head()
     {
         ModelAttentionRun run = StoriesRun();
-        Assert.Equal((8, 4), (run.Model.NumHeads, run.Model.KvNumHeads));
+        Assert.Equal((8, 4), (run.Shape.NumHeads, run.Shape.KvNumHeads));
         HeadTrace h2 = run.Trace(1, 2), h3 = run.Trace(1, 3), h4 = run.Trace(1, 4);
         Assert.Equal((1, 1, 2), (h2.KvHead, h3.KvHead, h4.KvHead));
         Assert.Equal(h2.K, h3.K);

@@ -6,6 +6,60 @@ namespace Heed.Models.Tests;
 public class BlockTests
 {
     [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(5, 7, 13)]
+    [InlineData(6, 16, 64)]
+    [InlineData(7, 33, 65)]
+    [InlineData(13, 64, 130)]
+    [InlineData(19, 384, 1152)]
+    [InlineData(97, 384, 1536)] // above the parallel threshold: two threads split the strips
+    public void Packed_products_match_a_plain_double_loop(int rows, int inFeatures, int outFeatures)
+    {
+        var random = new Random((rows * 1000) + outFeatures);
+        float[] x = RandomData.Floats(random, rows * inFeatures), w = RandomData.Floats(random, inFeatures * outFeatures), bias = RandomData.Floats(random, outFeatures);
+        float[] start = RandomData.Floats(random, rows * outFeatures);
+        var packed = new Heed.Models.Blocks.PackedMatrix(w, inFeatures, outFeatures);
+        Assert.Equal(w, packed.ToArray());
+        foreach (bool accumulate in (bool[])[false, true])
+        {
+            foreach (int threads in (int[])[1, 2])
+            {
+                float[] y = [.. start];
+                Heed.Models.Blocks.Gemm.Multiply(x, packed, bias, y, rows, accumulate, threads);
+                double max = 0;
+                for (int r = 0; r < rows; r++)
+                {
+                    for (int o = 0; o < outFeatures; o++)
+                    {
+                        double sum = bias[o] + (accumulate ? start[(r * outFeatures) + o] : 0);
+                        for (int i = 0; i < inFeatures; i++) sum += x[(r * inFeatures) + i] * (double)w[(i * outFeatures) + o];
+                        max = Math.Max(max, Math.Abs(sum - y[(r * outFeatures) + o]));
+                    }
+                }
+
+                Assert.True(max <= 1e-5 * Math.Sqrt(inFeatures), $"{rows}×{inFeatures}×{outFeatures}, accumulate {accumulate}, threads {threads}: max |diff| {max}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(17)]
+    [InlineData(1000)]
+    public void Gelu_erf_in_vectors_stays_within_1e7_of_the_double_precision_form(int length)
+    {
+        float[] x = [.. Enumerable.Range(0, length).Select(i => (float)((i - (length / 2.0)) * 12.0 / Math.Max(1, length)))];
+        float[] fast = [.. x], exact = [.. x];
+        Heed.Models.Blocks.Activation.GeluErfFast(fast);
+        Heed.Models.Blocks.Activation.GeluErf(exact);
+        for (int i = 0; i < length; i++)
+        {
+            Assert.True(Math.Abs(fast[i] - exact[i]) <= 1e-7 * (1 + Math.Abs(x[i])) + 1e-7, $"x = {x[i]}: {fast[i]} vs {exact[i]}");
+        }
+    }
+
+    [Theory]
     [InlineData(1, 64, 64)]
     [InlineData(1, 64, 512)]
     [InlineData(1, 172, 64)]

@@ -74,7 +74,7 @@ public class LlamaSpmConformanceTests
     }
 }
 
-/// <summary>BERT's WordPiece (the bge vocabulary) as llama.cpp preprocesses and splits it.</summary>
+/// <summary>BERT's WordPiece (the bge vocabulary, from GGUF) against the ids Hugging Face's tokenizer gave for llama.cpp's vectors.</summary>
 public class BertWordPieceConformanceTests
 {
     private const string Bge = "vocab/ggml-vocab-bert-bge.gguf";
@@ -110,14 +110,16 @@ public class BertWordPieceConformanceTests
     }
 
     [Theory]
-    [InlineData(0x00FC, 0x0075)] // ü → u
-    [InlineData(0x1EC7, 0x0065)] // ệ → e (two marks)
-    [InlineData(0x212B, 0x0041)] // Å (angstrom sign) → A
-    [InlineData(0xD55C, 0x1112)] // 한 → its leading jamo ᄒ
-    [InlineData(0x00BD, 0x00BD)] // ½: only a compatibility decomposition, kept
-    [InlineData(0x0041, 0x0041)]
-    public void Decomposition_keeps_the_first_code_point(int codePoint, int expected) =>
-        Assert.Equal(expected, WordPieceTokenizer.FirstOfDecomposition(codePoint));
+    [InlineData(0x00FC, "u")] // ü
+    [InlineData(0x1EC7, "e")] // ệ (two marks)
+    [InlineData(0x212B, "A")] // Å (angstrom sign, a singleton decomposition)
+    [InlineData(0xD55C, "\u1112\u1161\u11AB")] // 한 → ᄒ ᅡ ᆫ (jamo are letters, not marks: all three stay)
+    [InlineData(0x0958, "\u0915")] // क़ → क (the nukta is a mark)
+    [InlineData(0x0301, "")] // a combining acute accent on its own
+    [InlineData(0x00BD, "\u00BD")] // ½: only a compatibility decomposition, kept
+    [InlineData(0x0041, "A")]
+    public void Accent_stripping_keeps_the_decomposition_without_its_marks(int codePoint, string expected) =>
+        Assert.Equal(expected, WordPieceTokenizer.StripAccents(codePoint));
 }
 
 /// <summary>The small GGUF reader: what it refuses.</summary>

@@ -9,6 +9,7 @@ using Heed.Explain.Seeds;
 using Heed.Explain.Terminal;
 using Heed.IO;
 using Heed.Models;
+using Heed.Models.Bert;
 using Heed.Models.Generation;
 using Heed.Models.Tokenizers;
 using Spectre.Console;
@@ -147,7 +148,7 @@ internal static class ExplainCommand
 
         public Option<int?> Width { get; } = new("--width") { Description = "Terminal width in columns for the terminal view (default: the window's)" };
 
-        public Option<string?> Model { get; } = new("--model") { Description = "A llama2.c checkpoint (.bin), a GGUF llama file or a Hugging Face GPT-2 folder: run --prompt through it with attention capture and explain its heads" };
+        public Option<string?> Model { get; } = new("--model") { Description = "A llama2.c checkpoint (.bin), a GGUF llama file, a Hugging Face GPT-2 folder, or a BERT-family encoder (Hugging Face folder or ONNX export with vocab.txt): run --prompt through it with attention capture and explain its heads" };
 
         public Option<string?> Prompt { get; } = new("--prompt") { Description = "With --model: the text to run (Llama models get BOS first)" };
 
@@ -187,7 +188,7 @@ internal static class ExplainCommand
 
             foreach (Option o in new Option[] { Prompt, Tokenizer })
             {
-                if (Given(parse, o)) throw new HeedException($"{o.Name} needs --model PATH (a llama2.c checkpoint or a GPT-2 folder)");
+                if (Given(parse, o)) throw new HeedException($"{o.Name} needs --model PATH (a llama2.c checkpoint, a GPT-2 folder or a BERT-family encoder)");
             }
 
             return ResolveInput(parse, layer, head, focus, seedScaled, reference) with { AllLayers = allLayers, EveryHead = everyHead, PngScale = pngScale };
@@ -206,22 +207,44 @@ internal static class ExplainCommand
         {
             foreach (Option o in new Option[] { Input, Tokens, Embeddings, WQ, WK, WV, Weights, AllowUnnormalized, Scale, Causal })
             {
-                if (Given(parse, o)) throw new HeedException($"{o.Name} cannot be combined with --model: the model makes its own Q, K and V, scales by 1/sqrt(D) and is causal");
+                if (Given(parse, o)) throw new HeedException($"{o.Name} cannot be combined with --model: the model makes its own Q, K and V, scales by 1/sqrt(D) and masks as it was trained");
             }
 
             if (seedScaled) throw new HeedException("--scaled applies to the seed example; a model scales its scores by 1/sqrt(D) itself");
             string prompt = parse.GetValue(Prompt) ?? throw new HeedException("--model needs --prompt TEXT: the text to run through the model");
-            ICausalLanguageModel model = ModelFiles.LoadModel(modelPath);
-            string tokenizerPath = parse.GetValue(Tokenizer) ?? ModelFiles.FindTokenizer(modelPath);
-            ITokenizer tokenizer = ModelFiles.LoadTokenizer(tokenizerPath);
-
-            // Everything a user can get wrong is checked before the forward pass.
-            AttentionSet.CheckIndex(model.NumLayers, model.NumHeads, layer, head);
-            int[] ids = ModelAttentionRun.Encode(model, tokenizer, prompt);
-            string[] labels = [.. ids.Select(id => ModelAttentionRun.Label(tokenizer, id))];
             string source = Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath));
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            ModelAttentionRun run = ModelAttentionRun.Run(model, ids, labels, useReference: false, source, Environment.ProcessorCount);
+            ModelAttentionRun run;
+            string tokenizerPath;
+            Func<ModelAttentionRun> replayRun;
+            long start;
+            if (SentenceEncoder.IsEncoder(modelPath))
+            {
+                // An encoder reads its own vocab.txt: [CLS] … [SEP], attention in both directions.
+                if (Given(parse, Tokenizer)) throw new HeedException("--tokenizer does not apply to an encoder: it reads the vocab.txt beside its weights");
+                SentenceEncoder encoder = SentenceEncoder.Load(modelPath);
+                tokenizerPath = Path.Combine(Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!, "vocab.txt");
+                AttentionSet.CheckIndex(encoder.Model.Config.NumLayers, encoder.Model.Config.NumHeads, layer, head);
+                int[] encoded = encoder.Tokenizer.EncodeForModel(prompt, encoder.MaxLength);
+                string[] pieces = [.. encoded.Select(encoder.Tokenizer.PieceText)];
+                start = System.Diagnostics.Stopwatch.GetTimestamp();
+                run = ModelAttentionRun.Run(encoder.Model, encoded, pieces, useReference: false, source, Environment.ProcessorCount);
+                replayRun = () => ModelAttentionRun.Run(encoder.Model, encoded, pieces, useReference: true, source, Environment.ProcessorCount);
+            }
+            else
+            {
+                ICausalLanguageModel model = ModelFiles.LoadModel(modelPath);
+                tokenizerPath = parse.GetValue(Tokenizer) ?? ModelFiles.FindTokenizer(modelPath);
+                ITokenizer tokenizer = ModelFiles.LoadTokenizer(tokenizerPath);
+
+                // Everything a user can get wrong is checked before the forward pass.
+                AttentionSet.CheckIndex(model.NumLayers, model.NumHeads, layer, head);
+                int[] ids = ModelAttentionRun.Encode(model, tokenizer, prompt);
+                string[] labels = [.. ids.Select(id => ModelAttentionRun.Label(tokenizer, id))];
+                start = System.Diagnostics.Stopwatch.GetTimestamp();
+                run = ModelAttentionRun.Run(model, ids, labels, useReference: false, source, Environment.ProcessorCount);
+                replayRun = () => ModelAttentionRun.Run(model, ids, labels, useReference: true, source, Environment.ProcessorCount);
+            }
+
             TimeSpan forward = System.Diagnostics.Stopwatch.GetElapsedTime(start);
             HeadTrace trace = run.Trace(layer ?? 0, head ?? 0);
             int row = focus is null ? trace.QueryLength - 1 : trace.IndexOf(focus);
@@ -234,8 +257,7 @@ internal static class ExplainCommand
             ModelRunComparison? check = null;
             if (reference)
             {
-                ModelAttentionRun replay = ModelAttentionRun.Run(model, ids, labels, useReference: true, source, Environment.ProcessorCount);
-                check = run.Compare(replay, layer ?? 0, head ?? 0);
+                check = run.Compare(replayRun(), layer ?? 0, head ?? 0);
             }
 
             var explanation = new ModelExplanation(run, trace, check, modelPath, tokenizerPath, forward);
@@ -350,7 +372,7 @@ internal static class ExplainCommand
     {
         public Dictionary<string, object?> ToJson(string source, int focus)
         {
-            ICausalLanguageModel m = Run.Model;
+            ModelShape m = Run.Shape;
             HeadTrace t = Trace;
             var doc = new Dictionary<string, object?>
             {

@@ -5,6 +5,7 @@ using Heed.Explain;
 using Heed.Explain.Seeds;
 using Heed.Explain.Terminal;
 using Heed.Models;
+using Heed.Models.Bert;
 using Heed.Models.Generation;
 using Heed.Models.Tokenizers;
 
@@ -21,7 +22,7 @@ internal static class LookupCommand
         var keys = new Option<string?>("--keys") { Description = "Comma-separated key words (default: apple,banana,chair)" };
         var values = new Option<string?>("--values") { Description = "Comma-separated numbers, one per key (default: 10,5,2)" };
         var vectors = new Option<string?>("--vectors") { Description = "Word vectors: JSON {\"word\": [numbers], ...} or text lines \"word n1 n2 ...\" (default: small made-up vectors for the seed's example)" };
-        var model = new Option<string?>("--model") { Description = "Take the word vectors from this model's token embedding table (a llama2.c checkpoint or a GPT-2 folder); a word split into several tokens gets the mean of their embeddings" };
+        var model = new Option<string?>("--model") { Description = "Take the word vectors from this model: a llama2.c checkpoint or a GPT-2 folder (its token embedding table; a word of several tokens gets the mean of their embeddings), or a BERT-family encoder (each word's contextual sentence embedding)" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "With --model: tok*.bin, a GPT-2 folder or vocab.json, or a .gguf vocabulary (default: the one beside the model)" };
         var scaled = new Option<bool>("--scaled") { Description = "Divide the scores by sqrt(d) (the seed's lookup does not)" };
         var reference = new Option<bool>("--reference") { Description = "Run on the float64 reference implementation" };
@@ -47,7 +48,16 @@ internal static class LookupCommand
 
             IReadOnlyList<WordPieces>? pieces = null;
             WordVectors table;
-            if (modelPath is not null)
+            bool contextual = modelPath is not null && SentenceEncoder.IsEncoder(modelPath);
+            if (contextual)
+            {
+                if (parse.GetValue(tokenizer) is not null) throw new HeedException("--tokenizer does not apply to an encoder: it reads the vocab.txt beside its weights");
+                SentenceEncoder encoder = SentenceEncoder.Load(modelPath!);
+                string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath!));
+                IEnumerable<(string, string)> words = keyWords.Select(w => (w, "--keys")).Prepend((q, "--query"));
+                table = ModelEmbeddings.Vectors(encoder, words, $"the sentence embeddings of {name} (each word run through the encoder on its own)", out pieces);
+            }
+            else if (modelPath is not null)
             {
                 ICausalLanguageModel loaded = ModelFiles.LoadModel(modelPath);
                 ITokenizer tok = ModelFiles.LoadTokenizer(parse.GetValue(tokenizer) ?? ModelFiles.FindTokenizer(modelPath));
@@ -74,7 +84,7 @@ internal static class LookupCommand
                     TerminalView.Lookup(ExplainCommand.Console(output, null), result);
                     break;
                 default:
-                    output.Write(Text(result, table, pieces, seed: modelPath is null && vectorFile is null));
+                    output.Write(Text(result, table, pieces, seed: modelPath is null && vectorFile is null, contextual));
                     break;
             }
 
@@ -95,7 +105,7 @@ internal static class LookupCommand
             ? x
             : throw new HeedException($"--values: \"{s}\" is not a number; expected comma-separated numbers like 10,5,2")).ToArray();
 
-    private static string Text(LookupResult r, WordVectors table, IReadOnlyList<WordPieces>? pieces, bool seed)
+    private static string Text(LookupResult r, WordVectors table, IReadOnlyList<WordPieces>? pieces, bool seed, bool contextual)
     {
         var text = new System.Text.StringBuilder();
         void Line(string s = "") => text.Append(s).Append('\n');
@@ -105,11 +115,13 @@ internal static class LookupCommand
         Line($"Word vectors: {table.Source}, {table.Dimension} numbers each{(table.Dimension > HeadTraceText.MaxNumbers ? $" (the first {HeadTraceText.MaxNumbers} shown; --format json has all)" : "")}");
         if (pieces is not null)
         {
-            Line("  Each word is encoded as inside a sentence (after a space); a word of several tokens gets the mean of their embeddings:");
+            Line(contextual
+                ? "  Each word is read by the encoder as [CLS] word [SEP]; its vector is the pooled last hidden state (meaning in context, not a table row):"
+                : "  Each word is encoded as inside a sentence (after a space); a word of several tokens gets the mean of their embeddings:");
             foreach (WordPieces p in pieces)
             {
                 string ids = string.Join(" + ", p.Pieces.Zip(p.Ids, (piece, id) => $"\"{piece}\" ({id})"));
-                Line($"  {p.Word.PadRight(width)}= {ids}{(p.Ids.Count > 1 ? $", mean of {p.Ids.Count}" : "")}");
+                Line($"  {p.Word.PadRight(width)}= {ids}{(p.Ids.Count > 1 && !contextual ? $", mean of {p.Ids.Count}" : "")}");
             }
         }
 

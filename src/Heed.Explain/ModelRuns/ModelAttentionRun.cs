@@ -1,4 +1,5 @@
 using System.Globalization;
+using Heed.Models.Bert;
 using Heed.Models.Generation;
 using Heed.Models.Tokenizers;
 
@@ -8,16 +9,19 @@ namespace Heed.Explain;
 /// One forward pass of a real model over a prompt with attention capture on: every layer's probabilities and scores
 /// [H, T, S], recorded through Heed.Models' <see cref="AttentionRecorder"/> (Heed.Core's observer hook). Gives the
 /// pictures' <see cref="AttentionSet"/> and the step-by-step <see cref="HeadTrace"/> of any layer and head, whose Q, K
-/// and V are recorded in the same pass. A model run without a recorder computes none of this.
+/// and V are recorded in the same pass. A model run without a recorder computes none of this. The model is a causal decoder
+/// (<see cref="ICausalLanguageModel"/>: every token sees those before it) or a BERT-family encoder (<see cref="BertModel"/>:
+/// every token sees every token).
 /// </summary>
 public sealed class ModelAttentionRun
 {
     private readonly IReadOnlyList<LayerAttention> _layers;
     private AttentionSet? _set;
 
-    private ModelAttentionRun(ICausalLanguageModel model, int[] ids, string[] tokens, Tensor<float> logits, IReadOnlyList<LayerAttention> layers, bool reference, string source)
+    private ModelAttentionRun(ICausalLanguageModel? model, ModelShape shape, int[] ids, string[] tokens, Tensor<float> logits, IReadOnlyList<LayerAttention> layers, bool reference, string source)
     {
         Model = model;
+        Shape = shape;
         Ids = ids;
         Tokens = tokens;
         Logits = logits;
@@ -26,8 +30,11 @@ public sealed class ModelAttentionRun
         Source = source;
     }
 
-    /// <summary>The model that ran.</summary>
-    public ICausalLanguageModel Model { get; }
+    /// <summary>The decoder that ran; null when an encoder ran.</summary>
+    public ICausalLanguageModel? Model { get; }
+
+    /// <summary>The architecture and sizes of the model that ran.</summary>
+    public ModelShape Shape { get; }
 
     /// <summary>The T token ids run, from position 0.</summary>
     public IReadOnlyList<int> Ids { get; }
@@ -35,7 +42,7 @@ public sealed class ModelAttentionRun
     /// <summary>The T display labels (see <see cref="Label"/>).</summary>
     public IReadOnlyList<string> Tokens { get; }
 
-    /// <summary>Logits [T, V].</summary>
+    /// <summary>What the model put out: a decoder's logits [T, V], an encoder's last hidden state [T, C].</summary>
     public Tensor<float> Logits { get; }
 
     /// <summary>Each layer's capture, layer order.</summary>
@@ -139,7 +146,51 @@ public sealed class ModelAttentionRun
             onLayerDone is null ? null : record => onLayerDone(record.Layer));
         session.Recorder = recorder;
         Tensor<float> logits = session.ForwardAll(idArray, cancellationToken);
-        return new ModelAttentionRun(model, idArray, [.. tokens], logits, [.. recorder.Records], useReference, source);
+        var shape = new ModelShape(model.Architecture, model.NumLayers, model.NumHeads, model.KvNumHeads, model.HeadSize);
+        return new ModelAttentionRun(model, shape, idArray, [.. tokens], logits, [.. recorder.Records], useReference, source);
+    }
+
+    /// <summary>
+    /// Runs an encoder over <paramref name="prompt"/> as it reads text ([CLS] … [SEP], truncated to its maximum length) with every
+    /// layer's attention recorded; the labels are the vocabulary pieces.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    public static ModelAttentionRun Run(SentenceEncoder encoder, string prompt, bool useReference = false, string source = "", int threads = 1, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        ArgumentNullException.ThrowIfNull(prompt);
+        int[] ids = encoder.Tokenizer.EncodeForModel(prompt, encoder.MaxLength);
+        return Run(encoder.Model, ids, [.. ids.Select(encoder.Tokenizer.PieceText)], useReference, source, threads, null, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs token ids [T] (already holding [CLS] … [SEP]) through an encoder in one pass with every layer's bidirectional attention
+    /// recorded (probabilities, scores, Q, K, V); <see cref="Logits"/> is then the last hidden state [T, C].
+    /// </summary>
+    /// <exception cref="HeedException">A token id is outside the vocabulary, T exceeds the positions, or the labels do not match the ids.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    public static ModelAttentionRun Run(
+        BertModel encoder,
+        IReadOnlyList<int> ids,
+        IReadOnlyList<string> tokens,
+        bool useReference = false,
+        string source = "",
+        int threads = 1,
+        Action<int>? onLayerDone = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        ArgumentNullException.ThrowIfNull(ids);
+        ArgumentNullException.ThrowIfNull(tokens);
+        if (ids.Count != tokens.Count) throw new HeedException($"{ids.Count} token ids but {tokens.Count} labels");
+        int[] idArray = [.. ids];
+        var recorder = new AttentionRecorder(
+            new AttentionCaptureOptions { Scores = true, QueryKeyValue = true },
+            onLayerDone is null ? null : record => onLayerDone(record.Layer));
+        float[] hidden = encoder.Forward([idArray], new EncoderRunOptions { Threads = Math.Max(1, threads), UseReference = useReference, Recorder = recorder, Cancellation = cancellationToken })[0];
+        BertConfig c = encoder.Config;
+        var shape = new ModelShape("bert", c.NumLayers, c.NumHeads, c.NumHeads, c.HeadSize);
+        return new ModelAttentionRun(null, shape, idArray, [.. tokens], new Tensor<float>([idArray.Length, c.Width], hidden), [.. recorder.Records], useReference, source);
     }
 
     /// <summary>Every layer and head as an <see cref="AttentionSet"/> with scores, for the pictures (built once).</summary>
@@ -188,7 +239,7 @@ public sealed class ModelAttentionRun
         {
             Tokens = Tokens,
             Ids = Ids,
-            Architecture = Model.Architecture,
+            Architecture = Shape.Architecture,
             Layer = layer,
             Head = head,
             KvHead = kvHead,
@@ -233,6 +284,7 @@ public sealed class ModelAttentionRun
     {
         "llama" => "x is the residual stream entering the layer; Q = RoPE(RMSNorm(x) W_q), K = RoPE(RMSNorm(x) W_k), V = RMSNorm(x) W_v, cut into heads; attention is causal.",
         "gpt2" => "x is the residual stream entering the layer (token + position embeddings first); Q, K, V = LayerNorm(x) c_attn + bias, cut into heads; attention is causal.",
+        "bert" => "x is the hidden state entering the layer (token + position + token-type embeddings, then LayerNorm, first); Q = x W_q + b_q, K = x W_k + b_k, V = x W_v + b_v, cut into heads; attention is bidirectional: every token sees every token, [CLS] and [SEP] included.",
         _ => string.Create(CultureInfo.InvariantCulture, $"Q, K and V as the {architecture} model computes them; attention is causal."),
     };
 
@@ -266,8 +318,16 @@ public sealed class ModelAttentionRun
     }
 }
 
+/// <summary>The architecture ("llama", "gpt2", "bert") and attention sizes of the model behind a run.</summary>
+/// <param name="Architecture">The architecture's name.</param>
+/// <param name="NumLayers">L.</param>
+/// <param name="NumHeads">H, query heads.</param>
+/// <param name="KvNumHeads">Hkv, key/value heads.</param>
+/// <param name="HeadSize">D.</param>
+public sealed record ModelShape(string Architecture, int NumLayers, int NumHeads, int KvNumHeads, int HeadSize);
+
 /// <summary>The largest differences between two model runs of the same tokens (a kernel run and its reference replay).</summary>
 /// <param name="Head">The chosen head's trace, step by step (Q, K, V, scores, weights, outputs).</param>
 /// <param name="Weights">max |Δweights| over every layer and head.</param>
-/// <param name="Logits">max |Δlogits| over every position.</param>
+/// <param name="Logits">max |Δlogits| over every position (for an encoder, of the last hidden state).</param>
 public sealed record ModelRunComparison(TraceComparison Head, double Weights, double Logits);

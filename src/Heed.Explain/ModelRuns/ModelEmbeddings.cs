@@ -1,3 +1,4 @@
+using Heed.Models.Bert;
 using Heed.Models.Generation;
 using Heed.Models.Gpt2;
 using Heed.Models.Llama;
@@ -75,6 +76,36 @@ public static class ModelEmbeddings
 
             vectors[word] = mean;
             list.Add(p);
+        }
+
+        pieces = list;
+        return new WordVectors(vectors, source);
+    }
+
+    /// <summary>
+    /// Contextual word vectors from an encoder: each word runs through the encoder on its own ([CLS] word [SEP]), every token
+    /// attending to every other, and its vector is the encoder's sentence embedding of it (pooled and normalized as the model
+    /// was trained: for sentence-transformers models, so that q·k is the cosine of the meanings).
+    /// </summary>
+    /// <exception cref="HeedException">A word is empty.</exception>
+    public static WordVectors Vectors(SentenceEncoder encoder, IEnumerable<(string Word, string Flag)> words, string source, out IReadOnlyList<WordPieces> pieces)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        ArgumentNullException.ThrowIfNull(words);
+        (string Word, string Flag)[] unique = [.. words.DistinctBy(w => w.Word, StringComparer.Ordinal)];
+        foreach ((string word, string flag) in unique)
+        {
+            if (word.Trim().Length == 0) throw new HeedException($"{flag}: an empty word has no tokens");
+        }
+
+        EmbeddingResult result = encoder.Embed([.. unique.Select(w => w.Word)]);
+        var vectors = new Dictionary<string, double[]>(StringComparer.Ordinal);
+        var list = new List<WordPieces>();
+        for (int i = 0; i < unique.Length; i++)
+        {
+            vectors[unique[i].Word] = [.. result.Embeddings![i].Select(x => (double)x)];
+            string[] tokens = [.. result.Tokens[i].Skip(1).SkipLast(1)]; // without [CLS] and [SEP]
+            list.Add(new WordPieces(unique[i].Word, [.. tokens.Select(t => encoder.Tokenizer.IdOf(t) ?? -1)], tokens));
         }
 
         pieces = list;

@@ -60,6 +60,36 @@ public static class Activation
         }
     }
 
+    /// <summary>
+    /// GELU, exact form, in place, in float32 vectors: 0.5·x·(1 + erf(x/√2)) with erf by Abramowitz and Stegun's 7.1.26,
+    /// erf(z) = 1 − (a₁t + a₂t² + a₃t³ + a₄t⁴ + a₅t⁵)·e^(−z²), t = 1/(1 + p·z) for z ≥ 0 (odd for z &lt; 0), whose error is below
+    /// 1.5e-7: the result is within 1e-7·(1 + |x|) of <see cref="GeluErf"/>, at a small fraction of its cost.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void GeluErfFast(Span<float> x)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var v = new Vector<float>(x[i..]);
+                Vector<float> z = Vector.Abs(v) * new Vector<float>(0.70710678118654752f);
+                Vector<float> t = Vector<float>.One / Vector.FusedMultiplyAdd(z, new Vector<float>(0.3275911f), Vector<float>.One);
+                Vector<float> p = new(1.061405429f);
+                p = Vector.FusedMultiplyAdd(p, t, new Vector<float>(-1.453152027f));
+                p = Vector.FusedMultiplyAdd(p, t, new Vector<float>(1.421413741f));
+                p = Vector.FusedMultiplyAdd(p, t, new Vector<float>(-0.284496736f));
+                p = Vector.FusedMultiplyAdd(p, t, new Vector<float>(0.254829592f));
+                Vector<float> erf = Vector<float>.One - (p * t * VectorMath.Exp(-(z * z)));
+                erf = Vector.ConditionalSelect(Vector.LessThan(v, Vector<float>.Zero), -erf, erf);
+                (new Vector<float>(0.5f) * v * (Vector<float>.One + erf)).CopyTo(x[i..]);
+            }
+        }
+
+        GeluErf(x[i..]);
+    }
+
     /// <summary>The error function, to about 1e-15 relative (series near 0, continued fraction for the tail).</summary>
     public static double Erf(double x)
     {
