@@ -24,8 +24,12 @@ internal sealed class BoundedBlockPool : MemoryPool<byte>
     private readonly ConcurrentQueue<Block> _free = new();
     private int _freeCount;
 
-    /// <inheritdoc />
-    public override int MaxBufferSize => BlockSize;
+    /// <summary>
+    /// Any size: a request above <see cref="BlockSize"/> gets an array of its own that the GC takes back when it is returned.
+    /// With Kestrel's 4 KiB limit, a pipe asked for more (a JSON writer writing a 2.8 MB base64 string asks for 8.4 MB at once)
+    /// rents from <c>ArrayPool&lt;byte&gt;.Shared</c>, which keeps such 16 MiB buffers for a minute or more after a burst.
+    /// </summary>
+    public override int MaxBufferSize => int.MaxValue;
 
     /// <summary>Blocks now kept free (for tests and diagnostics).</summary>
     public int FreeCount => Volatile.Read(ref _freeCount);
@@ -33,7 +37,11 @@ internal sealed class BoundedBlockPool : MemoryPool<byte>
     /// <inheritdoc />
     public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
     {
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(minBufferSize, BlockSize);
+        if (minBufferSize > BlockSize)
+        {
+            return new Large(minBufferSize);
+        }
+
         if (_free.TryDequeue(out Block? block))
         {
             Interlocked.Decrement(ref _freeCount);
@@ -55,6 +63,16 @@ internal sealed class BoundedBlockPool : MemoryPool<byte>
         else
         {
             Interlocked.Decrement(ref _freeCount);
+        }
+    }
+
+    /// <summary>A buffer larger than a block, never pooled.</summary>
+    private sealed class Large(int size) : IMemoryOwner<byte>
+    {
+        public Memory<byte> Memory { get; } = GC.AllocateUninitializedArray<byte>(size);
+
+        public void Dispose()
+        {
         }
     }
 
