@@ -64,7 +64,8 @@ public sealed class AdmissionTests
     [Fact]
     public async Task A_computation_still_waiting_when_its_time_is_up_is_503_not_429_nor_a_late_200()
     {
-        await using ServerHarness h = await ServerHarness.StartAsync(o => o with { Limits = o.Limits with { MaxConcurrentComputations = 1, RequestTimeout = TimeSpan.FromMilliseconds(500) } });
+        // Two seconds: each refused call below waits it out, and the last call must finish within it on a loaded CI machine.
+        await using ServerHarness h = await ServerHarness.StartAsync(o => o with { Limits = o.Limits with { MaxConcurrentComputations = 1, RequestTimeout = TimeSpan.FromSeconds(2) } });
         using (await HoldComputationSlot(h))
         {
             await ServerHarness.AssertProblem(await h.Client.PostAsJsonAsync("/api/v1/attention", TinyAttention()), 503, "took longer");
