@@ -22,7 +22,9 @@ public sealed class FuzzTests
     [InlineData("json", 8000)]
     public void Fixed_seed_run_finds_no_defect(string format, int cases)
     {
-        var engine = new FuzzEngine(FuzzTarget.Find(format)) { StopAtFirst = false };
+        // A case that takes over 15 s is a defect (unbounded work). The fuzz program's own budget is 5 s; here the test projects
+        // share a CI machine's cores, so a wall-clock bound that tight would fail on load rather than on a reader.
+        var engine = new FuzzEngine(FuzzTarget.Find(format)) { StopAtFirst = false, TimeBudget = TimeSpan.FromSeconds(15) };
         FuzzReport report = engine.Run(Seed, 0, cases);
         string defects = string.Join("; ", report.Defects.Take(5).Select(d => $"case {d.Case}: {d.Kind}: {d.Detail}"));
         Assert.True(report.Defects.Count == 0, $"{format}: {report.Defects.Count} defects (seed {Seed}): {defects}");
@@ -34,7 +36,7 @@ public sealed class FuzzTests
 
     [Theory]
     [MemberData(nameof(Reproducers))]
-    public void Reproducer_is_refused_with_one_line_in_under_a_second(string file)
+    public void Reproducer_is_refused_with_one_line_in_bounded_time(string file)
     {
         // format-kind-label.ext: the format picks the target, the kind its reader.
         string[] parts = Path.GetFileNameWithoutExtension(file).Split('-');
@@ -43,7 +45,8 @@ public sealed class FuzzTests
         using var scratch = new TempFolder();
         var clock = Stopwatch.StartNew();
         HeedException ex = Assert.Throws<HeedException>(() => target.Run(input, scratch.Path));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"{file}: {clock.Elapsed.TotalSeconds:F2} s");
+        // Each reproducer is refused in milliseconds on a quiet machine; the bound catches unbounded work, not load.
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"{file}: {clock.Elapsed.TotalSeconds:F2} s");
         Assert.DoesNotContain('\n', ex.Message);
         Assert.True(ex.Message.Length <= 300 + scratch.Path.Length, ex.Message);
     }
