@@ -81,11 +81,13 @@ public sealed class AdmissionTests
     [Fact]
     public async Task The_descriptor_reports_the_computation_limits()
     {
-        await using ServerHarness h = await ServerHarness.StartAsync(o => o with { Limits = o.Limits with { MaxConcurrentComputations = 3, ComputationQueueLimit = 17 } });
+        await using ServerHarness h = await ServerHarness.StartAsync(o => o with { Limits = o.Limits with { MaxConcurrentComputations = 3, ComputationQueueLimit = 17, RequestTimeout = TimeSpan.FromSeconds(45) } });
         var limits = (await h.GetJson("/api/v1"))["limits"]!;
         Assert.Equal(3, limits["maxConcurrentComputations"]!.GetValue<int>());
         Assert.Equal(17, limits["computationQueueLimit"]!.GetValue<int>());
-        Assert.Equal(30, limits["requestTimeoutSeconds"]!.GetValue<double>());
+        Assert.Equal(45, limits["requestTimeoutSeconds"]!.GetValue<double>());
+        // The README promises a 503 after 30 s by default.
+        Assert.Equal(TimeSpan.FromSeconds(30), new ServerLimits().RequestTimeout);
     }
 
     [Theory]

@@ -44,6 +44,10 @@ public sealed class ServerHarness : IAsyncDisposable
             TokenFile = Path.Combine(folder, "token"),
             DiscoveryFile = Path.Combine(folder, "server.json"),
         };
+        // Five minutes, not the server's 30 s: on a loaded test machine (the test projects run side by side) a model run can
+        // take longer than 30 s, and a 503 there, or the connection it closes, would fail a test about something else. The
+        // tests of the time limit set their own.
+        options = options with { Limits = options.Limits with { RequestTimeout = TimeSpan.FromMinutes(5) } };
         options = configure?.Invoke(options) ?? options;
         return new ServerHarness(await HeedServer.StartAsync(options, configureServices: configureServices), folder);
     }
