@@ -275,6 +275,11 @@ public sealed partial class ModelCatalog
     /// <exception cref="HeedException">The id is refused, the model is not an encoder, or a file is malformed.</exception>
     public SentenceEncoder LoadEncoder(string id)
     {
+        if (id == SeedModelId)
+        {
+            throw new HeedException($"model '{id}': a toy model of attention heads over word vectors, not an encoder");
+        }
+
         FileSystemInfo entry = Resolve(id);
         ModelInfo info = Describe(entry);
         if (info.Kind != "encoder")
