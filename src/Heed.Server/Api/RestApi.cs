@@ -172,7 +172,7 @@ internal static class RestApi
                 return TypedResults.ServerSentEvents(Tokens(events, first));
             })
             .WithName("generate").WithSummary("Generates text with a decoder from a prompt or chat messages: one JSON document, or with stream: true Server-Sent Events, a 'token' event per new token and a 'done' event with the result; the client going away stops generation")
-            .Produces<GenerateResponse>(200, "application/json").Produces<GenerateEvent>(200, "text/event-stream").ProducesProblem(400).ProducesProblem(404).ProducesProblem(413);
+            .Produces<GenerateResponse>(200, "application/json").WithMetadata(new AlsoEventStream(typeof(GenerateEvent))).ProducesProblem(400).ProducesProblem(404).ProducesProblem(413);
 
         api.MapGet("/models", (ModelCatalog models) => TypedResults.Ok(new ModelList(models.List())))
             .WithName("listModels").WithSummary("The models, by id (built-ins and the models folder)");
