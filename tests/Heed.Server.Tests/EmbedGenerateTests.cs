@@ -132,6 +132,23 @@ public sealed class EmbedGenerateTests : IAsyncLifetime
         await ServerHarness.AssertProblem(await _h.PostRaw("/api/v1/embed", body), status, detail);
 
     [Fact]
+    public async Task Runs_of_an_encoder_show_bidirectional_attention_and_runs_of_a_gguf_file_are_causal()
+    {
+        JsonNode encoder = await _h.PostJson("/api/v1/runs", new { model = TestModels.Encoder, prompt = "the cat sat", wait = true });
+        string id = encoder["status"]!["id"]!.GetValue<string>();
+        Assert.Equal(["[CLS]", "the", "cat", "sat", "[SEP]"], encoder["status"]!["tokens"]!.AsArray().Select(t => t!.GetValue<string>()));
+        Assert.Equal([2, 2], encoder["status"]!["numHeads"]!.AsArray().Select(n => n!.GetValue<int>()));
+        double[][] weights = ServerHarness.Matrix((await _h.GetJson($"/api/v1/runs/{id}/layers/1/heads/1"))["weights"]);
+        Assert.All(weights, row => Assert.Equal(1.0, row.Sum(), 9));
+        Assert.True(weights[0][4] > 0, "[CLS] attends to the tokens after it");
+
+        JsonNode gguf = await _h.PostJson("/api/v1/runs", new { model = TestModels.Gguf, prompt = "Once upon a time", wait = true });
+        double[][] causal = ServerHarness.Matrix((await _h.GetJson($"/api/v1/runs/{gguf["status"]!["id"]!.GetValue<string>()}/layers/4/heads/7"))["weights"]);
+        Assert.Equal(0.0, causal[0][1]);
+        Assert.Equal("<s>", gguf["status"]!["tokens"]![0]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Greedy_generation_from_an_empty_prompt_is_llama2cs_text_in_json_and_in_events()
     {
         string golden = TestModels.GreedyFromEmptyPrompt();
