@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Heed.IO;
-using Heed.Models.Bert;
 
 namespace Heed.Cli.Tests;
 
