@@ -133,8 +133,13 @@ public sealed class HeedServer : IAsyncDisposable
         services.AddSingleton<ExplainService>();
         services.AddSingleton<LookupService>();
         services.AddSingleton<IModelRunner, ToyModelRunner>();
-        services.AddSingleton<IModelRunner>(sp => new TransformerRunner("llama2c", sp.GetRequiredService<ModelCatalog>(), options.Limits));
-        services.AddSingleton<IModelRunner>(sp => new TransformerRunner("gpt2-safetensors", sp.GetRequiredService<ModelCatalog>(), options.Limits));
+        foreach (string format in (string[])["llama2c", "gguf", "gpt2-safetensors", "bert-safetensors", "bert-onnx"])
+        {
+            services.AddSingleton<IModelRunner>(sp => new TransformerRunner(format, sp.GetRequiredService<ModelCatalog>(), options.Limits));
+        }
+
+        services.AddSingleton<EmbeddingService>();
+        services.AddSingleton<GenerationService>();
         services.AddSingleton<RunService>();
     }
 

@@ -76,6 +76,15 @@ public sealed record ServerLimits
     /// </summary>
     public int ComputationQueueLimit { get; init; } = 256;
 
+    /// <summary>The most texts one embedding request may hold.</summary>
+    public int MaxEmbedTexts { get; init; } = 256;
+
+    /// <summary>The most tokens the texts of one embedding request may hold together, [CLS] and [SEP] included, after truncation to the model's length.</summary>
+    public int MaxEmbedTokens { get; init; } = 32768;
+
+    /// <summary>The most new tokens one generation may ask for.</summary>
+    public int MaxGenerateTokens { get; init; } = 2048;
+
     /// <summary>How long a finished run (its weights, pictures and report) is kept.</summary>
     public TimeSpan RunExpiry { get; init; } = TimeSpan.FromHours(1);
 }

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Heed.IO;
-using Heed.Models.Bert;
 
 namespace Heed.Cli.Tests;
 
@@ -88,54 +87,6 @@ public sealed class EmbedCommandTests : IDisposable
         var (code, _, error) = CliRunner.Run("embed", "--model", empty.Path, "x");
         Assert.Equal(2, code);
         Assert.Equal($"heed: error: model {empty.Path}: no model.safetensors, model.safetensors.index.json or model.onnx\n", error);
-    }
-}
-
-/// <summary>A random BERT (2 layers, 2 heads, width 8) as a Hugging Face folder: config.json, model.safetensors, vocab.txt.</summary>
-internal static class TinyEncoder
-{
-    public static readonly string[] Vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", ".", "##s"];
-
-    public static void Write(string folder, int seed = 7)
-    {
-        var config = new BertConfig(Vocab.Length, 8, 2, 2, 16, 16);
-        var random = new Random(seed);
-        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        void Add(string name, params int[] shape)
-        {
-            bool norm = name.Contains("LayerNorm.weight", StringComparison.Ordinal);
-            float[] data = [.. Enumerable.Range(0, shape.Aggregate(1, (a, b) => a * b)).Select(_ => norm ? 1f + (float)(random.NextDouble() * 0.2) : (float)((random.NextDouble() * 2) - 1) * 0.5f)];
-            tensors[name] = new Tensor<float>(shape, data);
-        }
-
-        Add("embeddings.word_embeddings.weight", Vocab.Length, 8);
-        Add("embeddings.position_embeddings.weight", 16, 8);
-        Add("embeddings.token_type_embeddings.weight", 2, 8);
-        Add("embeddings.LayerNorm.weight", 8);
-        Add("embeddings.LayerNorm.bias", 8);
-        for (int l = 0; l < 2; l++)
-        {
-            string p = $"encoder.layer.{l}.";
-            foreach (string dense in (string[])["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"])
-            {
-                Add(p + dense + ".weight", 8, 8);
-                Add(p + dense + ".bias", 8);
-            }
-
-            Add(p + "intermediate.dense.weight", 16, 8);
-            Add(p + "intermediate.dense.bias", 16);
-            Add(p + "output.dense.weight", 8, 16);
-            Add(p + "output.dense.bias", 8);
-            foreach (string norm in (string[])["attention.output.LayerNorm", "output.LayerNorm"])
-            {
-                Add(p + norm + ".weight", 8);
-                Add(p + norm + ".bias", 8);
-            }
-        }
-
-        Safetensors.Write(Path.Combine(folder, "model.safetensors"), tensors);
-        File.WriteAllText(Path.Combine(folder, "config.json"), config.ToJson());
-        File.WriteAllLines(Path.Combine(folder, "vocab.txt"), Vocab);
     }
 }
 

@@ -17,7 +17,7 @@ public sealed class McpTests
 {
     private static readonly string[] ExpectedTools =
     [
-        "attention", "cancel_run", "delete_run", "explain", "explain_run_head", "get_attention_weights", "get_run", "get_run_picture", "get_run_report", "list_models", "lookup", "model_config",
+        "attention", "cancel_run", "delete_run", "embed", "explain", "explain_run_head", "generate", "get_attention_weights", "get_run", "get_run_picture", "get_run_report", "list_models", "lookup", "model_config",
         "multi_head_attention", "run_model", "workspace_analyse", "workspace_create", "workspace_delete", "workspace_get", "workspace_list", "workspace_update",
     ];
 
@@ -139,6 +139,18 @@ public sealed class McpTests
 
         JsonNode models = await Call(client, tools, "list_models", new { });
         Assert.Equal("seed-cat-sat", models["models"]![0]!["id"]!.GetValue<string>());
+        Assert.Equal("encoder", models["models"]!.AsArray().Single(m => m!["id"]!.GetValue<string>() == TestModels.Encoder)!["kind"]!.GetValue<string>());
+
+        // embed and generate on the models folder: an encoder's vectors, stories260K's greedy text.
+        JsonNode embedded = await Call(client, tools, "embed", new { model = TestModels.Encoder, texts = new[] { "the cat sat", "the mat" }, pooling = "cls" });
+        Assert.Equal(2, embedded["embeddings"]!.AsArray().Count);
+        Assert.Equal(1.0, Math.Sqrt(ServerHarness.Doubles(embedded["embeddings"]![0]).Sum(v => v * v)), 5);
+        Assert.Equal(["[CLS]", "the", "mat", "[SEP]"], embedded["tokens"]![1]!.AsArray().Select(t => t!.GetValue<string>()));
+        JsonNode generated = await Call(client, tools, "generate", new { model = TestModels.Llama2c, prompt = "", maxTokens = 12 });
+        Assert.Equal(12, generated["tokens"]!.GetValue<int>());
+        Assert.StartsWith(generated["text"]!.GetValue<string>(), TestModels.GreedyFromEmptyPrompt(), StringComparison.Ordinal);
+        JsonNode chatted = await Call(client, tools, "generate", new { model = TestModels.Gguf, messages = new[] { new { role = "user", content = "Once upon a time" } }, maxTokens = 4, stop = new[] { "." } });
+        Assert.Equal("Plain", chatted["chatFormat"]!.GetValue<string>());
         JsonNode config = await Call(client, tools, "model_config", new { id = "seed-cat-sat" });
         Assert.Equal(2, config["width"]!.GetValue<int>());
         Assert.Equal("toy", config["architecture"]!.GetValue<string>());
@@ -271,6 +283,12 @@ public sealed class McpTests
             ("workspace_update", new { name = "nope", values = new[] { new[] { 1.0 } } }, "'nope'"),
             ("workspace_delete", new { name = 7 }, "name: 7; expected a string"),
             ("workspace_analyse", new { kind = "Sideways" }, "kind: 'Sideways'; expected one of Attention or Explain"),
+            ("embed", new { model = TestModels.Encoder }, "texts: required"),
+            ("embed", new { model = TestModels.Encoder, texts = new[] { "a" }, pooling = "max" }, "pooling: 'max'; expected one of mean, cls or none"),
+            ("embed", new { model = TestModels.Llama2c, texts = new[] { "a" } }, $"model '{TestModels.Llama2c}': format llama2c is not an encoder"),
+            ("generate", new { model = TestModels.Llama2c, prompt = "a", maxTokens = 0 }, "maxTokens: 0; expected 1 to"),
+            ("generate", new { model = TestModels.Llama2c, messages = new[] { new { role = "robot", content = "a" } } }, "messages[0].role: 'robot'; expected one of system, user or assistant"),
+            ("generate", new { model = TestModels.Encoder, prompt = "a" }, "is not a decoder"),
         ];
         Assert.Equal(ExpectedTools, bad.Select(b => b.Tool).Distinct().Order(StringComparer.Ordinal));
         foreach ((string tool, object args, string message) in bad)
@@ -308,21 +326,27 @@ public sealed class McpTests
     [Fact]
     public async Task Over_streamable_http_every_tool_keeps_its_contract()
     {
-        await using ServerHarness h = await ServerHarness.StartAsync();
-        await using McpClient client = await HttpClientFor(h);
-        Assert.Equal("heed", client.ServerInfo?.Name);
-        await Exercise(client);
+        string models = TestModels.Folder();
+        await using (ServerHarness h = await ServerHarness.StartAsync(o => o with { ModelsDirectory = models }))
+        await using (McpClient client = await HttpClientFor(h))
+        {
+            Assert.Equal("heed", client.ServerInfo?.Name);
+            await Exercise(client);
+        }
+
+        Directory.Delete(models, true);
     }
 
     [Fact]
     public async Task Over_stdio_heed_mcp_every_tool_keeps_its_contract()
     {
         string home = ServerHarness.NewFolder();
+        string models = TestModels.Folder();
         var transport = new StdioClientTransport(new StdioClientTransportOptions
         {
             Name = "heed",
             Command = "dotnet",
-            Arguments = [HostingTests.HeedDll, "mcp", "--workspace", Path.Combine(home, "ws")],
+            Arguments = [HostingTests.HeedDll, "mcp", "--workspace", Path.Combine(home, "ws"), "--models", models],
             EnvironmentVariables = new Dictionary<string, string?> { ["HOME"] = home, ["XDG_RUNTIME_DIR"] = Path.Combine(home, "run") },
         });
         await using (McpClient client = await McpClient.CreateAsync(transport))
@@ -331,6 +355,7 @@ public sealed class McpTests
         }
 
         Directory.Delete(home, true);
+        Directory.Delete(models, true);
     }
 
     [Fact]

@@ -15,15 +15,21 @@ public sealed class OpenApiContractTests : IAsyncLifetime
 {
     private ServerHarness _h = null!;
     private JsonObject _document = null!;
+    private string _models = null!;
     private readonly HashSet<string> _called = [];
 
     public async Task InitializeAsync()
     {
-        _h = await ServerHarness.StartAsync();
+        _models = TestModels.Folder();
+        _h = await ServerHarness.StartAsync(o => o with { ModelsDirectory = _models });
         _document = (await _h.GetJson("/openapi/v1.json")).AsObject();
     }
 
-    public async Task DisposeAsync() => await _h.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        await _h.DisposeAsync();
+        Directory.Delete(_models, true);
+    }
 
     /// <summary>Sends a request and checks the answer against the document; returns the JSON body (null when not JSON).</summary>
     private async Task<JsonNode?> Check(HttpMethod method, string template, string path, int expectedStatus, string? body = null, bool token = true, string? accept = null)
@@ -97,6 +103,13 @@ public sealed class OpenApiContractTests : IAsyncLifetime
         await Check(post, "/api/v1/lookup", "/api/v1/lookup", 200, "{}");
         await Check(post, "/api/v1/lookup", "/api/v1/lookup", 400, """{"keys": ["apple"], "values": [1, 2]}""");
 
+        await Check(post, "/api/v1/embed", "/api/v1/embed", 200, """{"model": "tiny-bert", "texts": ["the cat sat", "the mat"]}""");
+        await Check(post, "/api/v1/embed", "/api/v1/embed", 200, """{"model": "tiny-bert", "texts": ["the cat sat"], "pooling": "none"}""");
+        await Check(post, "/api/v1/embed", "/api/v1/embed", 400, """{"model": "stories260K", "texts": ["a"]}""");
+        await Check(post, "/api/v1/embed", "/api/v1/embed", 404, """{"model": "nope", "texts": ["a"]}""");
+        await Check(post, "/api/v1/generate", "/api/v1/generate", 200, """{"model": "stories260K", "prompt": "Once upon a time", "maxTokens": 8}""");
+        await Check(post, "/api/v1/generate", "/api/v1/generate", 200, """{"model": "stories260K.f32.gguf", "messages": [{"role": "user", "content": "Hi"}], "maxTokens": 4, "stream": true}""", accept: "text/event-stream");
+        await Check(post, "/api/v1/generate", "/api/v1/generate", 400, """{"model": "stories260K", "prompt": "a", "maxTokens": 0}""");
         await Check(get, "/api/v1/models", "/api/v1/models", 200);
         await Check(get, "/api/v1/models", "/api/v1/models", 401, token: false);
         await Check(get, "/api/v1/models/{id}", "/api/v1/models/seed-cat-sat", 200);
@@ -172,6 +185,15 @@ public sealed class OpenApiContractTests : IAsyncLifetime
         JsonObject schemas = _document["components"]!["schemas"]!.AsObject();
         Assert.Equal(["k", "q", "v"], schemas["AttentionRequest"]!["required"]!.AsArray().Select(n => n!.GetValue<string>()).Order(StringComparer.Ordinal));
         Assert.Equal(["prompt"], schemas["RunRequest"]!["required"]!.AsArray().Select(n => n!.GetValue<string>()));
+        Assert.Equal(["model", "texts"], schemas["EmbedRequest"]!["required"]!.AsArray().Select(n => n!.GetValue<string>()).Order(StringComparer.Ordinal));
+        Assert.Equal(["model"], schemas["GenerateRequest"]!["required"]!.AsArray().Select(n => n!.GetValue<string>()));
+        string pooling = schemas["EmbedRequest"]!["properties"]!["pooling"]!.ToJsonString();
+        string? reference = System.Text.RegularExpressions.Regex.Match(pooling, "#/components/schemas/(\\w+)") is { Success: true } m ? m.Groups[1].Value : null;
+        Assert.Contains("\"enum\":[\"mean\",\"cls\",\"none\"", reference is null ? pooling : schemas[reference]!.ToJsonString(), StringComparison.Ordinal);
+        Assert.Contains("hidden_states", schemas["EmbedResponse"]!["properties"]!.AsObject().Select(p => p.Key));
+        Assert.DoesNotContain("hidden_states", schemas["EmbedResponse"]!["required"]!.AsArray().Select(n => n!.GetValue<string>()));
+        string[] generated = [.. paths["/api/v1/generate"]!["post"]!["responses"]!["200"]!["content"]!.AsObject().Select(c => c.Key).Order(StringComparer.Ordinal)];
+        Assert.Equal(["application/json", "text/event-stream"], generated);
         Assert.DoesNotContain("chart", schemas["AnalyseResponse"]!["required"]!.AsArray().Select(n => n!.GetValue<string>()));
         Assert.Equal("number", schemas["AttentionRequest"]!["properties"]!["scale"]!["type"]!.AsArray().Select(n => n!.GetValue<string>()).Single(t => t != "null"));
 

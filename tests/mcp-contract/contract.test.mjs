@@ -3,11 +3,12 @@
 // itself and throws when it does not match), every tool with bad arguments (the error must name the field), every
 // resource template read, the prompt got, and the protocol errors.
 //
-// Run: node --test (from this folder, after npm ci and a Release build of Heed.Cli). HEED_DLL overrides the heed.dll path.
+// Run: node --test (from this folder, after npm ci and a Release build of Heed.Cli). HEED_DLL overrides the heed.dll path;
+// HEED_SHARED the shared folder (default ../shared beside the repository), whose stories260K is the generative test model.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,8 +21,11 @@ import { CallToolResultSchema, ErrorCode, McpError } from '@modelcontextprotocol
 const here = path.dirname(fileURLToPath(import.meta.url));
 const heedDll = process.env.HEED_DLL ?? path.resolve(here, '../../src/Heed.Cli/bin/Release/net10.0/heed.dll');
 
+const shared = process.env.HEED_SHARED ?? path.resolve(here, '../../../shared');
+const stories = path.join(shared, 'models', 'stories260K');
+
 const expectedTools = [
-  'attention', 'cancel_run', 'delete_run', 'explain', 'explain_run_head', 'get_attention_weights', 'get_run', 'get_run_picture', 'get_run_report', 'list_models', 'lookup', 'model_config',
+  'attention', 'cancel_run', 'delete_run', 'embed', 'explain', 'explain_run_head', 'generate', 'get_attention_weights', 'get_run', 'get_run_picture', 'get_run_report', 'list_models', 'lookup', 'model_config',
   'multi_head_attention', 'run_model', 'workspace_analyse', 'workspace_create', 'workspace_delete', 'workspace_get', 'workspace_list', 'workspace_update',
 ];
 const expectedTemplates = [
@@ -37,15 +41,61 @@ function isPng(base64) {
   return Buffer.from(base64, 'base64').subarray(0, 8).equals(pngMagic);
 }
 
+// A random BERT (1 layer, 2 heads, width 4) as a Hugging Face folder: config.json, model.safetensors (F32), vocab.txt.
+const bertVocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', 'the', 'cat', 'sat', 'mat'];
+function writeTinyBert(folder) {
+  mkdirSync(folder);
+  const width = 4, inner = 8, positions = 8;
+  const shapes = {
+    'embeddings.word_embeddings.weight': [bertVocab.length, width], 'embeddings.position_embeddings.weight': [positions, width],
+    'embeddings.token_type_embeddings.weight': [2, width], 'embeddings.LayerNorm.weight': [width], 'embeddings.LayerNorm.bias': [width],
+  };
+  for (const dense of ['attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense']) {
+    shapes[`encoder.layer.0.${dense}.weight`] = [width, width];
+    shapes[`encoder.layer.0.${dense}.bias`] = [width];
+  }
+  Object.assign(shapes, {
+    'encoder.layer.0.intermediate.dense.weight': [inner, width], 'encoder.layer.0.intermediate.dense.bias': [inner],
+    'encoder.layer.0.output.dense.weight': [width, inner], 'encoder.layer.0.output.dense.bias': [width],
+    'encoder.layer.0.attention.output.LayerNorm.weight': [width], 'encoder.layer.0.attention.output.LayerNorm.bias': [width],
+    'encoder.layer.0.output.LayerNorm.weight': [width], 'encoder.layer.0.output.LayerNorm.bias': [width],
+  });
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
+  const header = {};
+  const chunks = [];
+  let offset = 0;
+  for (const [name, shape] of Object.entries(shapes)) {
+    const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (name.endsWith('LayerNorm.weight') ? 1 : random()));
+    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
+    chunks.push(Buffer.from(data.buffer));
+    offset += data.byteLength;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(path.join(folder, 'model.safetensors'), Buffer.concat([length, json, ...chunks]));
+  writeFileSync(path.join(folder, 'config.json'), JSON.stringify({
+    model_type: 'bert', vocab_size: bertVocab.length, hidden_size: width, num_hidden_layers: 1, num_attention_heads: 2,
+    intermediate_size: inner, max_position_embeddings: positions, type_vocab_size: 2, layer_norm_eps: 1e-12, hidden_act: 'gelu',
+  }));
+  writeFileSync(path.join(folder, 'vocab.txt'), bertVocab.join('\n') + '\n');
+}
+
+// A home folder for the server, with a models folder: stories260K (llama2.c checkpoint and tokenizer) and tiny-bert.
 function home() {
   const folder = mkdtempSync(path.join(tmpdir(), 'heed-mcp-contract-'));
   const env = { ...process.env, HOME: folder, XDG_RUNTIME_DIR: path.join(folder, 'run'), XDG_CONFIG_HOME: path.join(folder, 'config'), DOTNET_NOLOGO: '1' };
-  return { folder, env };
+  const models = path.join(folder, 'models');
+  mkdirSync(path.join(models, 'stories260K'), { recursive: true });
+  for (const file of ['stories260K.bin', 'tok512.bin']) copyFileSync(path.join(stories, file), path.join(models, 'stories260K', file));
+  writeTinyBert(path.join(models, 'tiny-bert'));
+  return { folder, env, models };
 }
 
 async function connectStdio() {
-  const { folder, env } = home();
-  const transport = new StdioClientTransport({ command: 'dotnet', args: [heedDll, 'mcp', '--workspace', path.join(folder, 'ws')], env, stderr: 'pipe' });
+  const { folder, env, models } = home();
+  const transport = new StdioClientTransport({ command: 'dotnet', args: [heedDll, 'mcp', '--workspace', path.join(folder, 'ws'), '--models', models], env, stderr: 'pipe' });
   transport.stderr?.resume(); // the server's warnings (each refused request) are not this test's output
   const client = new Client({ name: 'heed-contract', version: '1.0.0' });
   await client.connect(transport);
@@ -53,8 +103,8 @@ async function connectStdio() {
 }
 
 async function connectHttp() {
-  const { folder, env } = home();
-  const serve = spawn('dotnet', [heedDll, 'serve', '--port', '0', '--workspace', path.join(folder, 'ws')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { folder, env, models } = home();
+  const serve = spawn('dotnet', [heedDll, 'serve', '--port', '0', '--workspace', path.join(folder, 'ws'), '--models', models], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   serve.stderr.resume();
   // heed serve prints its address once the discovery file is written.
   await new Promise((resolve, reject) => {
@@ -186,6 +236,43 @@ function contract(transportName, connect) {
       assert.ok(links.includes(`heed://runs/${runId}/pictures/model-view.png`));
     });
 
+    it('embed: the tokens and one unit vector per text from an encoder', async () => {
+      const { structuredContent: r } = await call('embed', { model: 'tiny-bert', texts: ['the cat sat', 'the mat'] });
+      assert.equal(r.model, 'tiny-bert');
+      assert.equal(r.dimensions, 4);
+      assert.equal(r.pooling, 'mean');
+      assert.equal(r.normalized, true);
+      assert.deepEqual(r.tokens, [['[CLS]', 'the', 'cat', 'sat', '[SEP]'], ['[CLS]', 'the', 'mat', '[SEP]']]);
+      for (const e of r.embeddings) assert.ok(Math.abs(Math.hypot(...e) - 1) < 1e-5);
+      assert.equal(r.hidden_states, undefined);
+      const { structuredContent: none } = await call('embed', { model: 'tiny-bert', texts: ['the cat'], pooling: 'none' });
+      assert.equal(none.embeddings, undefined);
+      assert.equal(none.hidden_states[0].length, 4); // [CLS] the cat [SEP]
+      assert.ok(none.hidden_states[0].every((row) => row.length === 4));
+    });
+
+    it('generate: llama2.c\'s greedy text, progress per token strictly increasing with total = maxTokens', async () => {
+      const progress = [];
+      const { structuredContent: r } = await call('generate', { model: 'stories260K', prompt: '', maxTokens: 20 }, { onprogress: (p) => progress.push(p) });
+      assert.equal(r.tokens, 20);
+      assert.equal(r.finishReason, 'length');
+      const golden = readFileSync(path.join(stories, 'expected-empty-prompt-200.txt'), 'utf8');
+      assert.ok(r.text.length > 40 && golden.startsWith(r.text), `'${r.text}' is not the start of llama2.c's text`);
+      assert.deepEqual(progress.map((p) => p.progress), Array.from({ length: 20 }, (_, i) => i + 1));
+      assert.ok(progress.every((p) => p.total === 20));
+      assert.equal(progress.map((p) => p.message).join(''), r.text);
+      const { structuredContent: chat } = await call('generate', { model: 'stories260K', messages: [{ role: 'user', content: 'Once upon a time' }], maxTokens: 5 });
+      assert.equal(chat.chatFormat, 'Plain');
+    });
+
+    it('generate: cancelling the call (notifications/cancelled) ends it, and the next call runs', async () => {
+      const controller = new AbortController();
+      await assert.rejects(client.callTool({ name: 'generate', arguments: { model: 'stories260K', prompt: '', maxTokens: 2048 } }, CallToolResultSchema, {
+        signal: controller.signal, onprogress: () => controller.abort(),
+      }));
+      assert.equal((await call('generate', { model: 'stories260K', prompt: 'Once', maxTokens: 3 })).structuredContent.tokens, 3);
+    });
+
     it('get_run, get_run_report, get_attention_weights, explain_run_head, cancel_run', async () => {
       assert.equal((await call('get_run', { id: runId })).structuredContent.state, 'Succeeded');
       assert.equal((await call('get_run_report', { id: runId })).structuredContent.explanation.steps.length, 6);
@@ -263,6 +350,12 @@ function contract(transportName, connect) {
       ['workspace_update', { values: [[1]] }, 'name: required'],
       ['workspace_delete', { name: 7 }, 'name: 7; expected a string'],
       ['workspace_analyse', { kind: 'Sideways' }, "kind: 'Sideways'; expected one of Attention or Explain"],
+      ['embed', { model: 'tiny-bert' }, 'texts: required'],
+      ['embed', { model: 'tiny-bert', texts: ['a'], pooling: 'max' }, "pooling: 'max'; expected one of mean, cls or none"],
+      ['embed', { model: 'stories260K', texts: ['a'] }, "model 'stories260K': format llama2c is not an encoder"],
+      ['generate', { model: 'stories260K', prompt: 'a', maxTokens: 0 }, 'maxTokens: 0; expected 1 to'],
+      ['generate', { model: 'stories260K', prompt: 'a', temperature: 'hot' }, "temperature: 'hot'; expected a number"],
+      ['generate', { model: 'tiny-bert', prompt: 'a' }, 'is not a decoder'],
     ];
     it('covers every tool with bad arguments', () => assert.deepEqual([...new Set(bad.map((b) => b[0]))].sort(), expectedTools));
     for (const [name, args, message] of bad) {

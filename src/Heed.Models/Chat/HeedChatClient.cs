@@ -65,15 +65,42 @@ public sealed class HeedChatClient : IChatClient
         return new ChatResponse(new ChatMessage(ChatRole.Assistant, text.ToString())) { FinishReason = finish, Usage = usage, ModelId = _modelId };
     }
 
+    /// <summary>
+    /// The key under which every streamed update's <see cref="ChatResponseUpdate.AdditionalProperties"/> holds the number of
+    /// tokens generated so far (an int): one update per new token, its text empty while the token may start a stop sequence.
+    /// </summary>
+    public const string GeneratedTokensProperty = "heed.generated_tokens";
+
     /// <inheritdoc />
-    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+    /// <remarks>
+    /// One update per new token (see <see cref="GeneratedTokensProperty"/>), then a last one with the usage and the finish
+    /// reason. <paramref name="cancellationToken"/> is checked before every layer of every step.
+    /// </remarks>
+    public IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
         IEnumerable<ChatMessage> messages,
         ChatOptions? options = null,
-        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        SamplingOptions sampling = Sampling(options);
         string prompt = ChatTemplate.Format(Template, [.. messages.Select(m => (m.Role.Value, m.Text))]);
+        return StreamAsync(prompt, options, ChatTemplate.EndOfTurn(Template), cancellationToken);
+    }
+
+    /// <summary>
+    /// Continues <paramref name="prompt"/> as written, without the chat format (BOS first where the tokenizer's models had it):
+    /// the updates of <see cref="GetStreamingResponseAsync"/>, with the same options; only the stop sequences given stop it early,
+    /// besides EOS/BOS.
+    /// </summary>
+    /// <exception cref="HeedException">The prompt does not fit the context or an option is out of range.</exception>
+    public IAsyncEnumerable<ChatResponseUpdate> GetStreamingCompletionAsync(string prompt, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        return StreamAsync(prompt, options, null, cancellationToken);
+    }
+
+    private async IAsyncEnumerable<ChatResponseUpdate> StreamAsync(string prompt, ChatOptions? options, string? endOfTurn, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        SamplingOptions sampling = Sampling(options);
         int[] tokens = _tokenizer.Encode(prompt, addBos: _tokenizer.BosId.HasValue && (_tokenizer.PrependsBos || prompt.Length == 0), addEos: false);
         if (tokens.Length == 0 || tokens.Length >= _model.ContextLength)
         {
@@ -88,7 +115,7 @@ public sealed class HeedChatClient : IChatClient
         }
 
         maxNew = Math.Min(maxNew, room);
-        string[] stops = [.. (options?.StopSequences ?? []).Where(s => s.Length > 0).Concat(ChatTemplate.EndOfTurn(Template) is string end ? [end] : [])];
+        string[] stops = [.. (options?.StopSequences ?? []).Where(s => s.Length > 0).Concat(endOfTurn is string end ? [end] : [])];
         int holdBack = stops.Length == 0 ? 0 : stops.Max(s => s.Length) - 1;
 
         DecoderSession session = _model.CreateSession(tokens.Length + maxNew);
@@ -100,6 +127,13 @@ public sealed class HeedChatClient : IChatClient
         string responseId = Guid.NewGuid().ToString("N");
         int previous = tokens[^1], generated = 0;
         ChatFinishReason finish = ChatFinishReason.Length;
+        ChatResponseUpdate Update(string text) => new(ChatRole.Assistant, text.Length == 0 ? [] : [new TextContent(text)])
+        {
+            ResponseId = responseId,
+            ModelId = _modelId,
+            AdditionalProperties = new() { [GeneratedTokensProperty] = generated },
+        };
+
         int next = sampler.Sample(session.Forward(tokens, cancellationToken));
         while (true)
         {
@@ -118,26 +152,29 @@ public sealed class HeedChatClient : IChatClient
             int stopAt = stops.Select(s => text.IndexOf(s, StringComparison.Ordinal)).Where(i => i >= 0).DefaultIfEmpty(-1).Min();
             if (stopAt >= 0)
             {
-                if (stopAt > 0) yield return new ChatResponseUpdate(ChatRole.Assistant, text[..stopAt]) { ResponseId = responseId, ModelId = _modelId };
+                yield return Update(text[..stopAt]);
                 pending.Clear();
                 finish = ChatFinishReason.Stop;
                 break;
             }
 
-            if (text.Length > holdBack)
-            {
-                yield return new ChatResponseUpdate(ChatRole.Assistant, text[..^holdBack]) { ResponseId = responseId, ModelId = _modelId };
-                pending.Remove(0, text.Length - holdBack);
-            }
-
+            string released = text.Length > holdBack ? text[..^holdBack] : "";
+            pending.Remove(0, released.Length);
+            yield return Update(released);
             if (generated >= maxNew) break;
             await Task.Yield();
             next = sampler.Sample(session.Forward([next], cancellationToken));
         }
 
-        if (pending.Length > 0) yield return new ChatResponseUpdate(ChatRole.Assistant, pending.ToString()) { ResponseId = responseId, ModelId = _modelId };
+        if (pending.Length > 0) yield return Update(pending.ToString());
         var usage = new UsageDetails { InputTokenCount = tokens.Length, OutputTokenCount = generated, TotalTokenCount = tokens.Length + generated };
-        yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(usage)]) { ResponseId = responseId, ModelId = _modelId, FinishReason = finish };
+        yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(usage)])
+        {
+            ResponseId = responseId,
+            ModelId = _modelId,
+            FinishReason = finish,
+            AdditionalProperties = new() { [GeneratedTokensProperty] = generated },
+        };
     }
 
     /// <inheritdoc />

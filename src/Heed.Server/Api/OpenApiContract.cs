@@ -57,8 +57,16 @@ internal static partial class OpenApiContract
             Fix(schema);
             return Task.CompletedTask;
         });
-        options.AddOperationTransformer((operation, context, _) =>
+        options.AddOperationTransformer(async (operation, context, cancellation) =>
         {
+            // An endpoint that answers JSON or, on request, Server-Sent Events documents both media types of its 200.
+            if (context.Description.ActionDescriptor.EndpointMetadata.OfType<AlsoEventStream>().FirstOrDefault() is { } stream
+                && operation.Responses?.TryGetValue("200", out IOpenApiResponse? ok) == true && ok is OpenApiResponse answer)
+            {
+                answer.Content ??= new Dictionary<string, OpenApiMediaType>();
+                answer.Content["text/event-stream"] = new OpenApiMediaType { Schema = await context.GetOrCreateSchemaAsync(stream.Events, null, cancellation).ConfigureAwait(false) };
+            }
+
             string path = "/" + (context.Description.RelativePath ?? "").TrimEnd('/');
             operation.Security = path == "/api/v1/health"
                 ? []
@@ -68,8 +76,6 @@ internal static partial class OpenApiContract
             {
                 if (parameter is OpenApiParameter p && p.Description is not null) p.Description = Prose(p.Description);
             }
-
-            return Task.CompletedTask;
         });
         options.AddDocumentTransformer((document, _, _) =>
         {
@@ -148,3 +154,7 @@ internal static partial class OpenApiContract
     [GeneratedRegex(@",?\s*CancellationToken \w+( = default)?")]
     private static partial Regex CancellationParameter();
 }
+
+/// <summary>Endpoint metadata: the 200 answer is also a text/event-stream of <paramref name="Events"/> (the JSON answer is declared with Produces).</summary>
+/// <param name="Events">The type of each event's data.</param>
+internal sealed record AlsoEventStream(Type Events);

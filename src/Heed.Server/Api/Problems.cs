@@ -102,7 +102,7 @@ internal static class Problems
             "System.String" => "a string",
             _ when plain.EndsWith("[][]", StringComparison.Ordinal) => "an array of arrays (one per row)",
             _ when plain.EndsWith("[]", StringComparison.Ordinal) || plain.StartsWith("System.Collections", StringComparison.Ordinal) => "an array",
-            _ when Type.GetType(plain) is { IsEnum: true } enumType => "one of " + string.Join(", ", Enum.GetNames(enumType)),
+            _ when Type.GetType(plain) is { IsEnum: true } enumType => "one of " + string.Join(", ", Mcp.ArgumentErrors.EnumNames(enumType)),
             _ => "an object",
         };
     }

@@ -32,10 +32,13 @@ public sealed record ServerDescriptor(string Name, string Version, string Descri
 /// <param name="RunExpirySeconds">How long a run is kept.</param>
 /// <param name="MaxConcurrentComputations">Computations running at once (attention, multi-head attention, explain, lookup, analyse, runs with wait, MCP calls).</param>
 /// <param name="ComputationQueueLimit">Computations waiting (429 beyond; 503 when the time limit passes while waiting).</param>
-public sealed record ServerLimitsView(long MaxBodyBytes, int MaxSequenceLength, int MaxWidth, int MaxElements, int MaxMatrices, int MaxRuns, double RequestTimeoutSeconds, int MaxConcurrentRequests, int QueueLimit, double RunExpirySeconds, int MaxConcurrentComputations, int ComputationQueueLimit)
+/// <param name="MaxEmbedTexts">Most texts in one embedding request.</param>
+/// <param name="MaxEmbedTokens">Most tokens in one embedding request, all texts together.</param>
+/// <param name="MaxGenerateTokens">Most new tokens one generation may ask for.</param>
+public sealed record ServerLimitsView(long MaxBodyBytes, int MaxSequenceLength, int MaxWidth, int MaxElements, int MaxMatrices, int MaxRuns, double RequestTimeoutSeconds, int MaxConcurrentRequests, int QueueLimit, double RunExpirySeconds, int MaxConcurrentComputations, int ComputationQueueLimit, int MaxEmbedTexts, int MaxEmbedTokens, int MaxGenerateTokens)
 {
     internal static ServerLimitsView From(ServerLimits l) =>
-        new(l.MaxBodyBytes, l.MaxSequenceLength, l.MaxWidth, l.MaxElements, l.MaxMatrices, l.MaxRuns, l.RequestTimeout.TotalSeconds, l.MaxConcurrentRequests, l.QueueLimit, l.RunExpiry.TotalSeconds, l.MaxConcurrentComputations, l.ComputationQueueLimit);
+        new(l.MaxBodyBytes, l.MaxSequenceLength, l.MaxWidth, l.MaxElements, l.MaxMatrices, l.MaxRuns, l.RequestTimeout.TotalSeconds, l.MaxConcurrentRequests, l.QueueLimit, l.RunExpiry.TotalSeconds, l.MaxConcurrentComputations, l.ComputationQueueLimit, l.MaxEmbedTexts, l.MaxEmbedTokens, l.MaxGenerateTokens);
 }
 
 /// <summary>The health answer.</summary>
@@ -81,6 +84,8 @@ internal static class RestApi
         new("multi-head attention", "POST", "/api/v1/multi-head-attention", "multi_head_attention"),
         new("explain", "POST", "/api/v1/explain", "explain"),
         new("lookup", "POST", "/api/v1/lookup", "lookup"),
+        new("embed texts with an encoder", "POST", "/api/v1/embed", "embed"),
+        new("generate text (JSON, or SSE per token)", "POST", "/api/v1/generate", "generate"),
         new("list models", "GET", "/api/v1/models", "list_models"),
         new("model config", "GET", "/api/v1/models/{id}/config", "model_config"),
         new("run a model", "POST", "/api/v1/runs", "run_model"),
@@ -149,6 +154,25 @@ internal static class RestApi
         api.MapPost("/lookup", async (LookupRequest request, LookupService service, HttpContext context) =>
                 TypedResults.Ok(await Offload(c => service.Lookup(request, c), context).ConfigureAwait(false)))
             .WithName("lookup").WithSummary("A soft key-value lookup: scores, softmax weights and the blended value").ProducesProblem(400).ProducesProblem(404).ProducesProblem(413);
+
+        api.MapPost("/embed", async (EmbedRequest request, EmbeddingService service, HttpContext context) =>
+                TypedResults.Ok(await Offload(c => service.Embed(request, c), context).ConfigureAwait(false)))
+            .WithName("embed").WithSummary("Sentence embeddings of texts from an encoder, the fields of 'heed embed': the tokens and one vector per text (pooling mean or cls), or each text's last hidden state (pooling none)").ProducesProblem(400).ProducesProblem(404).ProducesProblem(413);
+        api.MapPost("/generate", async Task<IResult> (GenerateRequest request, GenerationService service, HttpContext context) =>
+            {
+                if (!request.Stream)
+                {
+                    return TypedResults.Ok(await Offload(c => service.Generate(request, c), context).ConfigureAwait(false));
+                }
+
+                // The prompt's pass and the first token come before the answer, so a prompt that does not fit is a problem, not a
+                // broken stream; then the stream runs to its end (bounded by maxTokens) unless the client goes away, which stops it.
+                IAsyncEnumerator<GenerateEvent> events = service.StreamAsync(request, context.RequestAborted).GetAsyncEnumerator(context.RequestAborted);
+                bool first = await Offload(_ => events.MoveNextAsync().AsTask().GetAwaiter().GetResult(), context).ConfigureAwait(false);
+                return TypedResults.ServerSentEvents(Tokens(events, first));
+            })
+            .WithName("generate").WithSummary("Generates text with a decoder from a prompt or chat messages: one JSON document, or with stream: true Server-Sent Events, a 'token' event per new token and a 'done' event with the result; the client going away stops generation")
+            .Produces<GenerateResponse>(200, "application/json").WithMetadata(new AlsoEventStream(typeof(GenerateEvent))).ProducesProblem(400).ProducesProblem(404).ProducesProblem(413);
 
         api.MapGet("/models", (ModelCatalog models) => TypedResults.Ok(new ModelList(models.List())))
             .WithName("listModels").WithSummary("The models, by id (built-ins and the models folder)");
@@ -267,6 +291,17 @@ internal static class RestApi
     private static IResult Picture(Scene scene, PictureFormat format) => format == PictureFormat.Png
         ? TypedResults.File(Pictures.Png(scene), "image/png")
         : TypedResults.Text(Pictures.Svg(scene), "image/svg+xml");
+
+    private static async IAsyncEnumerable<SseItem<GenerateEvent>> Tokens(IAsyncEnumerator<GenerateEvent> events, bool any)
+    {
+        await using (events.ConfigureAwait(false))
+        {
+            for (bool more = any; more; more = await events.MoveNextAsync().ConfigureAwait(false))
+            {
+                yield return new SseItem<GenerateEvent>(events.Current, events.Current.Result is null ? "token" : "done");
+            }
+        }
+    }
 
     private static async IAsyncEnumerable<SseItem<RunEvent>> Events(IAsyncEnumerable<RunEvent> events)
     {

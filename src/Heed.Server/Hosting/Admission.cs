@@ -12,7 +12,7 @@ internal enum RequestClass
     /// <summary>Answered from memory in microseconds (health, descriptor, capabilities, models, OpenAPI, the page, run status and events, lists): never queued.</summary>
     Cheap,
 
-    /// <summary>Computes with the kernels (attention, multi-head attention, explain, lookup, analyse, runs with wait, the MCP tools that compute): one queue sized to the cores.</summary>
+    /// <summary>Computes with the kernels (attention, multi-head attention, explain, lookup, analyse, embed, generate, runs with wait, the MCP tools that compute): one queue sized to the cores.</summary>
     Computation,
 
     /// <summary>Everything else (workspace edits and ranges, pictures, reports, creating a run): the general limit.</summary>
@@ -93,6 +93,7 @@ internal sealed class Admission : IDisposable
             // so listing tools, reading resources and polling runs never wait behind computations.
             return path.Equals("/api/v1/attention") || path.Equals("/api/v1/multi-head-attention")
                 || path.Equals("/api/v1/explain") || path.Equals("/api/v1/lookup") || path.Equals("/api/v1/workspace/analyse")
+                || path.Equals("/api/v1/embed") || path.Equals("/api/v1/generate")
                 ? RequestClass.Computation
                 : RequestClass.Request;
         }

@@ -1,6 +1,8 @@
 using System.Globalization;
+using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using System.Text.RegularExpressions;
 
@@ -36,13 +38,18 @@ internal static partial class ArgumentErrors
         return $"{name}: {Show(got)}; expected {Expected(at, got)}";
     }
 
+    /// <summary>An enum's values as JSON writes them: each member's [JsonStringEnumMemberName], else its name.</summary>
+    public static IEnumerable<string> EnumNames(Type type) =>
+        (Nullable.GetUnderlyingType(type) ?? type).GetFields(BindingFlags.Public | BindingFlags.Static)
+            .Select(f => f.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()?.Name ?? f.Name);
+
     /// <summary>What a value of <paramref name="type"/> looks like in JSON, in words ("an integer", "one of Svg or Png").</summary>
     public static string Expected(Type type, JsonNode? got = null)
     {
         type = Nullable.GetUnderlyingType(type) ?? type;
         if (type.IsEnum)
         {
-            return "one of " + JoinOr(Enum.GetNames(type));
+            return "one of " + JoinOr(EnumNames(type));
         }
 
         if (type == typeof(int) || type == typeof(long) || type == typeof(short) || type == typeof(byte))
@@ -87,7 +94,7 @@ internal static partial class ArgumentErrors
         type = Nullable.GetUnderlyingType(type) ?? type;
         if (type.IsEnum)
         {
-            return "names (" + JoinOr(Enum.GetNames(type)) + ")";
+            return "names (" + JoinOr(EnumNames(type)) + ")";
         }
 
         string one = Expected(type);

@@ -51,10 +51,14 @@ public sealed class HeedTools
     private readonly ModelCatalog _models;
     private readonly RunService _runs;
     private readonly Workspace _workspace;
+    private readonly EmbeddingService _embeddings;
+    private readonly GenerationService _generation;
 
     /// <summary>Creates the tools over the services.</summary>
-    public HeedTools(AttentionService attention, MultiHeadAttentionService multiHead, ExplainService explain, LookupService lookup, ModelCatalog models, RunService runs, Workspace workspace)
+    public HeedTools(AttentionService attention, MultiHeadAttentionService multiHead, ExplainService explain, LookupService lookup, ModelCatalog models, RunService runs, Workspace workspace, EmbeddingService embeddings, GenerationService generation)
     {
+        _embeddings = embeddings;
+        _generation = generation;
         _attention = attention;
         _multiHead = multiHead;
         _explain = explain;
@@ -103,9 +107,42 @@ public sealed class HeedTools
     [Description("What 'heed lookup' does: matches a query word against key words by the dot product of their vectors, turns the scores into softmax weights and blends the values; every field has a default, and every field left out takes the seed's kv_lookup(\"fruit\", [\"apple\", \"banana\", \"chair\"], [10, 5, 2]).")]
     public LookupResponse Lookup(LookupRequest request, CancellationToken cancellation = default) => _lookup.Lookup(request, cancellation);
 
+    /// <summary>Sentence embeddings from an encoder.</summary>
+    [Computes]
+    [McpServerTool(Name = "embed", Title = "Embed texts with an encoder", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
+    [Description("What 'heed embed' does: sentence embeddings of texts from a BERT-family encoder in the models folder (list_models, kind encoder; e.g. all-MiniLM-L6-v2): the tokens each text became and one vector per text (pooling mean or cls, scaled to length 1 unless normalize is false), or each text's last hidden state with pooling none. model and texts are required; pooling and normalize default to the model's sentence-transformers config. Cosine similarity of two normalized embeddings is their dot product.")]
+    public EmbedResponse Embed(EmbedRequest request, CancellationToken cancellation = default) => _embeddings.Embed(request, cancellation);
+
+    /// <summary>Generates text, with a progress notification per token.</summary>
+    [Computes]
+    [McpServerTool(Name = "generate", Title = "Generate text with a model", ReadOnly = true, Idempotent = false, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
+    [Description("Generates text with a decoder in the models folder (list_models, kind decoder: llama2.c, GGUF llama, GPT-2): continues a prompt as written, or answers messages written in the model's chat format; greedy by default (temperature 0), or sampled with temperature, topP, topK and seed; stops at the end of text, a stop sequence, or maxTokens. Sends a progress notification per new token (progress = tokens so far, total = maxTokens, message = the new text) when the call has a progress token; cancelling the call stops generation at once. Returns the text, the token counts and why it stopped.")]
+    public async Task<GenerateResponse> Generate(RequestContext<CallToolRequestParams> context, GenerationRequest request, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ProgressToken? token = context.Params?.ProgressToken;
+        int total = _generation.MaxTokens(request);
+        int sent = 0;
+        GenerateResponse? result = null;
+        await foreach (GenerateEvent e in _generation.StreamAsync(request, cancellation).ConfigureAwait(false))
+        {
+            result = e.Result ?? result;
+
+            // Progress must increase with every notification: text held back to the end comes with the last token's count, unsent.
+            if (token is ProgressToken t && e.Result is null && e.Tokens > sent)
+            {
+                sent = e.Tokens;
+                var value = new ProgressNotificationValue { Progress = e.Tokens, Total = total, Message = e.Text };
+                await context.Server.SendNotificationAsync(NotificationMethods.ProgressNotification, new ProgressNotificationParams { ProgressToken = t, Progress = value }, cancellationToken: cancellation).ConfigureAwait(false);
+            }
+        }
+
+        return result!;
+    }
+
     /// <summary>Lists models.</summary>
     [McpServerTool(Name = "list_models", Title = "List models", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
-    [Description("The models this server can see, by id: built-ins and the configured models folder, with their format and whether they can be run.")]
+    [Description("The models this server can see, by id: built-ins and the configured models folder, with their format, their kind (toy, decoder: generate; encoder: embed) and whether they can be run.")]
     public ModelList ListModels() => new(_models.List());
 
     /// <summary>A model's configuration.</summary>

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Heed.Explain;
 using Heed.Models;
+using Heed.Models.Bert;
 using Heed.Models.Generation;
 using Heed.Models.Gpt2;
 using Heed.Models.Llama;
@@ -10,19 +11,21 @@ namespace Heed.Server.Services;
 
 /// <summary>One model the server knows, by id.</summary>
 /// <param name="Id">The id clients use: a built-in name or the name of an entry directly inside the models folder.</param>
-/// <param name="Format">heed-toy, llama2c, gpt2-safetensors, or unknown.</param>
+/// <param name="Format">heed-toy, llama2c, gguf, gpt2-safetensors, bert-safetensors, bert-onnx, or unknown.</param>
+/// <param name="Kind">toy (attention heads over word vectors), decoder (generates text: POST /api/v1/generate), encoder (embeds text: POST /api/v1/embed), or unknown.</param>
 /// <param name="Runnable">Whether <c>POST /api/v1/runs</c> can run it in this build.</param>
 /// <param name="BuiltIn">Whether it ships with the server rather than living in the models folder.</param>
 /// <param name="Bytes">Its size on disk (0 for built-ins).</param>
 /// <param name="Description">One line about it.</param>
-public sealed record ModelInfo(string Id, string Format, bool Runnable, bool BuiltIn, long Bytes, string Description);
+public sealed record ModelInfo(string Id, string Format, string Kind, bool Runnable, bool BuiltIn, long Bytes, string Description);
 
 /// <summary>A transformer checkpoint loaded with its tokenizer.</summary>
 /// <param name="Id">The model id.</param>
-/// <param name="Format">llama2c or gpt2-safetensors.</param>
+/// <param name="Format">llama2c, gguf or gpt2-safetensors.</param>
 /// <param name="Model">The model.</param>
 /// <param name="Tokenizer">Its tokenizer.</param>
-public sealed record LoadedModel(string Id, string Format, ICausalLanguageModel Model, ITokenizer Tokenizer);
+/// <param name="ChatTemplate">The chat template the file carries (a GGUF's tokenizer.chat_template), or null.</param>
+public sealed record LoadedModel(string Id, string Format, ICausalLanguageModel Model, ITokenizer Tokenizer, string? ChatTemplate = null);
 
 /// <summary>
 /// The models a server may use: built-ins and the entries of one configured folder, addressed by id only.
@@ -93,24 +96,29 @@ public sealed partial class ModelCatalog
             case "llama2c":
                 {
                     string file = entry is FileInfo f ? f.FullName : CheckedFile(entry.FullName, FindCheckpoint((DirectoryInfo)entry)!.Name);
-                    LlamaConfig header = ReadNamed(id, file, LlamaCheckpoint.ReadConfig);
+                    return Llama(id, info.Format, ReadNamed(id, file, LlamaCheckpoint.ReadConfig));
+                }
+
+            case "gguf":
+                return Llama(id, info.Format, ReadNamed(id, entry.FullName, LlamaGguf.ReadConfig));
+            case "bert-safetensors" or "bert-onnx":
+                {
+                    BertConfig config = LoadEncoder(id).Model.Config;
                     return new ModelConfiguration
                     {
                         Id = id,
                         Format = info.Format,
-                        Architecture = "llama",
-                        Width = header.Dim,
-                        NumLayers = header.NumLayers,
-                        NumHeads = header.NumHeads,
-                        NumKvHeads = header.KvNumHeads,
-                        HeadSize = header.HeadSize,
-                        FeedForwardWidth = header.HiddenDim,
-                        VocabularySize = header.VocabSize,
-                        ContextLength = header.SeqLen,
-                        NormEpsilon = header.NormEpsilon,
-                        RopeTheta = header.RopeTheta,
-                        Activation = "swiglu",
-                        TiedEmbeddings = header.SharedClassifier,
+                        Architecture = "bert",
+                        Width = config.Width,
+                        NumLayers = config.NumLayers,
+                        NumHeads = config.NumHeads,
+                        NumKvHeads = config.NumHeads,
+                        HeadSize = config.HeadSize,
+                        FeedForwardWidth = config.InnerWidth,
+                        VocabularySize = config.VocabSize,
+                        ContextLength = config.MaxPositions,
+                        NormEpsilon = config.LayerNormEpsilon,
+                        Activation = config.Activation,
                     };
                 }
 
@@ -146,6 +154,25 @@ public sealed partial class ModelCatalog
                 return new ModelConfiguration { Id = id, Format = info.Format };
         }
     }
+
+    private static ModelConfiguration Llama(string id, string format, LlamaConfig header) => new()
+    {
+        Id = id,
+        Format = format,
+        Architecture = "llama",
+        Width = header.Dim,
+        NumLayers = header.NumLayers,
+        NumHeads = header.NumHeads,
+        NumKvHeads = header.KvNumHeads,
+        HeadSize = header.HeadSize,
+        FeedForwardWidth = header.HiddenDim,
+        VocabularySize = header.VocabSize,
+        ContextLength = header.SeqLen,
+        NormEpsilon = header.NormEpsilon,
+        RopeTheta = header.RopeTheta,
+        Activation = "swiglu",
+        TiedEmbeddings = header.SharedClassifier,
+    };
 
     // Readers name the file by its full path; clients know the model by id, and the file by its name.
     private static T ReadNamed<T>(string id, string file, Func<string, T> read)
@@ -194,7 +221,7 @@ public sealed partial class ModelCatalog
             case "llama2c" when folder is not null && FindCheckpoint(folder) is FileInfo checkpoint && FindTokenizer(folder) is FileInfo tokenizer:
                 {
                     string model = CheckedFile(folder.FullName, checkpoint.Name), vocabulary = CheckedFile(folder.FullName, tokenizer.Name);
-                    return Cache.GetOrLoad(id, [model, vocabulary], () => Loading(id, folder, () =>
+                    return Cache.GetOrLoad(id, [model, vocabulary], () => Loading(id, folder.FullName, () =>
                     {
                         ICausalLanguageModel checkpointModel = ModelFiles.LoadModel(model);
                         LlamaTokenizer tokenizer = LlamaTokenizer.Load(vocabulary);
@@ -205,6 +232,18 @@ public sealed partial class ModelCatalog
 
             case "llama2c":
                 throw new HeedException($"model '{id}': runs of llama2.c models need a folder holding the checkpoint (*.bin) and its tokenizer (tok*.bin)");
+            case "gguf":
+                {
+                    string file = entry.FullName;
+                    return Cache.GetOrLoad(id, [file], () => Loading(id, file, () =>
+                    {
+                        ICausalLanguageModel model = ModelFiles.LoadModel(file);
+                        ITokenizer tokenizer = ModelFiles.LoadTokenizer(file);
+                        ModelAttentionRun.CheckTokenizer(model, tokenizer);
+                        return new LoadedModel(id, info.Format, model, tokenizer, GgufFile.Load(file)["tokenizer.chat_template"] as string);
+                    }));
+                }
+
             case "gpt2-safetensors":
                 {
                     string[] files = Gpt2Files.Select(name => CheckedFile(folder!.FullName, name)).ToArray();
@@ -214,7 +253,7 @@ public sealed partial class ModelCatalog
                         throw new HeedException($"model '{id}': runs of GPT-2 folders need {string.Join(", ", Gpt2Files)}; {Path.GetFileName(missing)} is missing");
                     }
 
-                    return Cache.GetOrLoad(id, files, () => Loading(id, folder!, () =>
+                    return Cache.GetOrLoad(id, files, () => Loading(id, folder!.FullName, () =>
                     {
                         Gpt2Model model = Gpt2Model.Load(folder!.FullName);
                         Gpt2Tokenizer tokenizer = Gpt2Tokenizer.Load(files[2], files[3]);
@@ -224,14 +263,42 @@ public sealed partial class ModelCatalog
                 }
 
             default:
-                throw new HeedException($"model '{id}': format {info.Format} is not a transformer checkpoint (llama2c, gpt2-safetensors)");
+                throw new HeedException($"model '{id}': format {info.Format} is not a {(info.Kind == "encoder" ? "decoder: an encoder embeds text (POST /api/v1/embed, the tool embed) and does not generate" : "transformer checkpoint (llama2c, gguf, gpt2-safetensors)")}");
         }
     }
+
+    /// <summary>
+    /// Loads a BERT-family encoder with its tokenizer and pooling, once per id and file version: a Hugging Face folder
+    /// (config.json, model.safetensors, vocab.txt, with sentence-transformers' pooling files when present) or an ONNX export
+    /// (model.onnx and vocab.txt).
+    /// </summary>
+    /// <exception cref="HeedException">The id is refused, the model is not an encoder, or a file is malformed.</exception>
+    public SentenceEncoder LoadEncoder(string id)
+    {
+        if (id == SeedModelId)
+        {
+            throw new HeedException($"model '{id}': a toy model of attention heads over word vectors, not an encoder");
+        }
+
+        FileSystemInfo entry = Resolve(id);
+        ModelInfo info = Describe(entry);
+        if (info.Kind != "encoder")
+        {
+            throw new HeedException($"model '{id}': format {info.Format} is not an encoder (a folder with config.json, model.safetensors and vocab.txt, or model.onnx and vocab.txt){(info.Kind == "decoder" ? "; it generates text (POST /api/v1/generate, the tool generate)" : "")}");
+        }
+
+        var folder = (DirectoryInfo)entry;
+        string[] files = EncoderFiles.Select(name => CheckedFile(folder.FullName, name)).ToArray();
+        return Cache.GetOrLoad(id, files, () => Loading(id, folder.FullName, () => SentenceEncoder.Load(folder.FullName)));
+    }
+
+    // What an encoder's loader may read: a change to any of them loads it again.
+    private static readonly string[] EncoderFiles = ["config.json", "model.safetensors", "model.safetensors.index.json", "model.onnx", "vocab.txt", "tokenizer_config.json", "modules.json", "sentence_bert_config.json"];
 
     private static readonly string[] Gpt2Files = ["config.json", "model.safetensors", "vocab.json", "merges.txt"];
 
     // Loader messages name files by full path; clients know the model by id only.
-    private static LoadedModel Loading(string id, DirectoryInfo folder, Func<LoadedModel> load)
+    private static T Loading<T>(string id, string path, Func<T> load)
     {
         try
         {
@@ -239,7 +306,7 @@ public sealed partial class ModelCatalog
         }
         catch (HeedException ex)
         {
-            throw new HeedException($"model '{id}': {ex.Message.Replace(folder.FullName + Path.DirectorySeparatorChar, "", StringComparison.Ordinal).Replace(folder.FullName, id, StringComparison.Ordinal)}", ex);
+            throw new HeedException($"model '{id}': {ex.Message.Replace(path + Path.DirectorySeparatorChar, "", StringComparison.Ordinal).Replace(path, id, StringComparison.Ordinal)}", ex);
         }
     }
 
@@ -280,7 +347,7 @@ public sealed partial class ModelCatalog
     }
 
     private static ModelInfo SeedInfo() =>
-        new(SeedModelId, "heed-toy", true, true, 0, "Seed 000's worked example: 2-d embeddings, one layer, one head, unscaled (unknown words get a fixed vector from a hash)");
+        new(SeedModelId, "heed-toy", "toy", true, true, 0, "Seed 000's worked example: 2-d embeddings, one layer, one head, unscaled (unknown words get a fixed vector from a hash)");
 
     private static ModelInfo Describe(FileSystemInfo entry)
     {
@@ -288,23 +355,36 @@ public sealed partial class ModelCatalog
         {
             if (file.Name.EndsWith(".heed-toy.json", StringComparison.Ordinal))
             {
-                return new ModelInfo(file.Name, "heed-toy", true, false, file.Length, "A small attention-only model in JSON (embeddings and per-head W_Q, W_K, W_V)");
+                return new ModelInfo(file.Name, "heed-toy", "toy", true, false, file.Length, "A small attention-only model in JSON (embeddings and per-head W_Q, W_K, W_V)");
             }
 
             if (file.Name.EndsWith(".bin", StringComparison.Ordinal))
             {
-                return new ModelInfo(file.Name, "llama2c", false, false, file.Length, "A llama2.c checkpoint without its tokenizer (put it in a folder with its tok*.bin to run it)");
+                return new ModelInfo(file.Name, "llama2c", "decoder", false, false, file.Length, "A llama2.c checkpoint without its tokenizer (put it in a folder with its tok*.bin to run it)");
             }
 
-            return new ModelInfo(file.Name, "unknown", false, false, file.Length, "Not a format Heed recognises");
+            if (file.Name.EndsWith(".gguf", StringComparison.Ordinal))
+            {
+                return new ModelInfo(file.Name, "gguf", "decoder", true, false, file.Length, "A GGUF model file with its tokenizer (Heed runs the llama architecture)");
+            }
+
+            return new ModelInfo(file.Name, "unknown", "unknown", false, false, file.Length, "Not a format Heed recognises");
         }
 
         var folder = (DirectoryInfo)entry;
         long bytes = folder.EnumerateFiles().Where(f => f.LinkTarget is null).Sum(f => f.Length);
+        if (File.Exists(Path.Combine(folder.FullName, "vocab.txt")) && new FileInfo(Path.Combine(folder.FullName, "config.json")) is { Exists: false } or { Length: <= MaxConfigBytes } && SentenceEncoder.IsEncoder(folder.FullName))
+        {
+            bool onnx = !File.Exists(Path.Combine(folder.FullName, "model.safetensors")) && !File.Exists(Path.Combine(folder.FullName, "model.safetensors.index.json"));
+            return onnx
+                ? new ModelInfo(folder.Name, "bert-onnx", "encoder", true, false, bytes, "A BERT-family encoder exported to ONNX (model.onnx, vocab.txt): embeddings, and runs of its bidirectional attention")
+                : new ModelInfo(folder.Name, "bert-safetensors", "encoder", true, false, bytes, "A Hugging Face BERT-family encoder (config.json, model.safetensors, vocab.txt): embeddings, and runs of its bidirectional attention");
+        }
+
         if (File.Exists(Path.Combine(folder.FullName, "model.safetensors")) && File.Exists(Path.Combine(folder.FullName, "config.json")))
         {
             bool tokenizer = File.Exists(Path.Combine(folder.FullName, "vocab.json")) && File.Exists(Path.Combine(folder.FullName, "merges.txt"));
-            return new ModelInfo(folder.Name, "gpt2-safetensors", tokenizer, false, bytes, tokenizer
+            return new ModelInfo(folder.Name, "gpt2-safetensors", "decoder", tokenizer, false, bytes, tokenizer
                 ? "A Hugging Face GPT-2 folder (config.json, model.safetensors) with its tokenizer (vocab.json, merges.txt)"
                 : "A Hugging Face GPT-2 folder without its tokenizer (add vocab.json and merges.txt to run it)");
         }
@@ -312,12 +392,12 @@ public sealed partial class ModelCatalog
         if (FindCheckpoint(folder) is not null)
         {
             bool tokenizer = FindTokenizer(folder) is not null;
-            return new ModelInfo(folder.Name, "llama2c", tokenizer, false, bytes, tokenizer
+            return new ModelInfo(folder.Name, "llama2c", "decoder", tokenizer, false, bytes, tokenizer
                 ? "A llama2.c checkpoint folder with its tok*.bin tokenizer"
                 : "A llama2.c checkpoint folder without a tok*.bin tokenizer (add one to run it)");
         }
 
-        return new ModelInfo(folder.Name, "unknown", false, false, bytes, "A folder without a model Heed recognises");
+        return new ModelInfo(folder.Name, "unknown", "unknown", false, false, bytes, "A folder without a model Heed recognises");
     }
 
     private static FileInfo? FindTokenizer(DirectoryInfo folder) =>

@@ -13,12 +13,12 @@ public sealed record ModelConfiguration
     [Description("The model id.")]
     public required string Id { get; init; }
 
-    /// <summary>heed-toy, llama2c, gpt2-safetensors or unknown (as in the model list).</summary>
-    [Description("The file format: heed-toy, llama2c, gpt2-safetensors or unknown (as in the model list).")]
+    /// <summary>heed-toy, llama2c, gguf, gpt2-safetensors, bert-safetensors, bert-onnx or unknown (as in the model list).</summary>
+    [Description("The file format: heed-toy, llama2c, gguf, gpt2-safetensors, bert-safetensors, bert-onnx or unknown (as in the model list).")]
     public required string Format { get; init; }
 
-    /// <summary>toy (word embeddings and attention heads only), llama or gpt2; absent for unknown formats.</summary>
-    [Description("The network: toy (word embeddings and attention heads only), llama or gpt2; absent for unknown formats.")]
+    /// <summary>toy (word embeddings and attention heads only), llama, gpt2 or bert; absent for unknown formats.</summary>
+    [Description("The network: toy (word embeddings and attention heads only), llama, gpt2 or bert (an encoder); absent for unknown formats.")]
     public string? Architecture { get; init; }
 
     /// <summary>C, the model width.</summary>
