@@ -117,6 +117,7 @@ public sealed class TrainableGpt2<T>
         Pass pass = _pass is { } existing && existing.Rows == rows && existing.Batch == batch ? existing : (_pass = new Pass(c, batch, length));
         pass.Tokens = tokens;
         pass.Weights = captureWeights ? new double[c.NumLayers][][] : null;
+        pass.Scores = captureWeights ? new double[c.NumLayers][][] : null;
         T eps = T.CreateTruncating(c.LayerNormEpsilon);
         EmbeddingLayer.Forward(tokens, this["wte.weight"].Value, this["wpe.weight"].Value, pass.Blocks[0].XIn, batch, length, width);
         for (int l = 0; l < c.NumLayers; l++)
@@ -137,7 +138,7 @@ public sealed class TrainableGpt2<T>
 
             AttentionResult result = Attention.Compute(AttentionInputs(a, batch, length), AttentionOptions());
             ((Tensor<T>)result.Output).Data.CopyTo(a.Att, 0);                                                 // (B, T, H·Dv)
-            if (pass.Weights is not null) pass.Weights[l] = Probabilities(a.Q, a.K, length);
+            if (pass.Weights is not null) (pass.Weights[l], pass.Scores![l]) = Probabilities(a.Q, a.K, length);
 
             DenseLayer.Forward(a.Att, this[h + "attn.c_proj.weight"].Value, this[h + "attn.c_proj.bias"].Value, a.XMid, rows, width, width, Threads);
             for (int i = 0; i < a.XMid.Length; i++) a.XMid[i] += a.XIn[i];
@@ -161,6 +162,9 @@ public sealed class TrainableGpt2<T>
     /// [L][H][T·T], row i = query i's weights over keys 0..T−1 (0 above the diagonal). Computed in float64 from that pass's Q and K.
     /// </summary>
     public double[][][]? AttentionWeights => _pass?.Weights;
+
+    /// <summary>The scores q·k/√D behind <see cref="AttentionWeights"/>, [L][H][T·T], −∞ above the diagonal (masked).</summary>
+    public double[][][]? AttentionScores => _pass?.Scores;
 
     /// <summary>
     /// The backward pass of the last <see cref="Forward"/>: given dlogits [B·T, V], accumulates ∂loss/∂p into every parameter's
@@ -255,15 +259,18 @@ public sealed class TrainableGpt2<T>
 
     private AttentionOptions AttentionOptions() => new() { QNumHeads = Config.NumHeads, KvNumHeads = Config.NumHeads, IsCausal = true, MaxThreads = Threads };
 
-    // softmax(q·kᵀ/√D) of the first sequence, causal: [H][T·T].
-    private double[][] Probabilities(T[] q, T[] k, int length)
+    // softmax(q·kᵀ/√D) of the first sequence, causal, and the scores: [H][T·T] each.
+    private (double[][] Weights, double[][] Scores) Probabilities(T[] q, T[] k, int length)
     {
         int heads = Config.NumHeads, d = Config.HeadSize, width = Config.Width;
         double scale = 1 / Math.Sqrt(d);
         var result = new double[heads][];
+        var scores = new double[heads][];
         for (int h = 0; h < heads; h++)
         {
             var p = new double[length * length];
+            var z = new double[length * length];
+            Array.Fill(z, double.NegativeInfinity);
             for (int i = 0; i < length; i++)
             {
                 double max = double.NegativeInfinity;
@@ -271,7 +278,7 @@ public sealed class TrainableGpt2<T>
                 {
                     double dot = 0;
                     for (int e = 0; e < d; e++) dot += double.CreateTruncating(q[(i * width) + (h * d) + e]) * double.CreateTruncating(k[(j * width) + (h * d) + e]);
-                    p[(i * length) + j] = dot * scale;
+                    p[(i * length) + j] = z[(i * length) + j] = dot * scale;
                     max = Math.Max(max, dot * scale);
                 }
 
@@ -281,9 +288,10 @@ public sealed class TrainableGpt2<T>
             }
 
             result[h] = p;
+            scores[h] = z;
         }
 
-        return result;
+        return (result, scores);
     }
 
     // Activations of one block for one batch shape; N = B·T rows.
@@ -331,6 +339,8 @@ public sealed class TrainableGpt2<T>
         public int[] Tokens { get; set; } = [];
 
         public double[][][]? Weights { get; set; }
+
+        public double[][][]? Scores { get; set; }
 
         public BlockActivations[] Blocks { get; } = [.. Enumerable.Range(0, c.NumLayers).Select(_ => new BlockActivations(batch * length, c.Width, c.InnerWidth))];
 

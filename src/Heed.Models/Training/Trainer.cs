@@ -10,7 +10,7 @@ namespace Heed.Models.Training;
 /// <summary>The settings of a training run (<c>heed train</c>'s flags).</summary>
 public sealed record TrainingOptions
 {
-    /// <summary>The task: <c>seed</c>, <c>induction</c> or <c>chars</c>.</summary>
+    /// <summary>The task: <c>seed</c>, <c>induction</c>, <c>induction-shifted</c> or <c>chars</c>.</summary>
     public string Task { get; init; } = "induction";
 
     /// <summary>For <c>chars</c>: the text file.</summary>
@@ -23,7 +23,7 @@ public sealed record TrainingOptions
     public int BatchSize { get; init; } = 16;
 
     /// <summary>AdamW's learning rate.</summary>
-    public double LearningRate { get; init; } = 3e-3;
+    public double LearningRate { get; init; } = 1e-2;
 
     /// <summary>AdamW's decoupled weight decay λ (matrices and embeddings only).</summary>
     public double WeightDecay { get; init; } = 0.01;
@@ -35,19 +35,19 @@ public sealed record TrainingOptions
     public int Layers { get; init; } = 2;
 
     /// <summary>H, heads per block.</summary>
-    public int Heads { get; init; } = 4;
+    public int Heads { get; init; } = 2;
 
     /// <summary>C, the model width (a multiple of H).</summary>
     public int Width { get; init; } = 32;
 
     /// <summary>T, the sequence length trained on (and the model's n_positions).</summary>
-    public int Context { get; init; } = 32;
+    public int Context { get; init; } = 16;
 
     /// <summary>The seed of the weights and of the data.</summary>
     public ulong Seed { get; init; } = 1;
 
-    /// <summary>For <c>induction</c>: V, the number of symbols.</summary>
-    public int VocabSize { get; init; } = 24;
+    /// <summary>For the induction tasks: V, the number of symbols.</summary>
+    public int VocabSize { get; init; } = 16;
 
     /// <summary>Threads for the matrix products and attention; the losses do not depend on it.</summary>
     public int Threads { get; init; } = 1;
@@ -61,7 +61,7 @@ public sealed record TrainingOptions
             if (!ok) throw new HeedException(message);
         }
 
-        Require(Task is "seed" or "induction" or "chars", $"--task {Task}: expected seed, induction or chars");
+        Require(Task is "seed" or "induction" or "induction-shifted" or "chars", $"--task {Task}: expected seed, induction, induction-shifted or chars");
         Require(Steps >= 1, $"--steps {Steps}: expected at least 1");
         Require(BatchSize >= 1, $"--batch-size {BatchSize}: expected at least 1");
         Require(LearningRate > 0 && double.IsFinite(LearningRate), $"--lr {LearningRate.ToString(CultureInfo.InvariantCulture)}: expected a positive number");
@@ -238,7 +238,7 @@ public sealed class Trainer
         (int[] tokens, string[] labels) = Task.Probe(Options.Context);
         float[] logits = Model.Forward(tokens, 1, tokens.Length, captureWeights: true);
         double[][][] weights = Model.AttentionWeights!;
-        return new TrainingProbe(tokens, labels, weights, logits, Task.AttentionScore(weights, tokens.Length));
+        return new TrainingProbe(tokens, labels, weights, Model.AttentionScores!, logits, Task.AttentionScore(weights, tokens.Length));
     }
 
     /// <summary>
@@ -330,6 +330,7 @@ public sealed class Trainer
 /// <param name="Tokens">The T token ids.</param>
 /// <param name="Labels">Their byte-level spellings.</param>
 /// <param name="Weights">[L][H][T·T] probabilities, row = query.</param>
+/// <param name="Scores">[L][H][T·T] scores q·k/√D, −∞ where masked.</param>
 /// <param name="Logits">[T, V] logits.</param>
 /// <param name="Score">The task's score with its best layer and head, or null.</param>
-public sealed record TrainingProbe(int[] Tokens, string[] Labels, double[][][] Weights, float[] Logits, (double Score, int Layer, int Head)? Score);
+public sealed record TrainingProbe(int[] Tokens, string[] Labels, double[][][] Weights, double[][][] Scores, float[] Logits, (double Score, int Layer, int Head)? Score);

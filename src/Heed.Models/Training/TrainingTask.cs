@@ -34,14 +34,15 @@ public abstract class TrainingTask
     /// <summary>What the score means, in a few words.</summary>
     public virtual string ScoreName => "";
 
-    /// <summary>The task of a name: <c>seed</c>, <c>induction</c> (V symbols), or <c>chars</c> (the UTF-8 bytes of <paramref name="text"/>).</summary>
+    /// <summary>The task of a name: <c>seed</c>, <c>induction</c> or <c>induction-shifted</c> (V symbols), or <c>chars</c> (the UTF-8 bytes of <paramref name="text"/>).</summary>
     /// <exception cref="HeedException">The name is unknown, or chars has no text.</exception>
     public static TrainingTask Create(string name, int vocabSize, byte[]? text) => name switch
     {
         "seed" => new SeedSentencesTask(),
         "induction" => new InductionTask(vocabSize),
+        "induction-shifted" => new InductionTask(vocabSize, shifted: true),
         "chars" => new CharactersTask(text ?? throw new HeedException("task chars needs a text (--text FILE)")),
-        _ => throw new HeedException($"task {name}: expected seed, induction or chars"),
+        _ => throw new HeedException($"task {name}: expected seed, induction, induction-shifted or chars"),
     };
 
     internal static (double Score, int Layer, int Head)? Best(double[][][] weights, Func<double[], double> score)
@@ -61,10 +62,14 @@ public abstract class TrainingTask
 }
 
 /// <summary>
-/// The induction task: each sequence is T/2 random symbols (no symbol twice while the V symbols last) followed by the same
-/// symbols again. Only predictions inside the repeat are counted: the k-th repeated symbol is predictable only by finding its
-/// earlier occurrence and copying the symbol after it, which takes an induction head (Olsson et al. 2022) — a previous-token
-/// head in one layer and a head that matches on it in the next. Symbols are the letters a–z, A–Z.
+/// The induction task: each sequence is a pattern of m random symbols (no symbol twice while the V symbols last) followed at
+/// once by the same m symbols again. Only predictions inside the repeat are counted: the next repeated symbol is predictable
+/// only by copying from the first occurrence. With <see cref="Shifted"/> false (task <c>induction</c>) the pattern is the first
+/// half, m = T/2, as in the classic copy task; then a head that attends a fixed T/2 − 1 positions back solves it from the
+/// positions alone, so the head that forms may be positional. With <see cref="Shifted"/> true (task <c>induction-shifted</c>)
+/// m is drawn from T/4..T/2 and the pattern starts at a random position with random symbols around it, so no fixed offset works
+/// and only an induction head (Olsson et al. 2022: a previous-token head in one layer and a head in a later layer whose query
+/// matches the key that head wrote) predicts the repeat; it takes many more steps to form. Symbols are the letters a–z, A–Z.
 /// </summary>
 public sealed class InductionTask : TrainingTask
 {
@@ -72,14 +77,20 @@ public sealed class InductionTask : TrainingTask
 
     /// <summary>A task over <paramref name="vocabSize"/> symbols (2..52).</summary>
     /// <exception cref="HeedException">The size is out of range.</exception>
-    public InductionTask(int vocabSize)
+    /// <param name="vocabSize">V, the number of symbols (2..52).</param>
+    /// <param name="shifted">Whether the pattern's length and start vary (see the class).</param>
+    public InductionTask(int vocabSize, bool shifted = false)
     {
         if (vocabSize is < 2 or > 52) throw new HeedException($"induction vocabulary {vocabSize}: expected 2..52 symbols");
         Vocabulary = new TrainingVocabulary(Encoding.ASCII.GetBytes(Symbols[..vocabSize]));
+        Shifted = shifted;
     }
 
+    /// <summary>Whether the pattern's length and start vary from sequence to sequence.</summary>
+    public bool Shifted { get; }
+
     /// <inheritdoc />
-    public override string Name => "induction";
+    public override string Name => Shifted ? "induction-shifted" : "induction";
 
     /// <inheritdoc />
     public override TrainingVocabulary Vocabulary { get; }
@@ -87,12 +98,12 @@ public sealed class InductionTask : TrainingTask
     /// <inheritdoc />
     public override string ScoreName => "induction score (mean weight from a repeated symbol to the symbol after its first occurrence)";
 
-    /// <inheritdoc />
+    /// <summary>The probe: a pattern of T/2 symbols from position 0, then its repeat (the whole sequence, T even).</summary>
     public override (int[] Tokens, string[] Labels) Probe(int length)
     {
         int[] tokens = new int[length];
-        var targets = new int[length];
-        Sample(new TrainingRandom(0x5EED), tokens, targets, 1, length);
+        var random = new TrainingRandom(0x5EED);
+        Fill(random, tokens, length / 2, 0, length);
         return (tokens, [.. tokens.Select(t => Vocabulary.Tokens[t])]);
     }
 
@@ -102,30 +113,24 @@ public sealed class InductionTask : TrainingTask
         ArgumentNullException.ThrowIfNull(random);
         ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(targets);
-        int half = length / 2, v = Vocabulary.Count;
-        var pool = new int[v];
+        int shortest = Shifted ? Math.Max(1, length / 4) : length / 2, longest = Math.Max(shortest, length / 2);
         for (int b = 0; b < batch; b++)
         {
+            int m = shortest + random.NextInt(longest - shortest + 1);
+            int start = Shifted ? random.NextInt(length - (2 * m) + 1) : 0;
             Span<int> seq = tokens.AsSpan(b * length, length);
-            for (int i = 0; i < v; i++) pool[i] = i;
-            for (int t = 0; t < half; t++)
-            {
-                // a partial Fisher–Yates shuffle: distinct symbols while they last, then any symbol
-                int left = v - (t % v);
-                int pick = random.NextInt(left);
-                seq[t] = pool[pick];
-                (pool[pick], pool[left - 1]) = (pool[left - 1], pool[pick]);
-            }
-
-            for (int t = half; t < length; t++) seq[t] = seq[t - half];
+            Fill(random, seq, m, start, length);
             Span<int> target = targets.AsSpan(b * length, length);
-            for (int t = 0; t < length; t++) target[t] = t >= half && t + 1 < length ? seq[t + 1] : CrossEntropyLoss.Ignore;
+            for (int t = 0; t < length; t++)
+            {
+                target[t] = t >= start + m && t + 1 < start + (2 * m) ? seq[t + 1] : CrossEntropyLoss.Ignore;
+            }
         }
     }
 
     /// <summary>
-    /// The induction score of one head: the mean, over query positions i in the repeat (i ≥ T/2), of its weight on key
-    /// i − T/2 + 1, the position right after the earlier occurrence of token i.
+    /// The induction score of one head on the probe: the mean, over query positions i in the repeat (i ≥ T/2), of its weight on
+    /// key i − T/2 + 1, the position right after the earlier occurrence of token i.
     /// </summary>
     public static double Score(double[] weights, int length)
     {
@@ -139,6 +144,23 @@ public sealed class InductionTask : TrainingTask
     /// <inheritdoc />
     public override (double Score, int Layer, int Head)? AttentionScore(double[][][] weights, int length) =>
         Best(weights, w => Score(w, length));
+
+    // random symbols everywhere, then a pattern of m distinct symbols (while they last) at start, repeated at start + m
+    private void Fill(TrainingRandom random, Span<int> seq, int m, int start, int length)
+    {
+        int v = Vocabulary.Count;
+        for (int t = 0; t < length; t++) seq[t] = random.NextInt(v);
+        Span<int> pool = stackalloc int[v];
+        for (int i = 0; i < v; i++) pool[i] = i;
+        for (int t = 0; t < m; t++)
+        {
+            // a partial Fisher–Yates shuffle
+            int left = v - (t % v);
+            int pick = random.NextInt(left);
+            seq[start + t] = seq[start + m + t] = pool[pick];
+            (pool[pick], pool[left - 1]) = (pool[left - 1], pool[pick]);
+        }
+    }
 }
 
 /// <summary>
