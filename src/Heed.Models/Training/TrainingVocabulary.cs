@@ -21,7 +21,8 @@ public sealed class TrainingVocabulary
     {
         ArgumentNullException.ThrowIfNull(bytes);
         foreach (byte b in bytes) Add(ByteLevel(b).ToString());
-        foreach (string word in words ?? [])
+        string[] all = [.. words ?? []];
+        foreach (string word in all)
         {
             string mapped = string.Concat(Encoding.UTF8.GetBytes(word).Select(ByteLevel));
             foreach (char ch in mapped) Add(ch.ToString());
@@ -29,6 +30,29 @@ public sealed class TrainingVocabulary
             {
                 if (Add(mapped[..n])) _merges.Add($"{mapped[..(n - 1)]} {mapped[n - 1]}");
             }
+        }
+
+        // A word's left-to-right merges can lose to an earlier word's (" The" is cut "Ġ" + "The" once "The" exists):
+        // join what is left with merges of the lowest rank, until every word is one token.
+        for (int round = 0; round < 64 && all.Length > 0; round++)
+        {
+            Gpt2Tokenizer tokenizer = CreateTokenizer();
+            bool changed = false;
+            foreach (string word in all)
+            {
+                int[] ids = tokenizer.Encode(word, false, false);
+                if (ids.Length < 2) continue;
+                string left = _tokens[ids[0]], right = _tokens[ids[1]];
+                Add(left + right);
+                string merge = $"{left} {right}";
+                if (!_merges.Contains(merge))
+                {
+                    _merges.Add(merge);
+                    changed = true;
+                }
+            }
+
+            if (!changed) break;
         }
     }
 
