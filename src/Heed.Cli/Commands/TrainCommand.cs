@@ -1,9 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Heed.Explain;
-using Heed.Explain.Pictures;
 using Heed.Models.Training;
 
 namespace Heed.Cli.Commands;
@@ -15,9 +12,6 @@ namespace Heed.Cli.Commands;
 /// </summary>
 internal static class TrainCommand
 {
-    /// <summary>The file that marks a folder as a heed training output (so a later run may write into it again).</summary>
-    public const string Marker = "heed-training.json";
-
     public static Command Create()
     {
         var task = new Option<string>("--task") { Description = "seed (the seed's \"The cat sat on the mat.\" sentences), induction (random symbols whose second half repeats the first), induction-shifted (a repeated pattern of varying length at a varying place: only an induction head predicts it) or chars (character-level text from --text)", DefaultValueFactory = _ => "induction" };
@@ -57,7 +51,7 @@ internal static class TrainCommand
             Trainer trainer;
             if (resumePath is not null)
             {
-                trainer = Trainer.Resume(CheckpointOf(resumePath), parse.GetValue(steps), threadCount, parse.GetValue(text));
+                trainer = Trainer.Resume(TrainingOutput.CheckpointOf(resumePath), parse.GetValue(steps), threadCount, parse.GetValue(text));
             }
             else
             {
@@ -86,7 +80,7 @@ internal static class TrainCommand
             int? pictureLayer = parse.GetValue(layer), pictureHead = parse.GetValue(head);
             if (pictureLayer is int pl && (pl < 0 || pl >= trainer.Options.Layers)) throw new HeedException($"--layer {pl}: expected 0..{trainer.Options.Layers - 1}");
             if (pictureHead is int ph && (ph < 0 || ph >= trainer.Options.Heads)) throw new HeedException($"--head {ph}: expected 0..{trainer.Options.Heads - 1}");
-            if (outPath is not null) PrepareOut(outPath, resumePath is not null);
+            if (outPath is not null) TrainingOutput.Prepare(outPath, resumePath is not null);
 
             using var cancel = new CancellationTokenSource();
             void OnCancel(object? sender, ConsoleCancelEventArgs e)
@@ -105,7 +99,7 @@ internal static class TrainCommand
                     force: p.Step == p.Steps));
                 try
                 {
-                    finished = trainer.Run(progress, checkpointEvery, outPath is null ? null : tr => lastCheckpoint = WriteCheckpoint(tr, outPath, pictureLayer, pictureHead), cancel.Token);
+                    finished = trainer.Run(progress, checkpointEvery, outPath is null ? null : tr => lastCheckpoint = TrainingOutput.WriteCheckpoint(tr, outPath, pictureLayer, pictureHead), cancel.Token);
                 }
                 finally
                 {
@@ -113,7 +107,7 @@ internal static class TrainCommand
                 }
             }
 
-            if (!finished && outPath is not null && trainer.Step > 0) lastCheckpoint = WriteCheckpoint(trainer, outPath, pictureLayer, pictureHead);
+            if (!finished && outPath is not null && trainer.Step > 0) lastCheckpoint = TrainingOutput.WriteCheckpoint(trainer, outPath, pictureLayer, pictureHead);
             TrainingProbe probe = trainer.Probe();
             string score = probe.Score is { } s ? string.Create(CultureInfo.InvariantCulture, $"; {trainer.Task.ScoreName}: {s.Score:F3} (layer {s.Layer}, head {s.Head})") : "";
             string loss = trainer.Losses.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $"loss {trainer.Losses[^1]:F4}") : "no steps taken";
@@ -130,94 +124,6 @@ internal static class TrainCommand
             return 0;
         }));
         return command;
-    }
-
-    /// <summary>The checkpoint folder of --resume: the folder itself, or the latest checkpoint a training output names.</summary>
-    internal static string CheckpointOf(string path)
-    {
-        if (File.Exists(Path.Combine(path, Trainer.StateFile))) return path;
-        string marker = Path.Combine(path, Marker);
-        if (!File.Exists(marker)) throw new HeedException($"--resume {path}: neither a checkpoint (no {Trainer.StateFile}) nor a heed train output (no {Marker})");
-        string? latest = (string?)JsonNode.Parse(File.ReadAllText(marker))?["latest"];
-        if (latest is null) throw new HeedException($"--resume {path}: {Marker} names no checkpoint yet");
-        return Path.Combine(path, latest);
-    }
-
-    // A new or empty folder is taken; an earlier training output is taken too (a fresh run replaces its own files, a resumed
-    // run adds to them); any other non-empty folder is refused, so a user's files are never overwritten.
-    private static void PrepareOut(string path, bool resuming)
-    {
-        if (File.Exists(path)) throw new HeedException($"--out {path}: is a file; expected a folder");
-        if (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any())
-        {
-            if (!File.Exists(Path.Combine(path, Marker)))
-            {
-                throw new HeedException($"--out {path}: the folder is not empty and is not a heed train output; choose a new or empty folder");
-            }
-
-            if (!resuming)
-            {
-                foreach (string folder in (string[])["checkpoints", "attention"])
-                {
-                    if (Directory.Exists(Path.Combine(path, folder))) Directory.Delete(Path.Combine(path, folder), recursive: true);
-                }
-            }
-        }
-
-        Directory.CreateDirectory(path);
-    }
-
-    /// <summary>
-    /// Writes checkpoints/step-NNNNNN (whole, through a temporary folder), attention/step-NNNNNN-*.svg/png for the probe, the loss
-    /// curve and the marker file; returns the checkpoint folder.
-    /// </summary>
-    private static string WriteCheckpoint(Trainer trainer, string outPath, int? layer, int? head)
-    {
-        string name = string.Create(CultureInfo.InvariantCulture, $"step-{trainer.Step:D6}");
-        string checkpoints = Path.Combine(outPath, "checkpoints"), attention = Path.Combine(outPath, "attention");
-        Directory.CreateDirectory(checkpoints);
-        Directory.CreateDirectory(attention);
-        string final = Path.Combine(checkpoints, name);
-        string temporary = Path.Combine(checkpoints, "." + name + ".partial");
-        if (Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true);
-        trainer.SaveCheckpoint(temporary);
-        if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
-        Directory.Move(temporary, final);
-
-        TrainingProbe probe = trainer.Probe();
-        var set = new AttentionSet(probe.Labels, probe.Labels, probe.Weights, probe.Scores) { Source = name };
-        int l = layer ?? probe.Score?.Layer ?? trainer.Options.Layers - 1;
-        int h = head ?? (layer is null ? probe.Score?.Head : null) ?? 0;
-        string title = $"{trainer.Task.Name}, step {trainer.Step}: layer {l}, head {h}";
-        string[] notes = probe.Score is { } s
-            ? [string.Create(CultureInfo.InvariantCulture, $"{trainer.Task.ScoreName}: best {s.Score:F3} at layer {s.Layer}, head {s.Head}; this head {ScoreOf(trainer, probe, l, h):F3}")]
-            : [];
-        Write(Path.Combine(attention, string.Create(CultureInfo.InvariantCulture, $"{name}-layer{l}-head{h}")), AttentionPictures.Heatmap(set, l, h, title, notes));
-        Write(Path.Combine(attention, $"{name}-model-view"), AttentionPictures.ModelView(set));
-        TrainingOptions o = trainer.Options;
-        Write(Path.Combine(outPath, "loss"), TrainingPictures.LossCurve(trainer.Losses, string.Create(CultureInfo.InvariantCulture, $"heed train --task {o.Task}: {o.Layers} layers, {o.Heads} heads, width {o.Width}, context {o.Context}, seed {o.Seed}")));
-
-        var marker = new JsonObject
-        {
-            ["format"] = "heed-training",
-            ["task"] = o.Task,
-            ["step"] = trainer.Step,
-            ["latest"] = Path.Combine("checkpoints", name).Replace('\\', '/'),
-        };
-        File.WriteAllText(Path.Combine(outPath, Marker), marker.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        return final;
-    }
-
-    private static double ScoreOf(Trainer trainer, TrainingProbe probe, int layer, int head)
-    {
-        double[][][] only = [[probe.Weights[layer][head]]];
-        return trainer.Task.AttentionScore(only, probe.Tokens.Length)?.Score ?? double.NaN;
-    }
-
-    private static void Write(string pathWithoutExtension, Scene scene)
-    {
-        File.WriteAllText(pathWithoutExtension + ".svg", SvgWriter.Write(scene));
-        File.WriteAllBytes(pathWithoutExtension + ".png", PngRenderer.Render(scene));
     }
 
     // Progress<T> posts to the thread pool; the trainer's progress is reported on its own thread, in order.

@@ -161,12 +161,18 @@ public sealed class Trainer
         if (!File.Exists(statePath)) throw new HeedException($"--resume {folder}: not a training checkpoint (no {StateFile})");
         JsonNode state;
         TrainingOptions options;
+        int step;
+        ulong randomState;
+        List<float> losses;
         try
         {
             state = JsonNode.Parse(File.ReadAllBytes(statePath)) ?? throw new JsonException("empty");
             options = state["options"].Deserialize<TrainingOptions>() ?? throw new JsonException("no options");
+            step = (int?)state["step"] ?? throw new JsonException("no step");
+            randomState = ulong.Parse((string?)state["random"] ?? throw new JsonException("no random state"), NumberStyles.None, CultureInfo.InvariantCulture);
+            losses = state["losses"].Deserialize<List<float>>() ?? [];
         }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException or OverflowException)
         {
             throw new HeedException($"--resume {folder}: {StateFile} is damaged: {ex.Message}", ex);
         }
@@ -176,7 +182,7 @@ public sealed class Trainer
         TrainingTask task = CreateTask(options, (string?)state["textSha256"]);
         Gpt2Config config = Gpt2Config.Load(Path.Combine(folder, "config.json"));
         TrainableGpt2<float> model = TrainableGpt2.FromTensors<float>(config, Safetensors.Read(Path.Combine(folder, "model.safetensors")), folder);
-        var optimizer = new AdamW<float>(model.Parameters) { StepCount = (int)state["step"]! };
+        var optimizer = new AdamW<float>(model.Parameters) { StepCount = step };
         IReadOnlyDictionary<string, Tensor> moments = Safetensors.Read(Path.Combine(folder, OptimizerFile));
         for (int n = 0; n < model.Parameters.Count; n++)
         {
@@ -191,9 +197,7 @@ public sealed class Trainer
             vf.Data.CopyTo(optimizer.ExpAvgSq[n], 0);
         }
 
-        var random = new TrainingRandom(ulong.Parse((string)state["random"]!, NumberStyles.None, CultureInfo.InvariantCulture));
-        List<float> losses = state["losses"].Deserialize<List<float>>() ?? [];
-        return new Trainer(options, task, model, optimizer, random, losses);
+        return new Trainer(options, task, model, optimizer, new TrainingRandom(randomState), losses);
     }
 
     /// <summary>
