@@ -1,5 +1,7 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Heed.Models.Blocks;
 
 namespace Heed.Models.Training;
 
@@ -33,15 +35,32 @@ public static class DenseLayer
         Check(x.Length, rows * inFeatures, "x");
         Check(weight.Length, outFeatures * inFeatures, "W");
         Check(y.Length, rows * outFeatures, "y");
-        T[] xs = x, ws = weight, bs = bias ?? [], ys = y;
+        // Wᵀ [in, out]: each output row becomes a sum of contiguous rows scaled by x, vector FMAs with no horizontal sums.
+        var wt = new T[inFeatures * outFeatures];
+        for (int o = 0; o < outFeatures; o++)
+        {
+            for (int i = 0; i < inFeatures; i++) wt[(i * outFeatures) + o] = weight[(o * inFeatures) + i];
+        }
+
+        if (typeof(T) == typeof(float))
+        {
+            // float32: the packed, register-blocked product the inference models use (Blocks.Gemm); threads take whole
+            // 64-column strips, so every element is still one fixed-order sum.
+            Gemm.Multiply(AsFloat(x), new PackedMatrix(AsFloat(wt), inFeatures, outFeatures), bias is null ? default : AsFloat(bias), AsFloat(y), rows, threads: threads);
+            return;
+        }
+
+        T[] xs = x, bs = bias ?? [], ys = y;
         For(rows, (long)rows * inFeatures * outFeatures, threads, r =>
         {
+            // y[r, :] = b + Σ_i x[r, i] · Wᵀ[i, :]
             ReadOnlySpan<T> xr = xs.AsSpan(r * inFeatures, inFeatures);
             Span<T> yr = ys.AsSpan(r * outFeatures, outFeatures);
-            for (int o = 0; o < outFeatures; o++)
+            if (bs.Length > 0) bs.AsSpan(0, outFeatures).CopyTo(yr);
+            else yr.Clear();
+            for (int i = 0; i < inFeatures; i++)
             {
-                T sum = Dot(xr, ws.AsSpan(o * inFeatures, inFeatures));
-                yr[o] = bs.Length > 0 ? sum + bs[o] : sum;
+                if (xr[i] != T.Zero) Axpy(xr[i], wt.AsSpan(i * outFeatures, outFeatures), yr);
             }
         });
     }
@@ -69,6 +88,20 @@ public static class DenseLayer
             for (int o = 0; o < outFeatures; o++) dyT[(o * rows) + r] = dy[(r * outFeatures) + o];
         }
 
+        if (typeof(T) == typeof(float))
+        {
+            // dW += dyᵀ·x and dx += dy·W on the packed product (see Forward)
+            Gemm.Multiply(AsFloat(dyT), new PackedMatrix(AsFloat(x), rows, inFeatures), default, AsFloat(dWeight), outFeatures, accumulate: true, threads: threads);
+            if (dx is not null)
+            {
+                Check(dx.Length, rows * inFeatures, "dx");
+                Gemm.Multiply(AsFloat(dy), new PackedMatrix(AsFloat(weight), outFeatures, inFeatures), default, AsFloat(dx), rows, accumulate: true, threads: threads);
+            }
+
+            BiasGradient(dyT, dBias, rows, outFeatures);
+            return;
+        }
+
         T[] xs = x, dws = dWeight;
         For(outFeatures, work, threads, o =>
         {
@@ -81,17 +114,7 @@ public static class DenseLayer
             }
         });
 
-        if (dBias is not null)
-        {
-            Check(dBias.Length, outFeatures, "db");
-            for (int o = 0; o < outFeatures; o++)
-            {
-                T sum = T.Zero;
-                ReadOnlySpan<T> g = dyT.AsSpan(o * rows, rows);
-                for (int r = 0; r < rows; r++) sum += g[r];
-                dBias[o] += sum;
-            }
-        }
+        BiasGradient(dyT, dBias, rows, outFeatures);
 
         if (dx is not null)
         {
@@ -109,6 +132,23 @@ public static class DenseLayer
             });
         }
     }
+
+    // db[o] += Σ_r dy[r, o], from dyᵀ [out, N]
+    private static void BiasGradient<T>(T[] dyT, T[]? dBias, int rows, int outFeatures)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (dBias is null) return;
+        Check(dBias.Length, outFeatures, "db");
+        for (int o = 0; o < outFeatures; o++)
+        {
+            T sum = T.Zero;
+            ReadOnlySpan<T> g = dyT.AsSpan(o * rows, rows);
+            for (int r = 0; r < rows; r++) sum += g[r];
+            dBias[o] += sum;
+        }
+    }
+
+    private static float[] AsFloat<T>(T[] array) => Unsafe.As<T[], float[]>(ref array);
 
     /// <summary>Σ a[i]·b[i], vectorised, in a fixed order.</summary>
     public static T Dot<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b)
