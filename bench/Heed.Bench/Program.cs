@@ -13,6 +13,14 @@ using Heed.Kernels;
 //   interleaves every contender call by call, so machine noise hits all of them alike, and prints a Markdown table.
 // dotnet run -c Release --project bench/Heed.Bench -- --backward [--threads N] [--rounds R]
 //   the attention backward beside libtorch SDPA's backward, the same way (BackwardSideBySide).
+// dotnet run -c Release --project bench/Heed.Bench -- --train [--threads N] [--rounds R]
+//   training throughput (tokens/s) of the same small GPT-2 in Heed and in libtorch, rounds alternating (TrainingSideBySide).
+if (args.Contains("--train"))
+{
+    TrainingSideBySide.Run(Option("--threads", Environment.ProcessorCount), Option("--rounds", 5));
+    return;
+}
+
 if (args.Contains("--backward"))
 {
     BackwardSideBySide.Run(Option("--threads", Environment.ProcessorCount), Option("--rounds", 5));

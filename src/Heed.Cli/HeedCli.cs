@@ -24,6 +24,7 @@ internal static partial class HeedCli
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(McpCommand.Create());
         root.Subcommands.Add(ServiceCommand.Create());
+        root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(CompletionCommand.Create());
         return root;

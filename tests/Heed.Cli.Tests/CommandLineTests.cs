@@ -46,7 +46,7 @@ public sealed class CommandLineTests : IDisposable
     [InlineData("heed: error: unknown command 'atention' for 'heed' (did you mean 'attention'?)", "atention")]
     [InlineData("heed: error: unknown command 'explian' for 'heed' (did you mean 'explain'?)", "explian")]
     [InlineData("heed: error: unknown command 'instal' for 'heed service' (did you mean 'install'?)", "service", "instal")]
-    [InlineData("heed: error: unknown command 'frobnicate' for 'heed'; the commands are attention, explain, generate, tokenize, embed, models, pull, lookup, show, serve, mcp, service, bench, completion", "frobnicate")]
+    [InlineData("heed: error: unknown command 'frobnicate' for 'heed'; the commands are attention, explain, generate, tokenize, embed, models, pull, lookup, show, serve, mcp, service, train, bench, completion", "frobnicate")]
     [InlineData("heed: error: unknown option '--treads' for 'heed generate' (did you mean '--threads'?)", "generate", "--model", "m.bin", "--treads", "2")]
     [InlineData("heed: error: unknown option '--formt' for 'heed explain' (did you mean '--format'?)", "explain", "--formt", "json")]
     [InlineData("heed: error: unknown option '--is-casual' for 'heed attention' (did you mean '--is-causal'?)", "attention", "--is-casual")]
