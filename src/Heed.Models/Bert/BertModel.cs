@@ -383,16 +383,13 @@ public sealed class BertModel
                 }
             }
 
-            // x = LayerNorm(x + Y·Woᵀ + bo)
-            x.CopyTo(a);
-            Gemm.Multiply(y, b.AttentionOutputWeight, b.AttentionOutputBias, a, total, accumulate: true, threads: threads);
+            // x = LayerNorm(x + Y·Woᵀ + bo)   (the residual added in the product's epilogue)
+            Gemm.Multiply(y, b.AttentionOutputWeight, b.AttentionOutputBias, a, total, DenseOutput.Residual, x, threads);
             Norm.Layer(a, b.AttentionNormWeight, b.AttentionNormBias, x, total, width, cfg.LayerNormEpsilon);
 
-            // x = LayerNorm(x + gelu(x·W1ᵀ + b1)·W2ᵀ + b2)
-            Gemm.Multiply(x, b.IntermediateWeight, b.IntermediateBias, h, total, threads: threads);
-            Activation.GeluErfFast(h);
-            x.CopyTo(a);
-            Gemm.Multiply(h, b.OutputWeight, b.OutputBias, a, total, accumulate: true, threads: threads);
+            // x = LayerNorm(x + gelu(x·W1ᵀ + b1)·W2ᵀ + b2)   (GELU and the residual in the epilogues)
+            Gemm.Multiply(x, b.IntermediateWeight, b.IntermediateBias, h, total, DenseOutput.Gelu, threads: threads);
+            Gemm.Multiply(h, b.OutputWeight, b.OutputBias, a, total, DenseOutput.Residual, x, threads);
             Norm.Layer(a, b.OutputNormWeight, b.OutputNormBias, x, total, width, cfg.LayerNormEpsilon);
         }
 
