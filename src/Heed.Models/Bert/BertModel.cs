@@ -150,6 +150,13 @@ public sealed class BertModel
     /// </summary>
     /// <exception cref="HeedException">A tensor is missing or has the wrong shape or type.</exception>
     public static BertModel FromTensors(BertConfig config, IReadOnlyDictionary<string, Tensor> tensors, string source = "weights")
+        => FromTensors(config, tensors, source, denseInOut: false);
+
+    /// <summary>
+    /// As the public overload; with <paramref name="denseInOut"/> the six dense weights of each layer come as [in, out] (ONNX
+    /// MatMul's layout, the one the products use) instead of nn.Linear's [out, in], and are packed without a transposed copy.
+    /// </summary>
+    internal static BertModel FromTensors(BertConfig config, IReadOnlyDictionary<string, Tensor> tensors, string source, bool denseInOut)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(tensors);
@@ -181,7 +188,9 @@ public sealed class BertModel
         }
 
         // nn.Linear [out, in] → [in, out]
-        float[] Dense(string name, int outFeatures, int inFeatures) => Transpose(Get(name, outFeatures, inFeatures), outFeatures, inFeatures);
+        float[] Dense(string name, int outFeatures, int inFeatures) => denseInOut
+            ? Get(name, inFeatures, outFeatures)
+            : Transpose(Get(name, outFeatures, inFeatures), outFeatures, inFeatures);
         PackedMatrix Packed(string name, int outFeatures, int inFeatures) => new(Dense(name, outFeatures, inFeatures), inFeatures, outFeatures);
 
         var layers = new BertLayer[config.NumLayers];
