@@ -327,10 +327,13 @@ public sealed class BertModel
         var v = new Tensor<float>([batch, heads, longest, d], w.V.Length == padded ? w.V : (w.V = new float[padded]));
         var output = new Tensor<float>([batch, heads, longest, d], w.O.Length == padded ? w.O : (w.O = new float[padded]));
         var lengths = new Tensor<long>([batch], [.. sequences.Select(s => (long)s.Length)]);
+        // One sentence's attention (2·H·T²·D ≈ 0.3 M multiply-adds at T ≈ 19) is over before Parallel.For has handed out its
+        // heads: below 2^22 it stays on the calling thread, as the products do below Gemm's threshold.
+        long attentionWork = 2L * batch * heads * longest * longest * d;
         var attentionOptions = new AttentionOptions
         {
             UseReference = options.UseReference,
-            MaxThreads = threads,
+            MaxThreads = attentionWork < (1L << 22) ? 1 : threads,
             Cancellation = options.Cancellation,
         };
 
