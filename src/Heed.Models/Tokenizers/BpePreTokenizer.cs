@@ -87,7 +87,7 @@ internal sealed class BpePreTokenizer
         }
 
         Add(n => new(n, false, false, @"[\p{P}\$\+<=>\^~\|]+", Gpt2, @"\p{N}+", "[0-9][0-9][0-9]"), "default");
-        Add(n => new(n, false, false, Gpt2), "gpt2", "gpt-2", "phi-2", "jina-es", "jina-de", "jina-v2-es", "jina-v2-de", "gigachat", "a.x-4.0", "mellum", "modern-bert", "exaone4", "mpt", "olmo", "jais", "trillion", "granite-docling");
+        Add(n => new(n, false, false, Gpt2), "gpt-2", "phi-2", "jina-es", "jina-de", "jina-v2-es", "jina-v2-de", "gigachat", "a.x-4.0", "mellum", "modern-bert", "exaone4", "mpt", "olmo", "jais", "trillion", "granite-docling");
         Add(n => new(n, true, true, Llama3), "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano");
         Add(n => new(n, false, false, Llama3), "dbrx", "smaug-bpe");
         Add(n => new(n, false, false, @"[\p{P}\$\+<=>\^~\|`]+", Gpt2, "[0-9][0-9][0-9]"), "falcon");

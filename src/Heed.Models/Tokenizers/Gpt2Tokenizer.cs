@@ -78,8 +78,11 @@ public sealed class Gpt2Tokenizer : ITokenizer
     /// <summary>Whether EOS ends every text (GGUF <c>tokenizer.ggml.add_eos_token</c>; false by default).</summary>
     public bool AppendsEos { get; private set; }
 
-    /// <summary>The pre-tokenizer type that splits text into words (GGUF <c>tokenizer.ggml.pre</c>; "gpt2" for GPT-2's own files).</summary>
+    /// <summary>The pre-tokenizer type that splits text into words (GGUF <c>tokenizer.ggml.pre</c>; "gpt-2" for GPT-2's own files).</summary>
     public string PreTokenizerType => _pre.Type;
+
+    /// <summary>Every <c>tokenizer.ggml.pre</c> value Heed splits as llama.cpp does (llama.cpp's aliases included), in ordinal order.</summary>
+    public static IReadOnlyList<string> PreTokenizerTypes => BpePreTokenizer.KnownTypes;
 
     /// <summary>Loads vocab.json and merges.txt (Hugging Face's GPT-2 files).</summary>
     /// <exception cref="HeedException">A file is missing or malformed.</exception>
@@ -127,7 +130,7 @@ public sealed class Gpt2Tokenizer : ITokenizer
         string[] mergeLines = [.. Encoding.UTF8.GetString(merges).Split('\n')
             .Select(line => line.TrimEnd('\r'))
             .Where(line => line.Length > 0 && !line.StartsWith("#version", StringComparison.Ordinal))];
-        return new Gpt2Tokenizer(tokens, mergeLines, BpePreTokenizer.ForType("gpt2", name), name, tokenTypes: null);
+        return new Gpt2Tokenizer(tokens, mergeLines, BpePreTokenizer.ForType("gpt-2", name), name, tokenTypes: null);
     }
 
     /// <summary>
@@ -202,7 +205,7 @@ public sealed class Gpt2Tokenizer : ITokenizer
         ArgumentNullException.ThrowIfNull(text);
         var ids = new List<int>();
         if (addBos && BosId is int bos) ids.Add(bos);
-        foreach ((string? span, int token) in Partition(text))
+        foreach ((string? span, int token) in Tokenizer.Partition(text, _userDefined, id => _tokens[id]))
         {
             if (span is null) ids.Add(token);
             else EncodeSpan(span, ids);
@@ -210,32 +213,6 @@ public sealed class Gpt2Tokenizer : ITokenizer
 
         if (addEos && EosId is int eos) ids.Add(eos);
         return [.. ids];
-    }
-
-    /// <summary>The text cut at each occurrence of a user-defined token, longest tokens first: (span, −1) or (null, id).</summary>
-    private List<(string? Span, int Token)> Partition(string text)
-    {
-        var parts = new List<(string?, int)>();
-        if (text.Length > 0) parts.Add((text, -1));
-        foreach (int id in _userDefined)
-        {
-            string token = _tokens[id];
-            for (int p = 0; p < parts.Count; p++)
-            {
-                if (parts[p].Item1 is not string span) continue;
-                int at = span.IndexOf(token, StringComparison.Ordinal);
-                if (at < 0) continue;
-                parts.RemoveAt(p);
-                var pieces = new List<(string?, int)>();
-                if (at > 0) pieces.Add((span[..at], -1));
-                pieces.Add((null, id));
-                if (at + token.Length < span.Length) pieces.Add((span[(at + token.Length)..], -1));
-                parts.InsertRange(p, pieces);
-                p += pieces.Count - 2; // look at the right remainder next
-            }
-        }
-
-        return parts;
     }
 
     private void EncodeSpan(string span, List<int> ids)

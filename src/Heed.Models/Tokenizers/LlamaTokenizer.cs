@@ -74,8 +74,17 @@ public sealed class LlamaTokenizer : ITokenizer
     /// <inheritdoc />
     public int? BosId => Bos;
 
-    /// <inheritdoc />
-    public bool PrependsBos => true;
+    /// <summary>Whether BOS starts every text: GGUF <c>tokenizer.ggml.add_bos_token</c>, true by default (llama2.c: always).</summary>
+    public bool PrependsBos { get; private init; } = true;
+
+    /// <summary>Whether EOS ends every text: GGUF <c>tokenizer.ggml.add_eos_token</c>, false by default.</summary>
+    public bool AppendsEos { get; private init; }
+
+    /// <summary>Whether a space goes before the text (SentencePiece's dummy prefix): GGUF <c>tokenizer.ggml.add_space_prefix</c>, true by default.</summary>
+    public bool AddsSpacePrefix { get; private init; } = true;
+
+    // GGUF user-defined tokens (token type 4), longest first: cut out of the text before merges, as llama.cpp does.
+    private int[] _userDefined = [];
 
     /// <summary>The merge score of each token.</summary>
     public ReadOnlySpan<float> Scores => _scores;
@@ -165,7 +174,24 @@ public sealed class LlamaTokenizer : ITokenizer
         string[] tokens = gguf.Strings("tokenizer.ggml.tokens");
         float[] scores = gguf.Floats("tokenizer.ggml.scores") ?? throw new HeedException($"{name}: tokenizer.ggml.scores is missing");
         byte[][] pieces = [.. tokens.Select(t => Encoding.UTF8.GetBytes(t.Replace('\u2581', ' ')))];
-        return new LlamaTokenizer(pieces, scores, name);
+        foreach ((string key, int expected) in (ReadOnlySpan<(string, int)>)[("tokenizer.ggml.bos_token_id", Bos), ("tokenizer.ggml.eos_token_id", Eos)])
+        {
+            if (Gpt2Tokenizer.TokenId(gguf, key, tokens.Length, name) is int id && id != expected)
+            {
+                throw new HeedException($"{name}: {key} is {id}; Heed's SentencePiece tokenizer has <s> = 1 and </s> = 2");
+            }
+        }
+
+        long[]? types = gguf.Integers("tokenizer.ggml.token_type");
+        return new LlamaTokenizer(pieces, scores, name)
+        {
+            PrependsBos = Gpt2Tokenizer.Flag(gguf, "tokenizer.ggml.add_bos_token", name) ?? true,
+            AppendsEos = Gpt2Tokenizer.Flag(gguf, "tokenizer.ggml.add_eos_token", name) ?? false,
+            AddsSpacePrefix = Gpt2Tokenizer.Flag(gguf, "tokenizer.ggml.add_space_prefix", name) ?? true,
+            _userDefined = types is null ? [] : [.. Enumerable.Range(0, Math.Min(types.Length, tokens.Length))
+                .Where(id => types[id] == 4 && tokens[id].Length > 0)
+                .OrderByDescending(id => Encoding.UTF8.GetByteCount(tokens[id]))],
+        };
     }
 
     /// <summary>Throws unless this tokenizer has exactly <paramref name="modelVocabSize"/> tokens.</summary>
@@ -179,15 +205,37 @@ public sealed class LlamaTokenizer : ITokenizer
     }
 
     /// <summary>
-    /// Encodes text as llama2.c does: [BOS], a dummy-prefix space unless the text is empty, each UTF-8 code point's
-    /// piece (or its bytes' pieces), then merges by score; [EOS].
+    /// Encodes text as llama2.c and llama.cpp do: [BOS], then each span between user-defined tokens (GGUF token type 4,
+    /// cut out first, longest first) with a dummy-prefix space before the first span and after every user-defined token
+    /// (llama.cpp's rule), each UTF-8 code point's piece (or its bytes' pieces), merged by score; [EOS].
     /// </summary>
     public int[] Encode(string text, bool addBos, bool addEos)
     {
         ArgumentNullException.ThrowIfNull(text);
         var tokens = new List<int>(text.Length + 3);
         if (addBos) tokens.Add(Bos);
-        if (text.Length > 0 && _ids.TryGetValue(" ", out int space))
+        bool afterSpecial = true;
+        foreach ((string? span, int token) in Tokenizer.Partition(text, _userDefined, id => Encoding.UTF8.GetString(_pieces[id]).Replace(' ', '\u2581')))
+        {
+            if (span is null)
+            {
+                tokens.Add(token);
+                afterSpecial = true;
+                continue;
+            }
+
+            EncodeSpan(span, AddsSpacePrefix && afterSpecial, tokens);
+            afterSpecial = false;
+        }
+
+        if (addEos) tokens.Add(Eos);
+        return [.. tokens];
+    }
+
+    private void EncodeSpan(string text, bool spacePrefix, List<int> output)
+    {
+        var tokens = new List<int>(text.Length + 1);
+        if (spacePrefix && _ids.TryGetValue(" ", out int space))
         {
             tokens.Add(space);
         }
@@ -214,8 +262,7 @@ public sealed class LlamaTokenizer : ITokenizer
         }
 
         Merge(tokens);
-        if (addEos) tokens.Add(Eos);
-        return [.. tokens];
+        output.AddRange(tokens);
     }
 
     /// <summary>
