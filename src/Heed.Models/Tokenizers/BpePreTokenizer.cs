@@ -103,9 +103,9 @@ internal sealed class BpePreTokenizer
 
         // Tekken's and GPT-4o's upper/lower-case classes as llama.cpp rewrites them: "a letter that is not a-z" and
         // "a letter that is not A-Z" (on collapsed text every non-ASCII letter is both).
-        const string upper = @"((?=[\p{L}])([^a-z]))", lower = @"((?=[\p{L}])([^A-Z]))";
-        Add(n => new(n, true, true, $@"[^\r\n\p{{L}}\p{{N}}]?{upper}*{lower}+|[^\r\n\p{{L}}\p{{N}}]?{upper}+{lower}*|\p{{N}}| ?[^\s\p{{L}}\p{{N}}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"), "tekken");
-        Add(n => new(n, false, false, $@"[^\r\n\p{{L}}\p{{N}}]?{upper}*{lower}+{Contractions}?|[^\r\n\p{{L}}\p{{N}}]?{upper}+{lower}*{Contractions}?|\p{{N}}{{1,3}}| ?[^\s\p{{L}}\p{{N}}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"), "gpt-4o", "llama4", "kanana2", "minimax-m2");
+        const string Upper = @"((?=[\p{L}])([^a-z]))", Lower = @"((?=[\p{L}])([^A-Z]))";
+        Add(n => new(n, true, true, $@"[^\r\n\p{{L}}\p{{N}}]?{Upper}*{Lower}+|[^\r\n\p{{L}}\p{{N}}]?{Upper}+{Lower}*|\p{{N}}| ?[^\s\p{{L}}\p{{N}}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"), "tekken");
+        Add(n => new(n, false, false, $@"[^\r\n\p{{L}}\p{{N}}]?{Upper}*{Lower}+{Contractions}?|[^\r\n\p{{L}}\p{{N}}]?{Upper}+{Lower}*{Contractions}?|\p{{N}}{{1,3}}| ?[^\s\p{{L}}\p{{N}}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"), "gpt-4o", "llama4", "kanana2", "minimax-m2");
         return types;
     }
 
