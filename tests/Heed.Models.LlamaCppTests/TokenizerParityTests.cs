@@ -11,7 +11,8 @@ namespace Heed.Models.LlamaCppTests;
 /// Heed's tokenizers against llama.cpp's own <c>llama_tokenize</c> (LLamaSharp 0.30.0, vocabulary-only loads) on hard
 /// strings, id for id: llama.cpp's SentencePiece and GPT-2 vocabularies from ../shared/vocab, and the GPT-2 vocabulary
 /// rewritten with each <c>tokenizer.ggml.pre</c> type Heed implements, with BOS/EOS flags and user-defined tokens.
-/// Special tokens are not parsed (<c>parse_special</c> false), as Heed never parses them from text.
+/// Each string is tokenized four ways: with and without the file's BOS/EOS rule (llama.cpp's <c>add_special</c>), and
+/// with and without turning special-token text into those tokens (<c>parse_special</c>).
 /// </summary>
 public class TokenizerParityTests
 {
@@ -35,6 +36,7 @@ public class TokenizerParityTests
         "mixed English и русский 中文 123 and العربية",
         "int main() { return a->b[0] <= c && d != e; } // done", "    indented\n\tcode();\n", "x = [1, 2, 3]; y = {'a': 1}",
         "path/to/file.txt ~user $HOME ^caret `tick` |pipe| #hash @at %pct &amp *star +plus =eq", "...!!!???;;", "<|endoftext|> literal <s> </s> <unk>",
+        "<s>Hello</s> world<unk>", " <s> x <s>", "a<|endoftext|>b<|endoftext|><|endoftext|>", "<|endoftext|>\n<|endoftext",
         "Hello\r\nworld\r\n\r\n", "tab\tseparated\tvalues\t", "   \n\n   ", "a\u3000\u3000b",
     ];
 
@@ -114,10 +116,10 @@ public class TokenizerParityTests
         string path = folder.File("vocab.gguf");
         File.WriteAllBytes(path, file);
         ITokenizer heed = ModelFiles.LoadTokenizer(path);
-        (bool addBos, bool addEos, int? eos) = heed switch
+        (bool addBos, bool addEos, int? eos, Func<string, bool, bool, bool, int[]> encode) = heed switch
         {
-            Gpt2Tokenizer g => (g.PrependsBos, g.AppendsEos, g.EosId),
-            LlamaTokenizer l => (l.PrependsBos, l.AppendsEos, (int?)LlamaTokenizer.Eos),
+            Gpt2Tokenizer g => (g.PrependsBos, g.AppendsEos, g.EosId, g.Encode),
+            LlamaTokenizer l => (l.PrependsBos, l.AppendsEos, (int?)LlamaTokenizer.Eos, (Func<string, bool, bool, bool, int[]>)l.Encode),
             _ => throw new InvalidOperationException(heed.GetType().Name),
         };
         using LLamaWeights weights = LLamaWeights.LoadFromFile(VocabOnly(path));
@@ -129,13 +131,13 @@ public class TokenizerParityTests
         Check("vocabulary size", weights.Vocab.Count, heed.VocabSize);
         foreach (string text in HardStrings.Concat(extra ?? []))
         {
-            foreach (bool special in (ReadOnlySpan<bool>)[false, true])
+            foreach ((bool special, bool parse) in (ReadOnlySpan<(bool, bool)>)[(false, false), (true, false), (false, true), (true, true)])
             {
-                int[] theirs = [.. weights.Tokenize(text, special, false, Encoding.UTF8).Select(t => (int)t)];
-                int[] ours = heed.Encode(text, addBos: special && addBos, addEos: special && addEos);
+                int[] theirs = [.. weights.Tokenize(text, special, parse, Encoding.UTF8).Select(t => (int)t)];
+                int[] ours = encode(text, special && addBos, special && addEos, parse);
                 if (!ours.SequenceEqual(theirs))
                 {
-                    failures.Add($"{JsonSerializer.Serialize(text)} (add_special {special}): llama.cpp [{string.Join(' ', theirs)}], Heed [{string.Join(' ', ours)}]");
+                    failures.Add($"{JsonSerializer.Serialize(text)} (add_special {special}, parse_special {parse}): llama.cpp [{string.Join(' ', theirs)}], Heed [{string.Join(' ', ours)}]");
                 }
             }
         }

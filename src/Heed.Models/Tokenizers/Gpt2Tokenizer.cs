@@ -14,17 +14,15 @@ public sealed class Gpt2Tokenizer : ITokenizer
 {
     private const string EndOfText = "<|endoftext|>";
 
-    // GGUF tokenizer.ggml.token_type: user-defined tokens are matched in raw text even when special tokens are not parsed.
-    private const long UserDefinedType = 4;
-
     private readonly string[] _tokens;
     private readonly byte[][] _bytes;
     private readonly Dictionary<string, int> _ids;
     private readonly Dictionary<(string Left, string Right), int> _ranks;
     private readonly BpePreTokenizer _pre;
-    private readonly int[] _userDefined; // longest text first, as llama.cpp partitions
+    private readonly int[] _special; // unknown, control and user-defined tokens, longest text first, as llama.cpp partitions
+    private readonly int[] _userDefined; // the user-defined ones: cut out even when special tokens are not parsed
 
-    private Gpt2Tokenizer(string[] tokens, IReadOnlyList<string> merges, BpePreTokenizer pre, string name, IReadOnlyList<long>? tokenTypes)
+    private Gpt2Tokenizer(string[] tokens, IReadOnlyList<string> merges, BpePreTokenizer pre, string name, long[]? tokenTypes)
     {
         _tokens = tokens;
         _pre = pre;
@@ -52,9 +50,7 @@ public sealed class Gpt2Tokenizer : ITokenizer
             _ranks.TryAdd(pair, rank);
         }
 
-        _userDefined = tokenTypes is null ? [] : [.. Enumerable.Range(0, Math.Min(tokens.Length, tokenTypes.Count))
-            .Where(id => tokenTypes[id] == UserDefinedType && tokens[id].Length > 0)
-            .OrderByDescending(id => Encoding.UTF8.GetByteCount(tokens[id]))];
+        (_special, _userDefined) = Tokenizer.SpecialTokens(tokens, tokenTypes);
         int endOfText = Array.IndexOf(tokens, EndOfText);
         BosId = endOfText >= 0 ? endOfText : null;
         EosId = BosId;
@@ -200,12 +196,18 @@ public sealed class Gpt2Tokenizer : ITokenizer
     /// surrogates become U+FFFD (as UTF-8 encoding makes them), user-defined tokens are taken out of the text, the rest is
     /// split by the pre-tokenizer and merged. BOS / EOS when asked for (and the vocabulary has them).
     /// </summary>
-    public int[] Encode(string text, bool addBos, bool addEos)
+    public int[] Encode(string text, bool addBos, bool addEos) => Encode(text, addBos, addEos, parseSpecial: false);
+
+    /// <summary>
+    /// As <see cref="Encode(string, bool, bool)"/>; with <paramref name="parseSpecial"/>, the text of a control or unknown
+    /// token (e.g. "&lt;|endoftext|&gt;") becomes that token, as llama.cpp's <c>parse_special</c> does.
+    /// </summary>
+    public int[] Encode(string text, bool addBos, bool addEos, bool parseSpecial)
     {
         ArgumentNullException.ThrowIfNull(text);
         var ids = new List<int>();
         if (addBos && BosId is int bos) ids.Add(bos);
-        foreach ((string? span, int token) in Tokenizer.Partition(text, _userDefined, id => _tokens[id]))
+        foreach ((string? span, int token) in Tokenizer.Partition(text, parseSpecial ? _special : _userDefined, id => _tokens[id]))
         {
             if (span is null) ids.Add(token);
             else EncodeSpan(span, ids);

@@ -47,6 +47,19 @@ public static class Tokenizer
     }
 
     /// <summary>
+    /// The tokens llama.cpp cuts out of raw text, longest (in UTF-8) first: every unknown (GGUF token type 2), control (3)
+    /// and user-defined (4) token when special tokens are parsed, only the user-defined ones otherwise.
+    /// </summary>
+    internal static (int[] Parsed, int[] UserDefined) SpecialTokens(string[] tokens, long[]? types)
+    {
+        if (types is null) return ([], []);
+        int[] special = [.. Enumerable.Range(0, Math.Min(tokens.Length, types.Length))
+            .Where(id => types[id] is 2 or 3 or 4 && tokens[id].Length > 0)
+            .OrderByDescending(id => System.Text.Encoding.UTF8.GetByteCount(tokens[id]))];
+        return (special, [.. special.Where(id => types[id] == 4)]);
+    }
+
+    /// <summary>
     /// <paramref name="text"/> cut at every occurrence of each of <paramref name="tokens"/> (taken in the order given,
     /// each searched for in the spans the earlier ones left), as llama.cpp partitions text around special tokens: a list
     /// of (span, −1) and (null, token id) in text order.

@@ -83,7 +83,9 @@ public sealed class LlamaTokenizer : ITokenizer
     /// <summary>Whether a space goes before the text (SentencePiece's dummy prefix): GGUF <c>tokenizer.ggml.add_space_prefix</c>, true by default.</summary>
     public bool AddsSpacePrefix { get; private init; } = true;
 
-    // GGUF user-defined tokens (token type 4), longest first: cut out of the text before merges, as llama.cpp does.
+    // GGUF unknown, control and user-defined tokens (types 2, 3, 4), longest first: cut out of the text before merges,
+    // as llama.cpp does (the user-defined ones even when special tokens are not parsed).
+    private int[] _special = [];
     private int[] _userDefined = [];
 
     /// <summary>The merge score of each token.</summary>
@@ -183,15 +185,14 @@ public sealed class LlamaTokenizer : ITokenizer
         }
 
         long[]? types = gguf.Integers("tokenizer.ggml.token_type");
-        return new LlamaTokenizer(pieces, scores, name)
+        var tokenizer = new LlamaTokenizer(pieces, scores, name)
         {
             PrependsBos = Gpt2Tokenizer.Flag(gguf, "tokenizer.ggml.add_bos_token", name) ?? true,
             AppendsEos = Gpt2Tokenizer.Flag(gguf, "tokenizer.ggml.add_eos_token", name) ?? false,
             AddsSpacePrefix = Gpt2Tokenizer.Flag(gguf, "tokenizer.ggml.add_space_prefix", name) ?? true,
-            _userDefined = types is null ? [] : [.. Enumerable.Range(0, Math.Min(types.Length, tokens.Length))
-                .Where(id => types[id] == 4 && tokens[id].Length > 0)
-                .OrderByDescending(id => Encoding.UTF8.GetByteCount(tokens[id]))],
         };
+        (tokenizer._special, tokenizer._userDefined) = Tokenizer.SpecialTokens(tokens, types);
+        return tokenizer;
     }
 
     /// <summary>Throws unless this tokenizer has exactly <paramref name="modelVocabSize"/> tokens.</summary>
@@ -209,13 +210,19 @@ public sealed class LlamaTokenizer : ITokenizer
     /// cut out first, longest first) with a dummy-prefix space before the first span and after every user-defined token
     /// (llama.cpp's rule), each UTF-8 code point's piece (or its bytes' pieces), merged by score; [EOS].
     /// </summary>
-    public int[] Encode(string text, bool addBos, bool addEos)
+    public int[] Encode(string text, bool addBos, bool addEos) => Encode(text, addBos, addEos, parseSpecial: false);
+
+    /// <summary>
+    /// As <see cref="Encode(string, bool, bool)"/>; with <paramref name="parseSpecial"/>, the text of a control or unknown
+    /// token ("&lt;s&gt;", "&lt;/s&gt;", "&lt;unk&gt;") becomes that token, as llama.cpp's <c>parse_special</c> does.
+    /// </summary>
+    public int[] Encode(string text, bool addBos, bool addEos, bool parseSpecial)
     {
         ArgumentNullException.ThrowIfNull(text);
         var tokens = new List<int>(text.Length + 3);
         if (addBos) tokens.Add(Bos);
         bool afterSpecial = true;
-        foreach ((string? span, int token) in Tokenizer.Partition(text, _userDefined, id => Encoding.UTF8.GetString(_pieces[id]).Replace(' ', '\u2581')))
+        foreach ((string? span, int token) in Tokenizer.Partition(text, parseSpecial ? _special : _userDefined, id => Encoding.UTF8.GetString(_pieces[id]).Replace(' ', '\u2581')))
         {
             if (span is null)
             {
