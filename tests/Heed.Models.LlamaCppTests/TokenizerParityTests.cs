@@ -91,6 +91,19 @@ public class TokenizerParityTests
         Compare(SpmFile(w => w.Bool("tokenizer.ggml.add_space_prefix", false)), "llama-spm, add_space_prefix false");
     }
 
+    [SharedFact(SpmVocab)]
+    public void Spm_pieces_scored_minus_infinity_still_merge_like_llama_cpp()
+    {
+        // llama2.c never merges into a piece scored at or below -1e10; llama.cpp has no such floor, and GGUF files follow it.
+        GgufFile v = GgufFile.Load(TestPaths.Shared("vocab", "ggml-vocab-llama-spm.gguf"));
+        string[] tokens = v.Strings("tokenizer.ggml.tokens");
+        float[] scores = v.Floats("tokenizer.ggml.scores")!;
+        scores[Array.IndexOf(tokens, "he")] = -1e10f;
+        scores[Array.IndexOf(tokens, "▁th")] = float.NegativeInfinity;
+        scores[Array.IndexOf(tokens, "or")] = -3e38f;
+        Compare(SpmFile(w => w.Floats("tokenizer.ggml.scores", scores)), "llama-spm with very low scores", ["the other", "he or she", "thee", "(he) (or) x th. 1th"]);
+    }
+
     [SharedTheory(Gpt2Vocab, SpmVocab)]
     [InlineData("gpt-2")]
     [InlineData("llama-bpe")]
@@ -178,11 +191,11 @@ public class TokenizerParityTests
             .String("tokenizer.ggml.model", "llama")
             .String("tokenizer.ggml.pre", "default")
             .Strings("tokenizer.ggml.tokens", v.Strings("tokenizer.ggml.tokens"))
-            .Floats("tokenizer.ggml.scores", v.Floats("tokenizer.ggml.scores")!)
             .UInt32("tokenizer.ggml.bos_token_id", 1)
             .UInt32("tokenizer.ggml.eos_token_id", 2)
             .UInt32("tokenizer.ggml.unknown_token_id", 0);
         metadata(w);
+        if (!w.Has("tokenizer.ggml.scores")) w.Floats("tokenizer.ggml.scores", v.Floats("tokenizer.ggml.scores")!);
         if (!w.Has("tokenizer.ggml.token_type")) w.Ints("tokenizer.ggml.token_type", [.. v.Integers("tokenizer.ggml.token_type")!.Select(t => (int)t)]);
         return w.ToArray();
     }

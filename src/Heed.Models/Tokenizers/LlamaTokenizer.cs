@@ -17,7 +17,8 @@ public sealed class LlamaTokenizer : ITokenizer
     /// <summary>The end-of-sequence id.</summary>
     public const int Eos = 2;
 
-    // run.c starts the merge search at this score, so pairs scored at or below it never merge.
+    // run.c starts the merge search at this score, so pairs scored at or below it never merge (llama2.c files only:
+    // llama.cpp, the reference for GGUF vocabularies, merges into a piece whatever its score).
     private const float NoScore = -1e10f;
 
     private readonly byte[][] _pieces;
@@ -87,6 +88,7 @@ public sealed class LlamaTokenizer : ITokenizer
     // as llama.cpp does (the user-defined ones even when special tokens are not parsed).
     private int[] _special = [];
     private int[] _userDefined = [];
+    private bool _mergesAnyScore; // GGUF: every scored piece merges, as in llama.cpp (NaN scores never do)
 
     /// <summary>The merge score of each token.</summary>
     public ReadOnlySpan<float> Scores => _scores;
@@ -190,6 +192,7 @@ public sealed class LlamaTokenizer : ITokenizer
             PrependsBos = Gpt2Tokenizer.Flag(gguf, "tokenizer.ggml.add_bos_token", name) ?? true,
             AppendsEos = Gpt2Tokenizer.Flag(gguf, "tokenizer.ggml.add_eos_token", name) ?? false,
             AddsSpacePrefix = Gpt2Tokenizer.Flag(gguf, "tokenizer.ggml.add_space_prefix", name) ?? true,
+            _mergesAnyScore = true,
         };
         (tokenizer._special, tokenizer._userDefined) = Tokenizer.SpecialTokens(tokens, types);
         return tokenizer;
@@ -273,7 +276,8 @@ public sealed class LlamaTokenizer : ITokenizer
     }
 
     /// <summary>
-    /// Merges adjacent symbols until no pair's concatenation is a piece scored above <see cref="NoScore"/>, each time the
+    /// Merges adjacent symbols until no pair's concatenation is a piece scored above <see cref="NoScore"/> (any score but NaN for
+    /// GGUF vocabularies), each time the
     /// pair with the highest score, the leftmost among equal scores (run.c's left-to-right scan keeps the first best).
     /// run.c rescans every pair after each merge, which is quadratic in the text; here the candidate pairs wait in a
     /// priority queue over a linked list of symbols, so each merge costs O(log n) and the whole O(n log n), with the
@@ -322,7 +326,7 @@ public sealed class LlamaTokenizer : ITokenizer
 
         void Enqueue(int left, int right)
         {
-            if (_ids.TryGetValue(_texts[ids[left]] + _texts[ids[right]], out int id) && _scores[id] > NoScore)
+            if (_ids.TryGetValue(_texts[ids[left]] + _texts[ids[right]], out int id) && (_mergesAnyScore ? !float.IsNaN(_scores[id]) : _scores[id] > NoScore))
             {
                 queue.Enqueue(new MergeCandidate(left, right, version[left], version[right], id), (_scores[id], left));
             }
