@@ -22,6 +22,10 @@ public sealed class Gpt2Tokenizer : ITokenizer
     private readonly int[] _special; // unknown, control and user-defined tokens, longest text first, as llama.cpp partitions
     private readonly int[] _userDefined; // the user-defined ones: cut out even when special tokens are not parsed
 
+    // Words recur: their ids are kept (up to a bound, so that untrusted text cannot grow it without limit).
+    private const int MaxCachedWords = 1 << 16;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int[]> _wordCache = new(StringComparer.Ordinal);
+
     private Gpt2Tokenizer(string[] tokens, IReadOnlyList<string> merges, BpePreTokenizer pre, string name, long[]? tokenTypes)
     {
         _tokens = tokens;
@@ -237,7 +241,16 @@ public sealed class Gpt2Tokenizer : ITokenizer
             int from = byteStart[start], to = byteStart[start + length];
             var word = new StringBuilder(to - from);
             for (int b = from; b < to; b++) word.Append(CharOfByte[utf8[b]]);
-            EncodeWord(word.ToString(), ids);
+            string w = word.ToString();
+            if (_wordCache.TryGetValue(w, out int[]? cached))
+            {
+                ids.AddRange(cached);
+                continue;
+            }
+
+            int before = ids.Count;
+            EncodeWord(w, ids);
+            if (_wordCache.Count < MaxCachedWords) _wordCache.TryAdd(w, [.. ids.GetRange(before, ids.Count - before)]);
         }
     }
 
