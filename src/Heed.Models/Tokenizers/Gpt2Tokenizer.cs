@@ -9,6 +9,10 @@ namespace Heed.Models.Tokenizers;
 /// (<see cref="PreTokenizerType"/>); each word's UTF-8 bytes are mapped to printable characters and merged pair by pair,
 /// the pair of lowest merge rank first (the leftmost among equal ranks). Llama 3-style types take a word that is a token
 /// whole, without merges.
+/// Written here rather than through Microsoft.ML.Tokenizers' <c>BpeTokenizer</c>, which Heed used before: the parity tests
+/// hold Heed to llama.cpp's exact ids, and what they need (the category-collapsed splitting of each pre-tokenizer type,
+/// whole-word tokens that skip merges, user-defined tokens cut out first, <c>parse_special</c>) has no hook there.
+/// Hugging Face's GPT-2 files go through the same code, so there is one BPE to trust.
 /// </summary>
 public sealed class Gpt2Tokenizer : ITokenizer
 {
