@@ -14,8 +14,8 @@ using LLama.Native;
 // (flash attention off, F32 KV cache): greedy decoding of --steps positions after "Once upon a time", Heed and llama.cpp
 // alternating call by call.
 //   dotnet run -c Release --project bench/Heed.Decode -- --vocab ../shared/peers/llama2.c/tokenizer.bin --dir /tmp/heed-decode
-//       [--shape 110M|15M] [--types F32,F16,Q8_0,Q4_K_M] [--threads 1,2] [--rounds 5] [--steps 256] [--int8]
-// --int8 runs Heed's Q4_K products on 8-bit activations (WeightMatrix.QuantizeActivations).
+//       [--shape 110M|15M] [--types F32,F16,Q8_0,Q4_K_M] [--threads 1,2] [--rounds 5] [--steps 256] [--float-k]
+// --float-k runs Heed's Q4_K/Q6_K products on float activations (WeightMatrix.QuantizeActivations off).
 // Prints, per type and thread count, the median decode tokens/s of both over the rounds and their ratio.
 string Arg(string name, string fallback)
 {
@@ -31,7 +31,7 @@ int[] threads = [.. Arg("--threads", "1,2").Split(',').Select(t => int.Parse(t, 
 int rounds = int.Parse(Arg("--rounds", "5"), CultureInfo.InvariantCulture);
 int steps = int.Parse(Arg("--steps", "256"), CultureInfo.InvariantCulture);
 Directory.CreateDirectory(dir);
-Heed.Models.Blocks.WeightMatrix.QuantizeActivations = args.Contains("--int8");
+Heed.Models.Blocks.WeightMatrix.QuantizeActivations = !args.Contains("--float-k");
 
 // Loads llama.cpp's native library through LLamaSharp's loader (which picks the build for this CPU) before the quantizer's
 // first direct call.
