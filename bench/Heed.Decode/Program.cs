@@ -16,6 +16,8 @@ using LLama.Native;
 //   dotnet run -c Release --project bench/Heed.Decode -- --vocab ../shared/peers/llama2.c/tokenizer.bin --dir /tmp/heed-decode
 //       [--shape 110M|15M] [--types F32,F16,Q8_0,Q4_K_M] [--threads 1,2] [--rounds 5] [--steps 256] [--float-k]
 // --float-k runs Heed's Q4_K/Q6_K products on float activations (WeightMatrix.QuantizeActivations off).
+// --prefill N also times one batched pass over a prompt of N tokens (BOS, then random token ids) in each round: Heed's
+// session forward and llama.cpp's decode of the batch, prompt tokens/s.
 // Prints, per type and thread count, the median decode tokens/s of both over the rounds and their ratio.
 string Arg(string name, string fallback)
 {
@@ -30,6 +32,7 @@ string[] types = Arg("--types", "F32,F16,Q8_0,Q4_K_M").Split(',');
 int[] threads = [.. Arg("--threads", "1,2").Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture))];
 int rounds = int.Parse(Arg("--rounds", "5"), CultureInfo.InvariantCulture);
 int steps = int.Parse(Arg("--steps", "256"), CultureInfo.InvariantCulture);
+int prefill = int.Parse(Arg("--prefill", "0"), CultureInfo.InvariantCulture);
 Directory.CreateDirectory(dir);
 Heed.Models.Blocks.WeightMatrix.QuantizeActivations = !args.Contains("--float-k");
 
@@ -57,11 +60,16 @@ foreach (string type in types)
 
 var heed = new Dictionary<(string, int), List<double>>();
 var llama = new Dictionary<(string, int), List<double>>();
+var heedPrefill = new Dictionary<(string, int), List<double>>();
+var llamaPrefill = new Dictionary<(string, int), List<double>>();
 foreach (int t in threads)
 {
     foreach (string type in types)
     {
-        using var peer = new LlamaCppDecoder(models[type].Path, t, steps + 8);
+        using var peer = new LlamaCppDecoder(models[type].Path, t, Math.Max(steps, prefill) + 8);
+        var promptRandom = new Random(1);
+        int[] longPrompt = [1, .. Enumerable.Range(1, Math.Max(prefill - 1, 0)).Select(_ => promptRandom.Next(3, models[type].Model.VocabSize))];
+        DecoderSession? prefillSession = prefill > 0 ? models[type].Model.CreateSession(prefill) : null;
         for (int round = 0; round < rounds; round++)
         {
             (ICausalLanguageModel model, ITokenizer tokenizer) = (models[type].Model, models[type].Tokenizer);
@@ -70,6 +78,15 @@ foreach (int t in threads)
             (double peerSpeed, int[] peerTokens) = peer.Decode(prompt, steps);
             Add(heed, (type, t), result.DecodeTokensPerSecond);
             Add(llama, (type, t), peerSpeed);
+            if (prefillSession is not null)
+            {
+                prefillSession.Threads = t;
+                prefillSession.Reset();
+                var clock = Stopwatch.StartNew();
+                prefillSession.Forward(longPrompt);
+                Add(heedPrefill, (type, t), prefill / clock.Elapsed.TotalSeconds);
+                Add(llamaPrefill, (type, t), peer.Prefill(longPrompt));
+            }
             if (round == 0)
             {
                 int same = result.Tokens.Zip(peerTokens).TakeWhile(p => p.First == p.Second).Count();
@@ -86,6 +103,18 @@ foreach ((string type, int t) in heed.Keys)
 {
     double ours = Median(heed[(type, t)]), theirs = Median(llama[(type, t)]);
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {type} | {t} | {ours:F1} | {theirs:F1} | {ours / theirs:F2}x |"));
+}
+
+if (prefill > 0)
+{
+    Console.WriteLine();
+    Console.WriteLine($"| {shape} type | threads | Heed prefill of {prefill} tokens, tok/s (median of {rounds}) | llama.cpp (median) | Heed / llama.cpp |");
+    Console.WriteLine("|---|---|---|---|---|");
+    foreach ((string type, int t) in heedPrefill.Keys)
+    {
+        double ours = Median(heedPrefill[(type, t)]), theirs = Median(llamaPrefill[(type, t)]);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {type} | {t} | {ours:F1} | {theirs:F1} | {ours / theirs:F2}x |"));
+    }
 }
 
 static void Add(Dictionary<(string, int), List<double>> table, (string, int) key, double value) =>
@@ -118,6 +147,17 @@ internal sealed class LlamaCppDecoder : IDisposable
         };
         _weights = LLamaWeights.LoadFromFile(parameters);
         _context = _weights.CreateContext(parameters);
+    }
+
+    /// <summary>Prompt tokens/s of one batched pass over <paramref name="prompt"/> from an empty cache (logits of the last only).</summary>
+    public double Prefill(int[] prompt)
+    {
+        _context.NativeHandle.MemoryClear();
+        var batch = new LLamaBatch();
+        for (int i = 0; i < prompt.Length; i++) batch.Add(prompt[i], i, LLamaSeqId.Zero, i == prompt.Length - 1);
+        var clock = Stopwatch.StartNew();
+        if (_context.Decode(batch) != DecodeResult.Ok) throw new InvalidOperationException("llama.cpp prefill failed");
+        return prompt.Length / clock.Elapsed.TotalSeconds;
     }
 
     /// <summary>Decode tokens/s over the steps after the prompt, and every token (prompt first).</summary>

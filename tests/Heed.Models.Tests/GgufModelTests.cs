@@ -44,6 +44,13 @@ public class GgmlTypeTests
     [InlineData(12u, 3, 2)]
     [InlineData(14u, 3, 2)]
     [InlineData(14u, 7, 4)]
+    [InlineData(0u, 9, 2)]
+    [InlineData(1u, 8, 1)]
+    [InlineData(30u, 5, 2)]
+    [InlineData(8u, 4, 1)]
+    [InlineData(12u, 8, 2)]
+    [InlineData(12u, 13, 1)]
+    [InlineData(14u, 6, 1)]
     public void Products_match_the_float64_product_of_the_dequantized_weights(uint type, int tokens, int threads)
     {
         const int Rows = 67, Columns = 768;
@@ -102,6 +109,23 @@ public class GgmlTypeTests
         float dispatched = QuantizedLinear.Dot((GgmlType)type, data, x);
         Assert.True(Math.Abs(portable - expected) < 1e-5 * magnitude, $"portable {portable} vs {expected}");
         Assert.True(Math.Abs(dispatched - expected) < 1e-5 * magnitude, $"dispatched {dispatched} vs {expected}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void Rows_expanded_for_the_prefill_tiles_equal_the_plain_dequantization(uint type)
+    {
+        if (type == GgmlBlocks.F32) return;
+        const int Rows = 3, Columns = 768;
+        byte[] data = GgmlBlocks.Random(type, Rows, Columns, new Random((int)type + 9));
+        int rowBytes = data.Length / Rows;
+        float[] plain = new float[Columns], expanded = new float[Columns];
+        for (int r = 0; r < Rows; r++)
+        {
+            Dequantize.Row((GgmlType)type, data.AsSpan(r * rowBytes, rowBytes), plain);
+            QuantizedLinear.ExpandRow((GgmlType)type, data.AsSpan(r * rowBytes, rowBytes), expanded);
+            Assert.Equal(plain, expanded);
+        }
     }
 
     /// <summary>The tiers of the integer k-quant products that this machine runs (the scalar one always).</summary>
