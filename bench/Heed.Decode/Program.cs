@@ -14,8 +14,12 @@ using LLama.Native;
 // (flash attention off, F32 KV cache): greedy decoding of --steps positions after "Once upon a time", Heed and llama.cpp
 // alternating call by call.
 //   dotnet run -c Release --project bench/Heed.Decode -- --vocab ../shared/peers/llama2.c/tokenizer.bin --dir /tmp/heed-decode
-//       [--shape 110M|15M] [--types F32,F16,Q8_0,Q4_K_M] [--threads 1,2] [--rounds 5] [--steps 256] [--int8]
-// --int8 runs Heed's Q4_K products on 8-bit activations (WeightMatrix.QuantizeActivations).
+//       [--shape 110M|15M] [--types F32,F16,Q8_0,Q4_K_M] [--threads 1,2] [--rounds 5] [--steps 256] [--float-k]
+// --float-k runs Heed's Q4_K/Q6_K products on float activations (WeightMatrix.QuantizeActivations off).
+// --prefill N also times one batched pass over a prompt of N tokens (BOS, then random token ids) in each round: Heed's
+// session forward and llama.cpp's decode of the batch, prompt tokens/s.
+// --runc DIR (llama2.c's folder, holding run.c) also times llama2.c's run.c on the F32 file's weights, written as a llama2.c
+// checkpoint and built with -Ofast -march=native -fopenmp (threads from OMP_NUM_THREADS), in each round of the F32 type.
 // Prints, per type and thread count, the median decode tokens/s of both over the rounds and their ratio.
 string Arg(string name, string fallback)
 {
@@ -30,8 +34,10 @@ string[] types = Arg("--types", "F32,F16,Q8_0,Q4_K_M").Split(',');
 int[] threads = [.. Arg("--threads", "1,2").Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture))];
 int rounds = int.Parse(Arg("--rounds", "5"), CultureInfo.InvariantCulture);
 int steps = int.Parse(Arg("--steps", "256"), CultureInfo.InvariantCulture);
+int prefill = int.Parse(Arg("--prefill", "0"), CultureInfo.InvariantCulture);
+string? runcDir = Arg("--runc", "") is { Length: > 0 } r ? r : null;
 Directory.CreateDirectory(dir);
-Heed.Models.Blocks.WeightMatrix.QuantizeActivations = args.Contains("--int8");
+Heed.Models.Blocks.WeightMatrix.QuantizeActivations = !args.Contains("--float-k");
 
 // Loads llama.cpp's native library through LLamaSharp's loader (which picks the build for this CPU) before the quantizer's
 // first direct call.
@@ -57,11 +63,18 @@ foreach (string type in types)
 
 var heed = new Dictionary<(string, int), List<double>>();
 var llama = new Dictionary<(string, int), List<double>>();
+var runc = new Dictionary<(string, int), List<double>>();
+RunC? peerC = runcDir is not null && models.TryGetValue("F32", out var f32) ? RunC.Prepare(runcDir, dir, shape, (Heed.Models.Llama.LlamaModel)f32.Model, vocabPath) : null;
+var heedPrefill = new Dictionary<(string, int), List<double>>();
+var llamaPrefill = new Dictionary<(string, int), List<double>>();
 foreach (int t in threads)
 {
     foreach (string type in types)
     {
-        using var peer = new LlamaCppDecoder(models[type].Path, t, steps + 8);
+        using var peer = new LlamaCppDecoder(models[type].Path, t, Math.Max(steps, prefill) + 8);
+        var promptRandom = new Random(1);
+        int[] longPrompt = [1, .. Enumerable.Range(1, Math.Max(prefill - 1, 0)).Select(_ => promptRandom.Next(3, models[type].Model.VocabSize))];
+        DecoderSession? prefillSession = prefill > 0 ? models[type].Model.CreateSession(prefill) : null;
         for (int round = 0; round < rounds; round++)
         {
             (ICausalLanguageModel model, ITokenizer tokenizer) = (models[type].Model, models[type].Tokenizer);
@@ -70,6 +83,16 @@ foreach (int t in threads)
             (double peerSpeed, int[] peerTokens) = peer.Decode(prompt, steps);
             Add(heed, (type, t), result.DecodeTokensPerSecond);
             Add(llama, (type, t), peerSpeed);
+            if (peerC is not null && type == "F32") Add(runc, (type, t), peerC.Run(t, steps));
+            if (prefillSession is not null)
+            {
+                prefillSession.Threads = t;
+                prefillSession.Reset();
+                var clock = Stopwatch.StartNew();
+                prefillSession.Forward(longPrompt);
+                Add(heedPrefill, (type, t), prefill / clock.Elapsed.TotalSeconds);
+                Add(llamaPrefill, (type, t), peer.Prefill(longPrompt));
+            }
             if (round == 0)
             {
                 int same = result.Tokens.Zip(peerTokens).TakeWhile(p => p.First == p.Second).Count();
@@ -86,6 +109,30 @@ foreach ((string type, int t) in heed.Keys)
 {
     double ours = Median(heed[(type, t)]), theirs = Median(llama[(type, t)]);
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {type} | {t} | {ours:F1} | {theirs:F1} | {ours / theirs:F2}x |"));
+}
+
+if (runc.Count > 0)
+{
+    Console.WriteLine();
+    Console.WriteLine($"| {shape} | threads | Heed F32 decode tok/s (median of {rounds}) | run.c -Ofast -fopenmp (median) | Heed / run.c |");
+    Console.WriteLine("|---|---|---|---|---|");
+    foreach ((string type, int t) in runc.Keys)
+    {
+        double ours = Median(heed[(type, t)]), theirs = Median(runc[(type, t)]);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {type} | {t} | {ours:F1} | {theirs:F1} | {ours / theirs:F2}x |"));
+    }
+}
+
+if (prefill > 0)
+{
+    Console.WriteLine();
+    Console.WriteLine($"| {shape} type | threads | Heed prefill of {prefill} tokens, tok/s (median of {rounds}) | llama.cpp (median) | Heed / llama.cpp |");
+    Console.WriteLine("|---|---|---|---|---|");
+    foreach ((string type, int t) in heedPrefill.Keys)
+    {
+        double ours = Median(heedPrefill[(type, t)]), theirs = Median(llamaPrefill[(type, t)]);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {type} | {t} | {ours:F1} | {theirs:F1} | {ours / theirs:F2}x |"));
+    }
 }
 
 static void Add(Dictionary<(string, int), List<double>> table, (string, int) key, double value) =>
@@ -118,6 +165,17 @@ internal sealed class LlamaCppDecoder : IDisposable
         };
         _weights = LLamaWeights.LoadFromFile(parameters);
         _context = _weights.CreateContext(parameters);
+    }
+
+    /// <summary>Prompt tokens/s of one batched pass over <paramref name="prompt"/> from an empty cache (logits of the last only).</summary>
+    public double Prefill(int[] prompt)
+    {
+        _context.NativeHandle.MemoryClear();
+        var batch = new LLamaBatch();
+        for (int i = 0; i < prompt.Length; i++) batch.Add(prompt[i], i, LLamaSeqId.Zero, i == prompt.Length - 1);
+        var clock = Stopwatch.StartNew();
+        if (_context.Decode(batch) != DecodeResult.Ok) throw new InvalidOperationException("llama.cpp prefill failed");
+        return prompt.Length / clock.Elapsed.TotalSeconds;
     }
 
     /// <summary>Decode tokens/s over the steps after the prompt, and every token (prompt first).</summary>
@@ -193,5 +251,69 @@ internal static class RandomModels
         var clock = Stopwatch.StartNew();
         File.WriteAllBytes(path, w.ToArray());
         Console.WriteLine($"wrote {path} in {clock.Elapsed.TotalSeconds:F1} s");
+    }
+}
+
+/// <summary>llama2.c's run.c on the same weights: a llama2.c checkpoint written from the F32 model, run.c built with OpenMP.</summary>
+internal sealed class RunC(string binary, string checkpoint, string tokenizer)
+{
+    public static RunC Prepare(string source, string dir, string shape, Heed.Models.Llama.LlamaModel model, string tokenizer)
+    {
+        string binary = Path.Combine(dir, "run_omp"), checkpoint = Path.Combine(dir, $"random-{shape}.bin");
+        if (!File.Exists(binary))
+        {
+            using var gcc = Process.Start(new ProcessStartInfo("gcc", ["-Ofast", "-march=native", "-fopenmp", "-o", binary, Path.Combine(source, "run.c"), "-lm"]))!;
+            gcc.WaitForExit();
+            if (gcc.ExitCode != 0) throw new InvalidOperationException("gcc failed on run.c");
+        }
+
+        if (!File.Exists(checkpoint)) Write(model, checkpoint);
+        return new RunC(binary, checkpoint, tokenizer);
+    }
+
+    // The llama2.c layout: 7 int32 (dim, hidden, layers, heads, kv heads, vocab — negative when the classifier is separate —,
+    // seq), then float32 tables in run.c's order, with the unused RoPE tables as zeros.
+    private static void Write(Heed.Models.Llama.LlamaModel model, string path)
+    {
+        var c = model.Config;
+        var w = model.Weights;
+        using var writer = new BinaryWriter(File.Create(path));
+        foreach (int v in new[] { c.Dim, c.HiddenDim, c.NumLayers, c.NumHeads, c.KvNumHeads, c.SharedClassifier ? c.VocabSize : -c.VocabSize, c.SeqLen }) writer.Write(v);
+        void Floats(ReadOnlySpan<float> values)
+        {
+            foreach (float v in values) writer.Write(v);
+        }
+
+        Floats(w.TokenEmbedding);
+        foreach (var l in w.Layers) Floats(l.RmsAtt);
+        foreach (var l in w.Layers) Floats(l.Wq.Floats!);
+        foreach (var l in w.Layers) Floats(l.Wk.Floats!);
+        foreach (var l in w.Layers) Floats(l.Wv.Floats!);
+        foreach (var l in w.Layers) Floats(l.Wo.Floats!);
+        foreach (var l in w.Layers) Floats(l.RmsFfn);
+        foreach (var l in w.Layers) Floats(l.W1.Floats!);
+        foreach (var l in w.Layers) Floats(l.W2.Floats!);
+        foreach (var l in w.Layers) Floats(l.W3.Floats!);
+        Floats(w.RmsFinal);
+        Floats(new float[c.SeqLen * c.HeadSize]); // freq_cis_real and freq_cis_imag, [seq, head/2] each
+        if (!c.SharedClassifier) Floats(w.Classifier.Floats!);
+    }
+
+    /// <summary>run.c's own "achieved tok/s" for a greedy run of <paramref name="steps"/> positions on <paramref name="threads"/> threads.</summary>
+    public double Run(int threads, int steps)
+    {
+        var start = new ProcessStartInfo(binary, [checkpoint, "-z", tokenizer, "-t", "0", "-n", steps.ToString(CultureInfo.InvariantCulture), "-i", "Once upon a time"])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        start.Environment["OMP_NUM_THREADS"] = threads.ToString(CultureInfo.InvariantCulture);
+        using var process = Process.Start(start)!;
+        _ = process.StandardOutput.ReadToEndAsync();
+        string error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        int at = error.IndexOf("achieved tok/s: ", StringComparison.Ordinal);
+        if (at < 0) throw new InvalidOperationException("run.c: " + error);
+        return double.Parse(error[(at + 16)..].Trim(), CultureInfo.InvariantCulture);
     }
 }

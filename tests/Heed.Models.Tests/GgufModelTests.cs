@@ -44,6 +44,13 @@ public class GgmlTypeTests
     [InlineData(12u, 3, 2)]
     [InlineData(14u, 3, 2)]
     [InlineData(14u, 7, 4)]
+    [InlineData(0u, 9, 2)]
+    [InlineData(1u, 8, 1)]
+    [InlineData(30u, 5, 2)]
+    [InlineData(8u, 4, 1)]
+    [InlineData(12u, 8, 2)]
+    [InlineData(12u, 13, 1)]
+    [InlineData(14u, 6, 1)]
     public void Products_match_the_float64_product_of_the_dequantized_weights(uint type, int tokens, int threads)
     {
         const int Rows = 67, Columns = 768;
@@ -55,25 +62,30 @@ public class GgmlTypeTests
         float[] y = RandomData.Floats(random, tokens * Rows);
         float[] before = [.. y];
         w.MatMul(x, y, tokens, accumulate: true, threads: threads);
+        bool integer = type is GgmlBlocks.Q4_K or GgmlBlocks.Q6_K && WeightMatrix.QuantizeActivations;
         double worst = 0;
         for (int t = 0; t < tokens; t++)
         {
             for (int r = 0; r < Rows; r++)
             {
-                double sum = before[(t * Rows) + r], magnitude = Math.Abs(sum);
+                double sum = before[(t * Rows) + r], magnitude = Math.Abs(sum), rounding = 0;
                 for (int c = 0; c < Columns; c++)
                 {
                     double term = weights[(r * Columns) + c] * x[(t * Columns) + c];
                     sum += term;
                     magnitude += Math.Abs(term);
+
+                    // The integer k-quant products round x to int8 per block of 256: x moves by at most max|x|/254.
+                    if (integer) rounding += Math.Abs(weights[(r * Columns) + c]) * x.Skip((t * Columns) + (c / 256 * 256)).Take(256).Max(Math.Abs) / 254;
                 }
 
-                worst = Math.Max(worst, Math.Abs(y[(t * Rows) + r] - sum) / magnitude);
+                worst = Math.Max(worst, (Math.Abs(y[(t * Rows) + r] - sum) - rounding) / magnitude);
             }
         }
 
-        // float32 accumulation over 768 terms: relative to Σ|w·x|, a bound of ~n·ε/8 holds with a wide margin.
-        Assert.True(worst < 1e-5, $"{GgmlBlocks.Name(type)}, T={tokens}: max |y − float64| / Σ|w·x| = {worst:E3}");
+        // float32 accumulation over 768 terms: relative to Σ|w·x|, a bound of ~n·ε/8 holds with a wide margin (beyond the
+        // activations' rounding where the product quantizes them).
+        Assert.True(worst < 1e-5, $"{GgmlBlocks.Name(type)}, T={tokens}: max (|y − float64| − rounding) / Σ|w·x| = {worst:E3}");
     }
 
     [Theory]
@@ -99,39 +111,150 @@ public class GgmlTypeTests
         Assert.True(Math.Abs(dispatched - expected) < 1e-5 * magnitude, $"dispatched {dispatched} vs {expected}");
     }
 
-    [Fact]
-    public void The_integer_Q4_K_product_stays_within_the_rounding_of_its_8_bit_activations()
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void Rows_expanded_for_the_prefill_tiles_equal_the_plain_dequantization(uint type)
     {
-        if (!System.Runtime.Intrinsics.X86.Avx512BW.IsSupported) return; // the integer path exists on AVX-512BW machines only
-        const int Rows = 9, Columns = 1024;
-        var random = new Random(11);
-        byte[] data = GgmlBlocks.Random(GgmlBlocks.Q4_K, Rows, Columns, random);
-        double[] weights = GgmlBlocks.Values(GgmlBlocks.Q4_K, data, Rows, Columns);
-        float[] x = RandomData.Floats(random, Columns);
-        var xq = new sbyte[Columns];
-        float[] scale = new float[Columns / 32], sum = new float[Columns / 32];
-        QuantizedLinear.QuantizeBlocks(x, xq, scale, sum);
-        for (int i = 0; i < Columns; i++)
-        {
-            double step = x.Skip(i / 32 * 32).Take(32).Max(v => Math.Abs((double)v)) / 127;
-            Assert.True(Math.Abs((xq[i] * (double)scale[i / 32]) - x[i]) <= (step / 2) + 1e-7, $"x[{i}] = {x[i]} quantized to {xq[i]}·{scale[i / 32]}");
-        }
-
-        int rowBytes = Columns / 256 * 144;
+        if (type == GgmlBlocks.F32) return;
+        const int Rows = 3, Columns = 768;
+        byte[] data = GgmlBlocks.Random(type, Rows, Columns, new Random((int)type + 9));
+        int rowBytes = data.Length / Rows;
+        float[] plain = new float[Columns], expanded = new float[Columns];
         for (int r = 0; r < Rows; r++)
         {
-            // Each activation moves by at most half its block's step, so the product moves by at most Σ|w|·step/2.
-            double exact = 0, bound = 0, magnitude = 0;
-            for (int c = 0; c < Columns; c++)
+            Dequantize.Row((GgmlType)type, data.AsSpan(r * rowBytes, rowBytes), plain);
+            QuantizedLinear.ExpandRow((GgmlType)type, data.AsSpan(r * rowBytes, rowBytes), expanded);
+            Assert.Equal(plain, expanded);
+        }
+    }
+
+    /// <summary>The tiers of the integer k-quant products that this machine runs (the scalar one always).</summary>
+    public static TheoryData<uint, string, int> IntegerCases
+    {
+        get
+        {
+            var data = new TheoryData<uint, string, int>();
+            foreach (uint type in new[] { GgmlBlocks.Q4_K, GgmlBlocks.Q6_K })
             {
-                double w = weights[(r * Columns) + c];
-                exact += w * x[c];
-                magnitude += Math.Abs(w * x[c]);
-                bound += Math.Abs(w) * x.Skip(c / 32 * 32).Take(32).Max(v => Math.Abs((double)v)) / 127 / 2;
+                foreach (string tier in new[] { "scalar", "avx2", "avx512", "dispatched" })
+                {
+                    foreach (int columns in new[] { 256, 768, 2048, 2816 }) data.Add(type, tier, columns);
+                }
             }
 
-            float product = QuantizedLinear.DotQ4_KInt8(data.AsSpan(r * rowBytes, rowBytes), xq, scale, sum);
-            Assert.True(Math.Abs(product - exact) <= bound + (1e-5 * magnitude), $"row {r}: {product} vs {exact}, bound {bound:E3}");
+            return data;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(IntegerCases))]
+    public void Integer_k_quant_products_stay_within_the_rounding_of_their_8_bit_activations(uint type, string tier, int columns)
+    {
+        Func<ReadOnlySpan<byte>, ReadOnlySpan<sbyte>, ReadOnlySpan<float>, ReadOnlySpan<short>, float>? dot = (type, tier) switch
+        {
+            (GgmlBlocks.Q4_K, "scalar") => KQuantDot.DotQ4_KScalar,
+            (GgmlBlocks.Q6_K, "scalar") => KQuantDot.DotQ6_KScalar,
+            (GgmlBlocks.Q4_K, "avx2") when System.Runtime.Intrinsics.X86.Avx2.IsSupported => KQuantDot.DotQ4_KAvx2,
+            (GgmlBlocks.Q6_K, "avx2") when System.Runtime.Intrinsics.X86.Avx2.IsSupported => KQuantDot.DotQ6_KAvx2,
+            (GgmlBlocks.Q4_K, "avx512") when System.Runtime.Intrinsics.X86.Avx512BW.IsSupported => KQuantDot.DotQ4_KAvx512,
+            (GgmlBlocks.Q6_K, "avx512") when System.Runtime.Intrinsics.X86.Avx512BW.IsSupported => KQuantDot.DotQ6_KAvx512,
+            (GgmlBlocks.Q4_K, "dispatched") => KQuantDot.DotQ4_K,
+            (GgmlBlocks.Q6_K, "dispatched") => KQuantDot.DotQ6_K,
+            _ => null,
+        };
+        if (dot is null) return; // this machine lacks the tier; CI reruns with the wider ones switched off
+        const int Rows = 7;
+        var random = new Random((int)type + columns + tier.Length);
+        byte[] data = GgmlBlocks.Random(type, Rows, columns, random);
+        double[] weights = GgmlBlocks.Values(type, data, Rows, columns);
+        float[] x = AwkwardActivations(random, columns);
+        var xq = new sbyte[columns];
+        float[] scale = new float[columns / 256];
+        short[] sums = new short[columns / 16];
+        KQuantDot.Quantize(x, xq, scale, sums);
+        for (int i = 0; i < columns; i++)
+        {
+            double step = x.Skip(i / 256 * 256).Take(256).Max(v => Math.Abs((double)v)) / 127;
+            Assert.True(Math.Abs((xq[i] * (double)scale[i / 256]) - x[i]) <= (step * 0.5000001) + 1e-30, $"x[{i}] = {x[i]} quantized to {xq[i]}·{scale[i / 256]}");
+        }
+
+        for (int i = 0; i < columns / 16; i++) Assert.Equal(xq.Skip(16 * i).Take(16).Sum(v => (int)v), sums[i]);
+
+        int rowBytes = columns / 256 * (type == GgmlBlocks.Q4_K ? 144 : 210);
+        for (int r = 0; r < Rows; r++)
+        {
+            // Each activation moves by at most half its block's step d_x, so the product moves by at most Σ|w|·d_x/2;
+            // on top, float32 rounding of the per-block scales and sums (relative to Σ|w·x|).
+            double exact = 0, bound = 0, magnitude = 0;
+            for (int c = 0; c < columns; c++)
+            {
+                double w = weights[(r * columns) + c];
+                exact += w * x[c];
+                magnitude += Math.Abs(w * x[c]);
+                bound += Math.Abs(w) * scale[c / 256] / 2;
+            }
+
+            float product = dot(data.AsSpan(r * rowBytes, rowBytes), xq, scale, sums);
+            Assert.True(Math.Abs(product - exact) <= bound + (1e-5 * magnitude), $"{GgmlBlocks.Name(type)} {tier} [{columns}] row {r}: {product} vs {exact}, bound {bound:E3}");
+
+            float reference = (type == GgmlBlocks.Q4_K ? KQuantDot.DotQ4_KScalar(data.AsSpan(r * rowBytes, rowBytes), xq, scale, sums) : KQuantDot.DotQ6_KScalar(data.AsSpan(r * rowBytes, rowBytes), xq, scale, sums));
+            Assert.True(Math.Abs(product - reference) <= 1e-5 * magnitude, $"{GgmlBlocks.Name(type)} {tier} [{columns}] row {r}: {product} vs the scalar tier's {reference}");
+        }
+    }
+
+    // Random values with a block of zeros, a block dominated by one large value, and tiny and negative runs.
+    private static float[] AwkwardActivations(Random random, int columns)
+    {
+        float[] x = RandomData.Floats(random, columns);
+        for (int i = 0; i < Math.Min(256, columns); i++) x[i] = 0;
+        if (columns > 256)
+        {
+            x[300] = -75f;
+            for (int i = 512; i < Math.Min(768, columns); i++) x[i] = 1e-30f * (i % 3 - 1);
+        }
+
+        return x;
+    }
+
+    [Fact]
+    public void The_packed_Q4_K_scale_unpacking_matches_the_per_sub_block_formula()
+    {
+        var random = new Random(5);
+        var bytes = new byte[12];
+        for (int trial = 0; trial < 1000; trial++)
+        {
+            random.NextBytes(bytes);
+            (ulong scales, ulong mins) = KQuantDot.ScalesMinsK4(ref bytes[0]);
+            for (int j = 0; j < 8; j++)
+            {
+                (int scale, int min) = Dequantize.ScaleMinK4(j, bytes);
+                Assert.Equal(scale, (int)((scales >> (8 * j)) & 0xFF));
+                Assert.Equal(min, (int)((mins >> (8 * j)) & 0xFF));
+            }
+        }
+    }
+
+    [Fact]
+    public void F16_products_of_activations_beyond_the_scaled_range_take_the_exact_path()
+    {
+        const int Rows = 5, Columns = 96;
+        var random = new Random(3);
+        byte[] data = GgmlBlocks.Random(GgmlBlocks.F16, Rows, Columns, random);
+        double[] weights = GgmlBlocks.Values(GgmlBlocks.F16, data, Rows, Columns);
+        float[] x = RandomData.Floats(random, Columns);
+        x[17] = 1e6f;
+        var y = new float[Rows];
+        Matrix(GgmlBlocks.F16, data, Rows, Columns).MatMul(x, y, 1);
+        for (int r = 0; r < Rows; r++)
+        {
+            double exact = 0, magnitude = 0;
+            for (int c = 0; c < Columns; c++)
+            {
+                exact += weights[(r * Columns) + c] * x[c];
+                magnitude += Math.Abs(weights[(r * Columns) + c] * x[c]);
+            }
+
+            Assert.True(Math.Abs(y[r] - exact) < 1e-5 * magnitude, $"row {r}: {y[r]} vs {exact}");
         }
     }
 
@@ -204,10 +327,28 @@ public class GgufModelTests
         DecoderSession session = model.CreateSession(tokens.Length);
         session.Threads = 2;
         Tensor<float> logits = session.ForwardAll(tokens);
-        double worst = 0;
+        double worst = 0, scale = 0;
+        int agree = 0;
         for (int t = 0; t < tokens.Length; t++)
         {
-            for (int i = 0; i < model.VocabSize; i++) worst = Math.Max(worst, Math.Abs(expected[t][i] - logits.Data[(t * model.VocabSize) + i]));
+            for (int i = 0; i < model.VocabSize; i++)
+            {
+                worst = Math.Max(worst, Math.Abs(expected[t][i] - logits.Data[(t * model.VocabSize) + i]));
+                scale = Math.Max(scale, Math.Abs(expected[t][i]));
+            }
+
+            int mine = logits.Data.AsSpan(t * model.VocabSize, model.VocabSize).IndexOf(logits.Data.AsSpan(t * model.VocabSize, model.VocabSize).ToArray().Max());
+            if (mine == Array.IndexOf(expected[t], expected[t].Max())) agree++;
+        }
+
+        // Q4_K and Q6_K products round the activations to int8 per block of 256 (as llama.cpp does): every layer's inputs
+        // move by up to 1/254 of their block's largest value, which these random 2-layer files turn into logits within 3%
+        // of the largest logit; the other types carry float32 rounding alone.
+        if (type is GgmlBlocks.Q4_K or GgmlBlocks.Q6_K && WeightMatrix.QuantizeActivations)
+        {
+            Assert.True(worst < 3e-2 * scale, $"{GgmlBlocks.Name(type)}: max |logit − float64| = {worst:E3}, {worst / scale:E3} of the largest logit");
+            Assert.True(agree >= tokens.Length - 1, $"{GgmlBlocks.Name(type)}: top-1 agrees at {agree} of {tokens.Length} positions");
+            return;
         }
 
         Assert.True(worst < 1e-3, $"{GgmlBlocks.Name(type)}: max |logit − float64| = {worst:E3}");

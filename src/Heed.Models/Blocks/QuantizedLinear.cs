@@ -17,8 +17,15 @@ internal static class QuantizedLinear
     // Below this many stored bytes, waking other threads costs more than the product.
     private const long ParallelBytes = 1L << 15;
 
+    // From this many rows of X on (prefill), each group of four weight rows is expanded to float32 once and multiplied with
+    // every row of X by Linear.Tile4x4, instead of expanding the weights again for every row of X.
+    private const int TileRows = 4;
+
     [ThreadStatic]
     private static ProductJob? _threadJob;
+
+    [ThreadStatic]
+    private static float[]? _tile;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void MatMul(WeightMatrix w, byte[] blocks, ReadOnlySpan<float> x, Span<float> y, int rows, bool accumulate, int threads)
@@ -34,11 +41,7 @@ internal static class QuantizedLinear
         {
             ProductJob job = _threadJob ??= new ProductJob();
             job.Set(w.Type, pw, w.RowBytes, px, py, rows, input, output, accumulate);
-            if (w.Type == GgmlType.Q4_K && WeightMatrix.QuantizeActivations && Avx512BW.IsSupported)
-            {
-                job.QuantizeActivations();
-            }
-
+            job.Prepare();
             int parts = threads <= 1 || blocks.LongLength < ParallelBytes ? 1 : Math.Min(threads, output);
             if (parts == 1)
             {
@@ -56,6 +59,10 @@ internal static class QuantizedLinear
     /// <summary>One product's operands as pointers (pinned by the caller for the duration of the product).</summary>
     private sealed unsafe class ProductJob : TeamJob
     {
+        // F16 products multiply x·2^112 once per product instead of every converted weight (HalfToSingle's last step):
+        // w·2^-112 · x·2^112 is w·x exactly, as long as x·2^112 stays finite, which |x| < 2^15 guarantees.
+        private const float F16ScaleLimit = 32768f;
+
         private GgmlType _type;
         private byte* _w;
         private float* _x;
@@ -63,11 +70,21 @@ internal static class QuantizedLinear
         private int _rowBytes, _rows, _input, _output;
         private bool _accumulate;
 
-        // X quantized to int8 per block of 32 (the integer path): values, each block's scale and each block's Σx. Pinned
-        // arrays kept between products, grown only when a product needs more.
+        // Scratch kept between products (pinned, grown only when a product needs more): X quantized per block of 256
+        // (KQuantDot: values, scales, sums of 16) for Q4_K/Q6_K, or X·2^112 for F16.
         private sbyte[] _xq = [];
-        private float[] _xScale = [], _xSum = [];
-        private bool _quantized;
+        private float[] _xd = [];
+        private short[] _xSums = [];
+        private float[] _xScaled = [];
+        private Kind _kind;
+
+        private enum Kind
+        {
+            Float,
+            Integer,
+            ScaledF16,
+            Tile,
+        }
 
         public void Set(GgmlType type, byte* w, int rowBytes, float* x, float* y, int rows, int input, int output, bool accumulate)
         {
@@ -86,41 +103,251 @@ internal static class QuantizedLinear
         {
             _w = null;
             _x = _y = null;
-            _quantized = false;
+            _kind = Kind.Float;
         }
 
-        /// <summary>Quantizes every row of X to int8 per block of 32 (<see cref="QuantizeBlocks"/>).</summary>
-        public void QuantizeActivations()
+        /// <summary>Quantizes X for the integer k-quant products, or scales it for the F16 product, where those apply.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Prepare()
         {
             int count = _rows * _input;
-            if (_xq.Length < count)
+            var x = new ReadOnlySpan<float>(_x, count);
+            _kind = Kind.Float;
+            if (_rows >= TileRows && Avx512F.IsSupported && Avx512BW.IsSupported)
             {
-                _xq = GC.AllocateArray<sbyte>(count, pinned: true);
-                _xScale = GC.AllocateArray<float>(count / 32, pinned: true);
-                _xSum = GC.AllocateArray<float>(count / 32, pinned: true);
+                _kind = Kind.Tile;
             }
+            else if (_type is (GgmlType.Q4_K or GgmlType.Q6_K) && WeightMatrix.QuantizeActivations)
+            {
+                if (_xq.Length < count)
+                {
+                    _xq = GC.AllocateArray<sbyte>(count, pinned: true);
+                    _xd = GC.AllocateArray<float>(count / KQuantDot.Block, pinned: true);
+                    _xSums = GC.AllocateArray<short>(count / 16, pinned: true);
+                }
 
-            QuantizeBlocks(new ReadOnlySpan<float>(_x, count), _xq, _xScale, _xSum);
-            _quantized = true;
+                KQuantDot.Quantize(x, _xq, _xd, _xSums);
+                _kind = Kind.Integer;
+            }
+            else if (_type == GgmlType.F16 && Avx512F.IsSupported && Avx512BW.IsSupported)
+            {
+                if (_xScaled.Length < count) _xScaled = GC.AllocateArray<float>(count, pinned: true);
+                Span<float> scaled = _xScaled.AsSpan(0, count);
+                if (ScaleBelow(x, HalfRebias, F16ScaleLimit, scaled)) _kind = Kind.ScaledF16;
+            }
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public override void Execute(int part, int parts)
         {
+            if (_kind == Kind.Tile)
+            {
+                ExecuteTiles(part, parts);
+                return;
+            }
+
             int first = (int)((long)_output * part / parts), last = (int)((long)_output * (part + 1) / parts);
+            int blocks = _input / KQuantDot.Block;
             for (int o = first; o < last; o++)
             {
                 var row = new ReadOnlySpan<byte>(_w + ((long)o * _rowBytes), _rowBytes);
                 for (int t = 0; t < _rows; t++)
                 {
-                    float s = _quantized
-                        ? DotQ4_KInt8(row, _xq.AsSpan(t * _input, _input), _xScale.AsSpan(t * _input / 32, _input / 32), _xSum.AsSpan(t * _input / 32, _input / 32))
-                        : Dot(_type, row, new ReadOnlySpan<float>(_x + ((long)t * _input), _input));
+                    float s = _kind switch
+                    {
+                        Kind.Integer when _type == GgmlType.Q4_K => KQuantDot.DotQ4_K(row, _xq.AsSpan(t * _input, _input), _xd.AsSpan(t * blocks, blocks), _xSums.AsSpan(t * _input / 16, _input / 16)),
+                        Kind.Integer => KQuantDot.DotQ6_K(row, _xq.AsSpan(t * _input, _input), _xd.AsSpan(t * blocks, blocks), _xSums.AsSpan(t * _input / 16, _input / 16)),
+                        Kind.ScaledF16 => DotF16Scaled(row, _xScaled.AsSpan(t * _input, _input)),
+                        _ => Dot(_type, row, new ReadOnlySpan<float>(_x + ((long)t * _input), _input)),
+                    };
                     ref float target = ref _y[((long)t * _output) + o];
                     target = _accumulate ? target + s : s;
                 }
             }
         }
+
+        // Parts take whole groups of four output rows; each group is expanded to a float32 tile [4, in] (in L1/L2), then
+        // multiplied with four rows of X at a time.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void ExecuteTiles(int part, int parts)
+        {
+            int groups = (_output + 3) / 4, input = _input;
+            int firstGroup = (int)((long)groups * part / parts), lastGroup = (int)((long)groups * (part + 1) / parts);
+            float[] tile = _tile is { } existing && existing.Length >= 4 * input ? existing : (_tile = new float[4 * input]);
+            var x = new ReadOnlySpan<float>(_x, _rows * input);
+            for (int g = firstGroup; g < lastGroup; g++)
+            {
+                int o = 4 * g, count = Math.Min(4, _output - o);
+                for (int j = 0; j < count; j++) ExpandRow(_type, new ReadOnlySpan<byte>(_w + ((long)(o + j) * _rowBytes), _rowBytes), tile.AsSpan(j * input, input));
+                if (count < 4)
+                {
+                    for (int j = 0; j < count; j++)
+                    {
+                        for (int t = 0; t < _rows; t++)
+                        {
+                            float s = Linear.Dot(tile.AsSpan(j * input, input), x.Slice(t * input, input));
+                            ref float target = ref _y[((long)t * _output) + o + j];
+                            target = _accumulate ? target + s : s;
+                        }
+                    }
+
+                    continue;
+                }
+
+                ReadOnlySpan<float> w0 = tile.AsSpan(0, input), w1 = tile.AsSpan(input, input), w2 = tile.AsSpan(2 * input, input), w3 = tile.AsSpan(3 * input, input);
+                int row = 0;
+                for (; row + 4 <= _rows && input % 16 == 0; row += 4)
+                {
+                    Linear.Tile4x4(x.Slice(row * input, 4 * input), w0, w1, w2, w3, new Span<float>(_y + ((long)row * _output) + o, (3 * _output) + 4), _output, _accumulate);
+                }
+
+                for (; row < _rows; row++)
+                {
+                    Linear.Dot4(x.Slice(row * input, input), w0, w1, w2, w3, out float s0, out float s1, out float s2, out float s3);
+                    float* yr = _y + ((long)row * _output) + o;
+                    if (_accumulate)
+                    {
+                        yr[0] += s0;
+                        yr[1] += s1;
+                        yr[2] += s2;
+                        yr[3] += s3;
+                    }
+                    else
+                    {
+                        yr[0] = s0;
+                        yr[1] = s1;
+                        yr[2] = s2;
+                        yr[3] = s3;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// One stored row → float32 values [in], the same values as <see cref="Dequantize.Row"/> bit for bit (the same
+    /// float32 operations, 16 values per instruction on AVX-512; other machines take <see cref="Dequantize.Row"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void ExpandRow(GgmlType type, ReadOnlySpan<byte> row, Span<float> y)
+    {
+        if (!Avx512F.IsSupported || !Avx512BW.IsSupported || y.Length % 16 != 0 || row.Length < (long)y.Length / GgmlTypes.BlockElements(type) * GgmlTypes.BlockBytes(type))
+        {
+            Dequantize.Row(type, row, y);
+            return;
+        }
+
+        ref byte w = ref MemoryMarshal.GetReference(row);
+        ref float ry = ref MemoryMarshal.GetReference(y);
+        int n = y.Length;
+        switch (type)
+        {
+            case GgmlType.F16:
+                for (int i = 0; i < n; i += 16) HalfToSingle(Vector256.LoadUnsafe(ref Unsafe.As<byte, short>(ref w), (nuint)i)).StoreUnsafe(ref ry, (nuint)i);
+                break;
+            case GgmlType.BF16:
+                for (int i = 0; i < n; i += 16) (Avx512F.ConvertToVector512UInt32(Vector256.LoadUnsafe(ref Unsafe.As<byte, ushort>(ref w), (nuint)i)) << 16).AsSingle().StoreUnsafe(ref ry, (nuint)i);
+                break;
+            case GgmlType.Q8_0:
+                for (int b = 0; b < n / 32; b++)
+                {
+                    ref byte block = ref Unsafe.Add(ref w, b * 34);
+                    var d = Vector512.Create(HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref block)));
+                    (d * Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 2)).AsSByte()))).StoreUnsafe(ref ry, (nuint)(b * 32));
+                    (d * Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 18)).AsSByte()))).StoreUnsafe(ref ry, (nuint)((b * 32) + 16));
+                }
+
+                break;
+            case GgmlType.Q4_K:
+                ExpandQ4_K(ref w, ref ry, n / 256);
+                break;
+            case GgmlType.Q6_K:
+                ExpandQ6_K(ref w, ref ry, n / 256);
+                break;
+            default:
+                Dequantize.Row(type, row, y);
+                break;
+        }
+    }
+
+    // y = (d·scale)·q − (dmin·min) per sub-block of 32, as Dequantize.Q4_K rounds it (a product, then a difference).
+    private static void ExpandQ4_K(ref byte w, ref float y, int blocks)
+    {
+        Vector128<byte> low = Vector128.Create((byte)0x0F);
+        for (int b = 0; b < blocks; b++)
+        {
+            ref byte block = ref Unsafe.Add(ref w, b * 144);
+            float d = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref block)), dmin = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref block, 2)));
+            (ulong sc, ulong mn) = KQuantDot.ScalesMinsK4(ref Unsafe.Add(ref block, 4));
+            ref float yb = ref Unsafe.Add(ref y, b * 256);
+            for (int g = 0; g < 4; g++)
+            {
+                Vector128<byte> lo = Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 16 + (32 * g))), hi = Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 32 + (32 * g)));
+                var d0 = Vector512.Create(d * (byte)(sc >> (16 * g)));
+                var m0 = Vector512.Create(dmin * (byte)(mn >> (16 * g)));
+                var d1 = Vector512.Create(d * (byte)(sc >> ((16 * g) + 8)));
+                var m1 = Vector512.Create(dmin * (byte)(mn >> ((16 * g) + 8)));
+                ((d0 * Nibbles(lo & low)) - m0).StoreUnsafe(ref yb, (nuint)(64 * g));
+                ((d0 * Nibbles(hi & low)) - m0).StoreUnsafe(ref yb, (nuint)((64 * g) + 16));
+                ((d1 * Nibbles(Vector128.ShiftRightLogical(lo, 4))) - m1).StoreUnsafe(ref yb, (nuint)((64 * g) + 32));
+                ((d1 * Nibbles(Vector128.ShiftRightLogical(hi, 4))) - m1).StoreUnsafe(ref yb, (nuint)((64 * g) + 48));
+            }
+        }
+    }
+
+    // y = (d·scale)·(q − 32) per group of 16, as Dequantize.Q6_K rounds it.
+    private static void ExpandQ6_K(ref byte w, ref float y, int blocks)
+    {
+        Vector128<byte> lowMask = Vector128.Create((byte)0x0F), two = Vector128.Create((byte)3);
+        Vector512<float> offset = Vector512.Create(32f);
+        for (int b = 0; b < blocks; b++)
+        {
+            ref byte block = ref Unsafe.Add(ref w, b * 210);
+            float d = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref block, 208)));
+            for (int half = 0; half < 2; half++)
+            {
+                ref byte ql = ref Unsafe.Add(ref block, 64 * half);
+                ref byte qh = ref Unsafe.Add(ref block, 128 + (32 * half));
+                ref float yh = ref Unsafe.Add(ref y, (b * 256) + (128 * half));
+                for (int l = 0; l < 32; l += 16)
+                {
+                    Vector128<byte> h = Vector128.LoadUnsafe(ref qh, (nuint)l);
+                    Vector128<byte> a = Vector128.LoadUnsafe(ref ql, (nuint)l), c = Vector128.LoadUnsafe(ref ql, (nuint)(l + 32));
+                    int s = 192 + (8 * half) + (l / 16);
+                    (Vector512.Create(d * (sbyte)Unsafe.Add(ref block, s)) * (Nibbles((a & lowMask) | ((h & two) << 4)) - offset)).StoreUnsafe(ref yh, (nuint)l);
+                    (Vector512.Create(d * (sbyte)Unsafe.Add(ref block, s + 2)) * (Nibbles((c & lowMask) | (((h >>> 2) & two) << 4)) - offset)).StoreUnsafe(ref yh, (nuint)(l + 32));
+                    (Vector512.Create(d * (sbyte)Unsafe.Add(ref block, s + 4)) * (Nibbles((a >>> 4) | (((h >>> 4) & two) << 4)) - offset)).StoreUnsafe(ref yh, (nuint)(l + 64));
+                    (Vector512.Create(d * (sbyte)Unsafe.Add(ref block, s + 6)) * (Nibbles((c >>> 4) | ((h >>> 6) << 4)) - offset)).StoreUnsafe(ref yh, (nuint)(l + 96));
+                }
+            }
+        }
+    }
+
+    /// <summary>y = factor·x when every |x| is below <paramref name="limit"/> (true); false, y undefined, otherwise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool ScaleBelow(ReadOnlySpan<float> x, float factor, float limit, Span<float> y)
+    {
+        ref float rx = ref MemoryMarshal.GetReference(x);
+        ref float ry = ref MemoryMarshal.GetReference(y[..x.Length]);
+        int i = 0;
+        Vector512<float> max = Vector512<float>.Zero, f = Vector512.Create(factor);
+        for (; i <= x.Length - 16; i += 16)
+        {
+            Vector512<float> v = Vector512.LoadUnsafe(ref rx, (nuint)i);
+            max = Vector512.Max(max, Vector512.Abs(v));
+            (v * f).StoreUnsafe(ref ry, (nuint)i);
+        }
+
+        // NaN fails every comparison: such an x takes the unscaled path, which propagates it.
+        bool below = Vector512.LessThanAll(max, Vector512.Create(limit));
+        for (; i < x.Length; i++)
+        {
+            float v = Unsafe.Add(ref rx, i);
+            below &= MathF.Abs(v) < limit;
+            Unsafe.Add(ref ry, i) = v * factor;
+        }
+
+        return below;
     }
 
     /// <summary>Σ w[i]·x[i] for one stored row of <paramref name="type"/> and x [in].</summary>
@@ -141,67 +368,6 @@ internal static class QuantizedLinear
         }
 
         return DotByBlocks(type, row, x);
-    }
-
-    /// <summary>
-    /// x [n] → int8 q [n], per block of 32 a scale d = max|x|/127 and Σx, with q = round(x/d) (ties away from zero),
-    /// as llama.cpp quantizes activations to Q8_0. n is a multiple of 32.
-    /// </summary>
-    internal static void QuantizeBlocks(ReadOnlySpan<float> x, Span<sbyte> q, Span<float> scale, Span<float> sum)
-    {
-        for (int b = 0; b < x.Length / 32; b++)
-        {
-            ReadOnlySpan<float> block = x.Slice(b * 32, 32);
-            float max = 0, total = 0;
-            foreach (float v in block)
-            {
-                max = MathF.Max(max, MathF.Abs(v));
-                total += v;
-            }
-
-            float d = max / 127, inverse = d > 0 ? 1 / d : 0;
-            for (int i = 0; i < 32; i++) q[(b * 32) + i] = (sbyte)MathF.Round(block[i] * inverse, MidpointRounding.AwayFromZero);
-            scale[b] = d;
-            sum[b] = total;
-        }
-    }
-
-    /// <summary>
-    /// Q4_K against int8 activations (<see cref="QuantizeBlocks"/>): per group of 64 weights one <c>vpmaddubsw</c> of the
-    /// unsigned nibbles by the int8 values and one <c>vpmaddwd</c> by ones give 16 int32 partial sums (8 per sub-block),
-    /// scaled by d·scale·d_x; the mins subtract dmin·min·Σx per sub-block. Needs AVX-512BW.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotQ4_KInt8(ReadOnlySpan<byte> row, ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xScale, ReadOnlySpan<float> xSum)
-    {
-        Vector512<float> acc = Vector512<float>.Zero;
-        Vector512<short> ones = Vector512.Create((short)1);
-        Vector256<byte> low = Vector256.Create((byte)0x0F);
-        float mins = 0;
-        ref sbyte rq = ref MemoryMarshal.GetReference(xq);
-        for (int b = 0, blocks = xq.Length / 256; b < blocks; b++)
-        {
-            ReadOnlySpan<byte> block = row.Slice(b * 144, 144);
-            ref byte start = ref MemoryMarshal.GetReference(block);
-            float d = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref start));
-            float dmin = HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref start, 2)));
-            ReadOnlySpan<byte> scales = block.Slice(4, 12);
-            for (int g = 0; g < 4; g++)
-            {
-                Vector256<byte> q = Vector256.LoadUnsafe(ref Unsafe.Add(ref start, 16 + (32 * g)));
-                Vector512<byte> w = Vector512.Create(q & low, (q.AsUInt16() >>> 4).AsByte() & low);
-                Vector512<sbyte> xv = Vector512.LoadUnsafe(ref rq, (nuint)((256 * b) + (64 * g)));
-                Vector512<int> dots = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(w, xv), ones);
-                (int sc0, int m0) = Dequantize.ScaleMinK4(2 * g, scales);
-                (int sc1, int m1) = Dequantize.ScaleMinK4((2 * g) + 1, scales);
-                int j = (8 * b) + (2 * g);
-                Vector512<float> scale = Vector512.Create(Vector256.Create(d * sc0 * xScale[j]), Vector256.Create(d * sc1 * xScale[j + 1]));
-                acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(dots), scale, acc);
-                mins += dmin * ((m0 * xSum[j]) + (m1 * xSum[j + 1]));
-            }
-        }
-
-        return Vector512.Sum(acc) - mins;
     }
 
     /// <summary>The portable tier: each block (or run of 256 float16/bfloat16 values) dequantized to the stack, then a float32 dot product.</summary>
@@ -229,7 +395,7 @@ internal static class QuantizedLinear
     // loader refuses non-finite float16 weights and scales (WeightMatrix.FromBlocks). llama.cpp uses F16C instructions, which
     // .NET does not expose.
     private const int HalfMask = unchecked((int)0x8FFFE000);
-    private const float HalfRebias = 5.192297e33f; // 2^112
+    internal const float HalfRebias = 5.192297e33f; // 2^112
 
     /// <summary>A finite float16 (little-endian bits) as float32, exactly.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -237,8 +403,31 @@ internal static class QuantizedLinear
 
     /// <summary>16 finite float16 values → float32, exactly.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> HalfToSingle(Vector256<short> h) =>
-        ((Avx512F.ConvertToVector512Int32(h) << 13) & Vector512.Create(HalfMask)).AsSingle() * Vector512.Create(HalfRebias);
+    private static Vector512<float> HalfToSingle(Vector256<short> h) => HalfToScaledSingle(h) * Vector512.Create(HalfRebias);
+
+    /// <summary>16 finite float16 values → float32 · 2^-112, exactly (a subnormal float32 for float16 subnormals).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> HalfToScaledSingle(Vector256<short> h) =>
+        ((Avx512F.ConvertToVector512Int32(h) << 13) & Vector512.Create(HalfMask)).AsSingle();
+
+    /// <summary>F16 against x·2^112 (see ProductJob.Prepare): the conversion without its multiply.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotF16Scaled(ReadOnlySpan<byte> row, ReadOnlySpan<float> scaledX)
+    {
+        ref short w = ref Unsafe.As<byte, short>(ref MemoryMarshal.GetReference(row));
+        ref float rx = ref MemoryMarshal.GetReference(scaledX);
+        int n = scaledX.Length, i = 0;
+        Vector512<float> a0 = Vector512<float>.Zero, a1 = a0;
+        for (; i <= n - 32; i += 32)
+        {
+            a0 = Vector512.FusedMultiplyAdd(HalfToScaledSingle(Vector256.LoadUnsafe(ref w, (nuint)i)), Vector512.LoadUnsafe(ref rx, (nuint)i), a0);
+            a1 = Vector512.FusedMultiplyAdd(HalfToScaledSingle(Vector256.LoadUnsafe(ref w, (nuint)i + 16)), Vector512.LoadUnsafe(ref rx, (nuint)i + 16), a1);
+        }
+
+        float sum = Vector512.Sum(a0 + a1);
+        for (; i < n; i++) sum += BitConverter.Int32BitsToSingle(((short)Unsafe.Add(ref w, i) << 13) & HalfMask) * Unsafe.Add(ref rx, i);
+        return sum;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float DotF16Avx512(ReadOnlySpan<byte> row, ReadOnlySpan<float> x)

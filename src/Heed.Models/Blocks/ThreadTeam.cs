@@ -29,9 +29,20 @@ public sealed class ThreadTeam
     private readonly int _workers;
     private TeamJob? _job;
     private int _parts;
-    private int _generation;
-    private int _pending;
     private Exception? _error;
+
+    // The counters that every product touches, each on its own cache line: workers spin reading the generation while
+    // they finish by decrementing the pending count, and a shared line would bounce between the cores on every write.
+    private PaddedInt _generation;
+    private PaddedInt _pending;
+    private PaddedInt _sleepers; // workers blocked on the monitor: only then does a product take the lock to wake them
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit, Size = 128)]
+    private struct PaddedInt
+    {
+        [System.Runtime.InteropServices.FieldOffset(64)]
+        public int Value;
+    }
 
     private ThreadTeam(int workers)
     {
@@ -76,16 +87,19 @@ public sealed class ThreadTeam
         {
             _job = job;
             _parts = parts;
-            Volatile.Write(ref _pending, parts - 1);
-            lock (_gate)
+            Volatile.Write(ref _pending.Value, parts - 1);
+
+            // A full fence on each side (this increment; the sleeper's increment before it rechecks the generation) means
+            // that either the worker sees the new generation or this thread sees the sleeper and wakes it.
+            Interlocked.Increment(ref _generation.Value);
+            if (Volatile.Read(ref _sleepers.Value) > 0)
             {
-                _generation++;
-                Monitor.PulseAll(_gate);
+                lock (_gate) Monitor.PulseAll(_gate);
             }
 
             job.Execute(0, parts);
             var spinner = default(SpinWait);
-            while (Volatile.Read(ref _pending) > 0) spinner.SpinOnce(sleep1Threshold: -1);
+            while (Volatile.Read(ref _pending.Value) > 0) spinner.SpinOnce(sleep1Threshold: -1);
             _job = null;
             if (Interlocked.Exchange(ref _error, null) is Exception error)
             {
@@ -105,7 +119,7 @@ public sealed class ThreadTeam
         {
             long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
             int spins = 0;
-            while (Volatile.Read(ref _generation) == seen)
+            while (Volatile.Read(ref _generation.Value) == seen)
             {
                 if (System.Diagnostics.Stopwatch.GetTimestamp() < deadline)
                 {
@@ -116,11 +130,13 @@ public sealed class ThreadTeam
 
                 lock (_gate)
                 {
-                    while (_generation == seen) Monitor.Wait(_gate);
+                    Interlocked.Increment(ref _sleepers.Value);
+                    while (Volatile.Read(ref _generation.Value) == seen) Monitor.Wait(_gate);
+                    Interlocked.Decrement(ref _sleepers.Value);
                 }
             }
 
-            seen = Volatile.Read(ref _generation);
+            seen = Volatile.Read(ref _generation.Value);
             if (part < _parts)
             {
                 try
@@ -134,7 +150,7 @@ public sealed class ThreadTeam
                 }
                 finally
                 {
-                    Interlocked.Decrement(ref _pending);
+                    Interlocked.Decrement(ref _pending.Value);
                 }
             }
         }

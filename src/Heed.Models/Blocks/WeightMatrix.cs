@@ -23,12 +23,12 @@ public sealed class WeightMatrix
     }
 
     /// <summary>
-    /// Q4_K products quantize the activations to int8 per block of 32 and multiply with integer dot products (llama.cpp's
-    /// approach, AVX-512BW machines only): fewer instructions per weight, but each product then carries the activations'
-    /// rounding (up to half a step of max|x|/127 per value) instead of float32 rounding alone. Off by default; see
-    /// docs/kernels.md for both measured.
+    /// Q4_K and Q6_K products quantize the activations to int8 per block of 256 (llama.cpp's Q8_K) and multiply with integer
+    /// dot products: about half the instructions per weight of the float path, but each product then carries the
+    /// activations' rounding (at most half a step of max|x|/127 per value) instead of float32 rounding alone. On by
+    /// default; false takes the float path (weights dequantized in registers). See docs/kernels.md for both measured.
     /// </summary>
-    public static bool QuantizeActivations { get; set; }
+    public static bool QuantizeActivations { get; set; } = true;
 
     /// <summary>The storage type.</summary>
     public GgmlType Type { get; }
