@@ -35,10 +35,11 @@ public sealed record ServerDescriptor(string Name, string Version, string Descri
 /// <param name="MaxEmbedTexts">Most texts in one embedding request.</param>
 /// <param name="MaxEmbedTokens">Most tokens in one embedding request, all texts together.</param>
 /// <param name="MaxGenerateTokens">Most new tokens one generation may ask for.</param>
-public sealed record ServerLimitsView(long MaxBodyBytes, int MaxSequenceLength, int MaxWidth, int MaxElements, int MaxMatrices, int MaxRuns, double RequestTimeoutSeconds, int MaxConcurrentRequests, int QueueLimit, double RunExpirySeconds, int MaxConcurrentComputations, int ComputationQueueLimit, int MaxEmbedTexts, int MaxEmbedTokens, int MaxGenerateTokens)
+/// <param name="MaxTrainings">Most trainings kept (each holds a computation slot while it runs, and expires like a run).</param>
+public sealed record ServerLimitsView(long MaxBodyBytes, int MaxSequenceLength, int MaxWidth, int MaxElements, int MaxMatrices, int MaxRuns, double RequestTimeoutSeconds, int MaxConcurrentRequests, int QueueLimit, double RunExpirySeconds, int MaxConcurrentComputations, int ComputationQueueLimit, int MaxEmbedTexts, int MaxEmbedTokens, int MaxGenerateTokens, int MaxTrainings)
 {
     internal static ServerLimitsView From(ServerLimits l) =>
-        new(l.MaxBodyBytes, l.MaxSequenceLength, l.MaxWidth, l.MaxElements, l.MaxMatrices, l.MaxRuns, l.RequestTimeout.TotalSeconds, l.MaxConcurrentRequests, l.QueueLimit, l.RunExpiry.TotalSeconds, l.MaxConcurrentComputations, l.ComputationQueueLimit, l.MaxEmbedTexts, l.MaxEmbedTokens, l.MaxGenerateTokens);
+        new(l.MaxBodyBytes, l.MaxSequenceLength, l.MaxWidth, l.MaxElements, l.MaxMatrices, l.MaxRuns, l.RequestTimeout.TotalSeconds, l.MaxConcurrentRequests, l.QueueLimit, l.RunExpiry.TotalSeconds, l.MaxConcurrentComputations, l.ComputationQueueLimit, l.MaxEmbedTexts, l.MaxEmbedTokens, l.MaxGenerateTokens, l.MaxTrainings);
 }
 
 /// <summary>The health answer.</summary>
