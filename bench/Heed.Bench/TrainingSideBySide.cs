@@ -33,8 +33,19 @@ internal static class TrainingSideBySide
         const double Lr = 1e-3, Decay = 0.01, Clip = 1.0;
         var options = new TrainingOptions
         {
-            Task = "induction", Steps = int.MaxValue, BatchSize = batch, LearningRate = Lr, WeightDecay = Decay, Clip = Clip,
-            Layers = layers, Heads = heads, Width = width, Context = context, VocabSize = 16, Seed = 1, Threads = threads,
+            Task = "induction",
+            Steps = int.MaxValue,
+            BatchSize = batch,
+            LearningRate = Lr,
+            WeightDecay = Decay,
+            Clip = Clip,
+            Layers = layers,
+            Heads = heads,
+            Width = width,
+            Context = context,
+            VocabSize = 16,
+            Seed = 1,
+            Threads = threads,
         };
         Trainer heed = Trainer.Create(options);
         var task = new InductionTask(16);

@@ -9,6 +9,8 @@ using Microsoft.ML.OnnxRuntime;
 //   sentences/s of Heed and ONNX Runtime on the same token ids, alternating call by call, at 1 and 2 threads, one sentence at a
 //   time and in batches of 32; Heed's cost of attention capture; peak working set for batches of 32 (one child process each).
 // dotnet run -c Release --project bench/Heed.EncoderBench -- --memory heed|onnx   (the child: prints its peak working set in MiB)
+// dotnet run -c Release --project bench/Heed.EncoderBench -- --profile 1|32 [--threads N] [--seconds S] [--capture]
+//   Heed alone in a loop (one at a time or batches of 32) for a profiler such as perf with DOTNET_PerfMapEnabled=1.
 string folder = Option("--model") ?? Extract();
 int rounds = int.Parse(Option("--rounds") ?? "5", CultureInfo.InvariantCulture);
 int[][] ids = Sentences(folder);
@@ -19,6 +21,26 @@ if (Option("--memory") is string who)
 }
 
 SentenceEncoder encoder = SentenceEncoder.Load(folder);
+if (Option("--profile") is string size)
+{
+    var loop = new EncoderRunOptions { Threads = int.Parse(Option("--threads") ?? "1", CultureInfo.InvariantCulture) };
+    int[][][] chunks = [.. ids.Chunk(int.Parse(size, CultureInfo.InvariantCulture))];
+    double seconds = double.Parse(Option("--seconds") ?? "10", CultureInfo.InvariantCulture), spent = 0;
+    bool capture = args.Contains("--capture");
+    int sentences = 0;
+    while (spent < seconds)
+    {
+        foreach (int[][] b in chunks)
+        {
+            spent += Time(() => Pool(encoder.Model.Forward(b, capture ? loop with { Recorder = new AttentionRecorder() } : loop)));
+            sentences += b.Length;
+        }
+    }
+
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{sentences / spent:F0} sentences/s"));
+    return;
+}
+
 Console.WriteLine($"{ids.Length} sentences of 8-24 words, {ids.Min(i => i.Length)}-{ids.Max(i => i.Length)} tokens (mean {ids.Average(i => i.Length):F1}); {rounds} rounds, median; contenders alternate call by call");
 Console.WriteLine();
 Console.WriteLine("| threads | mode | Heed sentences/s | ONNX Runtime sentences/s | Heed / ORT |");

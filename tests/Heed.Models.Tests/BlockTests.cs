@@ -7,37 +7,87 @@ public class BlockTests
 {
     [Theory]
     [InlineData(1, 1, 1)]
+    [InlineData(2, 3, 17)]
+    [InlineData(3, 9, 64)]
+    [InlineData(4, 16, 80)]
     [InlineData(5, 7, 13)]
     [InlineData(6, 16, 64)]
     [InlineData(7, 33, 65)]
+    [InlineData(11, 40, 127)]
     [InlineData(13, 64, 130)]
     [InlineData(19, 384, 1152)]
+    [InlineData(23, 5, 200)]
     [InlineData(97, 384, 1536)] // above the parallel threshold: two threads split the strips
     public void Packed_products_match_a_plain_double_loop(int rows, int inFeatures, int outFeatures)
     {
         var random = new Random((rows * 1000) + outFeatures);
         float[] x = RandomData.Floats(random, rows * inFeatures), w = RandomData.Floats(random, inFeatures * outFeatures), bias = RandomData.Floats(random, outFeatures);
-        float[] start = RandomData.Floats(random, rows * outFeatures);
+        float[] start = RandomData.Floats(random, rows * outFeatures), other = RandomData.Floats(random, rows * outFeatures);
         var packed = new Heed.Models.Blocks.PackedMatrix(w, inFeatures, outFeatures);
         Assert.Equal(w, packed.ToArray());
-        foreach (bool accumulate in (bool[])[false, true])
-        {
-            foreach (int threads in (int[])[1, 2])
-            {
-                float[] y = [.. start];
-                Heed.Models.Blocks.Gemm.Multiply(x, packed, bias, y, rows, accumulate, threads);
-                double max = 0;
-                for (int r = 0; r < rows; r++)
-                {
-                    for (int o = 0; o < outFeatures; o++)
-                    {
-                        double sum = bias[o] + (accumulate ? start[(r * outFeatures) + o] : 0);
-                        for (int i = 0; i < inFeatures; i++) sum += x[(r * inFeatures) + i] * (double)w[(i * outFeatures) + o];
-                        max = Math.Max(max, Math.Abs(sum - y[(r * outFeatures) + o]));
-                    }
-                }
 
-                Assert.True(max <= 1e-5 * Math.Sqrt(inFeatures), $"{rows}×{inFeatures}×{outFeatures}, accumulate {accumulate}, threads {threads}: max |diff| {max}");
+        // Residual from Y itself (accumulation) and from another array; GELU; none; each with and without a bias.
+        foreach ((DenseOutput output, bool inPlace) in ((DenseOutput, bool)[])[(DenseOutput.Plain, false), (DenseOutput.Gelu, false), (DenseOutput.Residual, true), (DenseOutput.Residual, false)])
+        {
+            foreach (bool withBias in (bool[])[true, false])
+            {
+                foreach (int threads in (int[])[1, 2])
+                {
+                    float[] y = [.. start];
+                    float[] residual = inPlace ? y : other;
+                    float[] before = [.. residual];
+                    Gemm.Multiply(x, packed, withBias ? bias : [], y, rows, output, output == DenseOutput.Residual ? residual : default, threads);
+                    double max = 0;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        for (int o = 0; o < outFeatures; o++)
+                        {
+                            double sum = withBias ? bias[o] : 0;
+                            for (int i = 0; i < inFeatures; i++) sum += x[(r * inFeatures) + i] * (double)w[(i * outFeatures) + o];
+                            double expected = output switch
+                            {
+                                DenseOutput.Gelu => 0.5 * sum * (1 + Activation.Erf(sum / Math.Sqrt(2))),
+                                DenseOutput.Residual => sum + before[(r * outFeatures) + o],
+                                _ => sum,
+                            };
+                            max = Math.Max(max, Math.Abs(expected - y[(r * outFeatures) + o]));
+                        }
+                    }
+
+                    Assert.True(max <= 1e-5 * Math.Sqrt(inFeatures), $"{rows}×{inFeatures}×{outFeatures}, {output} (in place {inPlace}), bias {withBias}, threads {threads}: max |diff| {max}");
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(3, 7)]
+    [InlineData(2, 16)]
+    [InlineData(4, 17)]
+    [InlineData(1, 33)]
+    [InlineData(5, 384)]
+    [InlineData(2, 385)]
+    public void LayerNorm_matches_float64_on_awkward_widths(int rows, int width)
+    {
+        var random = new Random((rows * 100) + width);
+        float[] x = [.. RandomData.Floats(random, rows * width).Select(v => (v * 3) + 20)]; // a large mean, as residual streams have
+        float[] weight = RandomData.Floats(random, width), bias = RandomData.Floats(random, width);
+        float[] y = new float[rows * width], inPlace = [.. x];
+        Norm.Layer(x, weight, bias, y, rows, width, 1e-12f);
+        Norm.Layer(inPlace, weight, bias, inPlace, rows, width, 1e-12f);
+        Assert.Equal(y, inPlace);
+        for (int r = 0; r < rows; r++)
+        {
+            double mean = 0, variance = 0;
+            for (int j = 0; j < width; j++) mean += x[(r * width) + j];
+            mean /= width;
+            for (int j = 0; j < width; j++) variance += (x[(r * width) + j] - mean) * (x[(r * width) + j] - mean);
+            variance /= width;
+            for (int j = 0; j < width; j++)
+            {
+                double expected = ((x[(r * width) + j] - mean) / Math.Sqrt(variance + 1e-12) * weight[j]) + bias[j];
+                Assert.True(Math.Abs(expected - y[(r * width) + j]) <= 1e-5 * (1 + Math.Abs(expected)), $"{rows}×{width} [{r}, {j}]: {y[(r * width) + j]} vs {expected}");
             }
         }
     }

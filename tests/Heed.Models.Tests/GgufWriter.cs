@@ -14,6 +14,8 @@ internal sealed class GgufWriter
     private readonly List<(string Key, uint Type, byte[] Value)> _values = [];
     private readonly List<(string Name, long[] Shape, uint Type, byte[] Data)> _tensors = [];
 
+    public bool Has(string key) => _values.Exists(v => v.Key == key);
+
     public GgufWriter String(string key, string value) => Add(key, 8, Str(value));
 
     public GgufWriter UInt32(string key, uint value) => Add(key, 4, BitConverter.GetBytes(value));

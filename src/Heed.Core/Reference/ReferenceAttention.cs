@@ -13,7 +13,13 @@ public static class ReferenceAttention
     /// </summary>
     /// <exception cref="HeedException">An input breaks a rule of the semantics (checked before any arithmetic).</exception>
     /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired (looked at before each row of scores).</exception>
-    public static AttentionResult Compute(AttentionInputs inputs, AttentionOptions? options = null)
+    public static AttentionResult Compute(AttentionInputs inputs, AttentionOptions? options = null) => Compute(inputs, options, biasedScores: null);
+
+    /// <summary>
+    /// As the public overload; <paramref name="biasedScores"/>, when given ([B, H, T, S]), also receives the scores after softcap
+    /// and bias (the <see cref="QkMatmulOutputMode.Biased"/> output), so that a capture needs one pass, not two.
+    /// </summary>
+    private static AttentionResult Compute(AttentionInputs inputs, AttentionOptions? options, double[]? biasedScores)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         options ??= new AttentionOptions();
@@ -101,6 +107,7 @@ public static class ReferenceAttention
                 }
 
                 CaptureQk(qkOutput, qkBase, scores, options, QkMatmulOutputMode.Biased);
+                if (biasedScores is not null) scores.CopyTo(biasedScores, qkBase);
 
                 // pass 5: softmax over the key axis, max-subtracted; fully masked rows → all zeros.
                 for (int i = 0; i < queryLength; i++)
@@ -169,14 +176,14 @@ public static class ReferenceAttention
             NonpadKvSeqlen = inputs.NonpadKvSeqlen,
         };
         AttentionOptions plain = options with { QNumHeads = null, KvNumHeads = null, Observer = null, ComputeQkMatmulOutput = true };
-        AttentionResult scores = Compute(wide, plain with { QkMatmulOutputMode = QkMatmulOutputMode.Biased });
-        AttentionResult probabilities = Compute(wide, plain with { QkMatmulOutputMode = QkMatmulOutputMode.Probabilities });
+        var scores = new double[g.Batch * g.NumHeads * g.QueryLength * g.KvLength]; // (B, H, T, S)
+        AttentionResult probabilities = Compute(wide, plain with { QkMatmulOutputMode = QkMatmulOutputMode.Probabilities }, scores);
         return new AttentionCapture(
             g,
             (Tensor<double>)wide.Query,
             (Tensor<double>)probabilities.PresentKey,
             (Tensor<double>)probabilities.PresentValue,
-            (Tensor<double>)scores.QkMatmulOutput!,
+            new Tensor<double>([g.Batch, g.NumHeads, g.QueryLength, g.KvLength], scores),
             (Tensor<double>)probabilities.QkMatmulOutput!,
             (Tensor<double>)probabilities.Output);
     }

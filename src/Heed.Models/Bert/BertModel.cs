@@ -150,6 +150,13 @@ public sealed class BertModel
     /// </summary>
     /// <exception cref="HeedException">A tensor is missing or has the wrong shape or type.</exception>
     public static BertModel FromTensors(BertConfig config, IReadOnlyDictionary<string, Tensor> tensors, string source = "weights")
+        => FromTensors(config, tensors, source, denseInOut: false);
+
+    /// <summary>
+    /// As the public overload; with <paramref name="denseInOut"/> the six dense weights of each layer come as [in, out] (ONNX
+    /// MatMul's layout, the one the products use) instead of nn.Linear's [out, in], and are packed without a transposed copy.
+    /// </summary>
+    internal static BertModel FromTensors(BertConfig config, IReadOnlyDictionary<string, Tensor> tensors, string source, bool denseInOut)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(tensors);
@@ -181,7 +188,9 @@ public sealed class BertModel
         }
 
         // nn.Linear [out, in] → [in, out]
-        float[] Dense(string name, int outFeatures, int inFeatures) => Transpose(Get(name, outFeatures, inFeatures), outFeatures, inFeatures);
+        float[] Dense(string name, int outFeatures, int inFeatures) => denseInOut
+            ? Get(name, inFeatures, outFeatures)
+            : Transpose(Get(name, outFeatures, inFeatures), outFeatures, inFeatures);
         PackedMatrix Packed(string name, int outFeatures, int inFeatures) => new(Dense(name, outFeatures, inFeatures), inFeatures, outFeatures);
 
         var layers = new BertLayer[config.NumLayers];
@@ -318,10 +327,13 @@ public sealed class BertModel
         var v = new Tensor<float>([batch, heads, longest, d], w.V.Length == padded ? w.V : (w.V = new float[padded]));
         var output = new Tensor<float>([batch, heads, longest, d], w.O.Length == padded ? w.O : (w.O = new float[padded]));
         var lengths = new Tensor<long>([batch], [.. sequences.Select(s => (long)s.Length)]);
+        // One sentence's attention (2·H·T²·D ≈ 0.3 M multiply-adds at T ≈ 19) is over before Parallel.For has handed out its
+        // heads: below 2^22 it stays on the calling thread, as the products do below Gemm's threshold.
+        long attentionWork = 2L * batch * heads * longest * longest * d;
         var attentionOptions = new AttentionOptions
         {
             UseReference = options.UseReference,
-            MaxThreads = threads,
+            MaxThreads = attentionWork < (1L << 22) ? 1 : threads,
             Cancellation = options.Cancellation,
         };
 
@@ -383,16 +395,13 @@ public sealed class BertModel
                 }
             }
 
-            // x = LayerNorm(x + Y·Woᵀ + bo)
-            x.CopyTo(a);
-            Gemm.Multiply(y, b.AttentionOutputWeight, b.AttentionOutputBias, a, total, accumulate: true, threads: threads);
+            // x = LayerNorm(x + Y·Woᵀ + bo)   (the residual added in the product's epilogue)
+            Gemm.Multiply(y, b.AttentionOutputWeight, b.AttentionOutputBias, a, total, DenseOutput.Residual, x, threads);
             Norm.Layer(a, b.AttentionNormWeight, b.AttentionNormBias, x, total, width, cfg.LayerNormEpsilon);
 
-            // x = LayerNorm(x + gelu(x·W1ᵀ + b1)·W2ᵀ + b2)
-            Gemm.Multiply(x, b.IntermediateWeight, b.IntermediateBias, h, total, threads: threads);
-            Activation.GeluErfFast(h);
-            x.CopyTo(a);
-            Gemm.Multiply(h, b.OutputWeight, b.OutputBias, a, total, accumulate: true, threads: threads);
+            // x = LayerNorm(x + gelu(x·W1ᵀ + b1)·W2ᵀ + b2)   (GELU and the residual in the epilogues)
+            Gemm.Multiply(x, b.IntermediateWeight, b.IntermediateBias, h, total, DenseOutput.Gelu, threads: threads);
+            Gemm.Multiply(h, b.OutputWeight, b.OutputBias, a, total, DenseOutput.Residual, x, threads);
             Norm.Layer(a, b.OutputNormWeight, b.OutputNormBias, x, total, width, cfg.LayerNormEpsilon);
         }
 

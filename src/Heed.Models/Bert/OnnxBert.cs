@@ -77,55 +77,71 @@ internal static class OnnxBert
             string prefix = _graph.Initializer.Select(t => t.Name).FirstOrDefault(n => n.EndsWith(Anchor, StringComparison.Ordinal)) is string found
                 ? found[..^Anchor.Length]
                 : throw Missing($"the initializer {Anchor}");
-            var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+
+            // Each weight is converted to float32 only when the model asks for it, and its protobuf bytes are let go as soon as
+            // every name that reads it has been served: the file's bytes and the model's floats never live side by side whole
+            // (they doubled the peak working set of a load).
+            var sources = new Dictionary<string, (TensorProto Proto, bool Transpose)>(StringComparer.Ordinal);
             foreach (TensorProto t in _graph.Initializer)
             {
                 if (t.Name.StartsWith(prefix, StringComparison.Ordinal) && (t.Name.StartsWith(prefix + "embeddings.", StringComparison.Ordinal) || t.Name.StartsWith(prefix + "encoder.", StringComparison.Ordinal))
                     && t.DataType is (int)TensorProto.Types.DataType.Float or (int)TensorProto.Types.DataType.Float16)
                 {
-                    tensors[t.Name] = Floats(t);
+                    sources[t.Name] = (t, false);
                 }
             }
 
             int layers = 0;
-            while (tensors.ContainsKey($"{prefix}encoder.layer.{layers}.attention.self.query.bias")) layers++;
+            while (sources.ContainsKey($"{prefix}encoder.layer.{layers}.attention.self.query.bias")) layers++;
             if (layers == 0) throw Missing($"the initializer {prefix}encoder.layer.0.attention.self.query.bias");
 
-            int width = 0;
             for (int l = 0; l < layers; l++)
             {
                 foreach (string dense in BertModel.DenseLayerNames)
                 {
                     string name = $"{prefix}encoder.layer.{l}.{dense}";
-                    Tensor weight = Matrix(name + ".bias");
-                    tensors[name + ".weight"] = weight;
-                    if (l == 0 && dense == "attention.self.query") width = weight.Dim(0);
+                    sources[name + ".weight"] = Matrix(name + ".bias");
                 }
             }
 
             if (config is null)
             {
-                Tensor words = tensors[prefix + Anchor];
-                Tensor positions = tensors.GetValueOrDefault(prefix + "embeddings.position_embeddings.weight") ?? throw Missing($"the initializer {prefix}embeddings.position_embeddings.weight");
-                Tensor types = tensors.GetValueOrDefault(prefix + "embeddings.token_type_embeddings.weight") ?? throw Missing($"the initializer {prefix}embeddings.token_type_embeddings.weight");
-                Tensor intermediate = tensors[$"{prefix}encoder.layer.0.intermediate.dense.bias"];
+                int Rows(string name) => sources.TryGetValue(prefix + name, out var source) && source.Proto.Dims.Count > 0
+                    ? (int)source.Proto.Dims[0]
+                    : throw Missing($"the initializer {prefix}{name}");
                 if (!_graph.Node.Any(n => n.OpType == "Erf"))
                 {
                     throw Missing("an Erf node (Heed runs encoders with GELU as 0.5·x·(1 + erf(x/√2)))");
                 }
 
-                config = new BertConfig(words.Dim(0), width, layers, Heads(prefix, width), intermediate.Dim(0), positions.Dim(0))
+                int width = Rows("encoder.layer.0.attention.self.query.bias");
+                config = new BertConfig(Rows(Anchor), width, layers, Heads(prefix, width), Rows("encoder.layer.0.intermediate.dense.bias"), Rows("embeddings.position_embeddings.weight"))
                 {
-                    TypeVocabSize = types.Dim(0),
+                    TypeVocabSize = Rows("embeddings.token_type_embeddings.weight"),
                     LayerNormEpsilon = Epsilon(),
                 };
             }
 
-            return BertModel.FromTensors(config, tensors, _path);
+            var readers = new Dictionary<TensorProto, int>(ReferenceEqualityComparer.Instance); // protobuf messages hash their bytes
+            foreach ((TensorProto proto, _) in sources.Values) readers[proto] = readers.GetValueOrDefault(proto) + 1;
+            Tensor Convert((TensorProto Proto, bool Transpose) source)
+            {
+                Tensor<float> t = Floats(source.Proto);
+                if (--readers[source.Proto] == 0)
+                {
+                    source.Proto.RawData = ByteString.Empty;
+                    source.Proto.FloatData.Clear();
+                }
+
+                return source.Transpose ? Transpose(t) : t;
+            }
+
+            return BertModel.FromTensors(config, new LazyTensors(sources.ToDictionary(p => p.Key, p => (Func<Tensor>)(() => Convert(p.Value)), StringComparer.Ordinal)), _path, denseInOut: true);
         }
 
-        // bias → Add → (MatMul output) → MatMul's constant input [in, out], or a Transpose of a constant [out, in].
-        private Tensor<float> Matrix(string bias)
+        // bias → Add → (MatMul output) → MatMul's constant input [in, out], read as it is, or a Transpose of a constant [out, in],
+        // transposed to [in, out] when read.
+        private (TensorProto Proto, bool Transpose) Matrix(string bias)
         {
             NodeProto add = Consumers(bias).FirstOrDefault(n => n.OpType == "Add") ?? throw Missing($"an Add node reading {bias}");
             string other = add.Input.FirstOrDefault(i => i != bias) ?? throw Missing($"the second input of the Add reading {bias}");
@@ -138,13 +154,13 @@ internal static class OnnxBert
             {
                 if (_constants.TryGetValue(input, out TensorProto? w) && w.Dims.Count == 2)
                 {
-                    return Transpose(Floats(w));
+                    return (w, false);
                 }
 
                 if (_producers.TryGetValue(input, out NodeProto? transpose) && transpose.OpType == "Transpose" && transpose.Input.Count == 1
                     && _constants.TryGetValue(transpose.Input[0], out TensorProto? wt) && wt.Dims.Count == 2)
                 {
-                    return Floats(wt);
+                    return (wt, true);
                 }
             }
 
@@ -286,5 +302,29 @@ internal static class OnnxBert
 
             return new Tensor<float>([columns, rows], t);
         }
+    }
+
+    /// <summary>Tensors made when looked up (each lookup makes a new one; nothing is cached).</summary>
+    private sealed class LazyTensors(Dictionary<string, Func<Tensor>> sources) : IReadOnlyDictionary<string, Tensor>
+    {
+        public IEnumerable<string> Keys => sources.Keys;
+
+        public IEnumerable<Tensor> Values => sources.Values.Select(make => make());
+
+        public int Count => sources.Count;
+
+        public Tensor this[string key] => sources[key]();
+
+        public bool ContainsKey(string key) => sources.ContainsKey(key);
+
+        public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out Tensor value)
+        {
+            value = sources.TryGetValue(key, out Func<Tensor>? make) ? make() : null;
+            return value is not null;
+        }
+
+        public IEnumerator<KeyValuePair<string, Tensor>> GetEnumerator() => sources.Select(p => new KeyValuePair<string, Tensor>(p.Key, p.Value())).GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }

@@ -58,78 +58,606 @@ public sealed class PackedMatrix
     }
 }
 
+/// <summary>What a <see cref="Gemm"/> product writes: Y = X·W + bias, then one of these.</summary>
+internal enum DenseOutput
+{
+    /// <summary>Y = X·W + bias.</summary>
+    Plain,
+
+    /// <summary>Y = GELU(X·W + bias), GELU with erf by Abramowitz–Stegun 7.1.26, as <see cref="Activation.GeluErfFast"/>.</summary>
+    Gelu,
+
+    /// <summary>Y = X·W + bias + R: a residual connection (R may be Y itself).</summary>
+    Residual,
+}
+
 /// <summary>
-/// Dense products for many rows at once: Y = X·W (+ bias) (+ Y), on Heed.Core's register-blocked panel kernel
-/// (<see cref="PanelGemm"/>: 6 rows of X against 64 columns of W per step on AVX-512, 24 accumulators), one 64-column strip of
-/// the packed W at a time, so that the strip stays in L2 while every group of 6 rows reads it; threads take whole strips.
+/// Dense products for many rows at once: Y = X·W + bias, optionally through GELU or plus a residual, over a weight packed in
+/// 64-column strips (<see cref="PackedMatrix"/>). Register-blocked as BLIS's micro-kernels and Heed.Core's
+/// <see cref="PanelGemm"/>: up to 6 rows of X against 4 registers of a strip (AVX-512: 64 columns, 24 accumulators; 2 registers
+/// on the 16-register tiers), the accumulators written once, straight into Y, with the bias and the epilogue applied in
+/// registers. A last group of fewer than 6 rows runs a kernel compiled for exactly that many, so no row is computed twice.
+/// Threads (a <see cref="ThreadTeam"/>) take whole strips.
 /// </summary>
 internal static unsafe class Gemm
 {
-    // Below this many multiply-adds a call stays on one thread: one sentence's products (8–11 M multiply-adds for MiniLM at
-    // T ≈ 19) lost more to the hand-off between two threads than they gained (docs/PERFORMANCE.md, encoders).
+    // Below this many multiply-adds a call stays on the calling thread. One sentence's products (3–11 M multiply-adds for
+    // MiniLM at T ≈ 19) split across the team lost 3× on the shared, loaded machine (the worker waits for a core), so only
+    // batches are split (docs/kernels.md, encoder products).
     private const long ParallelThreshold = 1L << 25;
 
     [ThreadStatic]
-    private static float[]? _scratch;
+    private static StripJob? _job;
 
-    /// <summary>Y = X·W (+ bias) (+ Y when <paramref name="accumulate"/>): X [T, in], W [in, out], bias [out] → Y [T, out].</summary>
+    /// <summary>
+    /// Y = X·W + bias, then <paramref name="output"/>: X [T, in], W [in, out], bias [out] (empty = none), residual [T, out]
+    /// (read for <see cref="DenseOutput.Residual"/> only; may be Y) → Y [T, out]. Y must not overlap X.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Multiply(ReadOnlySpan<float> x, PackedMatrix weight, ReadOnlySpan<float> bias, Span<float> y, int rows, bool accumulate = false, int threads = 1)
+    public static void Multiply(ReadOnlySpan<float> x, PackedMatrix weight, ReadOnlySpan<float> bias, Span<float> y, int rows, DenseOutput output = DenseOutput.Plain, ReadOnlySpan<float> residual = default, int threads = 1)
     {
         int k = weight.In, n = weight.Out;
-        if (x.Length < (long)rows * k || y.Length < (long)rows * n || (!bias.IsEmpty && bias.Length < n))
+        if (x.Length < (long)rows * k || y.Length < (long)rows * n || (!bias.IsEmpty && bias.Length < n)
+            || (output == DenseOutput.Residual && residual.Length < (long)rows * n))
         {
-            throw new ArgumentException($"Gemm: X holds {x.Length} of {rows}×{k}, Y {y.Length} of {rows}×{n}, bias {bias.Length}");
+            throw new ArgumentException($"Gemm: X holds {x.Length} of {rows}×{k}, Y {y.Length} of {rows}×{n}, bias {bias.Length}, residual {residual.Length}");
         }
 
         if (rows == 0) return;
         int strips = weight.Strips;
-        fixed (float* px = x, pw = weight.Data, pb = bias, py = y)
+        fixed (float* px = x, pw = weight.Data, pb = bias, py = y, pr = residual)
         {
-            var call = new Call(px, pw, bias.IsEmpty ? null : pb, py, rows, k, n, accumulate);
+            var call = new Call(px, pw, bias.IsEmpty ? null : pb, py, output == DenseOutput.Residual ? pr : null, rows, k, n, output);
             if (threads <= 1 || strips < 2 || (long)rows * k * n < ParallelThreshold)
             {
-                for (int s = 0; s < strips; s++) call.Strip(s);
+                call.Strips(0, strips);
                 return;
             }
 
-            int chunks = Math.Min(threads, strips);
-            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, chunk =>
-            {
-                for (int s = strips * chunk / chunks; s < strips * (chunk + 1) / chunks; s++) call.Strip(s);
-            });
+            StripJob job = _job ??= new StripJob();
+            job.Work = call;
+            job.Count = strips;
+            int parts = Math.Min(threads, strips);
+            ThreadTeam.Shared(parts).Run(job, parts);
         }
     }
 
-    private readonly struct Call(float* x, float* w, float* bias, float* y, int rows, int k, int n, bool accumulate)
+    /// <summary>Part p of n takes strips [p·strips/n, (p+1)·strips/n).</summary>
+    private sealed class StripJob : TeamJob
     {
-        // One strip: scratch [⌈T/6⌉·6, 64] = X·W[:, strip] by the panel kernel, then Y[:, strip] = (Y) + scratch + bias.
+        public Call Work;
+        public int Count;
+
+        public override void Execute(int part, int parts) => Work.Strips((int)((long)Count * part / parts), (int)((long)Count * (part + 1) / parts));
+    }
+
+    private readonly struct Call(float* x, float* w, float* bias, float* y, float* residual, int rows, int k, int n, DenseOutput output)
+    {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Strip(int strip)
+        public void Strips(int first, int last)
+        {
+            for (int s = first; s < last; s++)
+            {
+                if (Vector512.IsHardwareAccelerated) Strip<Simd512, Vector512<float>>(s);
+                else if (Vector256.IsHardwareAccelerated) Strip<Simd256, Vector256<float>>(s);
+                else if (Vector128.IsHardwareAccelerated) Strip<Simd128, Vector128<float>>(s);
+                else Strip<SimdScalar, float>(s);
+            }
+        }
+
+        private void Strip<TOps, TV>(int strip)
+            where TOps : ISimd<TV>
+            where TV : struct
+        {
+            switch (output)
+            {
+                case DenseOutput.Gelu: Strip<TOps, TV, GeluOutput>(strip); break;
+                case DenseOutput.Residual: Strip<TOps, TV, ResidualOutput>(strip); break;
+                default: Strip<TOps, TV, PlainOutput>(strip); break;
+            }
+        }
+
+        // One strip: its tiles of 4 (or 2) registers, each for every group of rows; a tile that runs past Y's last column is
+        // computed into a scratch tile and its valid columns finished one by one.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void Strip<TOps, TV, TOut>(int strip)
+            where TOps : ISimd<TV>
+            where TV : struct
+            where TOut : struct, IDenseOutput
         {
             const int S = PackedMatrix.Strip;
-            int first = strip * S, width = Math.Min(S, n - first);
-            int padded = (rows + PanelGemm.Rows - 1) / PanelGemm.Rows * PanelGemm.Rows;
-            float[] scratch = _scratch is { } s && s.Length >= padded * S ? s : (_scratch = new float[padded * S]);
+            int tile = (TOps.WideRegisterFile ? 4 : 2) * TOps.Width;
             float* b = w + ((long)strip * k * S);
-            fixed (float* c = scratch)
+            int end = Math.Min((strip + 1) * S, n);
+            float* scratch = stackalloc float[PanelGemm.Rows * S];
+            for (int column = strip * S; column < end; column += tile)
             {
-                if (Vector512.IsHardwareAccelerated) PanelGemm.MultiplyClamped<Simd512, Vector512<float>>(x, k, rows, b, S, c, S, k, S, null);
-                else if (Vector256.IsHardwareAccelerated) PanelGemm.MultiplyClamped<Simd256, Vector256<float>>(x, k, rows, b, S, c, S, k, S, null);
-                else if (Vector128.IsHardwareAccelerated) PanelGemm.MultiplyClamped<Simd128, Vector128<float>>(x, k, rows, b, S, c, S, k, S, null);
-                else PanelGemm.MultiplyClamped<SimdScalar, float>(x, k, rows, b, S, c, S, k, S, null);
-
-                float* br = bias is null ? null : bias + first;
-                for (int r = 0; r < rows; r++)
+                float* bt = b + (column - (strip * S));
+                if (column + tile <= n)
                 {
-                    float* yr = y + ((long)r * n) + first, cr = c + (r * S);
-                    for (int j = 0; j < width; j++)
+                    Rows<TOps, TV, TOut>(x, k, rows, bt, k, bias is null ? null : bias + column, y + column, n, residual is null ? null : residual + column, n);
+                    continue;
+                }
+
+                int valid = n - column;
+                for (int g = 0; g < rows; g += PanelGemm.Rows)
+                {
+                    int count = Math.Min(PanelGemm.Rows, rows - g);
+                    Rows<TOps, TV, PlainOutput>(x + ((long)g * k), k, count, bt, k, null, scratch, tile, null, 0);
+                    for (int r = 0; r < count; r++)
                     {
-                        float v = cr[j] + (br is null ? 0 : br[j]);
-                        yr[j] = accumulate ? yr[j] + v : v;
+                        for (int j = 0; j < valid; j++)
+                        {
+                            long at = ((long)(g + r) * n) + column + j;
+                            float v = scratch[(r * tile) + j] + (bias is null ? 0 : bias[column + j]);
+                            y[at] = TOut.Gelu ? (float)(0.5 * v * (1 + Activation.Erf(v / Math.Sqrt(2)))) : TOut.Residual ? v + residual[at] : v;
+                        }
                     }
                 }
             }
         }
     }
+
+    // Groups of 6 rows, then the rest by one kernel compiled for its count.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Rows<TOps, TV, TOut>(float* a, int lda, int count, float* b, int depth, float* bias, float* y, int ldy, float* residual, int ldr)
+        where TOps : ISimd<TV>
+        where TV : struct
+        where TOut : struct, IDenseOutput
+    {
+        int g = 0, columns = (TOps.WideRegisterFile ? 4 : 2) * TOps.Width;
+        for (; g + PanelGemm.Rows <= count; g += PanelGemm.Rows)
+        {
+            Tile<TOps, TV, TileRows6, TOut>(a + ((long)g * lda), lda, b, depth, bias, y + ((long)g * ldy), ldy, residual + ((long)g * ldr), ldr);
+            if (TOut.Gelu) GeluRows<TOps, TV>(y + ((long)g * ldy), ldy, PanelGemm.Rows, columns);
+        }
+
+        float* ag = a + ((long)g * lda), yg = y + ((long)g * ldy), rg = residual + ((long)g * ldr);
+        switch (count - g)
+        {
+            case 1: Tile<TOps, TV, TileRows1, TOut>(ag, lda, b, depth, bias, yg, ldy, rg, ldr); break;
+            case 2: Tile<TOps, TV, TileRows2, TOut>(ag, lda, b, depth, bias, yg, ldy, rg, ldr); break;
+            case 3: Tile<TOps, TV, TileRows3, TOut>(ag, lda, b, depth, bias, yg, ldy, rg, ldr); break;
+            case 4: Tile<TOps, TV, TileRows4, TOut>(ag, lda, b, depth, bias, yg, ldy, rg, ldr); break;
+            case 5: Tile<TOps, TV, TileRows5, TOut>(ag, lda, b, depth, bias, yg, ldy, rg, ldr); break;
+            default: break;
+        }
+
+        if (TOut.Gelu && count > g) GeluRows<TOps, TV>(yg, ldy, count - g, columns);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile<TOps, TV, TRows, TOut>(float* a, int lda, float* b, int depth, float* bias, float* y, int ldy, float* residual, int ldr)
+        where TOps : ISimd<TV>
+        where TV : struct
+        where TRows : struct, IRowCount
+        where TOut : struct, IDenseOutput
+    {
+        if (TOps.WideRegisterFile) Tile4<TOps, TV, TRows, TOut>(a, lda, b, depth, bias, y, ldy, residual, ldr);
+        else Tile2<TOps, TV, TRows, TOut>(a, lda, b, depth, bias, y, ldy, residual, ldr);
+    }
+
+    /// <summary>
+    /// Y[r × 4·W] for r = <typeparamref name="TRows"/> rows of X (1–6) against 4 registers of one strip of W. The
+    /// accumulators start from the bias (and the residual) and are stored as they are; GELU is a second pass over the tile
+    /// while it is in L1 (GeluRows). Inlined here, GELU's code pushed the method past what the JIT tracks, and it spilled and
+    /// reloaded 12 accumulators on every step.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
+    private static void Tile4<TOps, TV, TRows, TOut>(float* a, int lda, float* b, int depth, float* bias, float* y, int ldy, float* residual, int ldr)
+        where TOps : ISimd<TV>
+        where TV : struct
+        where TRows : struct, IRowCount
+        where TOut : struct, IDenseOutput
+    {
+        int w = TOps.Width;
+        float* a0 = a, a1 = a + lda, a2 = a + (2 * lda), a3 = a + (3 * lda), a4 = a + (4 * lda), a5 = a + (5 * lda);
+        TV c0 = TOps.Zero, c1 = TOps.Zero, c2 = TOps.Zero, c3 = TOps.Zero;
+        if (bias is not null)
+        {
+            c0 = TOps.Load(bias);
+            c1 = TOps.Load(bias + w);
+            c2 = TOps.Load(bias + (2 * w));
+            c3 = TOps.Load(bias + (3 * w));
+        }
+
+        TV x00 = c0, x01 = c1, x02 = c2, x03 = c3;
+        TV x10 = c0, x11 = c1, x12 = c2, x13 = c3;
+        TV x20 = c0, x21 = c1, x22 = c2, x23 = c3;
+        TV x30 = c0, x31 = c1, x32 = c2, x33 = c3;
+        TV x40 = c0, x41 = c1, x42 = c2, x43 = c3;
+        TV x50 = c0, x51 = c1, x52 = c2, x53 = c3;
+        if (TOut.Residual)
+        {
+            x00 = TOps.Add(c0, TOps.Load(residual));
+            x01 = TOps.Add(c1, TOps.Load(residual + w));
+            x02 = TOps.Add(c2, TOps.Load(residual + (2 * w)));
+            x03 = TOps.Add(c3, TOps.Load(residual + (3 * w)));
+
+            if (TRows.Count > 1)
+            {
+                x10 = TOps.Add(c0, TOps.Load(residual + ldr));
+                x11 = TOps.Add(c1, TOps.Load(residual + ldr + w));
+                x12 = TOps.Add(c2, TOps.Load(residual + ldr + (2 * w)));
+                x13 = TOps.Add(c3, TOps.Load(residual + ldr + (3 * w)));
+            }
+
+            if (TRows.Count > 2)
+            {
+                x20 = TOps.Add(c0, TOps.Load(residual + (2 * ldr)));
+                x21 = TOps.Add(c1, TOps.Load(residual + (2 * ldr) + w));
+                x22 = TOps.Add(c2, TOps.Load(residual + (2 * ldr) + (2 * w)));
+                x23 = TOps.Add(c3, TOps.Load(residual + (2 * ldr) + (3 * w)));
+            }
+
+            if (TRows.Count > 3)
+            {
+                x30 = TOps.Add(c0, TOps.Load(residual + (3 * ldr)));
+                x31 = TOps.Add(c1, TOps.Load(residual + (3 * ldr) + w));
+                x32 = TOps.Add(c2, TOps.Load(residual + (3 * ldr) + (2 * w)));
+                x33 = TOps.Add(c3, TOps.Load(residual + (3 * ldr) + (3 * w)));
+            }
+
+            if (TRows.Count > 4)
+            {
+                x40 = TOps.Add(c0, TOps.Load(residual + (4 * ldr)));
+                x41 = TOps.Add(c1, TOps.Load(residual + (4 * ldr) + w));
+                x42 = TOps.Add(c2, TOps.Load(residual + (4 * ldr) + (2 * w)));
+                x43 = TOps.Add(c3, TOps.Load(residual + (4 * ldr) + (3 * w)));
+            }
+
+            if (TRows.Count > 5)
+            {
+                x50 = TOps.Add(c0, TOps.Load(residual + (5 * ldr)));
+                x51 = TOps.Add(c1, TOps.Load(residual + (5 * ldr) + w));
+                x52 = TOps.Add(c2, TOps.Load(residual + (5 * ldr) + (2 * w)));
+                x53 = TOps.Add(c3, TOps.Load(residual + (5 * ldr) + (3 * w)));
+            }
+        }
+
+        for (int k = 0; k < depth; k++)
+        {
+            float* bk = b + ((long)k * PackedMatrix.Strip);
+            TV b0 = TOps.Load(bk);
+            TV b1 = TOps.Load(bk + w);
+            TV b2 = TOps.Load(bk + (2 * w));
+            TV b3 = TOps.Load(bk + (3 * w));
+            TV r0 = TOps.Splat(a0[k]);
+            x00 = TOps.MultiplyAdd(r0, b0, x00);
+            x01 = TOps.MultiplyAdd(r0, b1, x01);
+            x02 = TOps.MultiplyAdd(r0, b2, x02);
+            x03 = TOps.MultiplyAdd(r0, b3, x03);
+            if (TRows.Count > 1)
+            {
+                TV r1 = TOps.Splat(a1[k]);
+                x10 = TOps.MultiplyAdd(r1, b0, x10);
+                x11 = TOps.MultiplyAdd(r1, b1, x11);
+                x12 = TOps.MultiplyAdd(r1, b2, x12);
+                x13 = TOps.MultiplyAdd(r1, b3, x13);
+            }
+
+            if (TRows.Count > 2)
+            {
+                TV r2 = TOps.Splat(a2[k]);
+                x20 = TOps.MultiplyAdd(r2, b0, x20);
+                x21 = TOps.MultiplyAdd(r2, b1, x21);
+                x22 = TOps.MultiplyAdd(r2, b2, x22);
+                x23 = TOps.MultiplyAdd(r2, b3, x23);
+            }
+
+            if (TRows.Count > 3)
+            {
+                TV r3 = TOps.Splat(a3[k]);
+                x30 = TOps.MultiplyAdd(r3, b0, x30);
+                x31 = TOps.MultiplyAdd(r3, b1, x31);
+                x32 = TOps.MultiplyAdd(r3, b2, x32);
+                x33 = TOps.MultiplyAdd(r3, b3, x33);
+            }
+
+            if (TRows.Count > 4)
+            {
+                TV r4 = TOps.Splat(a4[k]);
+                x40 = TOps.MultiplyAdd(r4, b0, x40);
+                x41 = TOps.MultiplyAdd(r4, b1, x41);
+                x42 = TOps.MultiplyAdd(r4, b2, x42);
+                x43 = TOps.MultiplyAdd(r4, b3, x43);
+            }
+
+            if (TRows.Count > 5)
+            {
+                TV r5 = TOps.Splat(a5[k]);
+                x50 = TOps.MultiplyAdd(r5, b0, x50);
+                x51 = TOps.MultiplyAdd(r5, b1, x51);
+                x52 = TOps.MultiplyAdd(r5, b2, x52);
+                x53 = TOps.MultiplyAdd(r5, b3, x53);
+            }
+        }
+
+        TOps.Store(x00, y);
+        TOps.Store(x01, y + w);
+        TOps.Store(x02, y + (2 * w));
+        TOps.Store(x03, y + (3 * w));
+
+        if (TRows.Count > 1)
+        {
+            TOps.Store(x10, y + ldy);
+            TOps.Store(x11, y + ldy + w);
+            TOps.Store(x12, y + ldy + (2 * w));
+            TOps.Store(x13, y + ldy + (3 * w));
+        }
+
+        if (TRows.Count > 2)
+        {
+            TOps.Store(x20, y + (2 * ldy));
+            TOps.Store(x21, y + (2 * ldy) + w);
+            TOps.Store(x22, y + (2 * ldy) + (2 * w));
+            TOps.Store(x23, y + (2 * ldy) + (3 * w));
+        }
+
+        if (TRows.Count > 3)
+        {
+            TOps.Store(x30, y + (3 * ldy));
+            TOps.Store(x31, y + (3 * ldy) + w);
+            TOps.Store(x32, y + (3 * ldy) + (2 * w));
+            TOps.Store(x33, y + (3 * ldy) + (3 * w));
+        }
+
+        if (TRows.Count > 4)
+        {
+            TOps.Store(x40, y + (4 * ldy));
+            TOps.Store(x41, y + (4 * ldy) + w);
+            TOps.Store(x42, y + (4 * ldy) + (2 * w));
+            TOps.Store(x43, y + (4 * ldy) + (3 * w));
+        }
+
+        if (TRows.Count > 5)
+        {
+            TOps.Store(x50, y + (5 * ldy));
+            TOps.Store(x51, y + (5 * ldy) + w);
+            TOps.Store(x52, y + (5 * ldy) + (2 * w));
+            TOps.Store(x53, y + (5 * ldy) + (3 * w));
+        }
+    }
+
+    /// <summary>
+    /// Y[r × 2·W] for r = <typeparamref name="TRows"/> rows of X (1–6) against 2 registers of one strip of W. The
+    /// accumulators start from the bias (and the residual) and are stored as they are; GELU is a second pass over the tile
+    /// while it is in L1 (GeluRows). Inlined here, GELU's code pushed the method past what the JIT tracks, and it spilled and
+    /// reloaded 12 accumulators on every step.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // too large to inline: optimized from the first call
+    private static void Tile2<TOps, TV, TRows, TOut>(float* a, int lda, float* b, int depth, float* bias, float* y, int ldy, float* residual, int ldr)
+        where TOps : ISimd<TV>
+        where TV : struct
+        where TRows : struct, IRowCount
+        where TOut : struct, IDenseOutput
+    {
+        int w = TOps.Width;
+        float* a0 = a, a1 = a + lda, a2 = a + (2 * lda), a3 = a + (3 * lda), a4 = a + (4 * lda), a5 = a + (5 * lda);
+        TV c0 = TOps.Zero, c1 = TOps.Zero;
+        if (bias is not null)
+        {
+            c0 = TOps.Load(bias);
+            c1 = TOps.Load(bias + w);
+        }
+
+        TV x00 = c0, x01 = c1;
+        TV x10 = c0, x11 = c1;
+        TV x20 = c0, x21 = c1;
+        TV x30 = c0, x31 = c1;
+        TV x40 = c0, x41 = c1;
+        TV x50 = c0, x51 = c1;
+        if (TOut.Residual)
+        {
+            x00 = TOps.Add(c0, TOps.Load(residual));
+            x01 = TOps.Add(c1, TOps.Load(residual + w));
+
+            if (TRows.Count > 1)
+            {
+                x10 = TOps.Add(c0, TOps.Load(residual + ldr));
+                x11 = TOps.Add(c1, TOps.Load(residual + ldr + w));
+            }
+
+            if (TRows.Count > 2)
+            {
+                x20 = TOps.Add(c0, TOps.Load(residual + (2 * ldr)));
+                x21 = TOps.Add(c1, TOps.Load(residual + (2 * ldr) + w));
+            }
+
+            if (TRows.Count > 3)
+            {
+                x30 = TOps.Add(c0, TOps.Load(residual + (3 * ldr)));
+                x31 = TOps.Add(c1, TOps.Load(residual + (3 * ldr) + w));
+            }
+
+            if (TRows.Count > 4)
+            {
+                x40 = TOps.Add(c0, TOps.Load(residual + (4 * ldr)));
+                x41 = TOps.Add(c1, TOps.Load(residual + (4 * ldr) + w));
+            }
+
+            if (TRows.Count > 5)
+            {
+                x50 = TOps.Add(c0, TOps.Load(residual + (5 * ldr)));
+                x51 = TOps.Add(c1, TOps.Load(residual + (5 * ldr) + w));
+            }
+        }
+
+        for (int k = 0; k < depth; k++)
+        {
+            float* bk = b + ((long)k * PackedMatrix.Strip);
+            TV b0 = TOps.Load(bk);
+            TV b1 = TOps.Load(bk + w);
+            TV r0 = TOps.Splat(a0[k]);
+            x00 = TOps.MultiplyAdd(r0, b0, x00);
+            x01 = TOps.MultiplyAdd(r0, b1, x01);
+            if (TRows.Count > 1)
+            {
+                TV r1 = TOps.Splat(a1[k]);
+                x10 = TOps.MultiplyAdd(r1, b0, x10);
+                x11 = TOps.MultiplyAdd(r1, b1, x11);
+            }
+
+            if (TRows.Count > 2)
+            {
+                TV r2 = TOps.Splat(a2[k]);
+                x20 = TOps.MultiplyAdd(r2, b0, x20);
+                x21 = TOps.MultiplyAdd(r2, b1, x21);
+            }
+
+            if (TRows.Count > 3)
+            {
+                TV r3 = TOps.Splat(a3[k]);
+                x30 = TOps.MultiplyAdd(r3, b0, x30);
+                x31 = TOps.MultiplyAdd(r3, b1, x31);
+            }
+
+            if (TRows.Count > 4)
+            {
+                TV r4 = TOps.Splat(a4[k]);
+                x40 = TOps.MultiplyAdd(r4, b0, x40);
+                x41 = TOps.MultiplyAdd(r4, b1, x41);
+            }
+
+            if (TRows.Count > 5)
+            {
+                TV r5 = TOps.Splat(a5[k]);
+                x50 = TOps.MultiplyAdd(r5, b0, x50);
+                x51 = TOps.MultiplyAdd(r5, b1, x51);
+            }
+        }
+
+        TOps.Store(x00, y);
+        TOps.Store(x01, y + w);
+
+        if (TRows.Count > 1)
+        {
+            TOps.Store(x10, y + ldy);
+            TOps.Store(x11, y + ldy + w);
+        }
+
+        if (TRows.Count > 2)
+        {
+            TOps.Store(x20, y + (2 * ldy));
+            TOps.Store(x21, y + (2 * ldy) + w);
+        }
+
+        if (TRows.Count > 3)
+        {
+            TOps.Store(x30, y + (3 * ldy));
+            TOps.Store(x31, y + (3 * ldy) + w);
+        }
+
+        if (TRows.Count > 4)
+        {
+            TOps.Store(x40, y + (4 * ldy));
+            TOps.Store(x41, y + (4 * ldy) + w);
+        }
+
+        if (TRows.Count > 5)
+        {
+            TOps.Store(x50, y + (5 * ldy));
+            TOps.Store(x51, y + (5 * ldy) + w);
+        }
+    }
+
+
+    /// <summary>Y[r, j] = GELU(Y[r, j]) for r &lt; <paramref name="count"/>, j &lt; <paramref name="columns"/> (a multiple of the register width).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GeluRows<TOps, TV>(float* y, int ldy, int count, int columns)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        for (int r = 0; r < count; r++)
+        {
+            float* yr = y + ((long)r * ldy);
+            for (int j = 0; j < columns; j += TOps.Width) TOps.Store(Gelu<TOps, TV>(TOps.Load(yr + j)), yr + j);
+        }
+    }
+
+    /// <summary>GELU(v) = ½·v·(1 + erf(v/√2)), erf by Abramowitz–Stegun 7.1.26 (|error| ≤ 1.5e-7), as <see cref="Activation.GeluErfFast"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV Gelu<TOps, TV>(TV v)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        TV one = TOps.Splat(1f);
+        TV z = TOps.Multiply(TOps.Abs(v), TOps.Splat(0.70710678118654752f));
+        TV t = TOps.Divide(one, TOps.MultiplyAdd(z, TOps.Splat(0.3275911f), one));
+        TV p = TOps.MultiplyAdd(TOps.Splat(1.061405429f), t, TOps.Splat(-1.453152027f));
+        p = TOps.MultiplyAdd(p, t, TOps.Splat(1.421413741f));
+        p = TOps.MultiplyAdd(p, t, TOps.Splat(-0.284496736f));
+        p = TOps.MultiplyAdd(p, t, TOps.Splat(0.254829592f));
+        TV erf = TOps.Subtract(one, TOps.Multiply(TOps.Multiply(p, t), Heed.Kernels.VectorMath.Exp<TOps, TV>(TOps.Subtract(TOps.Zero, TOps.Multiply(z, z)))));
+        erf = TOps.SelectLess(v, TOps.Zero, TOps.Subtract(TOps.Zero, erf), erf);
+        return TOps.Multiply(TOps.Multiply(TOps.Splat(0.5f), v), TOps.Add(one, erf));
+    }
+}
+
+/// <summary>The rows of one <see cref="Gemm"/> tile, as a type so that the JIT compiles a copy per count.</summary>
+internal interface IRowCount
+{
+    /// <summary>1 to 6.</summary>
+    static abstract int Count { get; }
+}
+
+/// <summary>The epilogue of one <see cref="Gemm"/> product, as a type so that the JIT compiles a copy per kind.</summary>
+internal interface IDenseOutput
+{
+    /// <summary>GELU after the bias.</summary>
+    static abstract bool Gelu { get; }
+
+    /// <summary>A residual added after the bias.</summary>
+    static abstract bool Residual { get; }
+}
+
+internal readonly struct TileRows1 : IRowCount
+{
+    public static int Count => 1;
+}
+
+internal readonly struct TileRows2 : IRowCount
+{
+    public static int Count => 2;
+}
+
+internal readonly struct TileRows3 : IRowCount
+{
+    public static int Count => 3;
+}
+
+internal readonly struct TileRows4 : IRowCount
+{
+    public static int Count => 4;
+}
+
+internal readonly struct TileRows5 : IRowCount
+{
+    public static int Count => 5;
+}
+
+internal readonly struct TileRows6 : IRowCount
+{
+    public static int Count => 6;
+}
+
+internal readonly struct PlainOutput : IDenseOutput
+{
+    public static bool Gelu => false;
+
+    public static bool Residual => false;
+}
+
+internal readonly struct GeluOutput : IDenseOutput
+{
+    public static bool Gelu => true;
+
+    public static bool Residual => false;
+}
+
+internal readonly struct ResidualOutput : IDenseOutput
+{
+    public static bool Gelu => false;
+
+    public static bool Residual => true;
 }

@@ -1,47 +1,92 @@
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
-using Microsoft.ML.Tokenizers;
 
 namespace Heed.Models.Tokenizers;
 
 /// <summary>
-/// GPT-2's byte-level BPE (vocab.json + merges.txt) through Microsoft.ML.Tokenizers: text is split by GPT-2's
-/// pre-tokenization pattern, each piece's UTF-8 bytes are mapped to printable characters, and merges apply in rank
-/// order. &lt;|endoftext|&gt; serves as BOS and EOS.
+/// Byte-level BPE as GPT-2 defined it and llama.cpp runs it for GGUF <c>tokenizer.ggml.model</c> "gpt2": user-defined
+/// tokens are cut out of the text first; each remaining span is split into words by the pre-tokenizer type
+/// (<see cref="PreTokenizerType"/>); each word's UTF-8 bytes are mapped to printable characters and merged pair by pair,
+/// the pair of lowest merge rank first (the leftmost among equal ranks). Llama 3-style types take a word that is a token
+/// whole, without merges.
+/// Written here rather than through Microsoft.ML.Tokenizers' <c>BpeTokenizer</c>, which Heed used before: the parity tests
+/// hold Heed to llama.cpp's exact ids, and what they need (the category-collapsed splitting of each pre-tokenizer type,
+/// whole-word tokens that skip merges, user-defined tokens cut out first, <c>parse_special</c>) has no hook there.
+/// Hugging Face's GPT-2 files go through the same code, so there is one BPE to trust.
 /// </summary>
 public sealed class Gpt2Tokenizer : ITokenizer
 {
     private const string EndOfText = "<|endoftext|>";
 
-    private readonly BpeTokenizer _bpe;
     private readonly string[] _tokens;
     private readonly byte[][] _bytes;
+    private readonly Dictionary<string, int> _ids;
+    private readonly Dictionary<(string Left, string Right), int> _ranks;
+    private readonly BpePreTokenizer _pre;
+    private readonly int[] _special; // unknown, control and user-defined tokens, longest text first, as llama.cpp partitions
+    private readonly int[] _userDefined; // the user-defined ones: cut out even when special tokens are not parsed
 
-    private Gpt2Tokenizer(BpeTokenizer bpe, string[] tokens)
+    // Words recur: their ids are kept (up to a bound, so that untrusted text cannot grow it without limit).
+    private const int MaxCachedWords = 1 << 16;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int[]> _wordCache = new(StringComparer.Ordinal);
+
+    private Gpt2Tokenizer(string[] tokens, IReadOnlyList<string> merges, BpePreTokenizer pre, string name, long[]? tokenTypes)
     {
-        _bpe = bpe;
         _tokens = tokens;
+        _pre = pre;
         _bytes = new byte[tokens.Length][];
+        _ids = new Dictionary<string, int>(tokens.Length, StringComparer.Ordinal);
         int[] byteOf = ByteOfChar();
         for (int id = 0; id < tokens.Length; id++)
         {
             string t = tokens[id] ?? "";
             bool mapped = t.All(ch => ch < byteOf.Length && byteOf[ch] >= 0);
             _bytes[id] = mapped ? [.. t.Select(ch => (byte)byteOf[ch])] : Encoding.UTF8.GetBytes(t);
+            if (!_ids.TryAdd(t, id))
+            {
+                throw new HeedException($"{name}: token {GgufFile.Quote(t)} appears twice (ids {_ids[t]} and {id})");
+            }
         }
 
-        BosId = Array.IndexOf(tokens, EndOfText) is int eot and >= 0 ? eot : null;
+        // "first second", split at the first space after the first character; the first rank of a repeated pair wins.
+        _ranks = new Dictionary<(string, string), int>(merges.Count);
+        for (int rank = 0; rank < merges.Count; rank++)
+        {
+            string merge = merges[rank];
+            int space = merge.Length > 1 ? merge.IndexOf(' ', 1) : -1;
+            (string, string) pair = space < 0 ? ("", "") : (merge[..space], merge[(space + 1)..]);
+            _ranks.TryAdd(pair, rank);
+        }
+
+        (_special, _userDefined) = Tokenizer.SpecialTokens(tokens, tokenTypes);
+        int endOfText = Array.IndexOf(tokens, EndOfText);
+        BosId = endOfText >= 0 ? endOfText : null;
+        EosId = BosId;
     }
 
     /// <inheritdoc />
     public int VocabSize => _tokens.Length;
 
     /// <inheritdoc />
-    public int? BosId { get; }
+    public int? BosId { get; private set; }
 
-    /// <inheritdoc />
-    public bool PrependsBos => false;
+    /// <summary>The end-of-sequence id, or null when the vocabulary has none.</summary>
+    public int? EosId { get; private set; }
+
+    /// <summary>
+    /// Whether BOS starts every text: GGUF <c>tokenizer.ggml.add_bos_token</c>, else the pre-tokenizer type's default
+    /// (true for Llama 3 and Tekken, as in llama.cpp); false for GPT-2's own files.
+    /// </summary>
+    public bool PrependsBos { get; private set; }
+
+    /// <summary>Whether EOS ends every text (GGUF <c>tokenizer.ggml.add_eos_token</c>; false by default).</summary>
+    public bool AppendsEos { get; private set; }
+
+    /// <summary>The pre-tokenizer type that splits text into words (GGUF <c>tokenizer.ggml.pre</c>; "gpt-2" for GPT-2's own files).</summary>
+    public string PreTokenizerType => _pre.Type;
+
+    /// <summary>Every <c>tokenizer.ggml.pre</c> value Heed splits as llama.cpp does (llama.cpp's aliases included), in ordinal order.</summary>
+    public static IReadOnlyList<string> PreTokenizerTypes => BpePreTokenizer.KnownTypes;
 
     /// <summary>Loads vocab.json and merges.txt (Hugging Face's GPT-2 files).</summary>
     /// <exception cref="HeedException">A file is missing or malformed.</exception>
@@ -59,7 +104,7 @@ public sealed class Gpt2Tokenizer : ITokenizer
         }
     }
 
-    /// <summary>Builds the tokenizer from the bytes of vocab.json and merges.txt.</summary>
+    /// <summary>Builds the tokenizer from the bytes of vocab.json and merges.txt, with GPT-2's pre-tokenizer.</summary>
     /// <exception cref="HeedException">The vocabulary is not a JSON object of token → id with ids 0..V−1.</exception>
     public static Gpt2Tokenizer Create(byte[] vocabJson, byte[] merges, string name = "vocab.json")
     {
@@ -86,35 +131,17 @@ public sealed class Gpt2Tokenizer : ITokenizer
             tokens[id] = token;
         }
 
-        var special = new Dictionary<string, int>(StringComparer.Ordinal);
-        if (vocab.TryGetValue(EndOfText, out int eot)) special[EndOfText] = eot;
         string[] mergeLines = [.. Encoding.UTF8.GetString(merges).Split('\n')
             .Select(line => line.TrimEnd('\r'))
             .Where(line => line.Length > 0 && !line.StartsWith("#version", StringComparison.Ordinal))];
-
-        // BpeTokenizer in byte-level mode with GPT-2's own pre-tokenizer (CodeGenTokenizer.Create would add
-        // CodeGen's whitespace-run tokens, which GPT-2's vocabulary lacks).
-        BpeTokenizer bpe;
-        try
-        {
-            bpe = BpeTokenizer.Create(new BpeOptions(vocab)
-            {
-                Merges = mergeLines,
-                ByteLevel = true,
-                PreTokenizer = new Gpt2PreTokenizer(),
-                SpecialTokens = special,
-            });
-        }
-        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FormatException)
-        {
-            throw new HeedException($"{name}: the vocabulary and merges do not form a BPE tokenizer: {ex.Message}", ex);
-        }
-
-        return new Gpt2Tokenizer(bpe, tokens);
+        return new Gpt2Tokenizer(tokens, mergeLines, BpePreTokenizer.ForType("gpt-2", name), name, tokenTypes: null);
     }
 
-    /// <summary>Builds the tokenizer from a GGUF vocabulary whose <c>tokenizer.ggml.model</c> is "gpt2".</summary>
-    /// <exception cref="HeedException">The file holds another kind of vocabulary.</exception>
+    /// <summary>
+    /// Builds the tokenizer from a GGUF vocabulary whose <c>tokenizer.ggml.model</c> is "gpt2": tokens, merges, token
+    /// types (user-defined tokens), the pre-tokenizer type, BOS/EOS ids and whether to add them.
+    /// </summary>
+    /// <exception cref="HeedException">The file holds another kind of vocabulary, or a pre-tokenizer type Heed does not implement.</exception>
     public static Gpt2Tokenizer FromGguf(GgufFile gguf, string name = "gguf")
     {
         ArgumentNullException.ThrowIfNull(gguf);
@@ -124,28 +151,173 @@ public sealed class Gpt2Tokenizer : ITokenizer
             throw new HeedException($"{name}: tokenizer.ggml.model is {GgufFile.Quote(model)}; expected \"gpt2\" (byte-level BPE)");
         }
 
+        object? preValue = gguf["tokenizer.ggml.pre"];
+        if (preValue is not null and not string)
+        {
+            throw new HeedException($"{name}: tokenizer.ggml.pre is {GgufFile.Describe(preValue)}; expected a string");
+        }
+
+        BpePreTokenizer pre = BpePreTokenizer.ForType(preValue as string, name);
         string[] tokens = gguf.Strings("tokenizer.ggml.tokens");
         string[] merges = gguf.Strings("tokenizer.ggml.merges");
-        var vocab = new Dictionary<string, int>(tokens.Length, StringComparer.Ordinal);
-        for (int i = 0; i < tokens.Length; i++) vocab[tokens[i]] = i;
-        byte[] vocabJson = JsonSerializer.SerializeToUtf8Bytes(vocab);
-        byte[] mergesText = Encoding.UTF8.GetBytes("#version: 0.2\n" + string.Join('\n', merges) + "\n");
-        return Create(vocabJson, mergesText, name);
+        var tokenizer = new Gpt2Tokenizer(tokens, merges, pre, name, gguf.Integers("tokenizer.ggml.token_type"))
+        {
+            PrependsBos = Flag(gguf, "tokenizer.ggml.add_bos_token", name) ?? pre.AddsBos,
+            AppendsEos = Flag(gguf, "tokenizer.ggml.add_eos_token", name) ?? false,
+        };
+        if (TokenId(gguf, "tokenizer.ggml.bos_token_id", tokens.Length, name) is int bos) tokenizer.BosId = bos;
+        if (TokenId(gguf, "tokenizer.ggml.eos_token_id", tokens.Length, name) is int eos) tokenizer.EosId = eos;
+        if (tokenizer.PrependsBos && tokenizer.BosId is null)
+        {
+            throw new HeedException($"{name}: tokenizer.ggml.add_bos_token is true but the vocabulary has no BOS token");
+        }
+
+        if (tokenizer.AppendsEos && tokenizer.EosId is null)
+        {
+            throw new HeedException($"{name}: tokenizer.ggml.add_eos_token is true but the vocabulary has no EOS token");
+        }
+
+        return tokenizer;
     }
 
-    /// <inheritdoc />
-    public int[] Encode(string text, bool addBos, bool addEos)
+    internal static bool? Flag(GgufFile gguf, string key, string name) => gguf[key] switch
+    {
+        null => null,
+        bool b => b,
+        var other => throw new HeedException($"{name}: {key} is {GgufFile.Describe(other)}; expected a bool"),
+    };
+
+    internal static int? TokenId(GgufFile gguf, string key, int vocabSize, string name)
+    {
+        if (gguf[key] is null) return null;
+        long? id = gguf.Integer(key);
+        if (id is not long v || v < 0 || v >= vocabSize)
+        {
+            throw new HeedException($"{name}: {key} is {GgufFile.Describe(gguf[key])}; expected a token id in 0..{vocabSize - 1}");
+        }
+
+        return (int)v;
+    }
+
+    /// <summary>
+    /// Encodes <paramref name="text"/> as llama.cpp's <c>llama_tokenize</c> does without parsing special tokens: lone
+    /// surrogates become U+FFFD (as UTF-8 encoding makes them), user-defined tokens are taken out of the text, the rest is
+    /// split by the pre-tokenizer and merged. BOS / EOS when asked for (and the vocabulary has them).
+    /// </summary>
+    public int[] Encode(string text, bool addBos, bool addEos) => Encode(text, addBos, addEos, parseSpecial: false);
+
+    /// <summary>
+    /// As <see cref="Encode(string, bool, bool)"/>; with <paramref name="parseSpecial"/>, the text of a control or unknown
+    /// token (e.g. "&lt;|endoftext|&gt;") becomes that token, as llama.cpp's <c>parse_special</c> does.
+    /// </summary>
+    public int[] Encode(string text, bool addBos, bool addEos, bool parseSpecial)
     {
         ArgumentNullException.ThrowIfNull(text);
         var ids = new List<int>();
         if (addBos && BosId is int bos) ids.Add(bos);
-        if (text.Length > 0)
+        foreach ((string? span, int token) in Tokenizer.Partition(text, parseSpecial ? _special : _userDefined, id => _tokens[id]))
         {
-            ids.AddRange(_bpe.EncodeToIds(text));
+            if (span is null) ids.Add(token);
+            else EncodeSpan(span, ids);
         }
 
-        if (addEos && BosId is int eos) ids.Add(eos);
+        if (addEos && EosId is int eos) ids.Add(eos);
         return [.. ids];
+    }
+
+    private void EncodeSpan(string span, List<int> ids)
+    {
+        byte[] utf8 = Encoding.UTF8.GetBytes(span);
+        var codePoints = new List<int>(utf8.Length);
+        var byteStart = new List<int>(utf8.Length + 1);
+        for (int at = 0; at < utf8.Length;)
+        {
+            System.Buffers.OperationStatus status = System.Text.Rune.DecodeFromUtf8(utf8.AsSpan(at), out System.Text.Rune rune, out int used);
+            if (status != System.Buffers.OperationStatus.Done) throw new InvalidOperationException("UTF-8 from the encoder did not decode");
+            codePoints.Add(rune.Value);
+            byteStart.Add(at);
+            at += used;
+        }
+
+        byteStart.Add(utf8.Length);
+        foreach ((int start, int length) in _pre.Split(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(codePoints)))
+        {
+            int from = byteStart[start], to = byteStart[start + length];
+            var word = new StringBuilder(to - from);
+            for (int b = from; b < to; b++) word.Append(CharOfByte[utf8[b]]);
+            string w = word.ToString();
+            if (_wordCache.TryGetValue(w, out int[]? cached))
+            {
+                ids.AddRange(cached);
+                continue;
+            }
+
+            int before = ids.Count;
+            EncodeWord(w, ids);
+            if (_wordCache.Count < MaxCachedWords) _wordCache.TryAdd(w, [.. ids.GetRange(before, ids.Count - before)]);
+        }
+    }
+
+    /// <summary>
+    /// Merges one word's byte characters by rank; a final symbol that is not a token (merges that leave the vocabulary)
+    /// gives the tokens of its single ASCII characters, as llama.cpp looks each byte of the symbol's UTF-8 up alone.
+    /// </summary>
+    private void EncodeWord(string word, List<int> ids)
+    {
+        if (_pre.IgnoreMerges && _ids.TryGetValue(word, out int whole))
+        {
+            ids.Add(whole);
+            return;
+        }
+
+        int count = word.Length;
+        var text = new string[count];
+        var next = new int[count];
+        var prev = new int[count];
+        var version = new int[count];
+        for (int i = 0; i < count; i++)
+        {
+            text[i] = word[i].ToString();
+            next[i] = i + 1 < count ? i + 1 : -1;
+            prev[i] = i - 1;
+        }
+
+        var queue = new PriorityQueue<(int Left, int Right, int LeftVersion, int RightVersion), (int Rank, int Left)>();
+        for (int i = 0; i + 1 < count; i++) Enqueue(i, i + 1);
+        while (queue.TryDequeue(out var c, out _))
+        {
+            if (version[c.Left] != c.LeftVersion || version[c.Right] != c.RightVersion || next[c.Left] != c.Right) continue;
+            text[c.Left] += text[c.Right];
+            version[c.Left]++;
+            version[c.Right]++;
+            int after = next[c.Right];
+            next[c.Left] = after;
+            if (after >= 0) prev[after] = c.Left;
+            if (prev[c.Left] >= 0) Enqueue(prev[c.Left], c.Left);
+            if (after >= 0) Enqueue(c.Left, after);
+        }
+
+        for (int i = 0; i >= 0 && count > 0; i = next[i])
+        {
+            if (_ids.TryGetValue(text[i], out int id))
+            {
+                ids.Add(id);
+                continue;
+            }
+
+            foreach (char ch in text[i])
+            {
+                if (ch < 0x80 && _ids.TryGetValue(ch.ToString(), out int single)) ids.Add(single);
+            }
+        }
+
+        void Enqueue(int left, int right)
+        {
+            if (_ranks.TryGetValue((text[left], text[right]), out int rank))
+            {
+                queue.Enqueue((left, right, version[left], version[right]), (rank, left));
+            }
+        }
     }
 
     /// <summary>The token's bytes (the byte-level characters mapped back to bytes); &lt;|endoftext|&gt; as its text.</summary>
@@ -170,6 +342,20 @@ public sealed class Gpt2Tokenizer : ITokenizer
         return _tokens[token];
     }
 
+    private static readonly char[] CharOfByte = BuildCharOfByte();
+
+    private static char[] BuildCharOfByte()
+    {
+        var chars = new char[256];
+        int[] byteOf = ByteOfChar();
+        for (int c = 0; c < byteOf.Length; c++)
+        {
+            if (byteOf[c] >= 0) chars[byteOf[c]] = (char)c;
+        }
+
+        return chars;
+    }
+
     // GPT-2's byte ↔ character table: printable Latin-1 bytes map to themselves, the other 68 to U+0100.. in order.
     private static int[] ByteOfChar()
     {
@@ -184,32 +370,4 @@ public sealed class Gpt2Tokenizer : ITokenizer
 
         return byteOf;
     }
-}
-
-/// <summary>
-/// GPT-2's pre-tokenization: contractions, letters, digits and other symbols each with an optional leading space,
-/// and whitespace runs (a run before a non-space keeps its last space for the next word).
-/// </summary>
-internal sealed partial class Gpt2PreTokenizer : PreTokenizer
-{
-    /// <inheritdoc />
-    public override IEnumerable<(int Offset, int Length)> PreTokenize(string text) =>
-        string.IsNullOrEmpty(text) ? [] : Split(text.AsSpan());
-
-    /// <inheritdoc />
-    public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text) => Split(text);
-
-    private static List<(int Offset, int Length)> Split(ReadOnlySpan<char> text)
-    {
-        var pieces = new List<(int, int)>();
-        foreach (ValueMatch match in Pattern().EnumerateMatches(text))
-        {
-            pieces.Add((match.Index, match.Length));
-        }
-
-        return pieces;
-    }
-
-    [GeneratedRegex(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", RegexOptions.CultureInvariant)]
-    private static partial Regex Pattern();
 }

@@ -17,7 +17,8 @@ public sealed class LlamaTokenizer : ITokenizer
     /// <summary>The end-of-sequence id.</summary>
     public const int Eos = 2;
 
-    // run.c starts the merge search at this score, so pairs scored at or below it never merge.
+    // run.c starts the merge search at this score, so pairs scored at or below it never merge (llama2.c files only:
+    // llama.cpp, the reference for GGUF vocabularies, merges into a piece whatever its score).
     private const float NoScore = -1e10f;
 
     private readonly byte[][] _pieces;
@@ -74,8 +75,20 @@ public sealed class LlamaTokenizer : ITokenizer
     /// <inheritdoc />
     public int? BosId => Bos;
 
-    /// <inheritdoc />
-    public bool PrependsBos => true;
+    /// <summary>Whether BOS starts every text: GGUF <c>tokenizer.ggml.add_bos_token</c>, true by default (llama2.c: always).</summary>
+    public bool PrependsBos { get; private init; } = true;
+
+    /// <summary>Whether EOS ends every text: GGUF <c>tokenizer.ggml.add_eos_token</c>, false by default.</summary>
+    public bool AppendsEos { get; private init; }
+
+    /// <summary>Whether a space goes before the text (SentencePiece's dummy prefix): GGUF <c>tokenizer.ggml.add_space_prefix</c>, true by default.</summary>
+    public bool AddsSpacePrefix { get; private init; } = true;
+
+    // GGUF unknown, control and user-defined tokens (types 2, 3, 4), longest first: cut out of the text before merges,
+    // as llama.cpp does (the user-defined ones even when special tokens are not parsed).
+    private int[] _special = [];
+    private int[] _userDefined = [];
+    private bool _mergesAnyScore; // GGUF: every scored piece merges, as in llama.cpp (NaN scores never do)
 
     /// <summary>The merge score of each token.</summary>
     public ReadOnlySpan<float> Scores => _scores;
@@ -165,7 +178,24 @@ public sealed class LlamaTokenizer : ITokenizer
         string[] tokens = gguf.Strings("tokenizer.ggml.tokens");
         float[] scores = gguf.Floats("tokenizer.ggml.scores") ?? throw new HeedException($"{name}: tokenizer.ggml.scores is missing");
         byte[][] pieces = [.. tokens.Select(t => Encoding.UTF8.GetBytes(t.Replace('\u2581', ' ')))];
-        return new LlamaTokenizer(pieces, scores, name);
+        foreach ((string key, int expected) in (ReadOnlySpan<(string, int)>)[("tokenizer.ggml.bos_token_id", Bos), ("tokenizer.ggml.eos_token_id", Eos)])
+        {
+            if (Gpt2Tokenizer.TokenId(gguf, key, tokens.Length, name) is int id && id != expected)
+            {
+                throw new HeedException($"{name}: {key} is {id}; Heed's SentencePiece tokenizer has <s> = 1 and </s> = 2");
+            }
+        }
+
+        long[]? types = gguf.Integers("tokenizer.ggml.token_type");
+        var tokenizer = new LlamaTokenizer(pieces, scores, name)
+        {
+            PrependsBos = Gpt2Tokenizer.Flag(gguf, "tokenizer.ggml.add_bos_token", name) ?? true,
+            AppendsEos = Gpt2Tokenizer.Flag(gguf, "tokenizer.ggml.add_eos_token", name) ?? false,
+            AddsSpacePrefix = Gpt2Tokenizer.Flag(gguf, "tokenizer.ggml.add_space_prefix", name) ?? true,
+            _mergesAnyScore = true,
+        };
+        (tokenizer._special, tokenizer._userDefined) = Tokenizer.SpecialTokens(tokens, types);
+        return tokenizer;
     }
 
     /// <summary>Throws unless this tokenizer has exactly <paramref name="modelVocabSize"/> tokens.</summary>
@@ -179,15 +209,43 @@ public sealed class LlamaTokenizer : ITokenizer
     }
 
     /// <summary>
-    /// Encodes text as llama2.c does: [BOS], a dummy-prefix space unless the text is empty, each UTF-8 code point's
-    /// piece (or its bytes' pieces), then merges by score; [EOS].
+    /// Encodes text as llama2.c and llama.cpp do: [BOS], then each span between user-defined tokens (GGUF token type 4,
+    /// cut out first, longest first) with a dummy-prefix space before the first span and after every user-defined token
+    /// (llama.cpp's rule), each UTF-8 code point's piece (or its bytes' pieces), merged by score; [EOS].
     /// </summary>
-    public int[] Encode(string text, bool addBos, bool addEos)
+    public int[] Encode(string text, bool addBos, bool addEos) => Encode(text, addBos, addEos, parseSpecial: false);
+
+    /// <summary>
+    /// As <see cref="Encode(string, bool, bool)"/>; with <paramref name="parseSpecial"/>, the text of a control or unknown
+    /// token ("&lt;s&gt;", "&lt;/s&gt;", "&lt;unk&gt;") becomes that token, as llama.cpp's <c>parse_special</c> does.
+    /// </summary>
+    public int[] Encode(string text, bool addBos, bool addEos, bool parseSpecial)
     {
         ArgumentNullException.ThrowIfNull(text);
         var tokens = new List<int>(text.Length + 3);
         if (addBos) tokens.Add(Bos);
-        if (text.Length > 0 && _ids.TryGetValue(" ", out int space))
+        bool afterSpecial = true;
+        foreach ((string? span, int token) in Tokenizer.Partition(text, parseSpecial ? _special : _userDefined, id => Encoding.UTF8.GetString(_pieces[id]).Replace(' ', '\u2581')))
+        {
+            if (span is null)
+            {
+                tokens.Add(token);
+                afterSpecial = true;
+                continue;
+            }
+
+            EncodeSpan(span, AddsSpacePrefix && afterSpecial, tokens);
+            afterSpecial = false;
+        }
+
+        if (addEos) tokens.Add(Eos);
+        return [.. tokens];
+    }
+
+    private void EncodeSpan(string text, bool spacePrefix, List<int> output)
+    {
+        var tokens = new List<int>(text.Length + 1);
+        if (spacePrefix && _ids.TryGetValue(" ", out int space))
         {
             tokens.Add(space);
         }
@@ -214,12 +272,12 @@ public sealed class LlamaTokenizer : ITokenizer
         }
 
         Merge(tokens);
-        if (addEos) tokens.Add(Eos);
-        return [.. tokens];
+        output.AddRange(tokens);
     }
 
     /// <summary>
-    /// Merges adjacent symbols until no pair's concatenation is a piece scored above <see cref="NoScore"/>, each time the
+    /// Merges adjacent symbols until no pair's concatenation is a piece scored above <see cref="NoScore"/> (any score but NaN for
+    /// GGUF vocabularies), each time the
     /// pair with the highest score, the leftmost among equal scores (run.c's left-to-right scan keeps the first best).
     /// run.c rescans every pair after each merge, which is quadratic in the text; here the candidate pairs wait in a
     /// priority queue over a linked list of symbols, so each merge costs O(log n) and the whole O(n log n), with the
@@ -268,7 +326,7 @@ public sealed class LlamaTokenizer : ITokenizer
 
         void Enqueue(int left, int right)
         {
-            if (_ids.TryGetValue(_texts[ids[left]] + _texts[ids[right]], out int id) && _scores[id] > NoScore)
+            if (_ids.TryGetValue(_texts[ids[left]] + _texts[ids[right]], out int id) && (_mergesAnyScore ? !float.IsNaN(_scores[id]) : _scores[id] > NoScore))
             {
                 queue.Enqueue(new MergeCandidate(left, right, version[left], version[right], id), (_scores[id], left));
             }

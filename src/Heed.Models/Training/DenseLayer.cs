@@ -91,11 +91,11 @@ public static class DenseLayer
         if (typeof(T) == typeof(float))
         {
             // dW += dyᵀ·x and dx += dy·W on the packed product (see Forward)
-            Gemm.Multiply(AsFloat(dyT), new PackedMatrix(AsFloat(x), rows, inFeatures), default, AsFloat(dWeight), outFeatures, accumulate: true, threads: threads);
+            Gemm.Multiply(AsFloat(dyT), new PackedMatrix(AsFloat(x), rows, inFeatures), default, AsFloat(dWeight), outFeatures, DenseOutput.Residual, AsFloat(dWeight), threads);
             if (dx is not null)
             {
                 Check(dx.Length, rows * inFeatures, "dx");
-                Gemm.Multiply(AsFloat(dy), new PackedMatrix(AsFloat(weight), outFeatures, inFeatures), default, AsFloat(dx), rows, accumulate: true, threads: threads);
+                Gemm.Multiply(AsFloat(dy), new PackedMatrix(AsFloat(weight), outFeatures, inFeatures), default, AsFloat(dx), rows, DenseOutput.Residual, AsFloat(dx), threads);
             }
 
             BiasGradient(dyT, dBias, rows, outFeatures);

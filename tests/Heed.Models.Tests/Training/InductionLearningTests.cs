@@ -16,8 +16,19 @@ public sealed class InductionLearningTests
     {
         var options = new TrainingOptions
         {
-            Task = "induction", Steps = 150, BatchSize = 16, LearningRate = 1e-2, WeightDecay = 0.01, Clip = 1.0,
-            Layers = 2, Heads = 2, Width = 32, Context = 16, VocabSize = 16, Seed = 7, Threads = 2,
+            Task = "induction",
+            Steps = 150,
+            BatchSize = 16,
+            LearningRate = 1e-2,
+            WeightDecay = 0.01,
+            Clip = 1.0,
+            Layers = 2,
+            Heads = 2,
+            Width = 32,
+            Context = 16,
+            VocabSize = 16,
+            Seed = 7,
+            Threads = 2,
         };
         var trainer = Trainer.Create(options);
         Assert.True(trainer.Run());

@@ -11,8 +11,19 @@ public sealed class TrainerTests : IDisposable
 {
     private static readonly TrainingOptions Small = new()
     {
-        Task = "induction", Steps = 12, BatchSize = 4, LearningRate = 1e-2, WeightDecay = 0.1, Clip = 0.5,
-        Layers = 2, Heads = 2, Width = 16, Context = 12, VocabSize = 10, Seed = 3, Threads = 1,
+        Task = "induction",
+        Steps = 12,
+        BatchSize = 4,
+        LearningRate = 1e-2,
+        WeightDecay = 0.1,
+        Clip = 0.5,
+        Layers = 2,
+        Heads = 2,
+        Width = 16,
+        Context = 12,
+        VocabSize = 10,
+        Seed = 3,
+        Threads = 1,
     };
 
     private readonly TempFolder _dir = new("heed-train-");
