@@ -141,6 +141,7 @@ public sealed class HeedServer : IAsyncDisposable
         services.AddSingleton<EmbeddingService>();
         services.AddSingleton<GenerationService>();
         services.AddSingleton<RunService>();
+        services.AddSingleton<TrainingService>();
     }
 
     /// <summary>What the discovery file says about this server.</summary>

@@ -85,6 +85,9 @@ public sealed record ServerLimits
     /// <summary>The most new tokens one generation may ask for.</summary>
     public int MaxGenerateTokens { get; init; } = 2048;
 
+    /// <summary>The most trainings kept at once (running or finished, each with its model until it expires).</summary>
+    public int MaxTrainings { get; init; } = 8;
+
     /// <summary>How long a finished run (its weights, pictures and report) is kept.</summary>
     public TimeSpan RunExpiry { get; init; } = TimeSpan.FromHours(1);
 }

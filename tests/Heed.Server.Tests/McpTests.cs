@@ -17,8 +17,8 @@ public sealed class McpTests
 {
     private static readonly string[] ExpectedTools =
     [
-        "attention", "cancel_run", "delete_run", "embed", "explain", "explain_run_head", "generate", "get_attention_weights", "get_run", "get_run_picture", "get_run_report", "list_models", "lookup", "model_config",
-        "multi_head_attention", "run_model", "workspace_analyse", "workspace_create", "workspace_delete", "workspace_get", "workspace_list", "workspace_update",
+        "attention", "cancel_run", "cancel_training", "delete_run", "embed", "explain", "explain_run_head", "generate", "get_attention_weights", "get_run", "get_run_picture", "get_run_report", "get_training", "list_models", "lookup", "model_config",
+        "multi_head_attention", "run_model", "train", "workspace_analyse", "workspace_create", "workspace_delete", "workspace_get", "workspace_list", "workspace_update",
     ];
 
     private static readonly string[] ExpectedTemplates =
@@ -192,6 +192,19 @@ public sealed class McpTests
         // the server's order (strictly increasing) is checked through the TypeScript client, which keeps it. Here: no value twice.
         Assert.Equal(steps.Length, steps.Select(s => s.Progress).Distinct().Count());
 
+        // train: the tiny training's status, with the loss curve and the best head's attention as PNG images after the JSON.
+        CallToolResult trained = await client.CallToolAsync("train", Args(new { steps = 5, batchSize = 2, layers = 1, heads = 1, width = 8, context = 8, seed = 5 }));
+        AssertValid(tools["train"], trained);
+        JsonNode training = JsonNode.Parse(trained.StructuredContent!.Value.GetRawText())!;
+        string trainingId = training["id"]!.GetValue<string>();
+        Assert.Equal("Succeeded", training["state"]!.GetValue<string>());
+        Assert.Equal(5, training["losses"]!.AsArray().Count);
+        Assert.Equal("trained-" + trainingId, training["model"]!.GetValue<string>());
+        Assert.Equal(2, trained.Content.OfType<ImageContentBlock>().Count(i => i.MimeType == "image/png"));
+        JsonNode again = await Call(client, tools, "get_training", new { id = trainingId });
+        Assert.True(JsonNode.DeepEquals(training["losses"], again["losses"]));
+        Assert.Equal("Succeeded", (await Call(client, tools, "cancel_training", new { id = trainingId }))["state"]!.GetValue<string>());
+
         JsonNode status = await Call(client, tools, "get_run", new { id = runId });
         Assert.Equal("Succeeded", status["state"]!.GetValue<string>());
         Assert.Null(status["error"]);
@@ -283,6 +296,12 @@ public sealed class McpTests
             ("workspace_update", new { name = "nope", values = new[] { new[] { 1.0 } } }, "'nope'"),
             ("workspace_delete", new { name = 7 }, "name: 7; expected a string"),
             ("workspace_analyse", new { kind = "Sideways" }, "kind: 'Sideways'; expected one of Attention or Explain"),
+            ("train", new { steps = 0 }, "steps: 0; expected 1..2000"),
+            ("train", new { task = "poetry" }, "task: 'poetry'; expected seed, induction, induction-shifted or chars"),
+            ("train", new { width = "wide" }, "width: 'wide'; expected an integer"),
+            ("get_training", new { id = "nope" }, "training 'nope': no such training"),
+            ("get_training", new { }, "id: required"),
+            ("cancel_training", new { id = 3 }, "id: 3; expected a string"),
             ("embed", new { model = TestModels.Encoder }, "texts: required"),
             ("embed", new { model = TestModels.Encoder, texts = new[] { "a" }, pooling = "max" }, "pooling: 'max'; expected one of mean, cls or none"),
             ("embed", new { model = TestModels.Llama2c, texts = new[] { "a" } }, $"model '{TestModels.Llama2c}': format llama2c is not an encoder"),

@@ -148,6 +148,27 @@ public sealed class OpenApiContractTests : IAsyncLifetime
         await Check(HttpMethod.Delete, "/api/v1/runs/{id}", $"/api/v1/runs/{id}", 204);
         await Check(HttpMethod.Delete, "/api/v1/runs/{id}", $"/api/v1/runs/{id}", 404);
 
+        const string Trainings = "/api/v1/trainings";
+        JsonNode training = (await Check(post, Trainings, Trainings, 202, """{"task": "induction", "steps": 4, "batchSize": 2, "layers": 1, "heads": 2, "width": 8, "context": 8, "checkpointEvery": 2}"""))!;
+        string tid = training["id"]!.GetValue<string>();
+        await Check(post, Trainings, Trainings, 400, """{"steps": 0}""");
+        await Check(get, Trainings, Trainings, 200);
+        await Check(get, Trainings, Trainings, 401, token: false);
+        await Check(get, Trainings + "/{id}/events", $"{Trainings}/{tid}/events", 200, accept: "text/event-stream");
+        await Check(get, Trainings + "/{id}/events", $"{Trainings}/0123456789abcdef/events", 404);
+        for (int i = 0; i < 600 && (await _h.GetJson($"{Trainings}/{tid}"))["state"]!.GetValue<string>() != "Succeeded"; i++) await Task.Delay(50);
+        JsonNode trained = (await Check(get, Trainings + "/{id}", $"{Trainings}/{tid}", 200))!;
+        Assert.Equal(4, trained["losses"]!.AsArray().Count);
+        await Check(get, Trainings + "/{id}", $"{Trainings}/0123456789abcdef", 404);
+        await Check(get, Trainings + "/{id}/loss.{format}", $"{Trainings}/{tid}/loss.svg", 200);
+        await Check(get, Trainings + "/{id}/loss.{format}", $"{Trainings}/{tid}/loss.gif", 400);
+        await Check(get, Trainings + "/{id}/attention.{format}", $"{Trainings}/{tid}/attention.png?layer=0&head=1", 200);
+        await Check(get, Trainings + "/{id}/attention.{format}", $"{Trainings}/{tid}/attention.svg?head=2", 400);
+        await Check(post, Trainings + "/{id}/cancel", $"{Trainings}/{tid}/cancel", 202);
+        await Check(post, Trainings + "/{id}/cancel", $"{Trainings}/0123456789abcdef/cancel", 404);
+        await Check(HttpMethod.Delete, Trainings + "/{id}", $"{Trainings}/{tid}", 204);
+        await Check(HttpMethod.Delete, Trainings + "/{id}", $"{Trainings}/{tid}", 404);
+
         const string Matrices = "/api/v1/workspace/matrices";
         await Check(post, Matrices, Matrices, 201, """{"name": "E", "values": [[1, 0], [0, 1], [1, 1]], "metadata": {"rows": "tokens"}}""");
         await Check(post, Matrices, Matrices, 400, """{"name": "9bad", "rows": 1, "columns": 1}""");
@@ -187,6 +208,11 @@ public sealed class OpenApiContractTests : IAsyncLifetime
         Assert.Equal(["prompt"], schemas["RunRequest"]!["required"]!.AsArray().Select(n => n!.GetValue<string>()));
         Assert.Equal(["model", "texts"], schemas["EmbedRequest"]!["required"]!.AsArray().Select(n => n!.GetValue<string>()).Order(StringComparer.Ordinal));
         Assert.Equal(["model"], schemas["GenerateRequest"]!["required"]!.AsArray().Select(n => n!.GetValue<string>()));
+        Assert.Null(schemas["TrainingRequest"]!["required"]);
+        Assert.DoesNotContain("loss", schemas["TrainingStatus"]!["required"]!.AsArray().Select(n => n!.GetValue<string>()));
+        Assert.Contains("losses", schemas["TrainingStatus"]!["required"]!.AsArray().Select(n => n!.GetValue<string>()));
+        string[] trainingPictures = [.. paths["/api/v1/trainings/{id}/attention.{format}"]!["get"]!["responses"]!["200"]!["content"]!.AsObject().Select(c => c.Key).Order(StringComparer.Ordinal)];
+        Assert.Equal(["image/png", "image/svg+xml"], trainingPictures);
         string pooling = schemas["EmbedRequest"]!["properties"]!["pooling"]!.ToJsonString();
         string? reference = System.Text.RegularExpressions.Regex.Match(pooling, "#/components/schemas/(\\w+)") is { Success: true } m ? m.Groups[1].Value : null;
         Assert.Contains("\"enum\":[\"mean\",\"cls\",\"none\"", reference is null ? pooling : schemas[reference]!.ToJsonString(), StringComparison.Ordinal);

@@ -217,6 +217,56 @@ public sealed class WebPageTests
         Directory.Delete(models, true);
     }
 
+    [Fact]
+    public async Task A_person_trains_a_model_watches_the_loss_and_attention_and_opens_it_in_the_explorer()
+    {
+        await using ServerHarness h = await ServerHarness.StartAsync();
+        await using IBrowser browser = await Launch(h.Folder);
+        var failures = new ConcurrentQueue<string>();
+        await using IPage page = await NewPage(browser, failures);
+        await page.GoToAsync($"{h.Server.Url}?token={ServerHarness.Token}");
+        await page.WaitForSelectorAsync("#model option[value='seed-cat-sat']");
+        await page.ClickAsync("#train-panel summary");
+        await page.WaitForSelectorAsync("#train-go", new WaitForSelectorOptions { Visible = true });
+        await page.EvaluateFunctionAsync(@"() => {
+            const set = (id, v) => { document.getElementById(id).value = v; };
+            set('train-task', 'induction'); set('train-steps', 40); set('train-seed', 3); set('train-layers', 2); set('train-heads', 2);
+            set('train-width', 16); set('train-context', 8); set('train-batch', 8); set('train-every', 10);
+        }");
+        await page.ClickAsync("#train-go");
+        await page.WaitForSelectorAsync("#train-panel[data-done]", new WaitForSelectorOptions { Timeout = 60_000 });
+        Assert.Equal("Succeeded", await page.EvaluateFunctionAsync<string>("() => document.querySelector('#train-panel').dataset.done"));
+        string model = await page.EvaluateFunctionAsync<string>("() => document.querySelector('#train-open').dataset.model");
+        Assert.StartsWith("trained-", model, StringComparison.Ordinal);
+        string id = model["trained-".Length..];
+
+        // The curve drawn from the event stream has one point per step, and its values are the API's losses.
+        JsonNode status = await h.GetJson($"/api/v1/trainings/{id}");
+        float[] losses = status["losses"]!.AsArray().Select(n => n!.GetValue<float>()).ToArray();
+        Assert.Equal(40, losses.Length);
+        float[] drawn = await page.EvaluateFunctionAsync<float[]>("() => JSON.parse(document.querySelector('#loss-line').dataset.losses)");
+        Assert.Equal(losses, drawn);
+        Assert.Equal(40, await page.EvaluateFunctionAsync<int>("() => document.querySelector('#loss-line').getAttribute('points').trim().split(/\\s+/).length"));
+        double[] ys = await page.EvaluateFunctionAsync<double[]>("() => document.querySelector('#loss-line').getAttribute('points').trim().split(/\\s+/).map(p => +p.split(',')[1])");
+        Assert.True(ys[^1] > ys[0], "the curve goes down: the last loss is drawn lower than the first");
+
+        // The chosen head's attention is drawn, from the last checkpoint.
+        Assert.True(await page.EvaluateFunctionAsync<bool>("() => { const i = document.querySelector('#train-attention'); return i.complete && i.naturalWidth > 0; }"), "no drawn attention picture");
+        Assert.Equal("40", await page.EvaluateFunctionAsync<string>("() => document.querySelector('#train-attention').dataset.step"));
+        Assert.Contains("checkpoint at step 40", await InnerText(page, "#train-attention-title"), StringComparison.Ordinal);
+        Assert.Contains("Succeeded: 40 steps", await InnerText(page, "#train-status"), StringComparison.Ordinal);
+        await Screenshot(page, "training");
+
+        // The trained model opens in the explorer.
+        await page.ClickAsync("#train-open");
+        await page.WaitForSelectorAsync("#modelview[data-ready]", new WaitForSelectorOptions { Timeout = 30_000 });
+        Assert.Equal(model, await page.EvaluateFunctionAsync<string>("() => document.querySelector('#model').value"));
+        Assert.Equal(["0", "1"], await Values(page, "#layer option"));
+        Assert.True(await (await page.QuerySelectorAsync("#error"))!.IsHiddenAsync(), await InnerText(page, "#error"));
+        Assert.True(failures.IsEmpty, string.Join("; ", failures));
+        await Screenshot(page, "trained-model-explorer");
+    }
+
     private static async Task<IBrowser> Launch(string folder)
     {
         Assert.True(File.Exists(Chromium), $"{Chromium} is missing: install it with 'apt-get install -y chromium' (.ci/run does)");

@@ -25,8 +25,8 @@ const shared = process.env.HEED_SHARED ?? path.resolve(here, '../../../shared');
 const stories = path.join(shared, 'models', 'stories260K');
 
 const expectedTools = [
-  'attention', 'cancel_run', 'delete_run', 'embed', 'explain', 'explain_run_head', 'generate', 'get_attention_weights', 'get_run', 'get_run_picture', 'get_run_report', 'list_models', 'lookup', 'model_config',
-  'multi_head_attention', 'run_model', 'workspace_analyse', 'workspace_create', 'workspace_delete', 'workspace_get', 'workspace_list', 'workspace_update',
+  'attention', 'cancel_run', 'cancel_training', 'delete_run', 'embed', 'explain', 'explain_run_head', 'generate', 'get_attention_weights', 'get_run', 'get_run_picture', 'get_run_report', 'get_training', 'list_models', 'lookup', 'model_config',
+  'multi_head_attention', 'run_model', 'train', 'workspace_analyse', 'workspace_create', 'workspace_delete', 'workspace_get', 'workspace_list', 'workspace_update',
 ];
 const expectedTemplates = [
   'heed://runs/{id}/layers/{layer}/heads/{head}', 'heed://runs/{id}/pictures/{file}{?layer,head}', 'heed://runs/{id}/report', 'heed://runs/{id}/report.html', 'heed://workspace/{name}',
@@ -273,6 +273,33 @@ function contract(transportName, connect) {
       assert.equal((await call('generate', { model: 'stories260K', prompt: 'Once', maxTokens: 3 })).structuredContent.tokens, 3);
     });
 
+    it('train: a progress notification per step, strictly increasing with total = steps; get_training and cancel_training', async () => {
+      const progress = [];
+      const args = { task: 'induction', steps: 12, batchSize: 2, layers: 1, heads: 2, width: 8, context: 8, vocab: 4, seed: 9, checkpointEvery: 4 };
+      const result = await call('train', args, { onprogress: (p) => progress.push(p) });
+      const r = result.structuredContent;
+      assert.equal(r.state, 'Succeeded');
+      assert.equal(r.losses.length, 12);
+      assert.equal(r.model, `trained-${r.id}`);
+      assert.deepEqual(progress.map((p) => p.progress), Array.from({ length: 12 }, (_, i) => i + 1));
+      assert.ok(progress.every((p) => p.total === 12));
+      const images = result.content.filter((c) => c.type === 'image');
+      assert.equal(images.length, 2);
+      assert.ok(images.every((i) => isPng(i.data)));
+      const again = (await call('get_training', { id: r.id })).structuredContent;
+      assert.deepEqual(again.losses, r.losses);
+      assert.equal((await call('train', args)).structuredContent.losses.join(), r.losses.join(), 'the same seed gives the same losses');
+      assert.equal((await call('cancel_training', { id: r.id })).structuredContent.state, 'Succeeded');
+    });
+
+    it('train: cancelling the call (notifications/cancelled) stops the training', async () => {
+      const controller = new AbortController();
+      await assert.rejects(client.callTool({ name: 'train', arguments: { steps: 2000, checkpointEvery: 1000 } }, CallToolResultSchema, {
+        signal: controller.signal, onprogress: () => controller.abort(),
+      }));
+      assert.equal((await call('train', { steps: 2, batchSize: 2, layers: 1, heads: 1, width: 8, context: 8 })).structuredContent.step, 2);
+    });
+
     it('get_run, get_run_report, get_attention_weights, explain_run_head, cancel_run', async () => {
       assert.equal((await call('get_run', { id: runId })).structuredContent.state, 'Succeeded');
       assert.equal((await call('get_run_report', { id: runId })).structuredContent.explanation.steps.length, 6);
@@ -350,6 +377,10 @@ function contract(transportName, connect) {
       ['workspace_update', { values: [[1]] }, 'name: required'],
       ['workspace_delete', { name: 7 }, 'name: 7; expected a string'],
       ['workspace_analyse', { kind: 'Sideways' }, "kind: 'Sideways'; expected one of Attention or Explain"],
+      ['train', { steps: 0 }, 'steps: 0; expected 1..2000'],
+      ['train', { width: 'wide' }, "width: 'wide'; expected an integer"],
+      ['get_training', { id: 'nope' }, "training 'nope': no such training"],
+      ['cancel_training', {}, 'id: required'],
       ['embed', { model: 'tiny-bert' }, 'texts: required'],
       ['embed', { model: 'tiny-bert', texts: ['a'], pooling: 'max' }, "pooling: 'max'; expected one of mean, cls or none"],
       ['embed', { model: 'stories260K', texts: ['a'] }, "model 'stories260K': format llama2c is not an encoder"],

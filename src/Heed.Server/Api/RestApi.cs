@@ -35,10 +35,11 @@ public sealed record ServerDescriptor(string Name, string Version, string Descri
 /// <param name="MaxEmbedTexts">Most texts in one embedding request.</param>
 /// <param name="MaxEmbedTokens">Most tokens in one embedding request, all texts together.</param>
 /// <param name="MaxGenerateTokens">Most new tokens one generation may ask for.</param>
-public sealed record ServerLimitsView(long MaxBodyBytes, int MaxSequenceLength, int MaxWidth, int MaxElements, int MaxMatrices, int MaxRuns, double RequestTimeoutSeconds, int MaxConcurrentRequests, int QueueLimit, double RunExpirySeconds, int MaxConcurrentComputations, int ComputationQueueLimit, int MaxEmbedTexts, int MaxEmbedTokens, int MaxGenerateTokens)
+/// <param name="MaxTrainings">Most trainings kept (each holds a computation slot while it runs, and expires like a run).</param>
+public sealed record ServerLimitsView(long MaxBodyBytes, int MaxSequenceLength, int MaxWidth, int MaxElements, int MaxMatrices, int MaxRuns, double RequestTimeoutSeconds, int MaxConcurrentRequests, int QueueLimit, double RunExpirySeconds, int MaxConcurrentComputations, int ComputationQueueLimit, int MaxEmbedTexts, int MaxEmbedTokens, int MaxGenerateTokens, int MaxTrainings)
 {
     internal static ServerLimitsView From(ServerLimits l) =>
-        new(l.MaxBodyBytes, l.MaxSequenceLength, l.MaxWidth, l.MaxElements, l.MaxMatrices, l.MaxRuns, l.RequestTimeout.TotalSeconds, l.MaxConcurrentRequests, l.QueueLimit, l.RunExpiry.TotalSeconds, l.MaxConcurrentComputations, l.ComputationQueueLimit, l.MaxEmbedTexts, l.MaxEmbedTokens, l.MaxGenerateTokens);
+        new(l.MaxBodyBytes, l.MaxSequenceLength, l.MaxWidth, l.MaxElements, l.MaxMatrices, l.MaxRuns, l.RequestTimeout.TotalSeconds, l.MaxConcurrentRequests, l.QueueLimit, l.RunExpiry.TotalSeconds, l.MaxConcurrentComputations, l.ComputationQueueLimit, l.MaxEmbedTexts, l.MaxEmbedTokens, l.MaxGenerateTokens, l.MaxTrainings);
 }
 
 /// <summary>The health answer.</summary>
@@ -99,6 +100,13 @@ internal static class RestApi
         new("run report as a self-contained HTML page", "GET", "/api/v1/runs/{id}/report.html", "resource heed://runs/{id}/report.html"),
         new("cancel a run", "POST", "/api/v1/runs/{id}/cancel", "cancel_run"),
         new("delete a run", "DELETE", "/api/v1/runs/{id}", "delete_run"),
+        new("train a small GPT-2 on a task (seed, induction, chars)", "POST", "/api/v1/trainings", "train"),
+        new("training status and losses", "GET", "/api/v1/trainings/{id}", "get_training"),
+        new("training progress and checkpoints (SSE)", "GET", "/api/v1/trainings/{id}/events", "train (progress notifications)"),
+        new("loss curve of a training (SVG, PNG)", "GET", "/api/v1/trainings/{id}/loss.{format}", "get_training (loss picture)"),
+        new("attention of a head at a training's latest checkpoint (SVG, PNG)", "GET", "/api/v1/trainings/{id}/attention.{format}", "get_training (attention picture)"),
+        new("cancel a training", "POST", "/api/v1/trainings/{id}/cancel", "cancel_training"),
+        new("delete a training and its model", "DELETE", "/api/v1/trainings/{id}", "cancel_training, then expiry"),
         new("list matrices", "GET", "/api/v1/workspace/matrices", "workspace_list"),
         new("create a matrix", "POST", "/api/v1/workspace/matrices", "workspace_create"),
         new("read a range", "GET", "/api/v1/workspace/matrices/{name}", "workspace_get"),
@@ -236,6 +244,8 @@ internal static class RestApi
             })
             .WithName("deleteRun").WithSummary("Deletes a run and everything it produced").ProducesProblem(404);
 
+        MapTrainings(api);
+
         RouteGroupBuilder workspace = api.MapGroup("/workspace");
         workspace.MapGet("/matrices", (Workspace ws) => TypedResults.Ok(new MatrixList(ws.List(), ws.Folder is not null)))
             .WithName("listMatrices").WithSummary("Every named matrix with its shape and metadata");
@@ -259,6 +269,59 @@ internal static class RestApi
         workspace.MapPost("/analyse", async (AnalyseRequest request, Workspace ws, HttpContext context) =>
                 TypedResults.Ok(await Offload(c => ws.Analyse(request, c), context).ConfigureAwait(false)))
             .WithName("analyse").WithSummary("Runs attention or explain on named matrices; returns weights, output and a chart").ProducesProblem(400).ProducesProblem(404).ProducesProblem(413);
+    }
+
+    private static void MapTrainings(RouteGroupBuilder api)
+    {
+        api.MapPost("/trainings", async Task<Results<Accepted<TrainingStatus>, EmptyHttpResult>> (TrainingRequest request, TrainingService trainings, Admission admission, HttpContext context) =>
+            {
+                TrainingSettings settings = trainings.Prepare(request);
+
+                // A training computes for its whole duration: it takes a computation slot now (waiting like the others; 429
+                // written when the queue is full, 503 when the time limit passes) and gives it back when it ends.
+                System.Threading.RateLimiting.RateLimitLease? lease = await admission.EnterComputationAsync(context).ConfigureAwait(false);
+                if (lease is null)
+                {
+                    return TypedResults.Empty;
+                }
+
+                TrainingStatus status = trainings.Start(request, settings, lease);
+                return TypedResults.Accepted($"/api/v1/trainings/{status.Id}", status);
+            })
+            .WithName("createTraining").WithSummary("Trains a small GPT-2 on a task (the fields of 'heed train', bounded to minutes) in the background, holding a computation slot while it runs: 202 with its status; follow /events, then use its model 'trained-<id>'").ProducesProblem(400).ProducesProblem(413);
+        api.MapGet("/trainings", (TrainingService trainings) => TypedResults.Ok(new TrainingList(trainings.List())))
+            .WithName("listTrainings").WithSummary("Every training kept");
+        api.MapGet("/trainings/{id}", (string id, TrainingService trainings) => TypedResults.Ok(trainings.Get(id)))
+            .WithName("getTraining").WithSummary("A training's state, step, every loss so far, tokens/s, latest checkpoint's score and, once finished, its model id").ProducesProblem(404);
+        api.MapGet("/trainings/{id}/events", (string id, TrainingService trainings, HttpContext context) =>
+            {
+                trainings.Get(id);
+                return TypedResults.ServerSentEvents(TrainingEvents(trainings.EventsAsync(id, context.RequestAborted)));
+            })
+            .WithName("trainingEvents").WithSummary("Server-Sent Events from the first: 'queued', 'started', one 'progress' per step (step, loss), a 'checkpoint' every checkpointEvery steps, then 'succeeded', 'failed' or 'cancelled'")
+            .Produces<TrainingEvent>(200, "text/event-stream").ProducesProblem(404).DisableRequestTimeout();
+        api.MapGet("/trainings/{id}/loss.{format}", (string id, string format, TrainingService trainings) => Picture(trainings.LossCurve(id), Pictures.ParseFormat(format)))
+            .WithName("getTrainingLoss").WithSummary("The loss curve so far, as svg or png")
+            .Produces<byte[]>(200, "image/png", "image/svg+xml").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+        api.MapGet("/trainings/{id}/attention.{format}", (string id, string format, int? layer, int? head, TrainingService trainings) => Picture(trainings.Attention(id, layer, head), Pictures.ParseFormat(format)))
+            .WithName("getTrainingAttention").WithSummary("One head's attention on the task's probe sequence at the latest checkpoint, as svg or png (default: the task's best head, else the last layer's head 0)")
+            .Produces<byte[]>(200, "image/png", "image/svg+xml").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+        api.MapPost("/trainings/{id}/cancel", (string id, TrainingService trainings) => TypedResults.Accepted($"/api/v1/trainings/{id}", trainings.Cancel(id)))
+            .WithName("cancelTraining").WithSummary("Asks a training to stop after its current step; it turns Cancelled, and its model (if a step was taken) is still registered").ProducesProblem(404);
+        api.MapDelete("/trainings/{id}", (string id, TrainingService trainings) =>
+            {
+                trainings.Delete(id);
+                return TypedResults.NoContent();
+            })
+            .WithName("deleteTraining").WithSummary("Deletes a training and its model (stopping it if it runs)").ProducesProblem(404);
+    }
+
+    private static async IAsyncEnumerable<SseItem<TrainingEvent>> TrainingEvents(IAsyncEnumerable<TrainingEvent> events)
+    {
+        await foreach (TrainingEvent e in events.ConfigureAwait(false))
+        {
+            yield return new SseItem<TrainingEvent>(e, e.Kind) { EventId = e.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        }
     }
 
     /// <summary>

@@ -110,6 +110,12 @@ internal sealed class Admission : IDisposable
             return RequestClass.Request;
         }
 
+        if (path.StartsWithSegments("/api/v1/trainings", out PathString training) && training.HasValue)
+        {
+            string[] segments = training.Value!.Split('/', StringSplitOptions.RemoveEmptyEntries);
+            return segments.Length == 1 || (segments.Length == 2 && segments[1] == "events") ? RequestClass.Cheap : RequestClass.Request;
+        }
+
         if (path.StartsWithSegments("/api/v1/runs", out PathString run) && run.HasValue)
         {
             string[] segments = run.Value!.Split('/', StringSplitOptions.RemoveEmptyEntries);

@@ -53,10 +53,12 @@ public sealed class HeedTools
     private readonly Workspace _workspace;
     private readonly EmbeddingService _embeddings;
     private readonly GenerationService _generation;
+    private readonly TrainingService _trainings;
 
     /// <summary>Creates the tools over the services.</summary>
-    public HeedTools(AttentionService attention, MultiHeadAttentionService multiHead, ExplainService explain, LookupService lookup, ModelCatalog models, RunService runs, Workspace workspace, EmbeddingService embeddings, GenerationService generation)
+    public HeedTools(AttentionService attention, MultiHeadAttentionService multiHead, ExplainService explain, LookupService lookup, ModelCatalog models, RunService runs, Workspace workspace, EmbeddingService embeddings, GenerationService generation, TrainingService trainings)
     {
+        _trainings = trainings;
         _embeddings = embeddings;
         _generation = generation;
         _attention = attention;
@@ -258,6 +260,48 @@ public sealed class HeedTools
         _runs.Delete(id);
         return new Deleted($"run {id}");
     }
+
+    /// <summary>Trains a small GPT-2 on a task, reporting every step, and returns the finished training's status with its pictures.</summary>
+    [Computes]
+    [McpServerTool(Name = "train", Title = "Train a small GPT-2 on a task", ReadOnly = false, Idempotent = false, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
+    [Description("What 'heed train' does, bounded to minutes: trains a small GPT-2 (layers, heads, width, context) with AdamW on a task — seed (the seed's sentences), induction (sequences whose second half repeats the first: an induction head must form), induction-shifted, or chars (character-level text given in text). Sends a progress notification per step (progress = step, total = steps, the loss in the message) when the call has a progress token; cancelling the call stops the training after its current step. Returns the status (every loss, the latest checkpoint's attention score and best head, and the trained model's id 'trained-<id>' for run_model and explain), then the loss curve and the best head's attention at the last checkpoint as PNG images. The same seed and fields give the same losses. Every field has a default.")]
+    public async Task<ToolAnswer<TrainingStatus>> Train(RequestContext<CallToolRequestParams> context, TrainingRequest request, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ProgressToken? token = context.Params?.ProgressToken;
+        async Task Notify(TrainingEvent e)
+        {
+            // One notification per step: the step strictly increases and the total is the step count.
+            if (token is ProgressToken t && e.Kind == "progress")
+            {
+                var value = new ProgressNotificationValue { Progress = e.Step, Total = e.Steps, Message = e.Message };
+                await context.Server.SendNotificationAsync(NotificationMethods.ProgressNotification, new ProgressNotificationParams { ProgressToken = t, Progress = value }, cancellationToken: cancellation).ConfigureAwait(false);
+            }
+        }
+
+        TrainingStatus final = await _trainings.RunToEndAsync(request, Notify, cancellation).ConfigureAwait(false);
+        if (final.State != RunState.Succeeded)
+        {
+            throw new HeedException($"training {final.Id} {final.State.ToString().ToLowerInvariant()}: {final.Error}");
+        }
+
+        ContentBlock[] pictures =
+        [
+            ImageContentBlock.FromBytes(Pictures.Png(_trainings.LossCurve(final.Id)), "image/png"),
+            ImageContentBlock.FromBytes(Pictures.Png(_trainings.Attention(final.Id, null, null)), "image/png"),
+        ];
+        return new ToolAnswer<TrainingStatus>(final, pictures);
+    }
+
+    /// <summary>A training's status.</summary>
+    [McpServerTool(Name = "get_training", Title = "Training status", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
+    [Description("A training's state, step, every loss so far, tokens per second, the latest checkpoint's attention score with its best head, and once finished its model id (the same object as GET /api/v1/trainings/{id}).")]
+    public TrainingStatus GetTraining([Description("The training id.")] string id) => _trainings.Get(id);
+
+    /// <summary>Cancels a training.</summary>
+    [McpServerTool(Name = "cancel_training", Title = "Cancel a training", ReadOnly = false, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
+    [Description("Asks a training to stop after its current step; it turns Cancelled, and its model (when a step was taken) stays usable until it expires. Returns its status.")]
+    public TrainingStatus CancelTraining([Description("The training id.")] string id) => _trainings.Cancel(id);
 
     /// <summary>Lists the workspace.</summary>
     [McpServerTool(Name = "workspace_list", Title = "List workspace matrices", ReadOnly = true, Idempotent = true, Destructive = false, OpenWorld = false, UseStructuredContent = true)]

@@ -41,6 +41,7 @@ public sealed partial class ModelCatalog
     private const long MaxConfigBytes = 1024 * 1024;
     private static readonly Lazy<ToyModel> Seed = new(ToyModel.Seed);
     private readonly string? _root;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string Folder, string Description)> _registered = new(StringComparer.Ordinal);
 
     /// <summary>Creates the catalog over <paramref name="modelsDirectory"/> (null = built-ins only).</summary>
     public ModelCatalog(string? modelsDirectory, ModelCache? cache = null)
@@ -63,20 +64,50 @@ public sealed partial class ModelCatalog
         {
             foreach (FileSystemInfo entry in new DirectoryInfo(_root).EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
             {
-                if (entry.LinkTarget is null && IdPattern().IsMatch(entry.Name))
+                if (entry.LinkTarget is null && IdPattern().IsMatch(entry.Name) && !_registered.ContainsKey(entry.Name))
                 {
                     models.Add(Describe(entry));
                 }
             }
         }
 
+        foreach ((string id, (string folder, string description)) in _registered.OrderBy(r => r.Key, StringComparer.Ordinal))
+        {
+            if (Directory.Exists(folder))
+            {
+                models.Add(Describe(new DirectoryInfo(folder)) with { Description = description });
+            }
+        }
+
         return models;
     }
+
+    /// <summary>
+    /// Makes a folder the server wrote itself (a trained model) a model under <paramref name="id"/>, outside the models folder;
+    /// the folder's name must be the id. It is listed, described and loaded like the models folder's entries.
+    /// </summary>
+    /// <exception cref="ArgumentException">The id is not a plain name or is not the folder's name.</exception>
+    public void Register(string id, string folder, string description)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        ArgumentNullException.ThrowIfNull(folder);
+        if (!IdPattern().IsMatch(id) || Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)) != id)
+        {
+            throw new ArgumentException($"a registered model's folder must be named by its id '{id}'", nameof(folder));
+        }
+
+        _registered[id] = (Path.GetFullPath(folder), description);
+    }
+
+    /// <summary>Forgets a model <see cref="Register"/> added (its files are the caller's to delete).</summary>
+    public void Unregister(string id) => _registered.TryRemove(id, out _);
 
     /// <summary>The model with this id.</summary>
     /// <exception cref="HeedException">The id is not a plain name, or it names a symbolic link.</exception>
     /// <exception cref="HeedNotFoundException">No such model.</exception>
-    public ModelInfo Get(string id) => id == SeedModelId ? SeedInfo() : Describe(Resolve(id));
+    public ModelInfo Get(string id) => id == SeedModelId ? SeedInfo()
+        : _registered.TryGetValue(id, out var registered) ? Describe(Resolve(id)) with { Description = registered.Description }
+        : Describe(Resolve(id));
 
     /// <summary>The model's configuration: sizes, heads and layers, read from the toy model, the llama2.c header or config.json.</summary>
     /// <exception cref="HeedException">The id is refused or the model's files are malformed.</exception>
@@ -319,6 +350,11 @@ public sealed partial class ModelCatalog
         if (!IdPattern().IsMatch(id))
         {
             throw new HeedException($"model id '{id}': expected a plain name (letters, digits, '.', '_', '-'; no '/', no '..', not absolute)");
+        }
+
+        if (_registered.TryGetValue(id, out var registered))
+        {
+            return Directory.Exists(registered.Folder) ? new DirectoryInfo(registered.Folder) : throw new HeedNotFoundException($"model '{id}': no such model (its training was deleted)");
         }
 
         if (_root is null)
