@@ -32,7 +32,7 @@ public static class TrainingPictures
         int steps = losses.Count;
         double top = Nice(Math.Max(1e-6, losses.Max()));
         int plotX = Margin + AxisLabel, plotY = Header + 8;
-        string last = string.Create(CultureInfo.InvariantCulture, $"{steps} step{(steps == 1 ? "" : "s")}; last loss {losses[^1]:F4}, lowest {losses.Min():F4}");
+        string last = string.Create(CultureInfo.InvariantCulture, $"{steps} step{(steps == 1 ? "" : "s")}; last loss {losses[^1]:F4}, lowest {losses.Min():F4}; thin line: each step's loss, thick line: its moving average (α = 0.1)");
         int textWidth = (int)Math.Ceiling(Math.Max(PictureFont.Width(title, TextShape.FontSizeOf(2)), PictureFont.Width(last, TextShape.FontSizeOf(1))));
         int width = Math.Max(plotX + PlotWidth + (2 * Margin), (2 * Margin) + 8 + textWidth), height = plotY + PlotHeight + 52;
         var scene = new Scene(width, height, title);
