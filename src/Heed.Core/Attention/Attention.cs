@@ -28,9 +28,10 @@ public static class Attention
         if (options.Observer is IAttentionObserver observer)
         {
             // Tracing every intermediate is the slow path: the reference recomputes the call in float64. An observer of the
-            // probabilities alone gets the kernels' float32 ones, unless the call asked for the reference or Q is narrower.
+            // probabilities alone gets the kernels' float32 ones, unless the call asked for the reference, Q is narrower, or a
+            // softmax_precision asks for the reference's own rounding of each probability.
             bool kernelCapture = observer.Content == AttentionCaptureContent.Probabilities && !options.UseReference
-                && inputs.Query.DType == DType.Float32;
+                && inputs.Query.DType == DType.Float32 && options.SoftmaxPrecision is null;
             observer.OnAttention(kernelCapture ? KernelCapture.Capture(inputs, options, result) : ReferenceAttention.Capture(inputs, options));
         }
 

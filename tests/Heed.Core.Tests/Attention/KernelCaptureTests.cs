@@ -16,7 +16,7 @@ public class KernelCaptureTests
     public static TheoryData<string> Cases => KernelCases.Names(Float32Cases());
 
     private static IEnumerable<KernelCase> Float32Cases() =>
-        KernelCases.Features().Concat(KernelCases.Materialized()).Where(c => c.Type == DType.Float32)
+        KernelCases.Features().Concat(KernelCases.Materialized()).Where(c => c.Type == DType.Float32 && c.Precision is null)
             .Append(new KernelCase("one_sentence_bert", 1, 12, 12, 19, 19, 32, 32, Nonpad: [19]))
             .Append(new KernelCase("padded_batch_bert", 2, 12, 12, 24, 24, 32, 32, Nonpad: [24, 9]));
 
@@ -51,7 +51,7 @@ public class KernelCaptureTests
     }
 
     [Fact]
-    public void The_reference_captures_when_the_call_runs_on_it_or_q_is_not_float32()
+    public void The_reference_captures_when_the_call_runs_on_it_q_is_not_float32_or_a_softmax_precision_is_set()
     {
         KernelCase c = Float32Cases().Single(k => k.Name == "bool2d_fully_masked_rows");
         var asked = new Collector(AttentionCaptureContent.Probabilities);
@@ -66,6 +66,11 @@ public class KernelCaptureTests
         var narrow = new Collector(AttentionCaptureContent.Probabilities);
         Heed.Attention.Compute(half.Inputs(), half.Options() with { Observer = narrow });
         Assert.True(Assert.Single(narrow.Captures).IsReference);
+
+        KernelCase rounded = KernelCases.Materialized().Single(k => k.Name == "precision_Float16");
+        var precise = new Collector(AttentionCaptureContent.Probabilities);
+        Heed.Attention.Compute(rounded.Inputs(), rounded.Options() with { Observer = precise });
+        Assert.True(Assert.Single(precise.Captures).IsReference);
     }
 
     private static void Check(KernelCase c, AttentionOptions options)
