@@ -8,10 +8,13 @@ namespace Heed.Kernels;
 /// </summary>
 internal static class KernelCapture
 {
+    /// <summary>The largest Y a thread keeps for the capture's run: 1 MiB of float32.</summary>
+    private const int KeptOutputLimit = 1 << 18;
+
     // The kernel call needs a Y it then leaves unwritten: each thread keeps one, so that a traced model allocates little besides
     // what it hands the observer (allocation here showed up as garbage collections in the profile of a one-sentence encoder).
     [ThreadStatic]
-    private static Tensor<float>? t_discardedOutput;
+    private static Tensor<float>? _discardedOutput;
 
     /// <summary>
     /// Q [B, H, T, D] or [B, T, H·D] float32, K, V → probabilities [B, H, T, S] as float64, each row scaled by the inverse of its float64 sum.
@@ -57,15 +60,12 @@ internal static class KernelCapture
             return null;
         }
 
-        if (t_discardedOutput is not Tensor<float> t || !t.Shape.SequenceEqual(shape))
+        if (_discardedOutput is not Tensor<float> t || !t.Shape.SequenceEqual(shape))
         {
             t = new Tensor<float>(shape, new float[length]);
-            t_discardedOutput = t;
+            _discardedOutput = t;
         }
 
         return t;
     }
-
-    /// <summary>The largest Y a thread keeps for the capture's run: 1 MiB of float32.</summary>
-    private const int KeptOutputLimit = 1 << 18;
 }
