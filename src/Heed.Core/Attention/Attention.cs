@@ -27,8 +27,12 @@ public static class Attention
         AttentionResult result = AttentionKernels.Compute(inputs, options);
         if (options.Observer is IAttentionObserver observer)
         {
-            // Tracing is the slow path: the observer receives every intermediate, computed by the reference.
-            observer.OnAttention(ReferenceAttention.Capture(inputs, options));
+            // Tracing every intermediate is the slow path: the reference recomputes the call in float64. An observer of the
+            // probabilities alone gets the kernels' float32 ones, unless the call asked for the reference, Q is narrower, or a
+            // softmax_precision asks for the reference's own rounding of each probability.
+            bool kernelCapture = observer.Content == AttentionCaptureContent.Probabilities && !options.UseReference
+                && inputs.Query.DType == DType.Float32 && options.SoftmaxPrecision is null;
+            observer.OnAttention(kernelCapture ? KernelCapture.Capture(inputs, options, result) : ReferenceAttention.Capture(inputs, options));
         }
 
         return result;

@@ -65,8 +65,25 @@ public static class AttentionKernels
     /// <summary>As <see cref="Compute(AttentionInputs, AttentionOptions)"/>, optionally forcing a kernel and a vector tier (tests and benchmarks).</summary>
     /// <exception cref="HeedException">An input breaks a rule, or the forced kernel cannot run the call.</exception>
     /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired.</exception>
+    public static AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, AttentionKernel? kernel, SimdTier? tier) =>
+        Compute(inputs, options, kernel, tier, probabilitiesOnly: false);
+
+    /// <summary>
+    /// The probabilities softmax(scale·Q·Kᵀ (softcapped) + bias) [B, H, T, S] as float64 (computed in float32 by the materialized
+    /// kernel, which then skips P·V; Y, written to <paramref name="scratch"/> or not at all, is not returned). For an observer of the
+    /// probabilities alone.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired.</exception>
+    internal static Tensor Probabilities(AttentionInputs inputs, AttentionOptions options, Tensor? scratch) =>
+        Compute(
+            inputs with { Destination = scratch },
+            options with { Observer = null, ComputeQkMatmulOutput = true, QkMatmulOutputMode = QkMatmulOutputMode.Probabilities },
+            kernel: null,
+            tier: null,
+            probabilitiesOnly: true).QkMatmulOutput!;
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per-call setup: optimized from the first call, not after tiering
-    public static AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, AttentionKernel? kernel, SimdTier? tier)
+    private static AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, AttentionKernel? kernel, SimdTier? tier, bool probabilitiesOnly)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(options);
@@ -116,12 +133,14 @@ public static class AttentionKernels
 
         // The flash kernel writes every element of Y (closed rows as zeros); the others are given a cleared destination.
         Tensor output = inputs.Destination ?? Tensor.Zeros(inputs.Query.DType, outputShape);
-        if (inputs.Destination is not null && chosen != AttentionKernel.Flash)
+        if (inputs.Destination is not null && chosen != AttentionKernel.Flash && !probabilitiesOnly)
         {
             ClearData(output);
         }
 
-        Tensor? qk = options.ComputeQkMatmulOutput ? Tensor.Zeros(inputs.Query.DType, [g.Batch, g.NumHeads, g.QueryLength, g.KvLength]) : null;
+        // A capture's probabilities are written straight to float64 (the observer's type), from the same float32 rows.
+        DType qkType = probabilitiesOnly ? DType.Float64 : inputs.Query.DType;
+        Tensor? qk = options.ComputeQkMatmulOutput ? Tensor.Zeros(qkType, [g.Batch, g.NumHeads, g.QueryLength, g.KvLength]) : null;
 
         if ((long)g.Batch * g.NumHeads * g.QueryLength * g.ValueHeadSize > 0 || qk is not null)
         {
@@ -139,6 +158,7 @@ public static class AttentionKernels
             // The flash kernel checks each block's own Q rows (hot in cache) and each tile's V rows as it uses them, so only K
             // is scanned up front (and only when some row is narrower than [0, S − 1]).
             call.SkipClosed = call.HasNarrowRow && TensorRows.AllFinite(keys) && (chosen == AttentionKernel.Flash || TensorRows.AllFinite(inputs.Query));
+            call.ProbabilitiesOnly = probabilitiesOnly;
             switch (chosen)
             {
                 case AttentionKernel.Flash:
