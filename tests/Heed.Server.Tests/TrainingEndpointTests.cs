@@ -228,7 +228,9 @@ public sealed class TrainingEndpointTests : IAsyncLifetime
     [Fact]
     public async Task A_cancelled_training_resumes_without_a_body_to_its_steps_and_a_running_one_is_409()
     {
-        var body = new { task = "induction", steps = 300, batchSize = 4, layers = 1, heads = 2, width = 16, context = 8, vocab = 6, seed = 11, checkpointEvery = 100 };
+        // Long enough (2000 steps of a 2-layer model: seconds) that the training is still running when the first progress event
+        // has been read and the resume is tried.
+        var body = new { task = "induction", steps = 2000, batchSize = 8, layers = 2, heads = 2, width = 32, context = 16, vocab = 8, seed = 11, checkpointEvery = 500 };
         string id = (await _h.PostJson("/api/v1/trainings", body, 202))["id"]!.GetValue<string>();
         using (var request = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/trainings/{id}/events"))
         using (HttpResponseMessage response = await _h.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
@@ -247,15 +249,15 @@ public sealed class TrainingEndpointTests : IAsyncLifetime
         JsonNode stopped = await _h.GetJson($"/api/v1/trainings/{id}");
         Assert.Equal("Cancelled", stopped["state"]!.GetValue<string>());
         int at = stopped["step"]!.GetValue<int>();
-        Assert.InRange(at, 1, 299);
+        Assert.InRange(at, 1, 1999);
 
         // No body: the original's steps and checkpointEvery.
         using HttpResponseMessage resumed = await _h.Client.PostAsync(new Uri($"/api/v1/trainings/{id}/resume", UriKind.Relative), null);
         JsonNode created = JsonNode.Parse(await resumed.Content.ReadAsStringAsync())!;
         Assert.Equal(HttpStatusCode.Accepted, resumed.StatusCode);
         string next = created["id"]!.GetValue<string>();
-        Assert.Equal(300, created["steps"]!.GetValue<int>());
-        Assert.Equal(100, created["settings"]!["checkpointEvery"]!.GetValue<int>());
+        Assert.Equal(2000, created["steps"]!.GetValue<int>());
+        Assert.Equal(500, created["settings"]!["checkpointEvery"]!.GetValue<int>());
         Assert.Equal(at, created["resumedFrom"]!["step"]!.GetValue<int>());
         Assert.Equal("succeeded", (await Events(_h.Client, next))[^1].Type);
 
