@@ -62,14 +62,24 @@ public abstract class TrainingTask
 }
 
 /// <summary>
-/// The induction task: each sequence is a pattern of m random symbols (no symbol twice while the V symbols last) followed at
-/// once by the same m symbols again. Only predictions inside the repeat are counted: the next repeated symbol is predictable
-/// only by copying from the first occurrence. With <see cref="Shifted"/> false (task <c>induction</c>) the pattern is the first
-/// half, m = T/2, as in the classic copy task; then a head that attends a fixed T/2 − 1 positions back solves it from the
-/// positions alone, so the head that forms may be positional. With <see cref="Shifted"/> true (task <c>induction-shifted</c>)
-/// m is drawn from T/4..T/2 and the pattern starts at a random position with random symbols around it, so no fixed offset works
-/// and only an induction head (Olsson et al. 2022: a previous-token head in one layer and a head in a later layer whose query
-/// matches the key that head wrote) predicts the repeat; it takes many more steps to form. Symbols are the letters a–z, A–Z.
+/// The induction tasks: random symbols in which runs of symbols repeat, so that a symbol of a repeat is predicted by finding its
+/// earlier occurrence and copying the symbol that followed it. What is counted is only the predictions inside a repeat.
+/// <para>
+/// Task <c>induction</c> (<see cref="Shifted"/> false) cuts each sequence into segments: a pattern of m fresh symbols, m drawn per
+/// segment from 2..min(max(2, T/4), V), followed at once by the same m symbols, then the next segment. The distance back to the earlier
+/// occurrence (m) changes from segment to segment inside one sequence, so no head that attends a fixed distance back predicts
+/// the repeats: only an induction head does (Olsson et al. 2022, "In-context Learning and Induction Heads": a previous-token head
+/// writes each position's preceding symbol into it, and a head in a later layer matches the current symbol against that, then
+/// copies the symbol it finds).
+/// </para>
+/// <para>
+/// Task <c>induction-shifted</c> (<see cref="Shifted"/> true) places one pattern of m symbols, m drawn from T/4..T/2, at a random
+/// start, repeated at once, with random symbols around it: also solved only by an induction head, but with far fewer counted
+/// predictions per sequence, it takes many more steps.
+/// </para>
+/// Symbols are the letters a–z, A–Z. In <c>induction</c> a pattern's symbols are distinct, and a symbol returns in a later
+/// segment only when the V symbols do not last (then the most recent earlier occurrence is still the one to copy from); in
+/// <c>induction-shifted</c> they are distinct while the V symbols last.
 /// </summary>
 public sealed class InductionTask : TrainingTask
 {
@@ -78,7 +88,7 @@ public sealed class InductionTask : TrainingTask
     /// <summary>A task over <paramref name="vocabSize"/> symbols (2..52).</summary>
     /// <exception cref="HeedException">The size is out of range.</exception>
     /// <param name="vocabSize">V, the number of symbols (2..52).</param>
-    /// <param name="shifted">Whether the pattern's length and start vary (see the class).</param>
+    /// <param name="shifted">One pattern at a random place (<c>induction-shifted</c>) instead of segments (see the class).</param>
     public InductionTask(int vocabSize, bool shifted = false)
     {
         if (vocabSize is < 2 or > 52) throw new HeedException($"induction vocabulary {vocabSize}: expected 2..52 symbols");
@@ -86,7 +96,7 @@ public sealed class InductionTask : TrainingTask
         Shifted = shifted;
     }
 
-    /// <summary>Whether the pattern's length and start vary from sequence to sequence.</summary>
+    /// <summary>Whether the task is <c>induction-shifted</c>: one pattern at a random place among random symbols.</summary>
     public bool Shifted { get; }
 
     /// <inheritdoc />
@@ -96,14 +106,13 @@ public sealed class InductionTask : TrainingTask
     public override TrainingVocabulary Vocabulary { get; }
 
     /// <inheritdoc />
-    public override string ScoreName => "induction score (mean weight from a repeated symbol to the symbol after its first occurrence)";
+    public override string ScoreName => "induction score (mean weight from a symbol to the symbols after its earlier occurrences)";
 
-    /// <summary>The probe: a pattern of T/2 symbols from position 0, then its repeat (the whole sequence, T even).</summary>
+    /// <summary>The probe: one sequence of the task drawn from a fixed seed, so it does not depend on the run's seed.</summary>
     public override (int[] Tokens, string[] Labels) Probe(int length)
     {
-        int[] tokens = new int[length];
-        var random = new TrainingRandom(0x5EED);
-        Fill(random, tokens, length / 2, 0, length);
+        int[] tokens = new int[length], targets = new int[length];
+        Sample(new TrainingRandom(0x5EED), tokens, targets, 1, length);
         return (tokens, [.. tokens.Select(t => Vocabulary.Tokens[t])]);
     }
 
@@ -113,53 +122,102 @@ public sealed class InductionTask : TrainingTask
         ArgumentNullException.ThrowIfNull(random);
         ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(targets);
-        int shortest = Shifted ? Math.Max(1, length / 4) : length / 2, longest = Math.Max(shortest, length / 2);
+        int v = Vocabulary.Count;
+        Span<int> pool = stackalloc int[v];
         for (int b = 0; b < batch; b++)
         {
-            int m = shortest + random.NextInt(longest - shortest + 1);
-            int start = Shifted ? random.NextInt(length - (2 * m) + 1) : 0;
-            Span<int> seq = tokens.AsSpan(b * length, length);
-            Fill(random, seq, m, start, length);
-            Span<int> target = targets.AsSpan(b * length, length);
-            for (int t = 0; t < length; t++)
+            Span<int> seq = tokens.AsSpan(b * length, length), target = targets.AsSpan(b * length, length);
+            target.Fill(CrossEntropyLoss.Ignore);
+            for (int i = 0; i < v; i++) pool[i] = i;
+            int used = 0;
+            if (Shifted)
             {
-                target[t] = t >= start + m && t + 1 < start + (2 * m) ? seq[t + 1] : CrossEntropyLoss.Ignore;
+                int shortest = Math.Max(1, length / 4), longest = Math.Max(shortest, length / 2);
+                int m = shortest + random.NextInt(longest - shortest + 1);
+                int start = random.NextInt(length - (2 * m) + 1);
+                for (int t = 0; t < length; t++) seq[t] = random.NextInt(v);
+                FillSegment(random, seq, target, pool, ref used, start, m);
+            }
+            else
+            {
+                int longest = Math.Min(Math.Max(2, length / 4), v);
+                for (int start = 0; start < length;)
+                {
+                    int m = 2 + random.NextInt(longest - 1);
+                    if (used + m > v) used = 0; // a pattern's symbols stay distinct: draw it from the whole pool again
+                    FillSegment(random, seq, target, pool, ref used, start, m);
+                    start += 2 * m;
+                }
             }
         }
     }
 
     /// <summary>
-    /// The induction score of one head on the probe: the mean, over query positions i in the repeat (i ≥ T/2), of its weight on
-    /// key i − T/2 + 1, the position right after the earlier occurrence of token i.
+    /// The (query, key) pairs an induction head attends: for every position i, each key j + 1 &lt; i such that token j equals
+    /// token i, the position right after an earlier occurrence of the current token.
     /// </summary>
-    public static double Score(double[] weights, int length)
+    /// <param name="tokens">The T token ids.</param>
+    public static IReadOnlyList<(int Query, int Key)> Pairs(ReadOnlySpan<int> tokens)
+    {
+        var pairs = new List<(int Query, int Key)>();
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            for (int j = 0; j + 1 < i; j++)
+            {
+                if (tokens[j] == tokens[i]) pairs.Add((i, j + 1));
+            }
+        }
+
+        return pairs;
+    }
+
+    /// <summary>
+    /// The induction score of one head: the weight [T·T] (row = query) that each query with pairs puts on its keys, summed per
+    /// query and averaged over the queries. 1 is a perfect induction head; a head that attends a fixed distance back scores only
+    /// where that distance happens to be the repeat's.
+    /// </summary>
+    /// <param name="weights">The head's probabilities [T·T].</param>
+    /// <param name="length">T.</param>
+    /// <param name="pairs">The (query, key) pairs, usually <see cref="Pairs"/> of the tokens the weights were taken on.</param>
+    public static double Score(double[] weights, int length, IReadOnlyList<(int Query, int Key)> pairs)
     {
         ArgumentNullException.ThrowIfNull(weights);
-        int half = length / 2;
+        ArgumentNullException.ThrowIfNull(pairs);
         double sum = 0;
-        for (int i = half; i < length; i++) sum += weights[(i * length) + (i - half + 1)];
-        return sum / (length - half);
+        int queries = 0, last = -1;
+        foreach ((int query, int key) in pairs)
+        {
+            sum += weights[(query * length) + key];
+            if (query != last) queries++;
+            last = query;
+        }
+
+        return queries == 0 ? 0 : sum / queries;
     }
 
     /// <inheritdoc />
-    public override (double Score, int Layer, int Head)? AttentionScore(double[][][] weights, int length) =>
-        Best(weights, w => Score(w, length));
-
-    // random symbols everywhere, then a pattern of m distinct symbols (while they last) at start, repeated at start + m
-    private void Fill(TrainingRandom random, Span<int> seq, int m, int start, int length)
+    public override (double Score, int Layer, int Head)? AttentionScore(double[][][] weights, int length)
     {
-        int v = Vocabulary.Count;
-        for (int t = 0; t < length; t++) seq[t] = random.NextInt(v);
-        Span<int> pool = stackalloc int[v];
-        for (int i = 0; i < v; i++) pool[i] = i;
-        for (int t = 0; t < m; t++)
+        IReadOnlyList<(int Query, int Key)> pairs = Pairs(Probe(length).Tokens);
+        return pairs.Count == 0 ? null : Best(weights, w => Score(w, length, pairs));
+    }
+
+    // a pattern of m symbols at start, repeated at start + m, clipped at T: symbols are drawn from the pool without putting them
+    // back (a partial Fisher–Yates shuffle, `used` symbols taken so far) and the pool is refilled when it runs out; the repeat's
+    // predictions are counted, except the one after its last symbol (what follows it is new)
+    private static void FillSegment(TrainingRandom random, Span<int> seq, Span<int> target, Span<int> pool, ref int used, int start, int m)
+    {
+        int length = seq.Length;
+        for (int t = 0; t < m; t++, used++)
         {
-            // a partial Fisher–Yates shuffle
-            int left = v - (t % v);
+            int left = pool.Length - (used % pool.Length);
             int pick = random.NextInt(left);
-            seq[start + t] = seq[start + m + t] = pool[pick];
+            if (start + t < length) seq[start + t] = pool[pick];
+            if (start + m + t < length) seq[start + m + t] = pool[pick];
             (pool[pick], pool[left - 1]) = (pool[left - 1], pool[pick]);
         }
+
+        for (int t = start + m; t < start + (2 * m) - 1 && t + 1 < length; t++) target[t] = seq[t + 1];
     }
 }
 
