@@ -7,9 +7,11 @@ namespace Heed.Bench;
 /// <summary>
 /// The attention backward side by side with libtorch's scaled_dot_product_attention backward on the CPU (through TorchSharp),
 /// same inputs, same threads, calls interleaved: B = 1, H = 8, D = 64, T = S ∈ {512, 2048, 4096}, causal and not.
-/// Heed's call is <see cref="AttentionKernels.ComputeBackward"/> (it recomputes Y and the log-sum-exp itself); libtorch is
-/// timed twice: its backward alone (torch.autograd.grad with the forward's graph kept, so its saved output and log-sum-exp are
-/// reused) and forward + backward. GFLOP/s counts the backward as 2.5× the forward's 4·B·H·T·S·D (halved when causal).
+/// Heed is timed four ways: the backward given the forward's Y and log-sum-exp (<see cref="Attention.ComputeForBackward"/>, as
+/// libtorch's backward reuses what its forward saved), the forward for the backward plus that backward, the backward that
+/// recomputes Y and L itself, and the same with its second pass split by key blocks (the arrangement before the fused one);
+/// libtorch twice: its backward alone (torch.autograd.grad with the forward's graph kept, so its saved output and log-sum-exp
+/// are reused) and forward + backward. GFLOP/s counts the backward as 2.5× the forward's 4·B·H·T·S·D (halved when causal).
 /// </summary>
 internal static class BackwardSideBySide
 {
@@ -46,13 +48,14 @@ internal static class BackwardSideBySide
         torch.Tensor dyTorch = torch.tensor(dyData, [.. yShape.Select(n => (long)n)]);
         torch.Tensor y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_casual: size.Causal);
 
-        AttentionGradients heed = AttentionKernels.ComputeBackward(inputs, dy, options);
+        AttentionForwardState state = AttentionKernels.ComputeForBackward(inputs, options);
+        AttentionGradients heed = AttentionKernels.ComputeBackward(inputs, dy, options, saved: state);
         IList<torch.Tensor> reference = torch.autograd.grad([y], [q, k, v], [dyTorch], retain_graph: true);
         double diff = Math.Max(MaxDifference(heed.GradQuery, reference[0]), Math.Max(MaxDifference(heed.GradKey, reference[1]), MaxDifference(heed.GradValue, reference[2])));
 
         (string Name, Action Run)[] contenders =
         [
-            ("Heed backward (recomputes Y, L)", () => AttentionKernels.ComputeBackward(inputs, dy, options)),
+            ("Heed backward given Y, L", () => AttentionKernels.ComputeBackward(inputs, dy, options, saved: state)),
             ("libtorch SDPA backward alone", () =>
             {
                 using var inner = torch.NewDisposeScope();
@@ -64,6 +67,9 @@ internal static class BackwardSideBySide
                 torch.Tensor fresh = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_casual: size.Causal);
                 torch.autograd.grad([fresh], [q, k, v], [dyTorch]);
             }),
+            ("Heed forward for backward + backward", () => AttentionKernels.ComputeBackward(inputs, dy, options, saved: AttentionKernels.ComputeForBackward(inputs, options))),
+            ("Heed backward (recomputes Y, L)", () => AttentionKernels.ComputeBackward(inputs, dy, options)),
+            ("Heed backward (recomputes Y, L), split pass 2", () => AttentionKernels.ComputeBackward(inputs, dy, options, fused: false)),
         ];
 
         List<double>[] times = SideBySide.Rounds([.. contenders.Select(c => c.Run)], rounds, threads);
@@ -74,7 +80,8 @@ internal static class BackwardSideBySide
             times[c].Sort();
             double best = times[c][0], median = times[c][times[c].Count / 2];
             string difference = c == 0 ? "-" : c == 1 ? diff.ToString("G3", CultureInfo.InvariantCulture) : "";
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {shape} | {contenders[c].Name} | {best:F2} | {median:F2} | {size.Flops / best / 1e6:F1} | {torchBackward / best:F2}x | {difference} |"));
+            string versus = c == 3 ? $"{times[2].Min() / best:F2}x of libtorch forward + backward" : $"{torchBackward / best:F2}x";
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {shape} | {contenders[c].Name} | {best:F2} | {median:F2} | {size.Flops / best / 1e6:F1} | {versus} | {difference} |"));
         }
     }
 

@@ -229,7 +229,8 @@ public sealed class AttentionSet
 
     /// <summary>
     /// A set from the captures of a model run, one capture per layer in call order (what <see cref="CaptureCollector"/> collects).
-    /// Batch item <paramref name="batch"/> is used. The query tokens are the last T of the S key tokens.
+    /// Batch item <paramref name="batch"/> is used. The query tokens are the last T of the S key tokens. The set has scores when every
+    /// capture has them (reference captures do; kernel captures of the probabilities alone do not).
     /// </summary>
     /// <exception cref="HeedException">No captures, or the captures disagree in heads or lengths with each other or the tokens.</exception>
     public static AttentionSet FromCaptures(IReadOnlyList<AttentionCapture> captures, IReadOnlyList<string> keyTokens, int batch = 0, string source = "")
@@ -242,7 +243,7 @@ public sealed class AttentionSet
         if (batch < 0 || batch >= g.Batch) throw new HeedException($"batch item {batch} is out of range: the capture has {g.Batch}");
         int t = g.QueryLength, s = g.KvLength, heads = g.NumHeads;
         var weights = new double[captures.Count][][];
-        var scores = new double[captures.Count][][];
+        double[][][]? scores = captures.All(c => c.Scores is not null) ? new double[captures.Count][][] : null; // kernel captures hold no scores
         for (int l = 0; l < captures.Count; l++)
         {
             AttentionGeometry gl = captures[l].Geometry;
@@ -252,12 +253,12 @@ public sealed class AttentionSet
             }
 
             weights[l] = new double[heads][];
-            scores[l] = new double[heads][];
+            if (scores is not null) scores[l] = new double[heads][];
             for (int h = 0; h < heads; h++)
             {
                 int offset = ((batch * heads) + h) * t * s;
                 weights[l][h] = captures[l].Probabilities.Data.AsSpan(offset, t * s).ToArray();
-                scores[l][h] = captures[l].Scores.Data.AsSpan(offset, t * s).ToArray();
+                if (scores is not null) scores[l][h] = captures[l].Scores!.Data.AsSpan(offset, t * s).ToArray();
             }
         }
 

@@ -81,6 +81,33 @@ public class CachedAttentionTests
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
+    [SharedFact(Model)]
+    public void A_decode_step_split_across_threads_gives_the_same_bits_and_allocates_nothing()
+    {
+        // Every step's heads split across two threads (the threshold at 0), against one thread: each head's arithmetic is the
+        // same on either thread, so the logits are equal bit for bit.
+        long threshold = KvCache.ParallelDecodeThreshold;
+        try
+        {
+            KvCache.ParallelDecodeThreshold = 0;
+            DecoderSession one = Stories.Value.CreateSession(64), two = Stories.Value.CreateSession(64);
+            two.Threads = 2;
+            Assert.Equal(one.Forward([1, 403, 407]).ToArray(), two.Forward([1, 403, 407]).ToArray());
+            for (int i = 0; i < 40; i++)
+            {
+                Assert.Equal(one.Forward([300 + i]).ToArray(), two.Forward([300 + i]).ToArray());
+            }
+
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 8; i++) two.Forward([i]);
+            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        finally
+        {
+            KvCache.ParallelDecodeThreshold = threshold;
+        }
+    }
+
     [Fact]
     public void A_gpt2_decode_step_allocates_nothing_and_matches_Attention_Compute()
     {

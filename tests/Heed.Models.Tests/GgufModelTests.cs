@@ -258,6 +258,29 @@ public class GgmlTypeTests
         }
     }
 
+    [Theory]
+    [InlineData(1, 2)]
+    [InlineData(1, 3)]
+    [InlineData(5, 2)]
+    [InlineData(2, 2)]
+    public void A_group_of_products_run_as_one_team_job_gives_each_product_bit_for_bit(int tokens, int threads)
+    {
+        // Three matrices of different types and heights over one X (Q, K and V of a Q4_K_M file mix Q4_K and Q6_K), and a pair;
+        // each output against its own MatMul on one thread.
+        const int Columns = 768;
+        var random = new Random(tokens * 7);
+        (uint Type, int Rows)[] shapes = [(GgmlBlocks.Q4_K, 131), (GgmlBlocks.Q6_K, 64), (GgmlBlocks.F32, 77), (GgmlBlocks.Q8_0, 90), (GgmlBlocks.F16, 45)];
+        WeightMatrix[] w = [.. shapes.Select(s => Matrix(s.Type, GgmlBlocks.Random(s.Type, s.Rows, Columns, random), s.Rows, Columns))];
+        float[] x = RandomData.Floats(random, tokens * Columns);
+        float[][] alone = [.. w.Select(m => new float[tokens * m.Rows])];
+        for (int i = 0; i < w.Length; i++) w[i].MatMul(x, alone[i], tokens);
+
+        float[][] grouped = [.. w.Select(m => new float[tokens * m.Rows])];
+        WeightMatrix.MatMulGroup(x, tokens, threads, w[0], grouped[0], w[1], grouped[1], w[2], grouped[2]);
+        WeightMatrix.MatMulGroup(x, tokens, threads, w[3], grouped[3], w[4], grouped[4]);
+        for (int i = 0; i < w.Length; i++) Assert.Equal(alone[i], grouped[i]);
+    }
+
     internal static WeightMatrix Matrix(uint type, byte[] data, int rows, int columns) => type == GgmlBlocks.F32
         ? WeightMatrix.FromFloats([.. Enumerable.Range(0, rows * columns).Select(i => BitConverter.ToSingle(data, i * 4))], rows, columns)
         : WeightMatrix.FromBlocks((GgmlType)type, data, rows, columns);

@@ -64,6 +64,28 @@ public sealed class AttentionBackwardTorchParityTests
         Close(Values(q.grad!), fast.GradQuery, 2e-4, "dQ (flash backward, float32)");
         Close(Values(k.grad!), fast.GradKey, 2e-4, "dK (flash backward, float32)");
         Close(Values(v.grad!), fast.GradValue, 2e-4, "dV (flash backward, float32)");
+
+        // The forward that keeps Y and the log-sum-exp, and the backward that takes them; L against libtorch's logsumexp of the
+        // same biased scores.
+        AttentionForwardState state = Attention.ComputeForBackward(single, options);
+        AttentionGradients given = Attention.Backward(single, Single(ToHeed(dy)), state, options);
+        TorchTensor scores = q.detach().matmul(k.detach().repeat_interleave(group, dim: 1).transpose(-2, -1)) / Math.Sqrt(headSize);
+        scores = maskKind switch
+        {
+            MaskKind.Bool => scores.masked_fill(mask!.logical_not(), double.NegativeInfinity),
+            MaskKind.Additive => scores + mask!,
+            _ => scores,
+        };
+        if (causal)
+        {
+            scores = scores.masked_fill(torch.ones([queryLength, kvLength], torch.@bool).triu(1), double.NegativeInfinity);
+        }
+
+        Close(Values(torch.logsumexp(scores, -1)), state.LogSumExp, 1e-5, "L (forward for the backward, float32)");
+        Close(Values(y), state.Output, 1e-5, "Y (forward for the backward, float32)");
+        Close(Values(q.grad!), given.GradQuery, 2e-4, "dQ (flash backward given Y and L)");
+        Close(Values(k.grad!), given.GradKey, 2e-4, "dK (flash backward given Y and L)");
+        Close(Values(v.grad!), given.GradValue, 2e-4, "dV (flash backward given Y and L)");
     }
 
     /// <summary>A random [T, S] boolean mask in which every query keeps at least one key.</summary>

@@ -18,7 +18,7 @@ public sealed class McpTests
     private static readonly string[] ExpectedTools =
     [
         "attention", "cancel_run", "cancel_training", "delete_run", "embed", "explain", "explain_run_head", "generate", "get_attention_weights", "get_run", "get_run_picture", "get_run_report", "get_training", "list_models", "lookup", "model_config",
-        "multi_head_attention", "run_model", "train", "workspace_analyse", "workspace_create", "workspace_delete", "workspace_get", "workspace_list", "workspace_update",
+        "multi_head_attention", "resume_training", "run_model", "train", "workspace_analyse", "workspace_create", "workspace_delete", "workspace_get", "workspace_list", "workspace_update",
     ];
 
     private static readonly string[] ExpectedTemplates =
@@ -205,6 +205,17 @@ public sealed class McpTests
         Assert.True(JsonNode.DeepEquals(training["losses"], again["losses"]));
         Assert.Equal("Succeeded", (await Call(client, tools, "cancel_training", new { id = trainingId }))["state"]!.GetValue<string>());
 
+        // resume_training: a new training from the checkpoint at step 5 to step 8, the same losses as 8 steps from the start.
+        CallToolResult resumed = await client.CallToolAsync("resume_training", Args(new { id = trainingId, steps = 8 }));
+        AssertValid(tools["resume_training"], resumed);
+        JsonNode continued = JsonNode.Parse(resumed.StructuredContent!.Value.GetRawText())!;
+        Assert.Equal("Succeeded", continued["state"]!.GetValue<string>());
+        Assert.Equal(trainingId, continued["resumedFrom"]!["training"]!.GetValue<string>());
+        Assert.Equal(5, continued["resumedFrom"]!["step"]!.GetValue<int>());
+        Assert.Equal(2, resumed.Content.OfType<ImageContentBlock>().Count(i => i.MimeType == "image/png"));
+        JsonNode straight = await Call(client, tools, "train", new { steps = 8, batchSize = 2, layers = 1, heads = 1, width = 8, context = 8, seed = 5 });
+        Assert.True(JsonNode.DeepEquals(straight["losses"], continued["losses"]), "the resumed training's losses are not those of the uninterrupted one");
+
         JsonNode status = await Call(client, tools, "get_run", new { id = runId });
         Assert.Equal("Succeeded", status["state"]!.GetValue<string>());
         Assert.Null(status["error"]);
@@ -302,6 +313,9 @@ public sealed class McpTests
             ("get_training", new { id = "nope" }, "training 'nope': no such training"),
             ("get_training", new { }, "id: required"),
             ("cancel_training", new { id = 3 }, "id: 3; expected a string"),
+            ("resume_training", new { id = "nope" }, "training 'nope': no such training"),
+            ("resume_training", new { id = trainingId, steps = 3 }, $"steps: 3; expected 6..2000, the step to stop at (training '{trainingId}' is at step 5)"),
+            ("resume_training", new { id = trainingId, steps = "many" }, "steps: 'many'; expected an integer"),
             ("embed", new { model = TestModels.Encoder }, "texts: required"),
             ("embed", new { model = TestModels.Encoder, texts = new[] { "a" }, pooling = "max" }, "pooling: 'max'; expected one of mean, cls or none"),
             ("embed", new { model = TestModels.Llama2c, texts = new[] { "a" } }, $"model '{TestModels.Llama2c}': format llama2c is not an encoder"),

@@ -166,6 +166,15 @@ public sealed class OpenApiContractTests : IAsyncLifetime
         await Check(get, Trainings + "/{id}/attention.{format}", $"{Trainings}/{tid}/attention.svg?head=2", 400);
         await Check(post, Trainings + "/{id}/cancel", $"{Trainings}/{tid}/cancel", 202);
         await Check(post, Trainings + "/{id}/cancel", $"{Trainings}/0123456789abcdef/cancel", 404);
+        JsonNode resumed = (await Check(post, Trainings + "/{id}/resume", $"{Trainings}/{tid}/resume", 202, """{"steps": 6}"""))!;
+        Assert.Equal(tid, resumed["resumedFrom"]!["training"]!.GetValue<string>());
+        string rid = resumed["id"]!.GetValue<string>();
+        await Check(post, Trainings + "/{id}/resume", $"{Trainings}/{tid}/resume", 400, """{"steps": 4}""");
+        await Check(post, Trainings + "/{id}/resume", $"{Trainings}/0123456789abcdef/resume", 404, "{}");
+        JsonNode running = (await Check(post, Trainings, Trainings, 202, """{"steps": 2000, "checkpointEvery": 1000}"""))!;
+        await Check(post, Trainings + "/{id}/resume", $"{Trainings}/{running["id"]!.GetValue<string>()}/resume", 409, "{}");
+        await Check(HttpMethod.Delete, Trainings + "/{id}", $"{Trainings}/{running["id"]!.GetValue<string>()}", 204);
+        await Check(HttpMethod.Delete, Trainings + "/{id}", $"{Trainings}/{rid}", 204);
         await Check(HttpMethod.Delete, Trainings + "/{id}", $"{Trainings}/{tid}", 204);
         await Check(HttpMethod.Delete, Trainings + "/{id}", $"{Trainings}/{tid}", 404);
 

@@ -54,14 +54,17 @@ public sealed class OpenApiTests
         Assert.Equal(16 * 1024 * 1024, root["limits"]!["maxBodyBytes"]!.GetValue<long>());
         JsonNode caps = await h.GetJson("/api/v1/capabilities");
         Assert.Contains("heed-toy", caps["runnableModelFormats"]!.AsArray().Select(n => n!.GetValue<string>()));
-        Assert.Equal(32, caps["operations"]!.AsArray().Count);
+        Assert.Equal(33, caps["operations"]!.AsArray().Count);
         Assert.Contains(caps["operations"]!.AsArray(), o => o!["path"]!.GetValue<string>() == "/api/v1/embed" && o["mcpTool"]!.GetValue<string>() == "embed");
         Assert.Contains(caps["operations"]!.AsArray(), o => o!["path"]!.GetValue<string>() == "/api/v1/generate" && o["mcpTool"]!.GetValue<string>() == "generate");
         Assert.Contains("gguf", caps["runnableModelFormats"]!.AsArray().Select(n => n!.GetValue<string>()));
         Assert.Equal(2048, root["limits"]!["maxGenerateTokens"]!.GetValue<int>());
         Assert.Equal(256, root["limits"]!["maxEmbedTexts"]!.GetValue<int>());
         Assert.Equal(8, root["limits"]!["maxTrainings"]!.GetValue<int>());
+        Assert.Equal(2000, root["limits"]!["maxTrainingSteps"]!.GetValue<int>());
+        Assert.Equal(65536, root["limits"]!["maxTrainingTextBytes"]!.GetValue<int>());
         Assert.Contains(caps["operations"]!.AsArray(), o => o!["path"]!.GetValue<string>() == "/api/v1/trainings" && o["mcpTool"]!.GetValue<string>() == "train");
+        Assert.Contains(caps["operations"]!.AsArray(), o => o!["path"]!.GetValue<string>() == "/api/v1/trainings/{id}/resume" && o["mcpTool"]!.GetValue<string>() == "resume_training");
         await ServerHarness.AssertProblem(await h.Client.GetAsync(new Uri("/api/v1/no-such-thing", UriKind.Relative)), 404);
     }
 }

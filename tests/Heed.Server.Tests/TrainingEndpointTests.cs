@@ -1,8 +1,10 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using System.Xml.Linq;
 using Heed.Models.Training;
 using Heed.Server.Services;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Heed.Server.Tests;
 
@@ -147,6 +149,143 @@ public sealed class TrainingEndpointTests : IAsyncLifetime
         Assert.Equal(step, status["checkpointStep"]!.GetValue<int>());
         Assert.StartsWith("cancelled after step", status["error"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal("gpt2-safetensors", (await _h.GetJson($"/api/v1/models/trained-{id}"))["format"]!.GetValue<string>());
+    }
+
+    private static readonly object TinyChars = new { task = "chars", text = "the cat sat on the mat. the dog sat on the log. a bird sang.", steps = 24, batchSize = 4, layers = 1, heads = 2, width = 16, context = 8, seed = 5, checkpointEvery = 10 };
+
+    private static JsonObject With(object body, int steps)
+    {
+        JsonObject o = System.Text.Json.JsonSerializer.SerializeToNode(body)!.AsObject();
+        o["steps"] = steps;
+        return o;
+    }
+
+    /// <summary>The bytes of a trained model's weights and AdamW moments, read from the folder its catalog entry names.</summary>
+    private (byte[] Weights, byte[] Moments) Checkpoint(string model)
+    {
+        string folder = _h.Server.Services.GetRequiredService<ModelCatalog>().Resolve(model).FullName;
+        return (File.ReadAllBytes(Path.Combine(folder, "model.safetensors")), File.ReadAllBytes(Path.Combine(folder, "optimizer.safetensors")));
+    }
+
+    private async Task<JsonNode> TrainToEnd(object body, string expected = "succeeded")
+    {
+        string id = (await _h.PostJson("/api/v1/trainings", body, 202))["id"]!.GetValue<string>();
+        Assert.Equal(expected, (await Events(_h.Client, id))[^1].Type);
+        return await _h.GetJson($"/api/v1/trainings/{id}");
+    }
+
+    [Theory]
+    [InlineData("induction")]
+    [InlineData("chars")]
+    public async Task A_resumed_training_ends_bit_for_bit_where_an_uninterrupted_one_does(string task)
+    {
+        object body = task == "chars" ? TinyChars : Tiny;
+        JsonNode whole = await TrainToEnd(body);
+        JsonNode first = await TrainToEnd(With(body, 13));
+        string firstId = first["id"]!.GetValue<string>();
+
+        using HttpResponseMessage response = await _h.Client.PostAsync(new Uri($"/api/v1/trainings/{firstId}/resume", UriKind.Relative), JsonContent.Create(new { steps = 24 }));
+        string text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, text);
+        JsonNode created = JsonNode.Parse(text)!;
+        string id = created["id"]!.GetValue<string>();
+        Assert.NotEqual(firstId, id);
+        Assert.Equal($"/api/v1/trainings/{id}", response.Headers.Location?.OriginalString);
+        Assert.Equal(firstId, created["resumedFrom"]!["training"]!.GetValue<string>());
+        Assert.Equal(13, created["resumedFrom"]!["step"]!.GetValue<int>());
+        Assert.Equal(13, created["step"]!.GetValue<int>());
+        Assert.Equal(24, created["steps"]!.GetValue<int>());
+        Assert.Equal(Floats(first["losses"]), Floats(created["losses"]));
+        Assert.Equal(24, created["settings"]!["steps"]!.GetValue<int>());
+        Assert.Equal(first["settings"]!["seed"]!.GetValue<long>(), created["settings"]!["seed"]!.GetValue<long>());
+
+        // The original may go as soon as the resumed training has started: the checkpoint (and the text) were taken with it.
+        Assert.Equal(HttpStatusCode.NoContent, (await _h.Client.DeleteAsync(new Uri($"/api/v1/trainings/{firstId}", UriKind.Relative))).StatusCode);
+
+        List<(string Type, JsonNode Data)> events = await Events(_h.Client, id);
+        Assert.Equal("succeeded", events[^1].Type);
+        Assert.Equal(13, events[0].Data["step"]!.GetValue<int>());
+        Assert.Contains($"resumed from training {firstId} at step 13", events.Single(e => e.Type == "started").Data["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(Enumerable.Range(14, 11), events.Where(e => e.Type == "progress").Select(e => e.Data["step"]!.GetValue<int>()));
+        Assert.Equal(new[] { 13, 20, 24 }, events.Where(e => e.Type == "checkpoint").Select(e => e.Data["step"]!.GetValue<int>()));
+
+        // Every loss and every weight and moment of the model are those of the uninterrupted training.
+        JsonNode status = await _h.GetJson($"/api/v1/trainings/{id}");
+        Assert.Equal("Succeeded", status["state"]!.GetValue<string>());
+        Assert.Equal(Floats(whole["losses"]), Floats(status["losses"]));
+        Assert.Equal("trained-" + id, status["model"]!.GetValue<string>());
+        (byte[] weights, byte[] moments) = Checkpoint(status["model"]!.GetValue<string>());
+        (byte[] wholeWeights, byte[] wholeMoments) = Checkpoint(whole["model"]!.GetValue<string>());
+        Assert.True(wholeWeights.AsSpan().SequenceEqual(weights), "the weights differ from the uninterrupted training's");
+        Assert.True(wholeMoments.AsSpan().SequenceEqual(moments), "AdamW's moments differ from the uninterrupted training's");
+
+        // The curve covers every step, the original's too.
+        string curve = PictureChecks.Svg(await _h.Client.GetStringAsync(new Uri($"/api/v1/trainings/{id}/loss.svg", UriKind.Relative))).ToString();
+        Assert.Contains("24 steps; last loss", curve, StringComparison.Ordinal);
+        Assert.Contains($"resumed from training {firstId} at step 13", curve, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_cancelled_training_resumes_without_a_body_to_its_steps_and_a_running_one_is_409()
+    {
+        var body = new { task = "induction", steps = 300, batchSize = 4, layers = 1, heads = 2, width = 16, context = 8, vocab = 6, seed = 11, checkpointEvery = 100 };
+        string id = (await _h.PostJson("/api/v1/trainings", body, 202))["id"]!.GetValue<string>();
+        using (var request = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/trainings/{id}/events"))
+        using (HttpResponseMessage response = await _h.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
+        using (var reader = new StreamReader(await response.Content.ReadAsStreamAsync()))
+        {
+            bool cancelled = false;
+            while (await reader.ReadLineAsync() is string line)
+            {
+                if (line != "event: progress" || cancelled) continue;
+                await ServerHarness.AssertProblem(await _h.Client.PostAsync(new Uri($"/api/v1/trainings/{id}/resume", UriKind.Relative), null), 409, $"training '{id}' is running");
+                await _h.PostJson($"/api/v1/trainings/{id}/cancel", new { }, 202);
+                cancelled = true;
+            }
+        }
+
+        JsonNode stopped = await _h.GetJson($"/api/v1/trainings/{id}");
+        Assert.Equal("Cancelled", stopped["state"]!.GetValue<string>());
+        int at = stopped["step"]!.GetValue<int>();
+        Assert.InRange(at, 1, 299);
+
+        // No body: the original's steps and checkpointEvery.
+        using HttpResponseMessage resumed = await _h.Client.PostAsync(new Uri($"/api/v1/trainings/{id}/resume", UriKind.Relative), null);
+        JsonNode created = JsonNode.Parse(await resumed.Content.ReadAsStringAsync())!;
+        Assert.Equal(HttpStatusCode.Accepted, resumed.StatusCode);
+        string next = created["id"]!.GetValue<string>();
+        Assert.Equal(300, created["steps"]!.GetValue<int>());
+        Assert.Equal(100, created["settings"]!["checkpointEvery"]!.GetValue<int>());
+        Assert.Equal(at, created["resumedFrom"]!["step"]!.GetValue<int>());
+        Assert.Equal("succeeded", (await Events(_h.Client, next))[^1].Type);
+
+        JsonNode whole = await TrainToEnd(body);
+        Assert.Equal(Floats(whole["losses"]), Floats((await _h.GetJson($"/api/v1/trainings/{next}"))["losses"]));
+        Assert.True(Checkpoint("trained-" + next).Weights.AsSpan().SequenceEqual(Checkpoint(whole["model"]!.GetValue<string>()).Weights));
+    }
+
+    [Fact]
+    public async Task Resuming_what_cannot_be_resumed_is_a_problem_naming_why()
+    {
+        string id = (await TrainToEnd(new { steps = 6, batchSize = 2, layers = 1, heads = 1, width = 8, context = 8, checkpointEvery = 3 }))["id"]!.GetValue<string>();
+        string resume = $"/api/v1/trainings/{id}/resume";
+        await ServerHarness.AssertProblem(await _h.Client.PostAsync(new Uri("/api/v1/trainings/nope/resume", UriKind.Relative), null), 404, "training 'nope': no such training");
+        await ServerHarness.AssertProblem(await _h.PostRaw(resume, "{}"), 400, $"steps: 6; expected 7..2000, the step to stop at (training '{id}' is at step 6)");
+        await ServerHarness.AssertProblem(await _h.PostRaw(resume, "{\"steps\": 2001}"), 400, "steps: 2001; expected 7..2000");
+        await ServerHarness.AssertProblem(await _h.PostRaw(resume, "{\"steps\": 10, \"checkpointEvery\": 11}"), 400, "checkpointEvery: 11; expected 1..steps (10)");
+        await ServerHarness.AssertProblem(await _h.PostRaw(resume, "{\"steps\": 10, \"checkpointEvery\": 0}"), 400, "checkpointEvery: 0; expected 1..steps (10)");
+        await ServerHarness.AssertProblem(await _h.PostRaw(resume, "{\"steps\": 10, \"seed\": 2}"), 400, "unknown field 'seed'");
+        await ServerHarness.AssertProblem(await _h.PostRaw(resume, "{\"steps\": \"ten\"}"), 400, "steps");
+        await ServerHarness.AssertProblem(await _h.PostRaw(resume, "[1]"), 400);
+    }
+
+    [Fact]
+    public async Task A_resumption_counts_against_the_trainings_kept()
+    {
+        await using ServerHarness h = await ServerHarness.StartAsync(o => o with { Limits = o.Limits with { MaxTrainings = 1 } });
+        string id = (await h.PostJson("/api/v1/trainings", new { steps = 2, batchSize = 2, layers = 1, heads = 1, width = 8, context = 8 }, 202))["id"]!.GetValue<string>();
+        Assert.Equal("succeeded", (await Events(h.Client, id))[^1].Type);
+        await ServerHarness.AssertProblem(await h.PostRaw($"/api/v1/trainings/{id}/resume", "{\"steps\": 4}"), 400, "trainings: 1 trainings are kept, the server's limit");
     }
 
     [Theory]

@@ -257,6 +257,28 @@ public sealed class WebPageTests
         Assert.Contains("Succeeded: 40 steps", await InnerText(page, "#train-status"), StringComparison.Ordinal);
         await Screenshot(page, "training");
 
+        // Resume: the finished training goes on from its checkpoint to step 60 as a new training, drawn live like a new one.
+        Assert.True(await (await page.QuerySelectorAsync("#train-resume-box"))!.IsVisibleAsync(), "no Resume action after a finished training");
+        Assert.Equal("80", await page.EvaluateFunctionAsync<string>("() => document.querySelector('#train-resume-steps').value"));
+        await page.EvaluateFunctionAsync("() => { document.getElementById('train-resume-steps').value = 60; }");
+        await page.ClickAsync("#train-resume");
+        await page.WaitForSelectorAsync("#train-panel[data-done]", new WaitForSelectorOptions { Timeout = 60_000 });
+        Assert.Equal("Succeeded", await page.EvaluateFunctionAsync<string>("() => document.querySelector('#train-panel').dataset.done"));
+        model = await page.EvaluateFunctionAsync<string>("() => document.querySelector('#train-open').dataset.model");
+        string resumedId = model["trained-".Length..];
+        Assert.NotEqual(id, resumedId);
+        JsonNode resumed = await h.GetJson($"/api/v1/trainings/{resumedId}");
+        Assert.Equal(id, resumed["resumedFrom"]!["training"]!.GetValue<string>());
+        float[] all = resumed["losses"]!.AsArray().Select(n => n!.GetValue<float>()).ToArray();
+        Assert.Equal(60, all.Length);
+        Assert.Equal(losses, all[..40]);
+        Assert.Equal(all, await page.EvaluateFunctionAsync<float[]>("() => JSON.parse(document.querySelector('#loss-line').dataset.losses)"));
+        Assert.Equal("60", await page.EvaluateFunctionAsync<string>("() => document.querySelector('#train-attention').dataset.step"));
+        Assert.Contains("Succeeded: 60 steps", await InnerText(page, "#train-status"), StringComparison.Ordinal);
+        Assert.Contains($"resumed from training {id} at step 40", await InnerText(page, "#train-status"), StringComparison.Ordinal);
+        Assert.Equal("resumed at step 40", await page.EvaluateFunctionAsync<string>("() => document.querySelector('#loss-curve .resumed + text').textContent"));
+        await Screenshot(page, "training-resumed");
+
         // The trained model opens in the explorer.
         await page.ClickAsync("#train-open");
         await page.WaitForSelectorAsync("#modelview[data-ready]", new WaitForSelectorOptions { Timeout = 30_000 });
@@ -265,6 +287,45 @@ public sealed class WebPageTests
         Assert.True(await (await page.QuerySelectorAsync("#error"))!.IsHiddenAsync(), await InnerText(page, "#error"));
         Assert.True(failures.IsEmpty, string.Join("; ", failures));
         await Screenshot(page, "trained-model-explorer");
+    }
+
+    [Fact]
+    public async Task A_person_trains_on_their_own_text_within_the_servers_size_limit()
+    {
+        await using ServerHarness h = await ServerHarness.StartAsync();
+        await using IBrowser browser = await Launch(h.Folder);
+        var failures = new ConcurrentQueue<string>();
+        await using IPage page = await NewPage(browser, failures);
+        await page.GoToAsync($"{h.Server.Url}?token={ServerHarness.Token}");
+        await page.WaitForSelectorAsync("#model option[value='seed-cat-sat']");
+        await page.ClickAsync("#train-panel summary");
+        await page.WaitForSelectorAsync("#train-go", new WaitForSelectorOptions { Visible = true });
+        Assert.True(await (await page.QuerySelectorAsync("#train-text-box"))!.IsHiddenAsync(), "the text field shows for a task without text");
+        await page.SelectAsync("#train-task", "chars");
+        await page.WaitForSelectorAsync("#train-text", new WaitForSelectorOptions { Visible = true });
+        Assert.True(await (await page.QuerySelectorAsync("#train-vocab-box"))!.IsHiddenAsync(), "symbols show for chars");
+
+        // The size is counted in UTF-8 bytes against the server's limit, and a text over it is not sent.
+        await page.EvaluateFunctionAsync("n => { const t = document.getElementById('train-text'); t.value = 'é'.repeat(n); t.dispatchEvent(new Event('input')); }", 32769);
+        Assert.StartsWith("65538 of at most 65536 bytes", await InnerText(page, "#train-text-size"), StringComparison.Ordinal);
+        Assert.False(await page.EvaluateFunctionAsync<bool>("() => document.getElementById('train-text').checkValidity()"));
+
+        await page.EvaluateFunctionAsync(@"() => {
+            const set = (id, v) => { document.getElementById(id).value = v; };
+            set('train-text', 'the cat sat on the mat. the dog sat on the log. ');
+            document.getElementById('train-text').dispatchEvent(new Event('input'));
+            set('train-steps', 6); set('train-layers', 1); set('train-heads', 1); set('train-width', 8); set('train-context', 8); set('train-batch', 2); set('train-every', 3);
+        }");
+        Assert.StartsWith("48 of at most 65536 bytes", await InnerText(page, "#train-text-size"), StringComparison.Ordinal);
+        await page.ClickAsync("#train-go");
+        await page.WaitForSelectorAsync("#train-panel[data-done]", new WaitForSelectorOptions { Timeout = 60_000 });
+        Assert.Equal("Succeeded", await page.EvaluateFunctionAsync<string>("() => document.querySelector('#train-panel').dataset.done"));
+        string id = (await page.EvaluateFunctionAsync<string>("() => document.querySelector('#train-open').dataset.model"))["trained-".Length..];
+        JsonNode status = await h.GetJson($"/api/v1/trainings/{id}");
+        Assert.Equal("chars", status["settings"]!["task"]!.GetValue<string>());
+        Assert.Equal(48, status["settings"]!["textBytes"]!.GetValue<int>());
+        Assert.True(failures.IsEmpty, string.Join("; ", failures));
+        await Screenshot(page, "training-chars");
     }
 
     private static async Task<IBrowser> Launch(string folder)

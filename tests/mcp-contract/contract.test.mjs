@@ -26,7 +26,7 @@ const stories = path.join(shared, 'models', 'stories260K');
 
 const expectedTools = [
   'attention', 'cancel_run', 'cancel_training', 'delete_run', 'embed', 'explain', 'explain_run_head', 'generate', 'get_attention_weights', 'get_run', 'get_run_picture', 'get_run_report', 'get_training', 'list_models', 'lookup', 'model_config',
-  'multi_head_attention', 'run_model', 'train', 'workspace_analyse', 'workspace_create', 'workspace_delete', 'workspace_get', 'workspace_list', 'workspace_update',
+  'multi_head_attention', 'resume_training', 'run_model', 'train', 'workspace_analyse', 'workspace_create', 'workspace_delete', 'workspace_get', 'workspace_list', 'workspace_update',
 ];
 const expectedTemplates = [
   'heed://runs/{id}/layers/{layer}/heads/{head}', 'heed://runs/{id}/pictures/{file}{?layer,head}', 'heed://runs/{id}/report', 'heed://runs/{id}/report.html', 'heed://workspace/{name}',
@@ -292,6 +292,23 @@ function contract(transportName, connect) {
       assert.equal((await call('cancel_training', { id: r.id })).structuredContent.state, 'Succeeded');
     });
 
+    it('resume_training: a new training from the checkpoint, a notification per new step, the losses of the uninterrupted training', async () => {
+      const args = { task: 'induction', batchSize: 2, layers: 1, heads: 2, width: 8, context: 8, vocab: 4, seed: 9, checkpointEvery: 4 };
+      const first = (await call('train', { ...args, steps: 6 })).structuredContent;
+      const progress = [];
+      const result = await call('resume_training', { id: first.id, steps: 12 }, { onprogress: (p) => progress.push(p) });
+      const r = result.structuredContent;
+      assert.equal(r.state, 'Succeeded');
+      assert.notEqual(r.id, first.id);
+      assert.deepEqual(r.resumedFrom, { training: first.id, step: 6 });
+      assert.equal(r.model, `trained-${r.id}`);
+      assert.deepEqual(progress.map((p) => p.progress), [7, 8, 9, 10, 11, 12]);
+      assert.ok(progress.every((p) => p.total === 12));
+      assert.equal(result.content.filter((c) => c.type === 'image').length, 2);
+      const whole = (await call('train', { ...args, steps: 12 })).structuredContent;
+      assert.equal(r.losses.join(), whole.losses.join(), 'the resumed training has the uninterrupted one\'s losses');
+    });
+
     it('train: cancelling the call (notifications/cancelled) stops the training', async () => {
       const controller = new AbortController();
       await assert.rejects(client.callTool({ name: 'train', arguments: { steps: 2000, checkpointEvery: 1000 } }, CallToolResultSchema, {
@@ -381,6 +398,8 @@ function contract(transportName, connect) {
       ['train', { width: 'wide' }, "width: 'wide'; expected an integer"],
       ['get_training', { id: 'nope' }, "training 'nope': no such training"],
       ['cancel_training', {}, 'id: required'],
+      ['resume_training', { id: 'nope' }, "training 'nope': no such training"],
+      ['resume_training', { id: 'nope', steps: 'many' }, "steps: 'many'; expected an integer"],
       ['embed', { model: 'tiny-bert' }, 'texts: required'],
       ['embed', { model: 'tiny-bert', texts: ['a'], pooling: 'max' }, "pooling: 'max'; expected one of mean, cls or none"],
       ['embed', { model: 'stories260K', texts: ['a'] }, "model 'stories260K': format llama2c is not an encoder"],

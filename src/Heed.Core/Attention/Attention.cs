@@ -27,8 +27,12 @@ public static class Attention
         AttentionResult result = AttentionKernels.Compute(inputs, options);
         if (options.Observer is IAttentionObserver observer)
         {
-            // Tracing is the slow path: the observer receives every intermediate, computed by the reference.
-            observer.OnAttention(ReferenceAttention.Capture(inputs, options));
+            // Tracing every intermediate is the slow path: the reference recomputes the call in float64. An observer of the
+            // probabilities alone gets the kernels' float32 ones, unless the call asked for the reference, Q is narrower, or a
+            // softmax_precision asks for the reference's own rounding of each probability.
+            bool kernelCapture = observer.Content == AttentionCaptureContent.Probabilities && !options.UseReference
+                && inputs.Query.DType == DType.Float32 && options.SoftmaxPrecision is null;
+            observer.OnAttention(kernelCapture ? KernelCapture.Capture(inputs, options, result) : ReferenceAttention.Capture(inputs, options));
         }
 
         return result;
@@ -54,6 +58,45 @@ public static class Attention
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(gradOutput);
         return AttentionKernels.ComputeBackward(inputs, gradOutput, options ?? new AttentionOptions());
+    }
+
+    /// <summary>
+    /// The forward pass of <see cref="Compute"/> for training: Y and the log-sum-exp L of each query row, which
+    /// <see cref="Backward(AttentionInputs, Tensor, AttentionForwardState, AttentionOptions?)"/> takes so that it does not compute
+    /// them again (as PyTorch's flash attention keeps its output and log-sum-exp for the backward). Same inputs and options as
+    /// <see cref="Compute"/>, without a past cache; no observer, present key/value or qk_matmul_output.
+    /// </summary>
+    /// <param name="inputs">Q, K, V and the optional mask and nonpad lengths; no past cache.</param>
+    /// <param name="options">The operator's attributes; null = the defaults. <see cref="AttentionOptions.UseReference"/> (and float64
+    /// inputs) compute Y and L with the float64 reference.</param>
+    /// <returns>Y and L ([B, H, T] float32).</returns>
+    /// <exception cref="HeedException">An input breaks a rule of the semantics, or a past cache is given.</exception>
+    /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired.</exception>
+    public static AttentionForwardState ComputeForBackward(AttentionInputs inputs, AttentionOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        return AttentionKernels.ComputeForBackward(inputs, options ?? new AttentionOptions());
+    }
+
+    /// <summary>
+    /// <see cref="Backward(AttentionInputs, Tensor, AttentionOptions?)"/> given the forward's Y and L from
+    /// <see cref="ComputeForBackward"/> on the same inputs and options: the kernel reuses them instead of running the forward
+    /// again (δ = rowsum(dY ∘ Y) is computed from the given Y). The returned <see cref="AttentionGradients.Output"/> is the given Y.
+    /// The float64 reference (<see cref="AttentionOptions.UseReference"/>, float64 inputs) ignores the state and recomputes.
+    /// </summary>
+    /// <param name="inputs">The inputs the state was computed from.</param>
+    /// <param name="gradOutput">dY, in Y's shape.</param>
+    /// <param name="forward">Y and L from <see cref="ComputeForBackward"/>.</param>
+    /// <param name="options">The forward's attributes; null = the defaults.</param>
+    /// <returns>Y (the given one) and dQ, dK, dV, each in its input's shape and element type.</returns>
+    /// <exception cref="HeedException">An input breaks a rule, dY or the state does not have the expected shape or type, or a past cache is given.</exception>
+    /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired.</exception>
+    public static AttentionGradients Backward(AttentionInputs inputs, Tensor gradOutput, AttentionForwardState forward, AttentionOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(gradOutput);
+        ArgumentNullException.ThrowIfNull(forward);
+        return AttentionKernels.ComputeBackward(inputs, gradOutput, options ?? new AttentionOptions(), saved: forward);
     }
 
     /// <summary>

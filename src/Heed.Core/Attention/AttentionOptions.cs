@@ -74,7 +74,11 @@ public sealed record AttentionOptions
     /// <summary>The most threads one call may use; null = every core (<see cref="Environment.ProcessorCount"/>). Must be at least 1.</summary>
     public int? MaxThreads { get; init; }
 
-    /// <summary>Receives every step of the call (Q, K, V, scores, probabilities, output); null = no tracing, at no cost.</summary>
+    /// <summary>
+    /// Receives the call's steps after it ran: every intermediate (Q, K, V, scores, probabilities, output) from the float64
+    /// reference, or only the probabilities from the kernels when the observer's <see cref="IAttentionObserver.Content"/> says
+    /// so; null = no tracing, at no cost.
+    /// </summary>
     public IAttentionObserver? Observer { get; init; }
 
     /// <summary>

@@ -65,8 +65,25 @@ public static class AttentionKernels
     /// <summary>As <see cref="Compute(AttentionInputs, AttentionOptions)"/>, optionally forcing a kernel and a vector tier (tests and benchmarks).</summary>
     /// <exception cref="HeedException">An input breaks a rule, or the forced kernel cannot run the call.</exception>
     /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired.</exception>
+    public static AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, AttentionKernel? kernel, SimdTier? tier) =>
+        Compute(inputs, options, kernel, tier, probabilitiesOnly: false);
+
+    /// <summary>
+    /// The probabilities softmax(scale·Q·Kᵀ (softcapped) + bias) [B, H, T, S] as float64 (computed in float32 by the materialized
+    /// kernel, which then skips P·V; Y, written to <paramref name="scratch"/> or not at all, is not returned). For an observer of the
+    /// probabilities alone.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired.</exception>
+    internal static Tensor Probabilities(AttentionInputs inputs, AttentionOptions options, Tensor? scratch) =>
+        Compute(
+            inputs with { Destination = scratch },
+            options with { Observer = null, ComputeQkMatmulOutput = true, QkMatmulOutputMode = QkMatmulOutputMode.Probabilities },
+            kernel: null,
+            tier: null,
+            probabilitiesOnly: true).QkMatmulOutput!;
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per-call setup: optimized from the first call, not after tiering
-    public static AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, AttentionKernel? kernel, SimdTier? tier)
+    private static AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, AttentionKernel? kernel, SimdTier? tier, bool probabilitiesOnly)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(options);
@@ -116,12 +133,14 @@ public static class AttentionKernels
 
         // The flash kernel writes every element of Y (closed rows as zeros); the others are given a cleared destination.
         Tensor output = inputs.Destination ?? Tensor.Zeros(inputs.Query.DType, outputShape);
-        if (inputs.Destination is not null && chosen != AttentionKernel.Flash)
+        if (inputs.Destination is not null && chosen != AttentionKernel.Flash && !probabilitiesOnly)
         {
             ClearData(output);
         }
 
-        Tensor? qk = options.ComputeQkMatmulOutput ? Tensor.Zeros(inputs.Query.DType, [g.Batch, g.NumHeads, g.QueryLength, g.KvLength]) : null;
+        // A capture's probabilities are written straight to float64 (the observer's type), from the same float32 rows.
+        DType qkType = probabilitiesOnly ? DType.Float64 : inputs.Query.DType;
+        Tensor? qk = options.ComputeQkMatmulOutput ? Tensor.Zeros(qkType, [g.Batch, g.NumHeads, g.QueryLength, g.KvLength]) : null;
 
         if ((long)g.Batch * g.NumHeads * g.QueryLength * g.ValueHeadSize > 0 || qk is not null)
         {
@@ -139,6 +158,7 @@ public static class AttentionKernels
             // The flash kernel checks each block's own Q rows (hot in cache) and each tile's V rows as it uses them, so only K
             // is scanned up front (and only when some row is narrower than [0, S − 1]).
             call.SkipClosed = call.HasNarrowRow && TensorRows.AllFinite(keys) && (chosen == AttentionKernel.Flash || TensorRows.AllFinite(inputs.Query));
+            call.ProbabilitiesOnly = probabilitiesOnly;
             switch (chosen)
             {
                 case AttentionKernel.Flash:
@@ -161,19 +181,22 @@ public static class AttentionKernels
     }
 
     /// <summary>
-    /// The backward pass (see <see cref="Attention.Backward"/> for shapes) on the flash backward kernel, or on the float64
-    /// reference for <see cref="AttentionOptions.UseReference"/>, float64 inputs and D = 0; optionally forcing a vector tier.
+    /// The backward pass (see <see cref="Attention.Backward(AttentionInputs, Tensor, AttentionOptions?)"/> for shapes) on the flash
+    /// backward kernel, or on the float64 reference for <see cref="AttentionOptions.UseReference"/>, float64 inputs and D = 0;
+    /// with <paramref name="saved"/> (the forward's Y and L) the kernel skips its forward sweep. Tests may force a vector tier
+    /// and the fused or split arrangement of the second pass.
     /// </summary>
     /// <exception cref="HeedException">An input breaks a rule, dY does not have Y's shape, or a past cache is given.</exception>
     /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired.</exception>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per-call setup: optimized from the first call, not after tiering
-    public static AttentionGradients ComputeBackward(AttentionInputs inputs, Tensor gradOutput, AttentionOptions options, SimdTier? tier = null)
+    public static AttentionGradients ComputeBackward(AttentionInputs inputs, Tensor gradOutput, AttentionOptions options, SimdTier? tier = null, AttentionForwardState? saved = null, bool? fused = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(gradOutput);
         ArgumentNullException.ThrowIfNull(options);
         options.Cancellation.ThrowIfCancellationRequested();
         AttentionGeometry g = ReferenceAttentionBackward.Check(inputs, gradOutput, options);
+        float[]? savedLogSumExp = saved is null ? null : CheckSaved(saved, inputs, g);
         int threads = Threads(options);
         bool float64 = inputs.Query.DType == DType.Float64 || inputs.Key.DType == DType.Float64 || inputs.Value.DType == DType.Float64
             || gradOutput.DType == DType.Float64;
@@ -182,29 +205,98 @@ public static class AttentionKernels
             return ReferenceAttentionBackward.Compute(inputs, gradOutput, options);
         }
 
-        int[] outputShape = g.IsPacked
-            ? [g.Batch, g.QueryLength, g.NumHeads * g.ValueHeadSize]
-            : [g.Batch, g.NumHeads, g.QueryLength, g.ValueHeadSize];
-        Tensor output = Tensor.Zeros(inputs.Query.DType, outputShape);
+        int[] outputShape = OutputShape(g);
+        Tensor output = saved?.Output ?? Tensor.Zeros(inputs.Query.DType, outputShape);
         Tensor gradQuery = Tensor.Zeros(inputs.Query.DType, inputs.Query.Shape);
         Tensor gradKey = Tensor.Zeros(inputs.Key.DType, inputs.Key.Shape);
         Tensor gradValue = Tensor.Zeros(inputs.Value.DType, inputs.Value.Shape);
         using var call = new BackwardCall(
-            new KernelCall(
-                g,
-                options,
-                new KernelBias(inputs, options, g),
-                TensorRows.Create(inputs.Query, g.NumHeads, g.QueryLength, g.HeadSize, g.IsPacked),
-                TensorRows.Create(inputs.Key, g.KvNumHeads, g.KvLength, g.HeadSize, g.IsPacked),
-                TensorRows.Create(inputs.Value, g.KvNumHeads, g.KvLength, g.ValueHeadSize, g.IsPacked),
-                TensorRows.Create(output, g.NumHeads, g.QueryLength, g.ValueHeadSize, g.IsPacked),
-                threads),
+            ForwardCall(inputs, options, g, output, threads),
             TensorRows.Create(gradOutput, g.NumHeads, g.QueryLength, g.ValueHeadSize, g.IsPacked),
             TensorRows.Create(gradQuery, g.NumHeads, g.QueryLength, g.HeadSize, g.IsPacked),
             TensorRows.Create(gradKey, g.KvNumHeads, g.KvLength, g.HeadSize, g.IsPacked),
-            TensorRows.Create(gradValue, g.KvNumHeads, g.KvLength, g.ValueHeadSize, g.IsPacked));
+            TensorRows.Create(gradValue, g.KvNumHeads, g.KvLength, g.ValueHeadSize, g.IsPacked),
+            savedLogSumExp);
+        if (fused is bool force)
+        {
+            call.Fused = force;
+        }
+
         FlashAttentionBackward.Run(call, tier ?? Tier);
         return new AttentionGradients(output, gradQuery, gradKey, gradValue);
+    }
+
+    /// <summary>
+    /// The forward pass that keeps what the backward needs (see <see cref="Attention.ComputeForBackward"/>): Y and each row's
+    /// log-sum-exp L, from the flash backward kernel's forward sweep, or from the float64 reference as <see cref="ComputeBackward"/>
+    /// chooses it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per-call setup: optimized from the first call, not after tiering
+    public static AttentionForwardState ComputeForBackward(AttentionInputs inputs, AttentionOptions options, SimdTier? tier = null)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Cancellation.ThrowIfCancellationRequested();
+        AttentionGeometry g = AttentionGeometry.Resolve(inputs, options);
+        if (inputs.PastKey is not null || inputs.PastValue is not null)
+        {
+            throw new HeedException("the forward for the backward pass takes no past_key/past_value: the cache is not differentiated; concatenate it into K and V instead");
+        }
+
+        int[] outputShape = OutputShape(g);
+        int rows = g.Batch * g.NumHeads * g.QueryLength;
+        var logSumExp = new float[rows];
+        bool float64 = inputs.Query.DType == DType.Float64 || inputs.Key.DType == DType.Float64 || inputs.Value.DType == DType.Float64;
+        if (options.UseReference || float64 || g.HeadSize == 0)
+        {
+            // The reference backward with dY = 0 runs the reference forward's passes and reports L on the way.
+            var exact = new double[rows];
+            AttentionGradients reference = ReferenceAttentionBackward.Compute(inputs, Tensor.Zeros(inputs.Query.DType, outputShape), options, exact);
+            for (int r = 0; r < rows; r++) logSumExp[r] = (float)exact[r];
+            return new AttentionForwardState(reference.Output, new Tensor<float>([g.Batch, g.NumHeads, g.QueryLength], logSumExp));
+        }
+
+        Tensor output = Tensor.Zeros(inputs.Query.DType, outputShape);
+        using var call = new BackwardCall(ForwardCall(inputs, options, g, output, Threads(options)), null, null, null, null);
+        FlashAttentionBackward.Run(call, tier ?? Tier);
+        call.LogSumExp.CopyTo(logSumExp, 0);
+        return new AttentionForwardState(output, new Tensor<float>([g.Batch, g.NumHeads, g.QueryLength], logSumExp));
+    }
+
+    /// <summary>Y's shape for a geometry: [B, H, T, Dv], or [B, T, H·Dv] for 3-D inputs.</summary>
+    private static int[] OutputShape(AttentionGeometry g) => g.IsPacked
+        ? [g.Batch, g.QueryLength, g.NumHeads * g.ValueHeadSize]
+        : [g.Batch, g.NumHeads, g.QueryLength, g.ValueHeadSize];
+
+    /// <summary>The forward's call over the inputs (no past cache) writing Y into <paramref name="output"/>.</summary>
+    private static KernelCall ForwardCall(AttentionInputs inputs, AttentionOptions options, AttentionGeometry g, Tensor output, int threads) => new(
+        g,
+        options,
+        new KernelBias(inputs, options, g),
+        TensorRows.Create(inputs.Query, g.NumHeads, g.QueryLength, g.HeadSize, g.IsPacked),
+        TensorRows.Create(inputs.Key, g.KvNumHeads, g.KvLength, g.HeadSize, g.IsPacked),
+        TensorRows.Create(inputs.Value, g.KvNumHeads, g.KvLength, g.ValueHeadSize, g.IsPacked),
+        TensorRows.Create(output, g.NumHeads, g.QueryLength, g.ValueHeadSize, g.IsPacked),
+        threads);
+
+    /// <summary>The forward's saved Y must have Y's shape and Q's element type, L [B, H, T] of float32; returns L's values.</summary>
+    private static float[] CheckSaved(AttentionForwardState saved, AttentionInputs inputs, AttentionGeometry g)
+    {
+        int[] outputShape = OutputShape(g);
+        if (saved.Output.DType != inputs.Query.DType || !saved.Output.Shape.SequenceEqual(outputShape))
+        {
+            throw new HeedException($"the saved forward's Y: expected {Tensor.FormatShape(outputShape)} of {DTypes.Name(inputs.Query.DType)}, got {saved.Output.ShapeText} of {DTypes.Name(saved.Output.DType)}");
+        }
+
+        int[] lseShape = [g.Batch, g.NumHeads, g.QueryLength];
+        if (saved.LogSumExp is not Tensor<float> lse || !lse.Shape.SequenceEqual(lseShape))
+        {
+            throw new HeedException($"the saved forward's log-sum-exp: expected {Tensor.FormatShape(lseShape)} of float32, got {saved.LogSumExp.ShapeText} of {DTypes.Name(saved.LogSumExp.DType)}");
+        }
+
+        float[] values = new float[lse.Length];
+        lse.Data.AsSpan(0, values.Length).CopyTo(values);
+        return values;
     }
 
     /// <summary>A destination must have Y's shape and Q's element type, and no storage of its own in common with an input.</summary>

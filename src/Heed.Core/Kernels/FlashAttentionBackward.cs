@@ -50,34 +50,67 @@ internal static unsafe class FlashAttentionBackward
         AttentionGeometry g = k.Geometry;
         int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize;
         (int paddedHead, int paddedValue, int rows6, int keys6, int line) = Sizes<TOps, TV>(g);
-
-        // Pass 1: Y, L, δ and dQ per block of query rows.
         int queryBlocks = FlashAttention.CeilDiv(g.QueryLength, QueryBlock);
-        int queryFloats = Workspace.Size(
-            QueryBlock * headSize, QueryBlock * valueHeadSize,               // the block's Q and dY rows
-            headSize * KeyBlock, valueHeadSize * KeyBlock,                   // Kᵀ and Vᵀ of a tile
-            KeyBlock * paddedHead, KeyBlock * paddedValue,                   // K and V of a tile, rows padded to whole registers
-            rows6 * KeyBlock, rows6 * KeyBlock,                              // scores (then P, then dS) and dP
-            rows6 * paddedValue, rows6 * paddedHead,                         // the running output and dQ
-            rows6, rows6, rows6, rows6,                                      // m, l, the rescale factors, ones
-            QueryBlock, QueryBlock, QueryBlock,                              // lo, hi, open
-            line, line);                                                     // a converted row, the softcap slopes
-        KernelThreads.For(g.Batch * g.NumHeads * queryBlocks, k.Threads, queryFloats, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, ws) =>
-        {
-            // Blocks far down the query axis see the most keys under a causal mask: start them first.
-            int block = queryBlocks - 1 - (item % queryBlocks), bh = item / queryBlocks;
-            int i0 = block * QueryBlock;
-            QueryRows<TOps, TV>(call, ws, bh / g.NumHeads, bh % g.NumHeads, i0, Math.Min(QueryBlock, g.QueryLength - i0));
-        }, k.Cancellation);
-
-        // Pass 2: dK and dV per block of keys, summed over the query heads of the kv head's group.
         int keyBlocks = FlashAttention.CeilDiv(g.KvLength, KeyBlock);
+
+        // Pass 1: L and δ per block of query rows (and Y, and dQ unless pass 2 computes it). With the forward's Y and L given,
+        // only δ = dY·Y is left to compute.
+        if (call.Saved && call.Fused)
+        {
+            KernelThreads.For(g.Batch * g.NumHeads * queryBlocks, k.Threads, Workspace.Size(line, line), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, ws) =>
+            {
+                int block = item % queryBlocks, bh = item / queryBlocks;
+                int i0 = block * QueryBlock;
+                SavedRows(call, bh / g.NumHeads, bh % g.NumHeads, i0, Math.Min(QueryBlock, g.QueryLength - i0), ws.Take(line), ws.Take(line));
+            }, k.Cancellation);
+        }
+        else
+        {
+            int queryFloats = Workspace.Size(
+                QueryBlock * headSize, QueryBlock * valueHeadSize,               // the block's Q and dY rows
+                headSize * KeyBlock, valueHeadSize * KeyBlock,                   // Kᵀ and Vᵀ of a tile
+                KeyBlock * paddedHead, KeyBlock * paddedValue,                   // K and V of a tile, rows padded to whole registers
+                rows6 * KeyBlock, rows6 * KeyBlock,                              // scores (then P, then dS) and dP
+                rows6 * paddedValue, rows6 * paddedHead,                         // the running output and dQ
+                rows6, rows6, rows6, rows6,                                      // m, l, the rescale factors, ones
+                QueryBlock, QueryBlock, QueryBlock,                              // lo, hi, open
+                line, line);                                                     // a converted row, the softcap slopes
+            KernelThreads.For(g.Batch * g.NumHeads * queryBlocks, k.Threads, queryFloats, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, ws) =>
+            {
+                // Blocks far down the query axis see the most keys under a causal mask: start them first.
+                int block = queryBlocks - 1 - (item % queryBlocks), bh = item / queryBlocks;
+                int i0 = block * QueryBlock;
+                QueryRows<TOps, TV>(call, ws, bh / g.NumHeads, bh % g.NumHeads, i0, Math.Min(QueryBlock, g.QueryLength - i0));
+            }, k.Cancellation);
+        }
+
+        if (call.ForwardOnly)
+        {
+            return;
+        }
+
+        // Pass 2: dK and dV per block of keys, summed over the query heads of the kv head's group; in the fused arrangement
+        // one item is a whole (batch, kv head) and dQ is accumulated on the way.
+        int group = g.NumHeads / g.KvNumHeads;
         int keyFloats = Workspace.Size(
             headSize * KeyBlock, valueHeadSize * KeyBlock,                   // Kᵀ and Vᵀ of the block
             QueryBlock * paddedHead, QueryBlock * paddedValue,               // Q and dY rows of a query tile, padded
             rows6 * KeyBlock, rows6 * KeyBlock,                              // scores (then dS) and dP (then P)
             keys6 * paddedHead, keys6 * paddedValue,                         // dK and dV
-            line, line);
+            line, line,
+            call.Fused ? KeyBlock * paddedHead : 0,                          // K rows of the block, padded (for dQ += dS·K)
+            call.Fused ? rows6 : 0,                                          // ones
+            call.Fused ? group * queryBlocks * rows6 * paddedHead : 0);      // dQ of the group's heads, query tile by tile
+        if (call.Fused)
+        {
+            KernelThreads.For(g.Batch * g.KvNumHeads, k.Threads, keyFloats, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, ws) =>
+                KeyHead<TOps, TV>(call, ws, item / g.KvNumHeads, item % g.KvNumHeads), k.Cancellation);
+
+            // A fused item gives up between key blocks once the token fires; the call then ends here.
+            k.Cancellation.ThrowIfCancellationRequested();
+            return;
+        }
+
         KernelThreads.For(g.Batch * g.KvNumHeads * keyBlocks, k.Threads, keyFloats, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, ws) =>
         {
             int block = item % keyBlocks, bkv = item / keyBlocks;
@@ -85,6 +118,21 @@ internal static unsafe class FlashAttentionBackward
             KeyRows<TOps, TV>(call, ws, bkv / g.KvNumHeads, bkv % g.KvNumHeads, j0, Math.Min(KeyBlock, g.KvLength - j0));
         }, k.Cancellation);
     }
+
+    /// <summary>
+    /// Whether pass 2 should run fused (one work item per (batch, kv head), dQ accumulated there, pass 1 without its dQ sweep:
+    /// 5 of the backward's T·S·D products instead of 7, plus the forward sweep's 2 when Y and L are not given) rather than
+    /// split by key blocks (every item independent, dQ in pass 1). Fused needs enough items to keep the machine's cores
+    /// busy: at least two per core. The choice depends on the shapes and the machine only, never on the thread count asked
+    /// for, so a call gives the same bits at any thread count.
+    /// </summary>
+    public static bool ChooseFused(AttentionGeometry g) =>
+        (long)g.Batch * g.KvNumHeads >= 2L * Environment.ProcessorCount
+        && (long)(g.NumHeads / g.KvNumHeads) * FlashAttention.CeilDiv(g.QueryLength, QueryBlock) * FlashAttention.RoundUp(QueryBlock, PanelGemm.Rows)
+            * FlashAttention.RoundUp(g.HeadSize, 16) <= MaxFusedQueryFloats;
+
+    /// <summary>The most floats a fused item's dQ accumulator may take (16 MiB per worker); longer queries run split.</summary>
+    private const long MaxFusedQueryFloats = 1L << 22;
 
     /// <summary>
     /// The sizes of a worker's tiles: D and Dv rounded up to whole registers, the query and key blocks rounded up to whole panels
@@ -154,68 +202,81 @@ internal static unsafe class FlashAttentionBackward
         for (int r = 0; r < rows; r++)
         {
             call.Forward.Query.Read(b, h, i0 + r, q + ((long)r * headSize), 1f);
-            call.GradOutput.Read(b, h, i0 + r, dy + ((long)r * valueHeadSize), 1f);
+            call.GradOutput?.Read(b, h, i0 + r, dy + ((long)r * valueHeadSize), 1f);
         }
 
-        // Sweep 1, the forward: online softmax over the tiles of keys some row of the block may see.
-        for (int j0 = maxHi < 0 ? int.MaxValue : minLo; j0 <= maxHi; j0 += KeyBlock)
-        {
-            int count = Math.Min(KeyBlock, maxHi + 1 - j0);
-            PackTransposed<TOps, TV>(k.Key, b, kvHead, j0, count, headSize, kT, scratch);
-            float* values = Rows(k.Value, b, kvHead, j0, count, valueHeadSize, paddedValue, vRows, out int valueStride);
-            PanelGemm.MultiplyClamped<TOps, TV>(q, headSize, rows, kT, KeyBlock, s, KeyBlock, headSize, KeyBlock, null);
-            for (int r = 0; r < rows6; r++)
-            {
-                float* row = s + ((long)r * KeyBlock);
-                if (r >= rows || lo[r] > hi[r])
-                {
-                    new Span<float>(row, KeyBlock).Clear();
-                    alpha[r] = 1;
-                    continue;
-                }
-
-                if (Scores<TOps, TV>(k, row, slope, j0, b, h, i0 + r, lo[r], hi[r]))
-                {
-                    open[r] = 1;
-                }
-
-                alpha[r] = RowSteps.Update<TOps, TV>(row, KeyBlock, ref m[r], ref l[r]);
-            }
-
-            PanelGemm.MultiplyClamped<TOps, TV>(s, KeyBlock, rows, values, valueStride, o, paddedValue, count, paddedValue, alpha);
-        }
-
-        // Each row's Y, L = m + ln l and δ = dY·Y; a closed row gets Y = 0, L = +∞ (so every P recomputed from it is 0) and δ = 0.
+        // Sweep 1, the forward: online softmax over the tiles of keys some row of the block may see. Given Y and L, only δ.
         int at = ((b * g.NumHeads) + h) * g.QueryLength;
-        for (int r = 0; r < rows; r++)
+        if (call.Saved)
         {
-            float* y = o + ((long)r * paddedValue);
-            bool isOpen = k.Bias.HasMask ? open[r] != 0 : lo[r] <= hi[r];
-            float logSumExp = float.PositiveInfinity, dot = 0;
-            if (!isOpen)
+            SavedRows(call, b, h, i0, rows, scratch, slope);
+        }
+        else
+        {
+            for (int j0 = maxHi < 0 ? int.MaxValue : minLo; j0 <= maxHi; j0 += KeyBlock)
             {
-                new Span<float>(y, valueHeadSize).Clear();
-            }
-            else if (m[r] == float.NegativeInfinity || float.IsNaN(m[r]))
-            {
-                new Span<float>(y, valueHeadSize).Fill(float.NaN);
-            }
-            else
-            {
-                float inverse = 1f / l[r];
-                float* dyRow = dy + ((long)r * valueHeadSize);
-                for (int e = 0; e < valueHeadSize; e++)
+                int count = Math.Min(KeyBlock, maxHi + 1 - j0);
+                PackTransposed<TOps, TV>(k.Key, b, kvHead, j0, count, headSize, kT, scratch);
+                float* values = Rows(k.Value, b, kvHead, j0, count, valueHeadSize, paddedValue, vRows, out int valueStride);
+                PanelGemm.MultiplyClamped<TOps, TV>(q, headSize, rows, kT, KeyBlock, s, KeyBlock, headSize, KeyBlock, null);
+                for (int r = 0; r < rows6; r++)
                 {
-                    y[e] *= inverse;
-                    dot += dyRow[e] * y[e];
+                    float* row = s + ((long)r * KeyBlock);
+                    if (r >= rows || lo[r] > hi[r])
+                    {
+                        new Span<float>(row, KeyBlock).Clear();
+                        alpha[r] = 1;
+                        continue;
+                    }
+
+                    if (Scores<TOps, TV>(k, row, slope, j0, b, h, i0 + r, lo[r], hi[r]))
+                    {
+                        open[r] = 1;
+                    }
+
+                    alpha[r] = RowSteps.Update<TOps, TV>(row, KeyBlock, ref m[r], ref l[r]);
                 }
 
-                logSumExp = m[r] + MathF.Log(l[r]);
+                PanelGemm.MultiplyClamped<TOps, TV>(s, KeyBlock, rows, values, valueStride, o, paddedValue, count, paddedValue, alpha);
             }
 
-            call.LogSumExp[at + i0 + r] = logSumExp;
-            call.Delta[at + i0 + r] = dot;
-            k.Output.Write(b, h, i0 + r, y);
+            // Each row's Y, L = m + ln l and δ = dY·Y; a closed row gets Y = 0, L = +∞ (so every P recomputed from it is 0) and δ = 0.
+            for (int r = 0; r < rows; r++)
+            {
+                float* y = o + ((long)r * paddedValue);
+                bool isOpen = k.Bias.HasMask ? open[r] != 0 : lo[r] <= hi[r];
+                float logSumExp = float.PositiveInfinity, dot = 0;
+                if (!isOpen)
+                {
+                    new Span<float>(y, valueHeadSize).Clear();
+                }
+                else if (m[r] == float.NegativeInfinity || float.IsNaN(m[r]))
+                {
+                    new Span<float>(y, valueHeadSize).Fill(float.NaN);
+                }
+                else
+                {
+                    float inverse = 1f / l[r];
+                    float* dyRow = dy + ((long)r * valueHeadSize);
+                    for (int e = 0; e < valueHeadSize; e++)
+                    {
+                        y[e] *= inverse;
+                        dot += dyRow[e] * y[e];
+                    }
+
+                    dot = call.ForwardOnly ? 0 : dot;
+                    logSumExp = m[r] + MathF.Log(l[r]);
+                }
+
+                call.LogSumExp[at + i0 + r] = logSumExp;
+                call.Delta[at + i0 + r] = dot;
+                k.Output.Write(b, h, i0 + r, y);
+            }
+
+            if (call.ForwardOnly || call.Fused)
+            {
+                return;
+            }
         }
 
         // Sweep 2: P from the saved L, dS = P ∘ (dP − δ) ∘ dt/ds, dQ += dS·K.
@@ -263,33 +324,112 @@ internal static unsafe class FlashAttentionBackward
         }
     }
 
+    /// <summary>
+    /// Pass 1 when the forward's Y and L are given: δ = dY·Y for query rows [i0, i0 + rows) of (b, h) (0 for a closed row, whose L
+    /// is +∞).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
+    private static void SavedRows(BackwardCall call, int b, int h, int i0, int rows, float* yScratch, float* dyScratch)
+    {
+        KernelCall k = call.Forward;
+        AttentionGeometry g = k.Geometry;
+        int at = ((b * g.NumHeads) + h) * g.QueryLength;
+        for (int r = 0; r < rows; r++)
+        {
+            float dot = 0;
+            if (call.LogSumExp[at + i0 + r] != float.PositiveInfinity)
+            {
+                float* y = k.Output.Row(b, h, i0 + r, yScratch), dy = call.GradOutput!.Row(b, h, i0 + r, dyScratch);
+                for (int e = 0; e < g.ValueHeadSize; e++) dot += dy[e] * y[e];
+            }
+
+            call.Delta[at + i0 + r] = dot;
+        }
+    }
+
     /// <summary>Pass 2 for keys [j0, j0 + count) of (b, kvHead): dK and dV summed over the group's query heads.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     private static void KeyRows<TOps, TV>(BackwardCall call, Workspace ws, int b, int kvHead, int j0, int count)
         where TOps : ISimd<TV>
         where TV : struct
     {
+        var tiles = new KeyTiles<TOps, TV>(call.Forward.Geometry, ws, fused: false);
+        KeyBlockOf(call, tiles, b, kvHead, j0, count, dqTiles: null);
+    }
+
+    /// <summary>
+    /// Fused pass 2 for (b, kvHead): every block of keys in turn as in <see cref="KeyRows{TOps, TV}"/>, and dQ += dS·K of each
+    /// (query head, query tile) into the item's accumulator on the way; then dQ scaled and written. Stops between key blocks
+    /// once the call's token fires (the caller throws).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
+    private static void KeyHead<TOps, TV>(BackwardCall call, Workspace ws, int b, int kvHead)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
         KernelCall k = call.Forward;
         AttentionGeometry g = k.Geometry;
-        int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize;
-        (int paddedHead, int paddedValue, int rows6, int keys6, int line) = Sizes<TOps, TV>(g);
-        int last = j0 + count - 1;
+        var tiles = new KeyTiles<TOps, TV>(g, ws, fused: true);
+        int group = g.NumHeads / g.KvNumHeads, queryBlocks = FlashAttention.CeilDiv(g.QueryLength, QueryBlock);
+        long tileFloats = (long)tiles.Rows6 * tiles.PaddedHead;
+        float* dqTiles = ws.Take((int)(group * queryBlocks * tileFloats));
+        new Span<float>(dqTiles, (int)(group * queryBlocks * tileFloats)).Clear();
+        for (int r = 0; r < tiles.Rows6; r++) tiles.Ones[r] = 1;
 
-        float* kT = ws.Take(headSize * KeyBlock);
-        float* vT = ws.Take(valueHeadSize * KeyBlock);
-        float* q = ws.Take(QueryBlock * paddedHead);
-        float* dy = ws.Take(QueryBlock * paddedValue);
-        float* s = ws.Take(rows6 * KeyBlock);
-        float* dp = ws.Take(rows6 * KeyBlock);
-        float* dk = ws.Take(keys6 * paddedHead);
-        float* dv = ws.Take(keys6 * paddedValue);
-        float* scratch = ws.Take(line);
-        float* slope = ws.Take(line);
+        for (int j0 = 0; j0 < g.KvLength; j0 += KeyBlock)
+        {
+            if (k.Cancellation.IsCancellationRequested)
+            {
+                return;
+            }
 
-        PackTransposed<TOps, TV>(k.Key, b, kvHead, j0, count, headSize, kT, scratch);
-        PackTransposed<TOps, TV>(k.Value, b, kvHead, j0, count, valueHeadSize, vT, scratch);
-        new Span<float>(dk, keys6 * paddedHead).Clear();
-        new Span<float>(dv, keys6 * paddedValue).Clear();
+            KeyBlockOf(call, tiles, b, kvHead, j0, Math.Min(KeyBlock, g.KvLength - j0), dqTiles);
+        }
+
+        float scale = k.Scale;
+        for (int h = kvHead * group; h < (kvHead + 1) * group; h++)
+        {
+            int at = ((b * g.NumHeads) + h) * g.QueryLength;
+            for (int i = 0; i < g.QueryLength; i++)
+            {
+                float* row = dqTiles + ((((h - (kvHead * group)) * queryBlocks) + (i / QueryBlock)) * tileFloats) + ((long)(i % QueryBlock) * tiles.PaddedHead);
+                if (call.LogSumExp[at + i] == float.PositiveInfinity)
+                {
+                    new Span<float>(row, g.HeadSize).Clear();
+                }
+                else
+                {
+                    for (int d = 0; d < g.HeadSize; d++) row[d] *= scale;
+                }
+
+                call.GradQuery.Write(b, h, i, row);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Keys [j0, j0 + count) of (b, kvHead): for every query head of the group and every query tile with an open row that meets
+    /// the block, S and dP recomputed, P and dS from the saved L and δ, dV += Pᵀ·dY and dK += dSᵀ·Q, and, when
+    /// <paramref name="dqTiles"/> is given (the fused pass), dQ += dS·K into the tile's accumulator there; dK (scaled) and dV written.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
+    private static void KeyBlockOf<TOps, TV>(BackwardCall call, in KeyTiles<TOps, TV> t, int b, int kvHead, int j0, int count, float* dqTiles)
+        where TOps : ISimd<TV>
+        where TV : struct
+    {
+        KernelCall k = call.Forward;
+        AttentionGeometry g = k.Geometry;
+        int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize, paddedHead = t.PaddedHead, paddedValue = t.PaddedValue;
+        int last = j0 + count - 1, queryBlocks = FlashAttention.CeilDiv(g.QueryLength, QueryBlock);
+        long tileFloats = (long)t.Rows6 * paddedHead;
+        float* kT = t.KT, vT = t.VT, q = t.Q, dy = t.Dy, s = t.S, dp = t.Dp, dk = t.Dk, dv = t.Dv;
+
+        PackTransposed<TOps, TV>(k.Key, b, kvHead, j0, count, headSize, kT, t.Scratch);
+        PackTransposed<TOps, TV>(k.Value, b, kvHead, j0, count, valueHeadSize, vT, t.Scratch);
+        int keyStride = 0;
+        float* keys = dqTiles is null ? null : Rows(k.Key, b, kvHead, j0, count, headSize, paddedHead, t.KRows, out keyStride);
+        new Span<float>(dk, t.Keys6 * paddedHead).Clear();
+        new Span<float>(dv, t.Keys6 * paddedValue).Clear();
 
         int group = g.NumHeads / g.KvNumHeads;
         for (int h = kvHead * group; h < (kvHead + 1) * group; h++)
@@ -313,7 +453,7 @@ internal static unsafe class FlashAttentionBackward
                 }
 
                 float* queries = Rows(k.Query, b, h, i0, rows, headSize, paddedHead, q, out int queryStride);
-                float* grads = Rows(call.GradOutput, b, h, i0, rows, valueHeadSize, paddedValue, dy, out int gradStride);
+                float* grads = Rows(call.GradOutput!, b, h, i0, rows, valueHeadSize, paddedValue, dy, out int gradStride);
                 PanelGemm.MultiplyClamped<TOps, TV>(queries, queryStride, rows, kT, KeyBlock, s, KeyBlock, headSize, KeyBlock, null);
                 PanelGemm.MultiplyClamped<TOps, TV>(grads, gradStride, rows, vT, KeyBlock, dp, KeyBlock, valueHeadSize, KeyBlock, null);
                 for (int r = 0; r < rows; r++)
@@ -328,13 +468,18 @@ internal static unsafe class FlashAttentionBackward
                         continue;
                     }
 
-                    Scores<TOps, TV>(k, row, slope, j0, b, h, i0 + r, lo, hi);
-                    Gradient<TOps, TV>(row, dpRow, slope, logSumExp, call.Delta[at + i0 + r], k.Softcap > 0, keepProbabilities: true);
+                    Scores<TOps, TV>(k, row, t.Slope, j0, b, h, i0 + r, lo, hi);
+                    Gradient<TOps, TV>(row, dpRow, t.Slope, logSumExp, call.Delta[at + i0 + r], k.Softcap > 0, keepProbabilities: true);
                 }
 
-                // dV += Pᵀ·dY and dK += dSᵀ·Q (P and dS stored query × key, read as their transposes).
+                // dV += Pᵀ·dY and dK += dSᵀ·Q (P and dS stored query × key, read as their transposes); fused: dQ += dS·K.
                 PanelGemm.MultiplyTransposedA<TOps, TV>(dp, KeyBlock, count, grads, gradStride, dv, paddedValue, rows, paddedValue, null);
                 PanelGemm.MultiplyTransposedA<TOps, TV>(s, KeyBlock, count, queries, queryStride, dk, paddedHead, rows, paddedHead, null);
+                if (dqTiles is not null)
+                {
+                    float* dq = dqTiles + ((((h - (kvHead * group)) * queryBlocks) + (i0 / QueryBlock)) * tileFloats);
+                    PanelGemm.MultiplyClamped<TOps, TV>(s, KeyBlock, rows, keys, keyStride, dq, paddedHead, count, paddedHead, t.Ones);
+                }
             }
         }
 
@@ -475,25 +620,99 @@ internal static unsafe class FlashAttentionBackward
     }
 }
 
-/// <summary>Everything the backward kernel needs for one call: the forward's call (Q, K, V, Y rows, bias, threads) plus dY, the gradients and L, δ.</summary>
+/// <summary>A pass-2 worker's tiles, taken from its workspace in the order <see cref="FlashAttentionBackward"/> sizes them.</summary>
+internal readonly unsafe struct KeyTiles<TOps, TV>
+    where TOps : ISimd<TV>
+    where TV : struct
+{
+    public KeyTiles(AttentionGeometry g, Workspace ws, bool fused)
+    {
+        int headSize = g.HeadSize, valueHeadSize = g.ValueHeadSize;
+        PaddedHead = FlashAttention.RoundUp(headSize, TOps.Width);
+        PaddedValue = FlashAttention.RoundUp(valueHeadSize, TOps.Width);
+        Rows6 = FlashAttention.RoundUp(FlashAttentionBackward.QueryBlock, PanelGemm.Rows);
+        Keys6 = FlashAttention.RoundUp(FlashAttentionBackward.KeyBlock, PanelGemm.Rows);
+        int line = Math.Max(PaddedHead, PaddedValue) + FlashAttentionBackward.KeyBlock;
+        KT = ws.Take(headSize * FlashAttentionBackward.KeyBlock);
+        VT = ws.Take(valueHeadSize * FlashAttentionBackward.KeyBlock);
+        Q = ws.Take(FlashAttentionBackward.QueryBlock * PaddedHead);
+        Dy = ws.Take(FlashAttentionBackward.QueryBlock * PaddedValue);
+        S = ws.Take(Rows6 * FlashAttentionBackward.KeyBlock);
+        Dp = ws.Take(Rows6 * FlashAttentionBackward.KeyBlock);
+        Dk = ws.Take(Keys6 * PaddedHead);
+        Dv = ws.Take(Keys6 * PaddedValue);
+        Scratch = ws.Take(line);
+        Slope = ws.Take(line);
+        KRows = fused ? ws.Take(FlashAttentionBackward.KeyBlock * PaddedHead) : null;
+        Ones = fused ? ws.Take(Rows6) : null;
+    }
+
+    public int PaddedHead { get; }
+
+    public int PaddedValue { get; }
+
+    public int Rows6 { get; }
+
+    public int Keys6 { get; }
+
+    public float* KT { get; }
+
+    public float* VT { get; }
+
+    public float* Q { get; }
+
+    public float* Dy { get; }
+
+    public float* S { get; }
+
+    public float* Dp { get; }
+
+    public float* Dk { get; }
+
+    public float* Dv { get; }
+
+    public float* Scratch { get; }
+
+    public float* Slope { get; }
+
+    public float* KRows { get; }
+
+    public float* Ones { get; }
+}
+
+/// <summary>
+/// Everything the backward kernel needs for one call: the forward's call (Q, K, V, Y rows, bias, threads) plus dY, the gradients
+/// and L, δ. Without dY (<see cref="ForwardOnly"/>) only the forward sweep runs and gives Y and L.
+/// </summary>
 internal sealed class BackwardCall : IDisposable
 {
-    public BackwardCall(KernelCall forward, TensorRows gradOutput, TensorRows gradQuery, TensorRows gradKey, TensorRows gradValue)
+    public BackwardCall(KernelCall forward, TensorRows? gradOutput, TensorRows? gradQuery, TensorRows? gradKey, TensorRows? gradValue, float[]? savedLogSumExp = null)
     {
         Forward = forward;
         GradOutput = gradOutput;
-        GradQuery = gradQuery;
-        GradKey = gradKey;
-        GradValue = gradValue;
+        GradQuery = gradQuery!;
+        GradKey = gradKey!;
+        GradValue = gradValue!;
         AttentionGeometry g = forward.Geometry;
-        LogSumExp = new float[g.Batch * g.NumHeads * g.QueryLength];
+        Saved = savedLogSumExp is not null;
+        LogSumExp = savedLogSumExp ?? new float[g.Batch * g.NumHeads * g.QueryLength];
         Delta = new float[g.Batch * g.NumHeads * g.QueryLength];
+        Fused = !ForwardOnly && FlashAttentionBackward.ChooseFused(g);
     }
 
     public KernelCall Forward { get; }
 
-    /// <summary>dY rows (b, h, i).</summary>
-    public TensorRows GradOutput { get; }
+    /// <summary>dY rows (b, h, i); null for a forward sweep alone.</summary>
+    public TensorRows? GradOutput { get; }
+
+    /// <summary>Only Y and L are wanted (no dY, no gradients).</summary>
+    public bool ForwardOnly => GradOutput is null;
+
+    /// <summary>Y (the forward's output rows) and L were given: the forward sweep does not run.</summary>
+    public bool Saved { get; }
+
+    /// <summary>Pass 2 runs per (batch, kv head) and accumulates dQ (see <see cref="FlashAttentionBackward.ChooseFused"/>).</summary>
+    public bool Fused { get; set; }
 
     /// <summary>dQ rows (b, h, i).</summary>
     public TensorRows GradQuery { get; }
@@ -513,9 +732,9 @@ internal sealed class BackwardCall : IDisposable
     public void Dispose()
     {
         Forward.Dispose();
-        GradOutput.Dispose();
-        GradQuery.Dispose();
-        GradKey.Dispose();
-        GradValue.Dispose();
+        GradOutput?.Dispose();
+        GradQuery?.Dispose();
+        GradKey?.Dispose();
+        GradValue?.Dispose();
     }
 }

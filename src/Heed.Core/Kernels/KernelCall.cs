@@ -104,6 +104,9 @@ internal sealed unsafe class KernelCall : IDisposable
     /// </summary>
     public bool SkipClosed { get; set; }
 
+    /// <summary>True when only qk_matmul_output is wanted (a capture of the probabilities): the materialized kernel skips P·V and leaves Y unwritten.</summary>
+    public bool ProbabilitiesOnly { get; set; }
+
     /// <summary>True when some open row may attend fewer than all S keys by the structural rules (so skipping could apply).</summary>
     public bool HasNarrowRow { get; }
 

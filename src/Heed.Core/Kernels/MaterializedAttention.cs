@@ -138,6 +138,11 @@ internal static unsafe class MaterializedAttention
             new Span<float>(row + kvLength, stride - kvLength).Clear();
         }
 
+        if (call.ProbabilitiesOnly)
+        {
+            return;
+        }
+
         // pass 3: y = P · V, tile by tile
         for (int j0 = 0; j0 < kvLength; j0 += Tile)
         {
@@ -167,49 +172,39 @@ internal static unsafe class MaterializedAttention
         }
     }
 
-    /// <summary>Max-subtracted softmax in float32: p = exp(x − max) / Σ exp(x − max) (all NaN when the max is ±∞ or NaN, as in the reference).</summary>
+    /// <summary>
+    /// Max-subtracted softmax in float32: p = exp(x − max) / Σ exp(x − max), all NaN when the row holds a NaN or +∞, as in the
+    /// reference (a NaN the hardware max passes over still turns its exponential, and so the sum, into NaN). The row must have
+    /// room for <paramref name="count"/> rounded up to the vector width: the lanes past the end are set to −∞ (exp gives 0) so that
+    /// every step runs on whole registers; they hold zeros afterwards.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     private static void Softmax<TOps, TV>(float* row, int count)
         where TOps : ISimd<TV>
         where TV : struct
     {
-        float max = float.NegativeInfinity;
-        for (int k = 0; k < count; k++)
+        // One sentence's rows are about 20 keys: with a scalar tail (a scalar exp per key) they cost more than the full registers.
+        int padded = FlashAttention.RoundUp(count, TOps.Width);
+        new Span<float>(row + count, padded - count).Fill(float.NegativeInfinity);
+        TV vmax = TOps.Splat(float.NegativeInfinity);
+        for (int j = 0; j < padded; j += TOps.Width)
         {
-            float x = row[k];
-            if (float.IsNaN(x))
-            {
-                max = float.NaN;
-                break;
-            }
-
-            max = x > max ? x : max;
+            vmax = TOps.MaxNative(vmax, TOps.Load(row + j));
         }
 
-        TV vmax = TOps.Splat(max), sum = TOps.Zero;
-        int j = 0;
-        for (; j <= count - TOps.Width; j += TOps.Width)
+        TV max = TOps.Splat(TOps.MaxAcross(vmax)), sum = TOps.Zero;
+        for (int j = 0; j < padded; j += TOps.Width)
         {
-            TV e = VectorMath.Exp<TOps, TV>(TOps.Subtract(TOps.Load(row + j), vmax));
+            TV e = VectorMath.Exp<TOps, TV>(TOps.Subtract(TOps.Load(row + j), max));
             TOps.Store(e, row + j);
             sum = TOps.Add(sum, e);
         }
 
-        float total = TOps.SumAcross(sum);
-        for (; j < count; j++)
+        TV total = TOps.Splat(TOps.SumAcross(sum));
+        for (int j = 0; j < padded; j += TOps.Width)
         {
-            row[j] = VectorMath.Exp<SimdScalar, float>(row[j] - max);
-            total += row[j];
+            TOps.Store(TOps.Divide(TOps.Load(row + j), total), row + j);
         }
-
-        TV vtotal = TOps.Splat(total);
-        j = 0;
-        for (; j <= count - TOps.Width; j += TOps.Width)
-        {
-            TOps.Store(TOps.Divide(TOps.Load(row + j), vtotal), row + j);
-        }
-
-        for (; j < count; j++) row[j] /= total;
     }
 
     /// <summary>The reference's softmax with every input, exponential, the sum and every output rounded to <paramref name="type"/>, computed in double.</summary>

@@ -102,8 +102,17 @@ internal sealed unsafe class TensorRows : IDisposable
 
             default:
                 {
+                    // Eight floats widened at a time: a capture writes every probability of a traced call this way.
                     double* d = (double*)_base + index;
-                    for (int i = 0; i < n; i++) d[i] = source[i];
+                    int i = 0;
+                    for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
+                    {
+                        (Vector256<double> lower, Vector256<double> upper) = Vector256.Widen(Vector256.Load(source + i));
+                        lower.Store(d + i);
+                        upper.Store(d + i + Vector256<double>.Count);
+                    }
+
+                    for (; i < n; i++) d[i] = source[i];
                     break;
                 }
         }

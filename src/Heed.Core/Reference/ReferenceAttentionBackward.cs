@@ -22,7 +22,14 @@ public static class ReferenceAttentionBackward
     /// </summary>
     /// <exception cref="HeedException">An input breaks a rule of the semantics, dY does not have Y's shape, or a past cache is given (the cache is not differentiated).</exception>
     /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired (looked at before each (batch, head)).</exception>
-    public static AttentionGradients Compute(AttentionInputs inputs, Tensor gradOutput, AttentionOptions? options = null)
+    public static AttentionGradients Compute(AttentionInputs inputs, Tensor gradOutput, AttentionOptions? options = null) =>
+        Compute(inputs, gradOutput, options, logSumExp: null);
+
+    /// <summary>
+    /// As the public overload; <paramref name="logSumExp"/>, when given ([B, H, T]), also receives each row's log-sum-exp of its
+    /// biased scores, +∞ for a row whose bias is −∞ everywhere (what <see cref="Attention.ComputeForBackward"/> returns).
+    /// </summary>
+    internal static AttentionGradients Compute(AttentionInputs inputs, Tensor gradOutput, AttentionOptions? options, double[]? logSumExp)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(gradOutput);
@@ -101,6 +108,11 @@ public static class ReferenceAttentionBackward
                     }
 
                     Span<double> row = p.AsSpan(i * kvLength, kvLength);
+                    if (logSumExp is not null)
+                    {
+                        logSumExp[(((b * heads) + h) * queryLength) + i] = allMasked ? double.PositiveInfinity : LogSumExp(row);
+                    }
+
                     if (allMasked)
                     {
                         row.Clear();
@@ -241,6 +253,16 @@ public static class ReferenceAttentionBackward
         }
 
         return g;
+    }
+
+    /// <summary>log Σ exp(z_j) with the largest z taken out first (masked keys, z = −∞, add nothing).</summary>
+    private static double LogSumExp(ReadOnlySpan<double> row)
+    {
+        double max = double.NegativeInfinity;
+        foreach (double z in row) max = Math.Max(max, z);
+        double sum = 0;
+        foreach (double z in row) sum += Math.Exp(z - max);
+        return max + Math.Log(sum);
     }
 
     private static Tensor Output(DType type, double[] headMajor, AttentionGeometry g, int heads, int length, int size) => g.IsPacked

@@ -66,6 +66,33 @@ public static class Linear
     [ThreadStatic]
     private static ProductJob? _threadJob;
 
+    [ThreadStatic]
+    private static ProductJob[]? _groupJobs;
+
+    /// <summary>
+    /// Product <paramref name="slot"/> (0–2) of a group run as one team job (<see cref="WeightMatrix.MatMulGroup"/>): Y = X·Wᵀ
+    /// (+ Y) without a bias, set up but not run; the caller keeps every operand pinned until the group has run.
+    /// </summary>
+    internal static unsafe TeamJob PrepareGroupJob(int slot, float* x, int xLength, float* w, int wLength, float* y, int yLength, int rows, int inFeatures, int outFeatures, bool accumulate)
+    {
+        ProductJob[] jobs = _groupJobs ??= [new ProductJob(), new ProductJob(), new ProductJob()];
+        ProductJob job = jobs[slot];
+        job.X = x;
+        job.W = w;
+        job.B = null;
+        job.Y = y;
+        (job.XLength, job.WLength, job.BLength, job.YLength) = (xLength, wLength, 0, yLength);
+        (job.Rows, job.In, job.Out, job.Accumulate, job.Blocks) = (rows, inFeatures, outFeatures, accumulate, (outFeatures + 3) / 4);
+        return job;
+    }
+
+    /// <summary>Lets go of a group job's pointers.</summary>
+    internal static unsafe void ClearGroupJob(TeamJob job)
+    {
+        var product = (ProductJob)job;
+        product.X = product.W = product.B = product.Y = null;
+    }
+
     // Kept apart from MatMul so the single-threaded path stays free of pinning and job set-up.
     private static unsafe void MatMulParallel(
         ReadOnlySpan<float> x,

@@ -25,6 +25,9 @@ internal static class QuantizedLinear
     private static ProductJob? _threadJob;
 
     [ThreadStatic]
+    private static ProductJob[]? _groupJobs;
+
+    [ThreadStatic]
     private static float[]? _tile;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -55,6 +58,22 @@ internal static class QuantizedLinear
             job.Clear();
         }
     }
+
+    /// <summary>
+    /// Product <paramref name="slot"/> (0–2) of a group run as one team job (<see cref="WeightMatrix.MatMulGroup"/>), set up and
+    /// prepared (activations quantized or scaled) but not run; the caller keeps every operand pinned until the group has run.
+    /// </summary>
+    public static unsafe TeamJob PrepareGroupJob(int slot, WeightMatrix w, byte* blocks, float* x, float* y, int rows, bool accumulate)
+    {
+        ProductJob[] jobs = _groupJobs ??= [new ProductJob(), new ProductJob(), new ProductJob()];
+        ProductJob job = jobs[slot];
+        job.Set(w.Type, blocks, w.RowBytes, x, y, rows, w.Columns, w.Rows, accumulate);
+        job.Prepare();
+        return job;
+    }
+
+    /// <summary>Lets go of a group job's pointers.</summary>
+    public static void ClearGroupJob(TeamJob job) => ((ProductJob)job).Clear();
 
     /// <summary>One product's operands as pointers (pinned by the caller for the duration of the product).</summary>
     private sealed unsafe class ProductJob : TeamJob

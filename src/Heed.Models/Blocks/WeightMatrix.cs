@@ -151,4 +151,86 @@ public sealed class WeightMatrix
 
         QuantizedLinear.MatMul(this, _blocks!, x, y, rows, accumulate, threads);
     }
+
+    /// <summary>
+    /// Two or three products of the same X run as one job of the thread team (Q, K and V; the two gate products of a SwiGLU
+    /// MLP): each thread takes its share of every product's rows, so the team is woken and waited for once instead of once per
+    /// product. Each output is what <see cref="MatMul"/> gives, bit for bit.
+    /// </summary>
+    /// <param name="x">X [T, in], the input of every product (all three matrices have the same width).</param>
+    /// <param name="rows">T.</param>
+    /// <param name="threads">At most this many threads.</param>
+    /// <param name="w0">The first matrix [out0, in].</param>
+    /// <param name="y0">Its output [T, out0].</param>
+    /// <param name="w1">The second matrix.</param>
+    /// <param name="y1">Its output [T, out1].</param>
+    /// <param name="w2">A third matrix, or null.</param>
+    /// <param name="y2">Its output [T, out2] (empty without a third matrix).</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void MatMulGroup(ReadOnlySpan<float> x, int rows, int threads, WeightMatrix w0, Span<float> y0, WeightMatrix w1, Span<float> y1, WeightMatrix? w2 = null, Span<float> y2 = default)
+    {
+        ArgumentNullException.ThrowIfNull(w0);
+        ArgumentNullException.ThrowIfNull(w1);
+        long bytes = w0.StoredBytes + w1.StoredBytes + (w2?.StoredBytes ?? 0);
+        if (threads <= 1 || bytes < GroupBytes || w1.Columns != w0.Columns || (w2 is not null && w2.Columns != w0.Columns))
+        {
+            w0.MatMul(x, y0, rows, threads: threads);
+            w1.MatMul(x, y1, rows, threads: threads);
+            w2?.MatMul(x, y2, rows, threads: threads);
+            return;
+        }
+
+        int input = w0.Columns;
+        if (rows <= 0 || x.Length < (long)rows * input || y0.Length < (long)rows * w0.Rows || y1.Length < (long)rows * w1.Rows
+            || (w2 is not null && y2.Length < (long)rows * w2.Rows))
+        {
+            throw new ArgumentException($"MatMulGroup: X holds {x.Length} of {rows}×{input}, outputs {y0.Length}, {y1.Length}, {y2.Length}");
+        }
+
+        fixed (float* px = x, py0 = y0, py1 = y1, py2 = y2)
+        fixed (float* f0 = w0._floats, f1 = w1._floats, f2 = w2?._floats)
+        fixed (byte* b0 = w0._blocks, b1 = w1._blocks, b2 = w2?._blocks)
+        {
+            GroupJob group = _groupJob ??= new GroupJob();
+            group.Count = w2 is null ? 2 : 3;
+            group.Jobs[0] = w0.Prepare(0, px, x.Length, f0, b0, py0, y0.Length, rows);
+            group.Jobs[1] = w1.Prepare(1, px, x.Length, f1, b1, py1, y1.Length, rows);
+            if (w2 is not null) group.Jobs[2] = w2.Prepare(2, px, x.Length, f2, b2, py2, y2.Length, rows);
+            int parts = Math.Min(threads, Math.Min(w0.Rows, Math.Min(w1.Rows, w2?.Rows ?? int.MaxValue)));
+            ThreadTeam.Shared(parts).Run(group, parts);
+            for (int i = 0; i < group.Count; i++)
+            {
+                if (group.Jobs[i] is not TeamJob job) continue;
+                if (i == 0 ? w0._floats is not null : i == 1 ? w1._floats is not null : w2!._floats is not null) Linear.ClearGroupJob(job);
+                else QuantizedLinear.ClearGroupJob(job);
+                group.Jobs[i] = null;
+            }
+        }
+    }
+
+    // Below this many stored bytes in all, the products of a group run one after another (each deciding for itself).
+    private const long GroupBytes = 1L << 16;
+
+    [ThreadStatic]
+    private static GroupJob? _groupJob;
+
+    private long StoredBytes => _floats is not null ? (long)Rows * Columns * sizeof(float) : (long)Rows * RowBytes;
+
+    private unsafe TeamJob Prepare(int slot, float* x, int xLength, float* floats, byte* blocks, float* y, int yLength, int rows) =>
+        _floats is not null
+            ? Linear.PrepareGroupJob(slot, x, xLength, floats, _floats.Length, y, yLength, rows, Columns, Rows, accumulate: false)
+            : QuantizedLinear.PrepareGroupJob(slot, this, blocks, x, y, rows, accumulate: false);
+
+    /// <summary>Up to three prepared products; part p of n runs part p of n of each in turn.</summary>
+    private sealed class GroupJob : TeamJob
+    {
+        public TeamJob?[] Jobs { get; } = new TeamJob?[3];
+
+        public int Count { get; set; }
+
+        public override void Execute(int part, int parts)
+        {
+            for (int i = 0; i < Count; i++) Jobs[i]!.Execute(part, parts);
+        }
+    }
 }

@@ -8,6 +8,15 @@ public sealed record AttentionCaptureOptions
 
     /// <summary>Also keep the scaled, masked scores [H, T, S] (−∞ where masked).</summary>
     public bool Scores { get; init; }
+
+    /// <summary>
+    /// Compute the probabilities with Heed.Core's float64 reference even when nothing else is kept. Without it (and without
+    /// <see cref="QueryKeyValue"/> or <see cref="Scores"/>, which need the reference) the probabilities are the attention
+    /// kernels' float32 ones, widened and each row renormalized in float64 (see <see cref="AttentionCaptureContent.Probabilities"/>
+    /// for how far they may differ): a small fraction of a forward pass instead of about as much again.
+    /// A run on the reference attention (<c>--reference</c>) always captures through the reference.
+    /// </summary>
+    public bool Reference { get; init; }
 }
 
 /// <summary>
@@ -16,7 +25,9 @@ public sealed record AttentionCaptureOptions
 /// </summary>
 /// <param name="Layer">The block index, 0 first.</param>
 /// <param name="StartPosition">The position of the first query row (the cache length before the call).</param>
-/// <param name="Probabilities">[H, T, S]: softmax weights; row t may attend keys 0..StartPosition+t.</param>
+/// <param name="Probabilities">[H, T, S]: softmax weights; row t may attend keys 0..StartPosition+t. From the float64 reference when
+/// anything else is kept, <see cref="AttentionCaptureOptions.Reference"/> is set or attention ran on the reference; otherwise
+/// the kernels' float32 probabilities, renormalized in float64.</param>
 /// <param name="Query">Q [H, T, D] when asked for, else null.</param>
 /// <param name="Key">K [Hkv, S, D] when asked for, else null.</param>
 /// <param name="Value">V [Hkv, S, Dv] when asked for, else null.</param>
@@ -64,6 +75,9 @@ public sealed class AttentionRecorder
 
     private sealed class LayerObserver(AttentionRecorder owner, int layer, int startPosition, int kvLength) : IAttentionObserver
     {
+        public AttentionCaptureContent Content =>
+            owner.Options is { QueryKeyValue: false, Scores: false, Reference: false } ? AttentionCaptureContent.Probabilities : AttentionCaptureContent.Everything;
+
         public void OnAttention(AttentionCapture capture)
         {
             // The capture is [1, heads, len, size] over the whole preallocated cache; keep batch 0 and the valid keys.
@@ -72,18 +86,27 @@ public sealed class AttentionRecorder
                 layer,
                 startPosition,
                 Trim(capture.Probabilities, kvLength),
-                o.QueryKeyValue ? Trim(capture.Query, capture.Query.Dim(3)) : null,
-                o.QueryKeyValue ? TrimRows(capture.Key, kvLength) : null,
-                o.QueryKeyValue ? TrimRows(capture.Value, kvLength) : null,
-                o.Scores ? Trim(capture.Scores, kvLength) : null);
+                o.QueryKeyValue ? Trim(Asked(capture.Query), capture.Query!.Dim(3)) : null,
+                o.QueryKeyValue ? TrimRows(Asked(capture.Key), kvLength) : null,
+                o.QueryKeyValue ? TrimRows(Asked(capture.Value), kvLength) : null,
+                o.Scores ? Trim(Asked(capture.Scores), kvLength) : null);
             owner._records.Add(record);
             owner._onRecord?.Invoke(record);
         }
 
-        // [1, A, R, C] → [A, R, columns] keeping the first columns of each row.
+        // Content asks for everything whenever these are kept, so the reference filled them.
+        private static Tensor<double> Asked(Tensor<double>? t) =>
+            t ?? throw new InvalidOperationException("the capture lacks an intermediate the recorder asked for");
+
+        // [1, A, R, C] → [A, R, columns] keeping the first columns of each row (no copy when that is every column).
         private static Tensor<double> Trim(Tensor<double> t, int columns)
         {
             int a = t.Dim(1), r = t.Dim(2), c = t.Dim(3);
+            if (columns == c && t.Dim(0) == 1)
+            {
+                return new Tensor<double>([a, r, c], t.Data); // the capture was made for this observer alone
+            }
+
             var data = new double[a * r * columns];
             for (int row = 0; row < a * r; row++)
             {

@@ -45,12 +45,31 @@ internal static class CachedAttention
         int headSize,
         int stride,
         int length,
-        Span<float> scores)
+        Span<float> scores) => DecodeHeads(q, keysTransposed, valuesTransposed, y, numHeads, kvNumHeads, headSize, stride, length, scores, 0, numHeads);
+
+    /// <summary>
+    /// <see cref="Decode"/> for query heads [<paramref name="firstHead"/>, <paramref name="endHead"/>) only (a part of a step split across threads:
+    /// each head's arithmetic is the same whichever thread runs it).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DecodeHeads(
+        ReadOnlySpan<float> q,
+        ReadOnlySpan<float> keysTransposed,
+        ReadOnlySpan<float> valuesTransposed,
+        Span<float> y,
+        int numHeads,
+        int kvNumHeads,
+        int headSize,
+        int stride,
+        int length,
+        Span<float> scores,
+        int firstHead,
+        int endHead)
     {
         int lanes = Lanes, vectors = (length + lanes - 1) / lanes, tail = length - ((vectors - 1) * lanes);
         if (q.Length < numHeads * headSize || y.Length < numHeads * headSize || scores.Length < vectors * lanes
             || keysTransposed.Length < kvNumHeads * headSize * stride || valuesTransposed.Length < kvNumHeads * headSize * stride
-            || length <= 0 || vectors * lanes > stride || numHeads % kvNumHeads != 0)
+            || length <= 0 || vectors * lanes > stride || numHeads % kvNumHeads != 0 || firstHead < 0 || endHead > numHeads)
         {
             throw new ArgumentException($"decode attention: q {q.Length}, y {y.Length}, scores {scores.Length}, cache {keysTransposed.Length} for H {numHeads}, Hkv {kvNumHeads}, D {headSize}, stride {stride}, S {length}");
         }
@@ -62,7 +81,7 @@ internal static class CachedAttention
         float scale = (float)(1 / Math.Sqrt(headSize));
         int group = numHeads / kvNumHeads;
         ref float s0 = ref MemoryMarshal.GetReference(scores);
-        for (int h = 0; h < numHeads; h++)
+        for (int h = firstHead; h < endHead; h++)
         {
             int kvHead = h / group;
             ref float k0 = ref Unsafe.AsRef(in keysTransposed[kvHead * headSize * stride]);

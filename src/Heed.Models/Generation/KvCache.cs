@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using Heed.Models.Blocks;
+
 namespace Heed.Models.Generation;
 
 /// <summary>
@@ -16,6 +18,8 @@ public sealed class KvCache
     private readonly float[][] _valuesTransposed;
     private readonly Tensor<long> _filled = new([1], new long[1]);
     private readonly float[] _scores;
+    private readonly DecodeJob _decodeJob = new();
+    private float[] _partScores = [];
     private float[] _query = [];
 
     /// <summary>Allocates the cache.</summary>
@@ -132,7 +136,14 @@ public sealed class KvCache
     {
         if (rows == 1 && session.Recorder is null && !session.UseReferenceAttention && !session.DecodeThroughAttentionCompute)
         {
-            CachedAttention.Decode(q, _keysTransposed[layer], _valuesTransposed[layer], y, numHeads, KvNumHeads, HeadSize, Stride, Length + 1, _scores);
+            int length = Length + 1, parts = Math.Min(session.Threads, numHeads);
+            if (parts > 1 && (long)numHeads * length * HeadSize >= ParallelDecodeThreshold)
+            {
+                DecodeParallel(layer, q, y, numHeads, length, parts);
+                return;
+            }
+
+            CachedAttention.Decode(q, _keysTransposed[layer], _valuesTransposed[layer], y, numHeads, KvNumHeads, HeadSize, Stride, length, _scores);
             return;
         }
 
@@ -179,6 +190,64 @@ public sealed class KvCache
             {
                 yData.Slice(((h * rows) + t) * d, d).CopyTo(y.Slice(((t * numHeads) + h) * d, d));
             }
+        }
+    }
+
+    /// <summary>
+    /// Below this many H·S·D (a step's score multiply-adds), a decode step's heads stay on the calling thread: handing a part to
+    /// the team costs about a microsecond, and a step of 2^15 takes several. Tests lower it to split small models' steps.
+    /// </summary>
+    internal static long ParallelDecodeThreshold { get; set; } = 1L << 15;
+
+    /// <summary>A decode step with its query heads split across the process's <see cref="ThreadTeam"/>, each part with its own scores.</summary>
+    private unsafe void DecodeParallel(int layer, ReadOnlySpan<float> q, Span<float> y, int numHeads, int length, int parts)
+    {
+        if (_partScores.Length < parts * Stride)
+        {
+            _partScores = new float[parts * Stride]; // once per larger thread count, not per step
+        }
+
+        fixed (float* pq = q, py = y, pk = _keysTransposed[layer], pv = _valuesTransposed[layer], ps = _partScores)
+        {
+            DecodeJob job = _decodeJob;
+            job.Q = pq;
+            job.Y = py;
+            job.KeysT = pk;
+            job.ValuesT = pv;
+            job.Scores = ps;
+            (job.QLength, job.YLength, job.CacheLength) = (q.Length, y.Length, _keysTransposed[layer].Length);
+            (job.NumHeads, job.KvNumHeads, job.HeadSize, job.Stride, job.Length) = (numHeads, KvNumHeads, HeadSize, Stride, length);
+            ThreadTeam.Shared(parts).Run(job, parts);
+            job.Q = job.Y = job.KeysT = job.ValuesT = job.Scores = null;
+        }
+    }
+
+    /// <summary>One decode step's operands as pointers; part p of n takes query heads [p·H/n, (p+1)·H/n).</summary>
+    private sealed unsafe class DecodeJob : TeamJob
+    {
+        public float* Q;
+        public float* Y;
+        public float* KeysT;
+        public float* ValuesT;
+        public float* Scores;
+        public int QLength, YLength, CacheLength, NumHeads, KvNumHeads, HeadSize, Stride, Length;
+
+        public override void Execute(int part, int parts)
+        {
+            int first = (int)((long)NumHeads * part / parts), end = (int)((long)NumHeads * (part + 1) / parts);
+            CachedAttention.DecodeHeads(
+                new ReadOnlySpan<float>(Q, QLength),
+                new ReadOnlySpan<float>(KeysT, CacheLength),
+                new ReadOnlySpan<float>(ValuesT, CacheLength),
+                new Span<float>(Y, YLength),
+                NumHeads,
+                KvNumHeads,
+                HeadSize,
+                Stride,
+                Length,
+                new Span<float>(Scores + ((long)part * Stride), Stride),
+                first,
+                end);
         }
     }
 

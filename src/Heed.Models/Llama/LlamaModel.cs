@@ -134,9 +134,7 @@ public sealed class LlamaModel : ICausalLanguageModel
 
                 // attention: xb = rmsnorm(x)·rms_att; q, k, v = wq·xb, wk·xb, wv·xb; RoPE; causal GQA attention; x += wo·att
                 Norm.Rms(x, layer.RmsAtt, xb, rows, dim, c.NormEpsilon);
-                layer.Wq.MatMul(xb, q, rows, threads: Threads);
-                layer.Wk.MatMul(xb, k, rows, threads: Threads);
-                layer.Wv.MatMul(xb, v, rows, threads: Threads);
+                WeightMatrix.MatMulGroup(xb, rows, Threads, layer.Wq, q, layer.Wk, k, layer.Wv, v);
                 _rope.ApplyInterleaved(q, rows, c.NumHeads, start, c.HeadSize);
                 _rope.ApplyInterleaved(k, rows, c.KvNumHeads, start, c.HeadSize);
                 Cache.Write(l, k, v, rows);
@@ -145,8 +143,7 @@ public sealed class LlamaModel : ICausalLanguageModel
 
                 // feed-forward: xb = rmsnorm(x)·rms_ffn; x += w2·(silu(w1·xb) ⊙ (w3·xb))
                 Norm.Rms(x, layer.RmsFfn, xb, rows, dim, c.NormEpsilon);
-                layer.W1.MatMul(xb, hb, rows, threads: Threads);
-                layer.W3.MatMul(xb, hb2, rows, threads: Threads);
+                WeightMatrix.MatMulGroup(xb, rows, Threads, layer.W1, hb, layer.W3, hb2);
                 Activation.SwiGlu(hb, hb2);
                 layer.W2.MatMul(hb, x, rows, accumulate: true, threads: Threads);
             }

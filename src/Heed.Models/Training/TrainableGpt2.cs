@@ -7,7 +7,9 @@ namespace Heed.Models.Training;
 /// GPT-2 that learns: the architecture of <see cref="Gpt2Model"/> (learned positions, pre-LayerNorm blocks, causal multi-head
 /// attention, a gelu_new MLP, a final LayerNorm, logits through the tied token embedding) with a forward pass that keeps its
 /// activations and a backward pass that fills every parameter's gradient. The attention core runs through Heed.Core's
-/// <see cref="Attention.Compute"/> and <see cref="Attention.Backward"/> (3-D layout [B, T, H·D], causal). Parameters carry GPT-2's
+/// <see cref="Attention.ComputeForBackward"/>, which keeps Y and the log-sum-exp for
+/// <see cref="Attention.Backward(AttentionInputs, Tensor, AttentionForwardState, AttentionOptions?)"/> (3-D layout [B, T, H·D],
+/// causal; in float64, <see cref="Attention.Compute"/> and the reference backward). Parameters carry GPT-2's
 /// names, so <see cref="ToTensors"/> is a Hugging Face checkpoint that <see cref="Gpt2Model.FromTensors"/> loads.
 /// </summary>
 /// <typeparam name="T">float to train; double to check gradients against finite differences.</typeparam>
@@ -136,8 +138,10 @@ public sealed class TrainableGpt2<T>
                 a.Qkv.AsSpan((r * 3 * width) + (2 * width), width).CopyTo(a.V.AsSpan(r * width, width));
             }
 
-            AttentionResult result = Attention.Compute(AttentionInputs(a, batch, length), AttentionOptions());
-            ((Tensor<T>)result.Output).Data.CopyTo(a.Att, 0);                                                 // (B, T, H·Dv)
+            // float32 keeps Y and L for the backward; float64 runs the reference, which recomputes them anyway.
+            a.Saved = typeof(T) == typeof(float) ? Attention.ComputeForBackward(AttentionInputs(a, batch, length), AttentionOptions()) : null;
+            Tensor attended = a.Saved?.Output ?? Attention.Compute(AttentionInputs(a, batch, length), AttentionOptions()).Output;
+            ((Tensor<T>)attended).Data.CopyTo(a.Att, 0);                                                      // (B, T, H·Dv)
             if (pass.Weights is not null) (pass.Weights[l], pass.Scores![l]) = Probabilities(a.Q, a.K, length);
 
             DenseLayer.Forward(a.Att, this[h + "attn.c_proj.weight"].Value, this[h + "attn.c_proj.bias"].Value, a.XMid, rows, width, width, Threads);
@@ -198,7 +202,9 @@ public sealed class TrainableGpt2<T>
             // attention: dx is now ∂/∂xMid; the residual passes it to xIn unchanged.
             T[] dAtt = Zeroed(pass.Scratch1);
             DenseLayer.Backward(dx, a.Att, this[h + "attn.c_proj.weight"].Value, dAtt, this[h + "attn.c_proj.weight"].Grad, this[h + "attn.c_proj.bias"].Grad, rows, width, width, Threads);
-            AttentionGradients g = Attention.Backward(AttentionInputs(a, batch, length), Tensor.Create(dAtt, batch, length, width), AttentionOptions());
+            AttentionGradients g = a.Saved is AttentionForwardState saved
+                ? Attention.Backward(AttentionInputs(a, batch, length), Tensor.Create(dAtt, batch, length, width), saved, AttentionOptions())
+                : Attention.Backward(AttentionInputs(a, batch, length), Tensor.Create(dAtt, batch, length, width), AttentionOptions());
             T[] dq = ((Tensor<T>)g.GradQuery).Data, dk = ((Tensor<T>)g.GradKey).Data, dv = ((Tensor<T>)g.GradValue).Data;
             T[] dQkv = pass.QkvScratch;                                                                       // (N, 3C)
             for (int r = 0; r < rows; r++)
@@ -314,6 +320,8 @@ public sealed class TrainableGpt2<T>
         public T[] V { get; } = new T[rows * width];
 
         public T[] Att { get; } = new T[rows * width];          // (B, T, H·Dv) attention output before c_proj
+
+        public AttentionForwardState? Saved { get; set; }       // Y and L of the attention core (float32)
 
         public T[] XMid { get; } = new T[rows * width];         // (N, C) after the attention's residual
 

@@ -36,10 +36,12 @@ public sealed record ServerDescriptor(string Name, string Version, string Descri
 /// <param name="MaxEmbedTokens">Most tokens in one embedding request, all texts together.</param>
 /// <param name="MaxGenerateTokens">Most new tokens one generation may ask for.</param>
 /// <param name="MaxTrainings">Most trainings kept (each holds a computation slot while it runs, and expires like a run).</param>
-public sealed record ServerLimitsView(long MaxBodyBytes, int MaxSequenceLength, int MaxWidth, int MaxElements, int MaxMatrices, int MaxRuns, double RequestTimeoutSeconds, int MaxConcurrentRequests, int QueueLimit, double RunExpirySeconds, int MaxConcurrentComputations, int ComputationQueueLimit, int MaxEmbedTexts, int MaxEmbedTokens, int MaxGenerateTokens, int MaxTrainings)
+/// <param name="MaxTrainingSteps">The most steps a training may reach, a resumed one counted from its original's first step.</param>
+/// <param name="MaxTrainingTextBytes">The most UTF-8 bytes of the text of a chars training.</param>
+public sealed record ServerLimitsView(long MaxBodyBytes, int MaxSequenceLength, int MaxWidth, int MaxElements, int MaxMatrices, int MaxRuns, double RequestTimeoutSeconds, int MaxConcurrentRequests, int QueueLimit, double RunExpirySeconds, int MaxConcurrentComputations, int ComputationQueueLimit, int MaxEmbedTexts, int MaxEmbedTokens, int MaxGenerateTokens, int MaxTrainings, int MaxTrainingSteps, int MaxTrainingTextBytes)
 {
     internal static ServerLimitsView From(ServerLimits l) =>
-        new(l.MaxBodyBytes, l.MaxSequenceLength, l.MaxWidth, l.MaxElements, l.MaxMatrices, l.MaxRuns, l.RequestTimeout.TotalSeconds, l.MaxConcurrentRequests, l.QueueLimit, l.RunExpiry.TotalSeconds, l.MaxConcurrentComputations, l.ComputationQueueLimit, l.MaxEmbedTexts, l.MaxEmbedTokens, l.MaxGenerateTokens, l.MaxTrainings);
+        new(l.MaxBodyBytes, l.MaxSequenceLength, l.MaxWidth, l.MaxElements, l.MaxMatrices, l.MaxRuns, l.RequestTimeout.TotalSeconds, l.MaxConcurrentRequests, l.QueueLimit, l.RunExpiry.TotalSeconds, l.MaxConcurrentComputations, l.ComputationQueueLimit, l.MaxEmbedTexts, l.MaxEmbedTokens, l.MaxGenerateTokens, l.MaxTrainings, TrainingService.MaxSteps, TrainingService.MaxTextBytes);
 }
 
 /// <summary>The health answer.</summary>
@@ -106,6 +108,7 @@ internal static class RestApi
         new("loss curve of a training (SVG, PNG)", "GET", "/api/v1/trainings/{id}/loss.{format}", "get_training (loss picture)"),
         new("attention of a head at a training's latest checkpoint (SVG, PNG)", "GET", "/api/v1/trainings/{id}/attention.{format}", "get_training (attention picture)"),
         new("cancel a training", "POST", "/api/v1/trainings/{id}/cancel", "cancel_training"),
+        new("resume a cancelled or finished training from its checkpoint, as a new training", "POST", "/api/v1/trainings/{id}/resume", "resume_training"),
         new("delete a training and its model", "DELETE", "/api/v1/trainings/{id}", "cancel_training, then expiry"),
         new("list matrices", "GET", "/api/v1/workspace/matrices", "workspace_list"),
         new("create a matrix", "POST", "/api/v1/workspace/matrices", "workspace_create"),
@@ -308,6 +311,22 @@ internal static class RestApi
             .Produces<byte[]>(200, "image/png", "image/svg+xml").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         api.MapPost("/trainings/{id}/cancel", (string id, TrainingService trainings) => TypedResults.Accepted($"/api/v1/trainings/{id}", trainings.Cancel(id)))
             .WithName("cancelTraining").WithSummary("Asks a training to stop after its current step; it turns Cancelled, and its model (if a step was taken) is still registered").ProducesProblem(404);
+        api.MapPost("/trainings/{id}/resume", async Task<Results<Accepted<TrainingStatus>, EmptyHttpResult>> (string id, TrainingResumeRequest? request, TrainingService trainings, Admission admission, HttpContext context) =>
+            {
+                TrainingSettings settings = trainings.PrepareResume(id, request ?? new TrainingResumeRequest());
+
+                // The resumed training computes like a new one: a computation slot, held until it ends.
+                System.Threading.RateLimiting.RateLimitLease? lease = await admission.EnterComputationAsync(context).ConfigureAwait(false);
+                if (lease is null)
+                {
+                    return TypedResults.Empty;
+                }
+
+                TrainingStatus status = trainings.StartResume(id, settings, lease);
+                return TypedResults.Accepted($"/api/v1/trainings/{status.Id}", status);
+            })
+            .WithName("resumeTraining").WithSummary("Continues a cancelled or finished training from its checkpoint as a new training (the body is optional): 202 with the new training's status, whose losses begin with the original's and whose resumedFrom names it; it ends exactly where a training of steps steps from the start would, and is followed, cancelled and deleted like any other. 409 while the original runs or when it has no checkpoint")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(413);
         api.MapDelete("/trainings/{id}", (string id, TrainingService trainings) =>
             {
                 trainings.Delete(id);

@@ -268,18 +268,36 @@ public sealed class HeedTools
     public async Task<ToolAnswer<TrainingStatus>> Train(RequestContext<CallToolRequestParams> context, TrainingRequest request, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(context);
+        return Trained(await _trainings.RunToEndAsync(request, StepNotifier(context, cancellation), cancellation).ConfigureAwait(false));
+    }
+
+    /// <summary>Resumes a training from its checkpoint as a new training, reporting every step, and returns its final status with its pictures.</summary>
+    [Computes]
+    [McpServerTool(Name = "resume_training", Title = "Resume a training from its checkpoint", ReadOnly = false, Idempotent = false, Destructive = false, OpenWorld = false, UseStructuredContent = true)]
+    [Description("Continues a cancelled or finished training (id from train or get_training) from its checkpoint as a new training with the same settings: its losses begin with the original's, and it ends exactly, bit for bit, where a training of steps steps from the start with the same seed would. steps is the step to stop at, counted from the original's first step (default the original's steps; a finished training needs more). Sends a progress notification per new step (progress = step, total = steps) when the call has a progress token; cancelling the call stops it after its current step. Returns the new training's status (resumedFrom names the original; its model is 'trained-<new id>'), then the loss curve and the best head's attention at the last checkpoint as PNG images. A training still running, or one without a checkpoint, is refused.")]
+    public async Task<ToolAnswer<TrainingStatus>> ResumeTraining(RequestContext<CallToolRequestParams> context, [Description("The id of the training to continue.")] string id, TrainingResumeRequest request, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return Trained(await _trainings.ResumeToEndAsync(id, request, StepNotifier(context, cancellation), cancellation).ConfigureAwait(false));
+    }
+
+    // One notification per step: the step strictly increases and the total is the step count.
+    private static Func<TrainingEvent, Task> StepNotifier(RequestContext<CallToolRequestParams> context, CancellationToken cancellation)
+    {
         ProgressToken? token = context.Params?.ProgressToken;
-        async Task Notify(TrainingEvent e)
+        return async e =>
         {
-            // One notification per step: the step strictly increases and the total is the step count.
             if (token is ProgressToken t && e.Kind == "progress")
             {
                 var value = new ProgressNotificationValue { Progress = e.Step, Total = e.Steps, Message = e.Message };
                 await context.Server.SendNotificationAsync(NotificationMethods.ProgressNotification, new ProgressNotificationParams { ProgressToken = t, Progress = value }, cancellationToken: cancellation).ConfigureAwait(false);
             }
-        }
+        };
+    }
 
-        TrainingStatus final = await _trainings.RunToEndAsync(request, Notify, cancellation).ConfigureAwait(false);
+    // A finished training's status, then its loss curve and the best head's attention as PNG images.
+    private ToolAnswer<TrainingStatus> Trained(TrainingStatus final)
+    {
         if (final.State != RunState.Succeeded)
         {
             throw new HeedException($"training {final.Id} {final.State.ToString().ToLowerInvariant()}: {final.Error}");

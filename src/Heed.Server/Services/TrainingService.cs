@@ -70,6 +70,27 @@ public sealed record TrainingRequest
     public int? CheckpointEvery { get; init; }
 }
 
+/// <summary>
+/// A resumption of a cancelled or finished training from its checkpoint: a new training that continues the same run (weights,
+/// AdamW's moments, the data's random stream and every loss so far), ending where a training of <c>steps</c> steps from the
+/// start would end, bit for bit. Every other setting is the original training's.
+/// </summary>
+public sealed record TrainingResumeRequest
+{
+    /// <summary>The step to stop at, counted from the original training's first step; default the original's steps.</summary>
+    [Description("The step the resumed training stops at, counted from the original training's first step as step and steps are in its status: more than the checkpoint's step and at most 2000. Default: the original training's steps (enough for a cancelled training; a finished one needs more).")]
+    public int? Steps { get; init; }
+
+    /// <summary>Steps between checkpoints; default the original's.</summary>
+    [Description("Take a checkpoint (the probe's attention, a 'checkpoint' event) at every step that is a multiple of this, and after the last, 1..steps (default the original training's checkpointEvery).")]
+    public int? CheckpointEvery { get; init; }
+}
+
+/// <summary>Where a resumed training began.</summary>
+/// <param name="Training">The id of the training whose checkpoint it continues.</param>
+/// <param name="Step">The checkpoint's step: losses up to this step are the original training's.</param>
+public sealed record TrainingResumePoint(string Training, int Step);
+
 /// <summary>One event of a training.</summary>
 /// <param name="Sequence">0, 1, 2, … in order.</param>
 /// <param name="Kind">queued, started, progress (one per step), checkpoint, succeeded, failed or cancelled (the SSE event type).</param>
@@ -122,7 +143,8 @@ public sealed record TrainingSettings(string Task, int TextBytes, int Steps, int
 /// <param name="Settings">The settings, every default filled in.</param>
 /// <param name="Created">When it was created.</param>
 /// <param name="ExpiresAt">When it and its model are deleted.</param>
-public sealed record TrainingStatus(string Id, RunState State, int Step, int Steps, float? Loss, IReadOnlyList<float> Losses, double TokensPerSecond, int? CheckpointStep, TrainingScore? Score, string? Model, string? Error, TrainingSettings Settings, DateTimeOffset Created, DateTimeOffset ExpiresAt);
+/// <param name="ResumedFrom">For a resumed training, the training and step it continues (its losses up to that step are the original's), else null.</param>
+public sealed record TrainingStatus(string Id, RunState State, int Step, int Steps, float? Loss, IReadOnlyList<float> Losses, double TokensPerSecond, int? CheckpointStep, TrainingScore? Score, string? Model, string? Error, TrainingSettings Settings, DateTimeOffset Created, DateTimeOffset ExpiresAt, TrainingResumePoint? ResumedFrom = null);
 
 /// <summary>A list of trainings.</summary>
 /// <param name="Trainings">The trainings, newest first.</param>
@@ -142,6 +164,7 @@ public sealed class TrainingService : IDisposable
     /// <summary>The most bytes of a chars text.</summary>
     public const int MaxTextBytes = 65536;
 
+    private const string TextFile = "text.txt";
     private const int MaxLayers = 4, MaxHeads = 8, MaxWidth = 128, MaxContext = 64, MaxBatch = 64, MaxTokensPerStep = 2048;
     private readonly ConcurrentDictionary<string, Training> _trainings = new(StringComparer.Ordinal);
     private readonly ModelCatalog _models;
@@ -224,12 +247,125 @@ public sealed class TrainingService : IDisposable
         DateTimeOffset now = _time.GetUtcNow();
         var training = new Training(NewId(), settings, now, now + _limits.RunExpiry);
         _trainings[training.Id] = training;
+        string? text = request.Text;
         training.Worker = System.Threading.Tasks.Task.Run(() =>
         {
             using IDisposable? held = slot;
-            Execute(training, request.Text);
+            Execute(training, folder =>
+            {
+                string? textPath = null;
+                if (text is not null)
+                {
+                    // the library reads chars from a file: the request's text, in the training's own folder
+                    textPath = Path.Combine(folder, TextFile);
+                    File.WriteAllText(textPath, text, new UTF8Encoding(false));
+                }
+
+                return Trainer.Create(Options(training.Settings, textPath));
+            });
         });
         return training.Status();
+    }
+
+    /// <summary>
+    /// The settings a resumption of training <paramref name="id"/> runs with (the original's, with the request's steps and
+    /// checkpointEvery), every field checked; the message names the field. Nothing is started.
+    /// </summary>
+    /// <exception cref="HeedNotFoundException">No such training, or it expired.</exception>
+    /// <exception cref="HeedConflictException">It is queued or running, or it has no checkpoint (it failed, or ended before its first step).</exception>
+    /// <exception cref="HeedException">A field is out of range, or too many trainings are kept.</exception>
+    public TrainingSettings PrepareResume(string id, TrainingResumeRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        Training source = Find(id);
+        RunState state = source.Status().State;
+        if (state is RunState.Queued or RunState.Running)
+        {
+            throw new HeedConflictException($"training '{id}' is {state.ToString().ToLowerInvariant()}; resume it once it has ended (cancel it, or wait for its 'succeeded' event)");
+        }
+
+        (string Folder, int Step) saved = source.Saved ?? throw new HeedConflictException(state == RunState.Failed
+            ? $"training '{id}' failed; it has no checkpoint to resume from"
+            : $"training '{id}' ended before its first step; it has no checkpoint to resume from");
+        int at = saved.Step;
+        int steps = request.Steps ?? source.Settings.Steps;
+        int every = request.CheckpointEvery ?? Math.Min(source.Settings.CheckpointEvery, steps);
+        if (at >= MaxSteps) throw new HeedException($"steps: training '{id}' is at step {at}, the most a training may take ({MaxSteps}); it cannot be resumed");
+        if (steps <= at || steps > MaxSteps)
+        {
+            throw new HeedException($"steps: {steps}; expected {at + 1}..{MaxSteps}, the step to stop at (training '{id}' is at step {at})");
+        }
+
+        if (every < 1 || every > steps) throw new HeedException($"checkpointEvery: {every}; expected 1..steps ({steps})");
+        if (_trainings.Count >= _limits.MaxTrainings)
+        {
+            throw new HeedException($"trainings: {_trainings.Count} trainings are kept, the server's limit; delete some or wait for them to expire");
+        }
+
+        return source.Settings with { Steps = steps, CheckpointEvery = every };
+    }
+
+    /// <summary>
+    /// Checks a resumption and starts it in the background as a new training; the training owns <paramref name="slot"/> (a
+    /// computation slot) and releases it when it ends.
+    /// </summary>
+    /// <exception cref="HeedException">As <see cref="PrepareResume"/>.</exception>
+    public TrainingStatus Resume(string id, TrainingResumeRequest request, IDisposable? slot = null) => StartResume(id, PrepareResume(id, request), slot);
+
+    /// <summary>
+    /// Starts a new training that continues training <paramref name="id"/> from its checkpoint, with the settings
+    /// <see cref="PrepareResume"/> made. The checkpoint is read here, so that the original may be deleted once this returns.
+    /// </summary>
+    /// <exception cref="HeedNotFoundException">The original was deleted or expired meanwhile.</exception>
+    /// <exception cref="HeedConflictException">Its checkpoint cannot be read.</exception>
+    public TrainingStatus StartResume(string id, TrainingSettings settings, IDisposable? slot)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        bool started = false;
+        try
+        {
+            Training source = Find(id);
+            (string checkpoint, int at) = source.Saved ?? throw new HeedConflictException($"training '{id}' has no checkpoint to resume from");
+            string newId = NewId();
+            string folder = Path.Combine(_root.Value, newId);
+            Trainer trainer;
+            try
+            {
+                Directory.CreateDirectory(folder);
+                string? textPath = null;
+                if (settings.Task == "chars")
+                {
+                    // the text travels with the new training, so that it outlives the original
+                    textPath = Path.Combine(folder, TextFile);
+                    File.Copy(Path.Combine(_root.Value, id, TextFile), textPath);
+                }
+
+                trainer = Trainer.Resume(checkpoint, settings.Steps, threads: 1, textPath);
+            }
+            catch (Exception ex) when (ex is HeedException or IOException or UnauthorizedAccessException)
+            {
+                DeleteFolder(folder);
+                if (!_trainings.ContainsKey(id)) throw new HeedNotFoundException($"training '{id}': no such training (it may have expired)");
+
+                // the library's message names the server's own folder, which is no business of a client's
+                throw new HeedConflictException($"training '{id}': its checkpoint at step {at} cannot be read ({ex.GetType().Name})");
+            }
+
+            DateTimeOffset now = _time.GetUtcNow();
+            var training = new Training(newId, settings, now, now + _limits.RunExpiry, trainer.Losses, new TrainingResumePoint(id, trainer.Step));
+            _trainings[training.Id] = training;
+            training.Worker = System.Threading.Tasks.Task.Run(() =>
+            {
+                using IDisposable? held = slot;
+                Execute(training, _ => trainer);
+            });
+            started = true;
+            return training.Status();
+        }
+        finally
+        {
+            if (!started) slot?.Dispose();
+        }
     }
 
     /// <summary>The options the library's <see cref="Trainer"/> gets for these settings (text: the file holding the chars text).</summary>
@@ -261,9 +397,20 @@ public sealed class TrainingService : IDisposable
     /// </summary>
     /// <exception cref="HeedException">As <see cref="Prepare"/>.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> fired.</exception>
-    public async Task<TrainingStatus> RunToEndAsync(TrainingRequest request, Func<TrainingEvent, Task>? onEvent, CancellationToken cancellation)
+    public Task<TrainingStatus> RunToEndAsync(TrainingRequest request, Func<TrainingEvent, Task>? onEvent, CancellationToken cancellation) =>
+        FollowAsync(Create(request), onEvent, cancellation);
+
+    /// <summary>
+    /// Resumes a training and follows the new training to its end, passing each event to <paramref name="onEvent"/>; returns
+    /// its final status. When <paramref name="cancellation"/> fires the new training is cancelled too.
+    /// </summary>
+    /// <exception cref="HeedException">As <see cref="PrepareResume"/>.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> fired.</exception>
+    public Task<TrainingStatus> ResumeToEndAsync(string id, TrainingResumeRequest request, Func<TrainingEvent, Task>? onEvent, CancellationToken cancellation) =>
+        FollowAsync(Resume(id, request), onEvent, cancellation);
+
+    private async Task<TrainingStatus> FollowAsync(TrainingStatus created, Func<TrainingEvent, Task>? onEvent, CancellationToken cancellation)
     {
-        TrainingStatus created = Create(request);
         try
         {
             await foreach (TrainingEvent e in EventsAsync(created.Id, cancellation).ConfigureAwait(false))
@@ -332,7 +479,9 @@ public sealed class TrainingService : IDisposable
         float[] losses = training.Losses();
         if (losses.Length == 0) throw new HeedConflictException($"training '{id}' has taken no step yet; wait for its first progress event");
         TrainingSettings s = training.Settings;
-        return TrainingPictures.LossCurve(losses, string.Create(CultureInfo.InvariantCulture, $"task {s.Task}: {s.Layers} layers, {s.Heads} heads, width {s.Width}, context {s.Context}, seed {s.Seed}"));
+        string title = string.Create(CultureInfo.InvariantCulture, $"task {s.Task}: {s.Layers} layers, {s.Heads} heads, width {s.Width}, context {s.Context}, seed {s.Seed}");
+        if (training.ResumedFrom is { } from) title += string.Create(CultureInfo.InvariantCulture, $"; resumed from training {from.Training} at step {from.Step}");
+        return TrainingPictures.LossCurve(losses, title);
     }
 
     /// <summary>
@@ -411,23 +560,23 @@ public sealed class TrainingService : IDisposable
     /// <summary>The catalog id of a training's model.</summary>
     public static string ModelIdOf(string id) => "trained-" + id;
 
-    private void Execute(Training training, string? text)
+    private void Execute(Training training, Func<string, Trainer> create)
     {
         try
         {
-            training.Cancellation.Token.ThrowIfCancellationRequested();
+            // a resumed training cancelled at once still saves its checkpoint (the one it was resumed from), so it stays resumable
+            if (training.ResumedFrom is null) training.Cancellation.Token.ThrowIfCancellationRequested();
             string folder = Path.Combine(_root.Value, training.Id);
             Directory.CreateDirectory(folder);
-            string? textPath = null;
-            if (text is not null)
-            {
-                // the library reads chars from a file: the request's text, in the training's own folder
-                textPath = Path.Combine(folder, "text.txt");
-                File.WriteAllText(textPath, text, new UTF8Encoding(false));
-            }
+            Trainer trainer = create(folder);
+            TrainingResumePoint? from = training.ResumedFrom;
+            string started = from is null
+                ? $"training {training.Settings.Task}"
+                : string.Create(CultureInfo.InvariantCulture, $"training {training.Settings.Task}, resumed from training {from.Training} at step {from.Step}");
+            training.Add("started", RunState.Running, trainer.Step, null, null, null, null, started);
 
-            Trainer trainer = Trainer.Create(Options(training.Settings, textPath));
-            training.Add("started", RunState.Running, 0, null, null, null, null, $"training {training.Settings.Task}");
+            // a resumed training shows its starting point's attention at once
+            if (from is not null) Checkpoint(training, trainer);
             var progress = new SynchronousProgress(p => training.Add("progress", RunState.Running, p.Step, (float)p.Loss, p.GradNorm, p.TokensPerSecond, null, string.Create(CultureInfo.InvariantCulture, $"step {p.Step}/{p.Steps}: loss {p.Loss:F4}")));
             bool finished = trainer.Run(progress, training.Settings.CheckpointEvery, t => Checkpoint(training, t), training.Cancellation.Token);
             if (!finished && trainer.Step > 0 && training.Latest?.Step != trainer.Step) Checkpoint(training, trainer);
@@ -438,6 +587,7 @@ public sealed class TrainingService : IDisposable
                 trainer.SaveCheckpoint(modelFolder);
                 if (_trainings.ContainsKey(training.Id))
                 {
+                    training.Saved = (modelFolder, trainer.Step);
                     _models.Register(modelId, modelFolder, string.Create(CultureInfo.InvariantCulture, $"A GPT-2 trained on this server (task {training.Settings.Task}, {trainer.Step} steps, seed {training.Settings.Seed}); deleted with training {training.Id}"));
                     training.Model = modelId;
                 }
@@ -494,11 +644,11 @@ public sealed class TrainingService : IDisposable
         public void Report(TrainingProgress value) => report(value);
     }
 
-    private sealed class Training(string id, TrainingSettings settings, DateTimeOffset created, DateTimeOffset expiresAt)
+    private sealed class Training(string id, TrainingSettings settings, DateTimeOffset created, DateTimeOffset expiresAt, IReadOnlyList<float>? losses = null, TrainingResumePoint? resumedFrom = null)
     {
         private readonly Lock _gate = new();
-        private readonly List<TrainingEvent> _events = [new TrainingEvent(0, "queued", RunState.Queued, 0, settings.Steps, null, null, null, null, "queued")];
-        private readonly List<float> _losses = [];
+        private readonly List<TrainingEvent> _events = [new TrainingEvent(0, "queued", RunState.Queued, losses?.Count ?? 0, settings.Steps, null, null, null, null, "queued")];
+        private readonly List<float> _losses = [.. losses ?? []];
         private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private RunState _state = RunState.Queued;
         private double _tokensPerSecond;
@@ -519,6 +669,11 @@ public sealed class TrainingService : IDisposable
 
         public string? Model { get; set; }
 
+        public TrainingResumePoint? ResumedFrom { get; } = resumedFrom;
+
+        /// <summary>The resumable checkpoint the worker wrote at the end, and its step.</summary>
+        public (string Folder, int Step)? Saved { get; set; }
+
         public (TrainingProbe Probe, int Step)? Latest { get; private set; }
 
         public float[] Losses()
@@ -530,7 +685,7 @@ public sealed class TrainingService : IDisposable
         {
             lock (_gate)
             {
-                return new TrainingStatus(Id, _state, _losses.Count, Settings.Steps, _losses.Count > 0 ? _losses[^1] : null, [.. _losses], _tokensPerSecond, Latest?.Step, _score, Model, _error, Settings, Created, ExpiresAt);
+                return new TrainingStatus(Id, _state, _losses.Count, Settings.Steps, _losses.Count > 0 ? _losses[^1] : null, [.. _losses], _tokensPerSecond, Latest?.Step, _score, Model, _error, Settings, Created, ExpiresAt, ResumedFrom);
             }
         }
 

@@ -23,9 +23,9 @@ public class ObserverTests
         AttentionResult result = Heed.Attention.Compute(new AttentionInputs(q, k, v), options);
 
         AttentionCapture c = Assert.Single(recorder.Captures);
-        Assert.Equal([1, 2, 3, 2], c.Query.Shape.ToArray());
+        Assert.Equal([1, 2, 3, 2], c.Query!.Shape.ToArray());
         Assert.Equal([1, 2, 3, 3], c.Probabilities.Shape.ToArray());
-        Assert.Equal(double.NegativeInfinity, c.Scores.Data[1]); // query 0 may not see key 1
+        Assert.Equal(double.NegativeInfinity, c.Scores!.Data[1]); // query 0 may not see key 1
         Assert.Equal(1.0, c.Probabilities.Data[0], 12);          // query 0 sees only key 0
         var direct = Heed.Attention.Compute(new AttentionInputs(q, k, v), options with { Observer = null, ComputeQkMatmulOutput = true, QkMatmulOutputMode = QkMatmulOutputMode.Probabilities });
         Close(direct.QkMatmulOutput!.ToDoubleArray(), c.Probabilities, 1e-7);

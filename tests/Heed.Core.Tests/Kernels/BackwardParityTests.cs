@@ -42,11 +42,14 @@ public class BackwardParityTests
         KernelCase c = KernelCases.Find("softcap_causal_mask");
         AttentionInputs inputs = c.Inputs();
         Tensor dy = GradOutput(c, inputs);
-        AttentionGradients one = AttentionKernels.ComputeBackward(inputs, dy, c.Options(threads: 1));
-        AttentionGradients three = AttentionKernels.ComputeBackward(inputs, dy, c.Options(threads: 3));
-        KernelCases.AssertClose(one.GradQuery, three.GradQuery, (0, 0), "dQ, 1 vs 3 threads");
-        KernelCases.AssertClose(one.GradKey, three.GradKey, (0, 0), "dK, 1 vs 3 threads");
-        KernelCases.AssertClose(one.GradValue, three.GradValue, (0, 0), "dV, 1 vs 3 threads");
+        foreach (bool fused in new[] { false, true })
+        {
+            AttentionGradients one = AttentionKernels.ComputeBackward(inputs, dy, c.Options(threads: 1), fused: fused);
+            AttentionGradients three = AttentionKernels.ComputeBackward(inputs, dy, c.Options(threads: 3), fused: fused);
+            KernelCases.AssertClose(one.GradQuery, three.GradQuery, (0, 0), $"dQ, 1 vs 3 threads, fused {fused}");
+            KernelCases.AssertClose(one.GradKey, three.GradKey, (0, 0), $"dK, 1 vs 3 threads, fused {fused}");
+            KernelCases.AssertClose(one.GradValue, three.GradValue, (0, 0), $"dV, 1 vs 3 threads, fused {fused}");
+        }
     }
 
     [Fact]
@@ -62,11 +65,30 @@ public class BackwardParityTests
     }
 
     [Fact]
+    public void A_saved_state_of_the_wrong_shape_or_type_is_refused()
+    {
+        KernelCase c = KernelCases.Find("packed_3d_gqa");
+        AttentionInputs inputs = c.Inputs();
+        Tensor dy = GradOutput(c, inputs);
+        AttentionForwardState state = Heed.Attention.ComputeForBackward(inputs, c.Options());
+        Tensor shortL = Tensor.Zeros(DType.Float32, [c.Batch, c.Heads, c.QueryLength - 1]);
+        HeedException e = Assert.Throws<HeedException>(() => Heed.Attention.Backward(inputs, dy, state with { LogSumExp = shortL }, c.Options()));
+        Assert.Contains("log-sum-exp: expected", e.Message, StringComparison.Ordinal);
+        Tensor doubleL = Tensor.Zeros(DType.Float64, [c.Batch, c.Heads, c.QueryLength]);
+        e = Assert.Throws<HeedException>(() => Heed.Attention.Backward(inputs, dy, state with { LogSumExp = doubleL }, c.Options()));
+        Assert.Contains("of float32", e.Message, StringComparison.Ordinal);
+        e = Assert.Throws<HeedException>(() => Heed.Attention.Backward(inputs, dy, state with { Output = Tensor.Zeros(DType.Float32, [1]) }, c.Options()));
+        Assert.Contains("saved forward's Y", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_past_cache_is_refused()
     {
         KernelCase c = KernelCases.Find("causal_past_cache");
         AttentionInputs inputs = c.Inputs();
         HeedException e = Assert.Throws<HeedException>(() => Heed.Attention.Backward(inputs, GradOutput(c, inputs), c.Options()));
+        Assert.Contains("not differentiated", e.Message, StringComparison.Ordinal);
+        e = Assert.Throws<HeedException>(() => Heed.Attention.ComputeForBackward(inputs, c.Options()));
         Assert.Contains("not differentiated", e.Message, StringComparison.Ordinal);
     }
 
@@ -80,23 +102,65 @@ public class BackwardParityTests
         return Tensor.FromDoubles(inputs.Query.DType, shape, TestTensors.Random(77, length));
     }
 
+    /// <summary>
+    /// Every arrangement of the kernel against the reference: the second pass split by key blocks and fused per kv head, each
+    /// recomputing Y and L and each given them by <see cref="AttentionKernels.ComputeForBackward"/>, whose Y and L are checked too.
+    /// </summary>
     private static void Check(KernelCase c, SimdTier? tier)
     {
         AttentionInputs inputs = c.Inputs();
         Tensor dy = GradOutput(c, inputs);
         AttentionGradients expected = ReferenceAttentionBackward.Compute(inputs, dy, c.Options());
-        AttentionGradients actual = AttentionKernels.ComputeBackward(inputs, dy, c.Options(), tier);
-        string what = $"flash backward ({tier?.ToString() ?? AttentionKernels.Tier.ToString()}) on {c.Name}";
-        (double abs, double rel) = c.Type switch
+        AttentionForwardState exactState = AttentionKernels.ComputeForBackward(inputs, c.Options() with { UseReference = true });
+        AttentionForwardState state = AttentionKernels.ComputeForBackward(inputs, c.Options(), tier);
+        string kernel = $"flash backward ({tier?.ToString() ?? AttentionKernels.Tier.ToString()}) on {c.Name}";
+        KernelCases.AssertClose(expected.Output, state.Output, KernelCases.Tolerance(c.Type), kernel + ", forward for the backward, Y");
+        AssertLogSumExpClose(exactState.LogSumExp, state.LogSumExp, kernel + ", forward for the backward, L");
+        foreach (bool fused in new[] { false, true })
         {
-            DType.BFloat16 => (1.6e-2, 1.6e-2),
-            DType.Float16 => (2e-3, 2e-3),
-            _ => (2e-4, 2e-4),
-        };
-        KernelCases.AssertClose(expected.Output, actual.Output, KernelCases.Tolerance(c.Type), what + " Y");
-        KernelCases.AssertClose(expected.GradQuery, actual.GradQuery, (abs * Largest(expected.GradQuery), rel), what + " dQ");
-        KernelCases.AssertClose(expected.GradKey, actual.GradKey, (abs * Largest(expected.GradKey), rel), what + " dK");
-        KernelCases.AssertClose(expected.GradValue, actual.GradValue, (abs * Largest(expected.GradValue), rel), what + " dV");
+            foreach (AttentionForwardState? saved in new[] { null, state })
+            {
+                AttentionGradients actual = AttentionKernels.ComputeBackward(inputs, dy, c.Options(), tier, saved, fused);
+                string what = $"{kernel} ({(fused ? "fused" : "split")}{(saved is null ? "" : ", given Y and L")})";
+                (double abs, double rel) = c.Type switch
+                {
+                    DType.BFloat16 => (1.6e-2, 1.6e-2),
+                    DType.Float16 => (2e-3, 2e-3),
+                    _ => (2e-4, 2e-4),
+                };
+                KernelCases.AssertClose(expected.Output, actual.Output, KernelCases.Tolerance(c.Type), what + " Y");
+                KernelCases.AssertClose(expected.GradQuery, actual.GradQuery, (abs * Largest(expected.GradQuery), rel), what + " dQ");
+                KernelCases.AssertClose(expected.GradKey, actual.GradKey, (abs * Largest(expected.GradKey), rel), what + " dK");
+                KernelCases.AssertClose(expected.GradValue, actual.GradValue, (abs * Largest(expected.GradValue), rel), what + " dV");
+            }
+        }
+    }
+
+    /// <summary>
+    /// L within float32 rounding of the scores (1e-5 of max(1, |L|)), +∞ exactly where the reference has it; rows whose reference
+    /// L is NaN (a NaN among the scores) are skipped: the kernel gives them +∞, so that their gradients are 0.
+    /// </summary>
+    private static void AssertLogSumExpClose(Tensor expected, Tensor actual, string what)
+    {
+        Assert.Equal(expected.Shape.ToArray(), actual.Shape.ToArray());
+        Assert.Equal(DType.Float32, actual.DType);
+        double[] e = expected.ToDoubleArray(), a = actual.ToDoubleArray();
+        for (int n = 0; n < e.Length; n++)
+        {
+            if (double.IsNaN(e[n]))
+            {
+                continue;
+            }
+
+            if (double.IsInfinity(e[n]))
+            {
+                Assert.True(e[n].Equals(a[n]), $"{what}: row {n}, expected {e[n]}, got {a[n]}");
+            }
+            else
+            {
+                Assert.True(Math.Abs(a[n] - e[n]) <= 1e-5 * Math.Max(1, Math.Abs(e[n])), $"{what}: row {n}, expected {e[n]:R}, got {a[n]:R}");
+            }
+        }
     }
 
     private static double Largest(Tensor t) => Math.Max(1, t.ToDoubleArray().Select(Math.Abs).DefaultIfEmpty(0).Max());
