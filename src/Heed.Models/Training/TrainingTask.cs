@@ -65,21 +65,21 @@ public abstract class TrainingTask
 /// The induction tasks: random symbols in which runs of symbols repeat, so that a symbol of a repeat is predicted by finding its
 /// earlier occurrence and copying the symbol that followed it. What is counted is only the predictions inside a repeat.
 /// <para>
-/// Task <c>induction</c> (<see cref="Shifted"/> false) cuts each sequence into segments: a pattern of m fresh symbols, m drawn per
-/// segment from 2..min(max(2, T/4), V), followed at once by the same m symbols, then the next segment. The distance back to the earlier
-/// occurrence (m) changes from segment to segment inside one sequence, so no head that attends a fixed distance back predicts
-/// the repeats: only an induction head does (Olsson et al. 2022, "In-context Learning and Induction Heads": a previous-token head
-/// writes each position's preceding symbol into it, and a head in a later layer matches the current symbol against that, then
-/// copies the symbol it finds).
+/// Task <c>induction</c> (<see cref="Shifted"/> false) is the classic copy task: T/2 random symbols (no symbol twice while the V
+/// symbols last) followed by the same T/2 symbols. The repeat is always T/2 back, so a head that attends a fixed T/2 − 1
+/// positions back solves it from the positions alone (a positional head); in small models that is what forms, within a few
+/// hundred steps.
 /// </para>
 /// <para>
-/// Task <c>induction-shifted</c> (<see cref="Shifted"/> true) places one pattern of m symbols, m drawn from T/4..T/2, at a random
-/// start, repeated at once, with random symbols around it: also solved only by an induction head, but with far fewer counted
-/// predictions per sequence, it takes many more steps.
+/// Task <c>induction-shifted</c> (<see cref="Shifted"/> true) draws T symbols without putting them back (distinct while the V
+/// symbols last), then copies a block of m of them, m drawn per sequence from T/4..T/2, right after itself at a random start.
+/// The distance back to the earlier occurrence (m) changes from sequence to sequence, so no head that attends a fixed distance
+/// back predicts the repeat; and since every other symbol also appears once, neither does "the earliest symbol not yet
+/// repeated" (which solves segments repeated back to back). Only an induction head does (Olsson et al. 2022, "In-context
+/// Learning and Induction Heads": a previous-token head writes each position's preceding symbol into it, and a head in a later
+/// layer matches the current symbol against that, then copies the symbol it finds).
 /// </para>
-/// Symbols are the letters a–z, A–Z. In <c>induction</c> a pattern's symbols are distinct, and a symbol returns in a later
-/// segment only when the V symbols do not last (then the most recent earlier occurrence is still the one to copy from); in
-/// <c>induction-shifted</c> they are distinct while the V symbols last.
+/// Symbols are the letters a–z, A–Z.
 /// </summary>
 public sealed class InductionTask : TrainingTask
 {
@@ -88,7 +88,7 @@ public sealed class InductionTask : TrainingTask
     /// <summary>A task over <paramref name="vocabSize"/> symbols (2..52).</summary>
     /// <exception cref="HeedException">The size is out of range.</exception>
     /// <param name="vocabSize">V, the number of symbols (2..52).</param>
-    /// <param name="shifted">One pattern at a random place (<c>induction-shifted</c>) instead of segments (see the class).</param>
+    /// <param name="shifted">A block repeated at a distance that varies (<c>induction-shifted</c>) instead of repeated halves (see the class).</param>
     public InductionTask(int vocabSize, bool shifted = false)
     {
         if (vocabSize is < 2 or > 52) throw new HeedException($"induction vocabulary {vocabSize}: expected 2..52 symbols");
@@ -96,7 +96,7 @@ public sealed class InductionTask : TrainingTask
         Shifted = shifted;
     }
 
-    /// <summary>Whether the task is <c>induction-shifted</c>: one pattern at a random place among random symbols.</summary>
+    /// <summary>Whether the task is <c>induction-shifted</c>: a block repeated at a distance that varies from sequence to sequence.</summary>
     public bool Shifted { get; }
 
     /// <inheritdoc />
@@ -108,11 +108,24 @@ public sealed class InductionTask : TrainingTask
     /// <inheritdoc />
     public override string ScoreName => "induction score (mean weight from a symbol to the symbols after its earlier occurrences)";
 
-    /// <summary>The probe: one sequence of the task drawn from a fixed seed, so it does not depend on the run's seed.</summary>
+    /// <summary>
+    /// The probe, drawn from a fixed seed so it does not depend on the run's seed: for <c>induction</c> a pattern of T/2 symbols
+    /// from position 0 and its repeat (the whole sequence, T even), for <c>induction-shifted</c> one sequence of the task.
+    /// </summary>
     public override (int[] Tokens, string[] Labels) Probe(int length)
     {
         int[] tokens = new int[length], targets = new int[length];
-        Sample(new TrainingRandom(0x5EED), tokens, targets, 1, length);
+        var random = new TrainingRandom(0x5EED);
+        if (Shifted)
+        {
+            Sample(random, tokens, targets, 1, length);
+        }
+        else
+        {
+            int[] pool = [.. Enumerable.Range(0, Vocabulary.Count)];
+            FillHalves(random, tokens, targets, pool);
+        }
+
         return (tokens, [.. tokens.Select(t => Vocabulary.Tokens[t])]);
     }
 
@@ -129,26 +142,22 @@ public sealed class InductionTask : TrainingTask
             Span<int> seq = tokens.AsSpan(b * length, length), target = targets.AsSpan(b * length, length);
             target.Fill(CrossEntropyLoss.Ignore);
             for (int i = 0; i < v; i++) pool[i] = i;
+            if (!Shifted)
+            {
+                random.NextInt(1); // the draw of the pattern's length (always T/2), kept so a seed gives the batches it gave before
+                FillHalves(random, seq, target, pool);
+                continue;
+            }
+
+            // symbols drawn without putting them back (refilled when the V symbols run out), then a block of m of them, m from
+            // T/4..T/2, copied right after itself at a random start
             int used = 0;
-            if (Shifted)
-            {
-                int shortest = Math.Max(1, length / 4), longest = Math.Max(shortest, length / 2);
-                int m = shortest + random.NextInt(longest - shortest + 1);
-                int start = random.NextInt(length - (2 * m) + 1);
-                for (int t = 0; t < length; t++) seq[t] = random.NextInt(v);
-                FillSegment(random, seq, target, pool, ref used, start, m);
-            }
-            else
-            {
-                int longest = Math.Min(Math.Max(2, length / 4), v);
-                for (int start = 0; start < length;)
-                {
-                    int m = 2 + random.NextInt(longest - 1);
-                    if (used + m > v) used = 0; // a pattern's symbols stay distinct: draw it from the whole pool again
-                    FillSegment(random, seq, target, pool, ref used, start, m);
-                    start += 2 * m;
-                }
-            }
+            for (int t = 0; t < length; t++, used++) seq[t] = Draw(random, pool, used);
+            int shortest = Math.Max(1, length / 4), longest = Math.Max(shortest, length / 2);
+            int m = shortest + random.NextInt(longest - shortest + 1);
+            int start = random.NextInt(length - (2 * m) + 1);
+            seq.Slice(start, m).CopyTo(seq.Slice(start + m, m));
+            for (int t = start + m; t + 1 < start + (2 * m); t++) target[t] = seq[t + 1];
         }
     }
 
@@ -202,22 +211,30 @@ public sealed class InductionTask : TrainingTask
         return pairs.Count == 0 ? null : Best(weights, w => Score(w, length, pairs));
     }
 
-    // a pattern of m symbols at start, repeated at start + m, clipped at T: symbols are drawn from the pool without putting them
-    // back (a partial Fisher–Yates shuffle, `used` symbols taken so far) and the pool is refilled when it runs out; the repeat's
-    // predictions are counted, except the one after its last symbol (what follows it is new)
-    private static void FillSegment(TrainingRandom random, Span<int> seq, Span<int> target, Span<int> pool, ref int used, int start, int m)
+    // random symbols, then a pattern of T/2 distinct symbols (while they last) from position 0, repeated at T/2; the pool holds
+    // 0..V−1 on entry and symbols are drawn from it by a partial Fisher–Yates shuffle; the repeat's predictions are counted
+    private static void FillHalves(TrainingRandom random, Span<int> seq, Span<int> target, Span<int> pool)
     {
-        int length = seq.Length;
-        for (int t = 0; t < m; t++, used++)
+        int length = seq.Length, m = length / 2, v = pool.Length;
+        for (int t = 0; t < length; t++) seq[t] = random.NextInt(v);
+        for (int t = 0; t < m; t++)
         {
-            int left = pool.Length - (used % pool.Length);
+            int left = v - (t % v);
             int pick = random.NextInt(left);
-            if (start + t < length) seq[start + t] = pool[pick];
-            if (start + m + t < length) seq[start + m + t] = pool[pick];
+            seq[t] = seq[m + t] = pool[pick];
             (pool[pick], pool[left - 1]) = (pool[left - 1], pool[pick]);
         }
 
-        for (int t = start + m; t < start + (2 * m) - 1 && t + 1 < length; t++) target[t] = seq[t + 1];
+        for (int t = m; t + 1 < 2 * m; t++) target[t] = seq[t + 1];
+    }
+
+    // the next symbol of a partial Fisher–Yates shuffle of the pool, `used` symbols taken so far; a new pass starts when it runs out
+    private static int Draw(TrainingRandom random, Span<int> pool, int used)
+    {
+        int left = pool.Length - (used % pool.Length);
+        int pick = random.NextInt(left);
+        (pool[pick], pool[left - 1]) = (pool[left - 1], pool[pick]);
+        return pool[left - 1];
     }
 }
 
