@@ -14,7 +14,7 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
-        var task = new Option<string>("--task") { Description = "seed (the seed's \"The cat sat on the mat.\" sentences), induction (random symbols whose second half repeats the first), induction-shifted (a repeated pattern of varying length at a varying place: only an induction head predicts it) or chars (character-level text from --text)", DefaultValueFactory = _ => "induction" };
+        var task = new Option<string>("--task") { Description = "seed (the seed's \"The cat sat on the mat.\" sentences), induction (random symbols whose second half repeats the first: a head attending a fixed distance back solves it), induction-shifted (a block repeated at a distance that varies between sequences: only a content-matching induction head predicts it) or chars (character-level text from --text)", DefaultValueFactory = _ => "induction" };
         task.AcceptOnlyFromAmong("seed", "induction", "induction-shifted", "chars");
         var text = new Option<string?>("--text") { Description = "The text file of --task chars (UTF-8; each byte is a token)" };
         var steps = new Option<int?>("--steps") { Description = "The step to stop at (default 500; with --resume, the checkpoint's unless given)" };

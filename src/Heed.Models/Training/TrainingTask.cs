@@ -62,14 +62,24 @@ public abstract class TrainingTask
 }
 
 /// <summary>
-/// The induction task: each sequence is a pattern of m random symbols (no symbol twice while the V symbols last) followed at
-/// once by the same m symbols again. Only predictions inside the repeat are counted: the next repeated symbol is predictable
-/// only by copying from the first occurrence. With <see cref="Shifted"/> false (task <c>induction</c>) the pattern is the first
-/// half, m = T/2, as in the classic copy task; then a head that attends a fixed T/2 − 1 positions back solves it from the
-/// positions alone, so the head that forms may be positional. With <see cref="Shifted"/> true (task <c>induction-shifted</c>)
-/// m is drawn from T/4..T/2 and the pattern starts at a random position with random symbols around it, so no fixed offset works
-/// and only an induction head (Olsson et al. 2022: a previous-token head in one layer and a head in a later layer whose query
-/// matches the key that head wrote) predicts the repeat; it takes many more steps to form. Symbols are the letters a–z, A–Z.
+/// The induction tasks: random symbols in which runs of symbols repeat, so that a symbol of a repeat is predicted by finding its
+/// earlier occurrence and copying the symbol that followed it. What is counted is only the predictions inside a repeat.
+/// <para>
+/// Task <c>induction</c> (<see cref="Shifted"/> false) is the classic copy task: T/2 random symbols (no symbol twice while the V
+/// symbols last) followed by the same T/2 symbols. The repeat is always T/2 back, so a head that attends a fixed T/2 − 1
+/// positions back solves it from the positions alone (a positional head); in small models that is what forms, within a few
+/// hundred steps.
+/// </para>
+/// <para>
+/// Task <c>induction-shifted</c> (<see cref="Shifted"/> true) draws T symbols without putting them back (distinct while the V
+/// symbols last), then copies a block of m of them, m drawn per sequence from T/4..T/2, right after itself at a random start.
+/// The distance back to the earlier occurrence (m) changes from sequence to sequence, so no head that attends a fixed distance
+/// back predicts the repeat; and since every other symbol also appears once, neither does "the earliest symbol not yet
+/// repeated" (which solves segments repeated back to back). Only an induction head does (Olsson et al. 2022, "In-context
+/// Learning and Induction Heads": a previous-token head writes each position's preceding symbol into it, and a head in a later
+/// layer matches the current symbol against that, then copies the symbol it finds).
+/// </para>
+/// Symbols are the letters a–z, A–Z.
 /// </summary>
 public sealed class InductionTask : TrainingTask
 {
@@ -78,7 +88,7 @@ public sealed class InductionTask : TrainingTask
     /// <summary>A task over <paramref name="vocabSize"/> symbols (2..52).</summary>
     /// <exception cref="HeedException">The size is out of range.</exception>
     /// <param name="vocabSize">V, the number of symbols (2..52).</param>
-    /// <param name="shifted">Whether the pattern's length and start vary (see the class).</param>
+    /// <param name="shifted">A block repeated at a distance that varies (<c>induction-shifted</c>) instead of repeated halves (see the class).</param>
     public InductionTask(int vocabSize, bool shifted = false)
     {
         if (vocabSize is < 2 or > 52) throw new HeedException($"induction vocabulary {vocabSize}: expected 2..52 symbols");
@@ -86,7 +96,7 @@ public sealed class InductionTask : TrainingTask
         Shifted = shifted;
     }
 
-    /// <summary>Whether the pattern's length and start vary from sequence to sequence.</summary>
+    /// <summary>Whether the task is <c>induction-shifted</c>: a block repeated at a distance that varies from sequence to sequence.</summary>
     public bool Shifted { get; }
 
     /// <inheritdoc />
@@ -96,14 +106,26 @@ public sealed class InductionTask : TrainingTask
     public override TrainingVocabulary Vocabulary { get; }
 
     /// <inheritdoc />
-    public override string ScoreName => "induction score (mean weight from a repeated symbol to the symbol after its first occurrence)";
+    public override string ScoreName => "induction score (mean weight from a symbol to the symbols after its earlier occurrences)";
 
-    /// <summary>The probe: a pattern of T/2 symbols from position 0, then its repeat (the whole sequence, T even).</summary>
+    /// <summary>
+    /// The probe, drawn from a fixed seed so it does not depend on the run's seed: for <c>induction</c> a pattern of T/2 symbols
+    /// from position 0 and its repeat (the whole sequence, T even), for <c>induction-shifted</c> one sequence of the task.
+    /// </summary>
     public override (int[] Tokens, string[] Labels) Probe(int length)
     {
-        int[] tokens = new int[length];
+        int[] tokens = new int[length], targets = new int[length];
         var random = new TrainingRandom(0x5EED);
-        Fill(random, tokens, length / 2, 0, length);
+        if (Shifted)
+        {
+            Sample(random, tokens, targets, 1, length);
+        }
+        else
+        {
+            int[] pool = [.. Enumerable.Range(0, Vocabulary.Count)];
+            FillHalves(random, tokens, targets, pool);
+        }
+
         return (tokens, [.. tokens.Select(t => Vocabulary.Tokens[t])]);
     }
 
@@ -113,53 +135,106 @@ public sealed class InductionTask : TrainingTask
         ArgumentNullException.ThrowIfNull(random);
         ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(targets);
-        int shortest = Shifted ? Math.Max(1, length / 4) : length / 2, longest = Math.Max(shortest, length / 2);
+        int v = Vocabulary.Count;
+        Span<int> pool = stackalloc int[v];
         for (int b = 0; b < batch; b++)
         {
-            int m = shortest + random.NextInt(longest - shortest + 1);
-            int start = Shifted ? random.NextInt(length - (2 * m) + 1) : 0;
-            Span<int> seq = tokens.AsSpan(b * length, length);
-            Fill(random, seq, m, start, length);
-            Span<int> target = targets.AsSpan(b * length, length);
-            for (int t = 0; t < length; t++)
+            Span<int> seq = tokens.AsSpan(b * length, length), target = targets.AsSpan(b * length, length);
+            target.Fill(CrossEntropyLoss.Ignore);
+            for (int i = 0; i < v; i++) pool[i] = i;
+            if (!Shifted)
             {
-                target[t] = t >= start + m && t + 1 < start + (2 * m) ? seq[t + 1] : CrossEntropyLoss.Ignore;
+                random.NextInt(1); // the draw of the pattern's length (always T/2), kept so a seed gives the batches it gave before
+                FillHalves(random, seq, target, pool);
+                continue;
             }
+
+            // symbols drawn without putting them back (refilled when the V symbols run out), then a block of m of them, m from
+            // T/4..T/2, copied right after itself at a random start
+            int used = 0;
+            for (int t = 0; t < length; t++, used++) seq[t] = Draw(random, pool, used);
+            int shortest = Math.Max(1, length / 4), longest = Math.Max(shortest, length / 2);
+            int m = shortest + random.NextInt(longest - shortest + 1);
+            int start = random.NextInt(length - (2 * m) + 1);
+            seq.Slice(start, m).CopyTo(seq.Slice(start + m, m));
+            for (int t = start + m; t + 1 < start + (2 * m); t++) target[t] = seq[t + 1];
         }
     }
 
     /// <summary>
-    /// The induction score of one head on the probe: the mean, over query positions i in the repeat (i ≥ T/2), of its weight on
-    /// key i − T/2 + 1, the position right after the earlier occurrence of token i.
+    /// The (query, key) pairs an induction head attends: for every position i, each key j + 1 &lt; i such that token j equals
+    /// token i, the position right after an earlier occurrence of the current token.
     /// </summary>
-    public static double Score(double[] weights, int length)
+    /// <param name="tokens">The T token ids.</param>
+    public static IReadOnlyList<(int Query, int Key)> Pairs(ReadOnlySpan<int> tokens)
+    {
+        var pairs = new List<(int Query, int Key)>();
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            for (int j = 0; j + 1 < i; j++)
+            {
+                if (tokens[j] == tokens[i]) pairs.Add((i, j + 1));
+            }
+        }
+
+        return pairs;
+    }
+
+    /// <summary>
+    /// The induction score of one head: the weight [T·T] (row = query) that each query with pairs puts on its keys, summed per
+    /// query and averaged over the queries. 1 is a perfect induction head; a head that attends a fixed distance back scores only
+    /// where that distance happens to be the repeat's.
+    /// </summary>
+    /// <param name="weights">The head's probabilities [T·T].</param>
+    /// <param name="length">T.</param>
+    /// <param name="pairs">The (query, key) pairs, usually <see cref="Pairs"/> of the tokens the weights were taken on.</param>
+    public static double Score(double[] weights, int length, IReadOnlyList<(int Query, int Key)> pairs)
     {
         ArgumentNullException.ThrowIfNull(weights);
-        int half = length / 2;
+        ArgumentNullException.ThrowIfNull(pairs);
         double sum = 0;
-        for (int i = half; i < length; i++) sum += weights[(i * length) + (i - half + 1)];
-        return sum / (length - half);
+        int queries = 0, last = -1;
+        foreach ((int query, int key) in pairs)
+        {
+            sum += weights[(query * length) + key];
+            if (query != last) queries++;
+            last = query;
+        }
+
+        return queries == 0 ? 0 : sum / queries;
     }
 
     /// <inheritdoc />
-    public override (double Score, int Layer, int Head)? AttentionScore(double[][][] weights, int length) =>
-        Best(weights, w => Score(w, length));
-
-    // random symbols everywhere, then a pattern of m distinct symbols (while they last) at start, repeated at start + m
-    private void Fill(TrainingRandom random, Span<int> seq, int m, int start, int length)
+    public override (double Score, int Layer, int Head)? AttentionScore(double[][][] weights, int length)
     {
-        int v = Vocabulary.Count;
+        IReadOnlyList<(int Query, int Key)> pairs = Pairs(Probe(length).Tokens);
+        return pairs.Count == 0 ? null : Best(weights, w => Score(w, length, pairs));
+    }
+
+    // random symbols, then a pattern of T/2 distinct symbols (while they last) from position 0, repeated at T/2; the pool holds
+    // 0..V−1 on entry and symbols are drawn from it by a partial Fisher–Yates shuffle; the repeat's predictions are counted
+    private static void FillHalves(TrainingRandom random, Span<int> seq, Span<int> target, Span<int> pool)
+    {
+        int length = seq.Length, m = length / 2, v = pool.Length;
         for (int t = 0; t < length; t++) seq[t] = random.NextInt(v);
-        Span<int> pool = stackalloc int[v];
-        for (int i = 0; i < v; i++) pool[i] = i;
         for (int t = 0; t < m; t++)
         {
-            // a partial Fisher–Yates shuffle
             int left = v - (t % v);
             int pick = random.NextInt(left);
-            seq[start + t] = seq[start + m + t] = pool[pick];
+            seq[t] = seq[m + t] = pool[pick];
             (pool[pick], pool[left - 1]) = (pool[left - 1], pool[pick]);
         }
+
+        for (int t = m; t + 1 < 2 * m; t++) target[t] = seq[t + 1];
+    }
+
+    // the next symbol of a partial Fisher–Yates shuffle of the pool, `used` symbols taken so far; a new pass starts when it runs out
+    private static int Draw(TrainingRandom random, Span<int> pool, int used)
+    {
+        int left = pool.Length - (used % pool.Length);
+        int pick = random.NextInt(left);
+        (pool[pick], pool[left - 1]) = (pool[left - 1], pool[pick]);
+        return pool[left - 1];
     }
 }
 

@@ -14,7 +14,7 @@ namespace Heed.Server.Services;
 public sealed record TrainingRequest
 {
     /// <summary>seed, induction, induction-shifted or chars; default induction.</summary>
-    [Description("What to learn: seed (the seed's \"The cat sat on the mat.\" sentences), induction (random symbols whose second half repeats the first), induction-shifted (a repeated pattern at a varying place) or chars (character-level text given in text); default induction.")]
+    [Description("What to learn: seed (the seed's \"The cat sat on the mat.\" sentences), induction (random symbols whose second half repeats the first: a head attending a fixed distance back solves it), induction-shifted (a block repeated at a distance that varies: only a content-matching induction head predicts it) or chars (character-level text given in text); default induction.")]
     public string? Task { get; init; }
 
     /// <summary>The text of task chars (at most 65536 UTF-8 bytes).</summary>
