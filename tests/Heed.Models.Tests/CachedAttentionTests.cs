@@ -84,28 +84,20 @@ public class CachedAttentionTests
     [SharedFact(Model)]
     public void A_decode_step_split_across_threads_gives_the_same_bits_and_allocates_nothing()
     {
-        // Every step's heads split across two threads (the threshold at 0), against one thread: each head's arithmetic is the
-        // same on either thread, so the logits are equal bit for bit.
-        long threshold = KvCache.ParallelDecodeThreshold;
-        try
+        // Every step's heads split across two threads (this cache's threshold at 0), against one thread: each head's arithmetic
+        // is the same on either thread, so the logits are equal bit for bit.
+        DecoderSession one = Stories.Value.CreateSession(64), two = Stories.Value.CreateSession(64);
+        two.Threads = 2;
+        two.Cache.ParallelDecodeThreshold = 0;
+        Assert.Equal(one.Forward([1, 403, 407]).ToArray(), two.Forward([1, 403, 407]).ToArray());
+        for (int i = 0; i < 40; i++)
         {
-            KvCache.ParallelDecodeThreshold = 0;
-            DecoderSession one = Stories.Value.CreateSession(64), two = Stories.Value.CreateSession(64);
-            two.Threads = 2;
-            Assert.Equal(one.Forward([1, 403, 407]).ToArray(), two.Forward([1, 403, 407]).ToArray());
-            for (int i = 0; i < 40; i++)
-            {
-                Assert.Equal(one.Forward([300 + i]).ToArray(), two.Forward([300 + i]).ToArray());
-            }
+            Assert.Equal(one.Forward([300 + i]).ToArray(), two.Forward([300 + i]).ToArray());
+        }
 
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 8; i++) two.Forward([i]);
-            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
-        }
-        finally
-        {
-            KvCache.ParallelDecodeThreshold = threshold;
-        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 8; i++) two.Forward([i]);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
     [Fact]

@@ -137,6 +137,13 @@ public sealed class KvCache
         if (rows == 1 && session.Recorder is null && !session.UseReferenceAttention && !session.DecodeThroughAttentionCompute)
         {
             int length = Length + 1, parts = Math.Min(session.Threads, numHeads);
+            if (parts > 1 && _partScores.Length < parts * Stride)
+            {
+                // On the first step with more threads, not on the step that first crosses the threshold: a session's later
+                // steps allocate nothing.
+                _partScores = new float[parts * Stride];
+            }
+
             if (parts > 1 && (long)numHeads * length * HeadSize >= ParallelDecodeThreshold)
             {
                 DecodeParallel(layer, q, y, numHeads, length, parts);
@@ -195,18 +202,14 @@ public sealed class KvCache
 
     /// <summary>
     /// Below this many H·S·D (a step's score multiply-adds), a decode step's heads stay on the calling thread: handing a part to
-    /// the team costs about a microsecond, and a step of 2^15 takes several. Tests lower it to split small models' steps.
+    /// the team costs about a microsecond, and a step of 2^15 takes several. Per cache, so that a test can split a small model's
+    /// steps without touching other sessions.
     /// </summary>
-    internal static long ParallelDecodeThreshold { get; set; } = 1L << 15;
+    internal long ParallelDecodeThreshold { get; set; } = 1L << 15;
 
     /// <summary>A decode step with its query heads split across the process's <see cref="ThreadTeam"/>, each part with its own scores.</summary>
     private unsafe void DecodeParallel(int layer, ReadOnlySpan<float> q, Span<float> y, int numHeads, int length, int parts)
     {
-        if (_partScores.Length < parts * Stride)
-        {
-            _partScores = new float[parts * Stride]; // once per larger thread count, not per step
-        }
-
         fixed (float* pq = q, py = y, pk = _keysTransposed[layer], pv = _valuesTransposed[layer], ps = _partScores)
         {
             DecodeJob job = _decodeJob;
