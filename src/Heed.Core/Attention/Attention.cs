@@ -24,17 +24,25 @@ public static class Attention
     {
         ArgumentNullException.ThrowIfNull(inputs);
         options ??= new AttentionOptions();
-        AttentionResult result = AttentionKernels.Compute(inputs, options);
-        if (options.Observer is IAttentionObserver observer)
+        if (options.Observer is not IAttentionObserver observer)
         {
-            // Tracing every intermediate is the slow path: the reference recomputes the call in float64. An observer of the
-            // probabilities alone gets the kernels' float32 ones, unless the call asked for the reference, Q is narrower, or a
-            // softmax_precision asks for the reference's own rounding of each probability.
-            bool kernelCapture = observer.Content == AttentionCaptureContent.Probabilities && !options.UseReference
-                && inputs.Query.DType == DType.Float32 && options.SoftmaxPrecision is null;
-            observer.OnAttention(kernelCapture ? KernelCapture.Capture(inputs, options, result) : ReferenceAttention.Capture(inputs, options));
+            return AttentionKernels.Compute(inputs, options);
         }
 
+        // Tracing every intermediate is the slow path: the reference recomputes the call in float64. An observer of the
+        // probabilities alone gets the kernels' float32 ones, unless the call asked for the reference, Q is narrower, or a
+        // softmax_precision asks for the reference's own rounding of each probability. The flash kernel hands them over on the
+        // way when each block's keys fit one tile; otherwise they take a pass of their own.
+        bool kernelCapture = observer.Content == AttentionCaptureContent.Probabilities && !options.UseReference
+            && inputs.Query.DType == DType.Float32 && options.SoftmaxPrecision is null;
+        float[]? probabilities = kernelCapture ? KernelCapture.Buffer(inputs, options) : null;
+        bool captured = false;
+        AttentionResult result = probabilities is null
+            ? AttentionKernels.Compute(inputs, options)
+            : AttentionKernels.Compute(inputs, options, probabilities, out captured);
+        observer.OnAttention(!kernelCapture ? ReferenceAttention.Capture(inputs, options)
+            : captured ? KernelCapture.FromProbabilities(inputs, options, probabilities!)
+            : KernelCapture.Capture(inputs, options, result));
         return result;
     }
 

@@ -69,6 +69,37 @@ public static class AttentionKernels
         Compute(inputs, options, kernel, tier, probabilitiesOnly: false);
 
     /// <summary>
+    /// As <see cref="Compute(AttentionInputs, AttentionOptions)"/>; when the flash kernel runs it and every block's keys fit one
+    /// tile, it also writes the probabilities [B, H, T, S] into <paramref name="probabilities"/> (cleared, B·H·T·S floats) and
+    /// <paramref name="captured"/> is true. Y is the same as without.
+    /// </summary>
+    internal static unsafe AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, float[] probabilities, out bool captured)
+    {
+        fixed (float* p = probabilities)
+        {
+            _capture = p;
+            _captureMisses = -1;
+            try
+            {
+                AttentionResult result = Compute(inputs, options, null, null, probabilitiesOnly: false);
+                captured = _captureMisses == 0;
+                return result;
+            }
+            finally
+            {
+                _capture = null;
+            }
+        }
+    }
+
+    // The probabilities buffer of the Compute above, handed to the call it makes on this thread (and its misses back).
+    [ThreadStatic]
+    private static unsafe float* _capture;
+
+    [ThreadStatic]
+    private static int _captureMisses;
+
+    /// <summary>
     /// The probabilities softmax(scale·Q·Kᵀ (softcapped) + bias) [B, H, T, S] as float64 (computed in float32 by the materialized
     /// kernel, which then skips P·V; Y, written to <paramref name="scratch"/> or not at all, is not returned). For an observer of the
     /// probabilities alone.
@@ -162,7 +193,13 @@ public static class AttentionKernels
             switch (chosen)
             {
                 case AttentionKernel.Flash:
+                    unsafe
+                    {
+                        call.CapturedProbabilities = _capture;
+                    }
+
                     FlashAttention.Run(call, simd);
+                    _captureMisses = call.CaptureMisses;
                     break;
                 case AttentionKernel.Decode:
                     DecodeAttention.Run(call, simd);
@@ -332,7 +369,7 @@ public static class AttentionKernels
     /// <summary>Copies the elements of <paramref name="from"/> into <paramref name="to"/> (same type and length).</summary>
     private static void CopyData(Tensor from, Tensor to) => Array.Copy(TensorRows.StorageOf(from), TensorRows.StorageOf(to), from.Length);
 
-    private static AttentionKernel Choose(AttentionInputs inputs, AttentionOptions options, AttentionGeometry g)
+    internal static AttentionKernel Choose(AttentionInputs inputs, AttentionOptions options, AttentionGeometry g)
     {
         bool float64 = inputs.Query.DType == DType.Float64 || inputs.Key.DType == DType.Float64 || inputs.Value.DType == DType.Float64
             || inputs.PastKey?.DType == DType.Float64 || inputs.PastValue?.DType == DType.Float64;

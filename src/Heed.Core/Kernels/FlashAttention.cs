@@ -109,6 +109,45 @@ internal static unsafe class FlashAttention
     /// transposed (key × row), so the online softmax runs down the columns: the running max, sum and rescaling factors are
     /// vectors across rows and need no horizontal reduction. K and V rows are read in place when float32.
     /// </summary>
+    /// <summary>
+    /// The block's probabilities into the call's capture buffer, when its keys took one tile computed whole (no staircase): then
+    /// the tile still holds p = 2^(s − m) of every open row and l is final, so P = p / l; closed rows, and keys outside the tile,
+    /// stay 0. Otherwise, or when some open row's l is not a positive finite number, the block counts a miss and the capture
+    /// takes a pass of its own.
+    /// </summary>
+    private static void CaptureProbabilities(KernelCall call, int b, int h, int i0, int rows, int lanes, int* lo, int* hi, float* l, float* sT, int tiles, int firstTile, int firstCount, bool staircase)
+    {
+        AttentionGeometry g = call.Geometry;
+        bool ok = tiles <= 1 && !staircase;
+        for (int r = 0; r < rows && ok; r++)
+        {
+            ok = lo[r] > hi[r] || (tiles == 1 && float.IsFinite(l[r]) && l[r] > 0);
+        }
+
+        if (!ok)
+        {
+            Interlocked.Increment(ref call.CaptureMisses);
+            return;
+        }
+
+        if (tiles == 0)
+        {
+            return;
+        }
+
+        for (int r = 0; r < rows; r++)
+        {
+            if (lo[r] > hi[r])
+            {
+                continue;
+            }
+
+            float inverse = 1 / l[r];
+            float* target = call.CapturedProbabilities + ((((long)((b * g.NumHeads) + h) * g.QueryLength) + i0 + r) * g.KvLength) + firstTile;
+            for (int k = 0; k < firstCount; k++) target[k] = sT[((long)k * lanes) + r] * inverse;
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     private static void Block<TOps, TV>(KernelCall call, Workspace ws, int b, int h, int i0, int rows, int lanes)
         where TOps : ISimd<TV>
@@ -192,10 +231,13 @@ internal static unsafe class FlashAttention
             insideEnd = Math.Clamp(minHi < maxHi ? minHi : minHi + 1, insideStart, maxHi + 1);
         }
 
+        int tiles = 0, firstTile = 0, firstCount = 0;
+        bool anyStaircase = false;
         for (int j0 = maxHi < 0 ? kvLength : minLo, count; j0 <= maxHi; j0 += count)
         {
             count = TileLength(j0 < insideStart ? insideStart : j0 < insideEnd ? insideEnd : maxHi + 1, j0);
             int last = j0 + count - 1;
+            (tiles, firstTile, firstCount) = tiles == 0 ? (1, j0, count) : (tiles + 1, firstTile, firstCount);
             // Every tile of [minLo, maxHi] meets some row's interval (a tile that only falls between the intervals of rows is
             // computed and fully masked, which changes nothing); it is "inside" when every open row sees all of it.
             bool inside = maxLo <= j0 && minHi >= last;
@@ -209,6 +251,7 @@ internal static unsafe class FlashAttention
             // Each register of rows computes only the keys some of its rows may see ([0, count) unless the tile is a staircase).
             bool staircase = skipClosed && valuesFinite && !general && !inside
                 && Staircase(w, lanes, rows, lo, hi, j0, count, keyStart, keyEnd);
+            anyStaircase |= staircase;
             if (!staircase)
             {
                 for (int v = 0; v < lanes; v += w)
@@ -373,6 +416,11 @@ internal static unsafe class FlashAttention
             {
                 AccumulateSkippingZeros(oT, alpha, sT, lanes, count, values, valueStride, valueHeadSize);
             }
+        }
+
+        if (call.CapturedProbabilities != null)
+        {
+            CaptureProbabilities(call, b, h, i0, rows, lanes, lo, hi, l, sT, tiles, firstTile, firstCount, anyStaircase);
         }
 
         // Each row out: O / l, zeros for a closed row, NaN for an open row whose scores were all −∞.

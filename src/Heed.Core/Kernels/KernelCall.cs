@@ -107,6 +107,15 @@ internal sealed unsafe class KernelCall : IDisposable
     /// <summary>True when only qk_matmul_output is wanted (a capture of the probabilities): the materialized kernel skips P·V and leaves Y unwritten.</summary>
     public bool ProbabilitiesOnly { get; set; }
 
+    /// <summary>
+    /// When set, [B, H, T, S] float32 (cleared): the flash kernel writes each block's probabilities there when its keys fit one tile
+    /// (an observer of the probabilities then needs no second pass); a block that cannot counts itself in <see cref="CaptureMisses"/>.
+    /// </summary>
+    public float* CapturedProbabilities { get; set; }
+
+    /// <summary>Blocks that could not write their probabilities to <see cref="CapturedProbabilities"/>.</summary>
+    public int CaptureMisses;
+
     /// <summary>True when some open row may attend fewer than all S keys by the structural rules (so skipping could apply).</summary>
     public bool HasNarrowRow { get; }
 

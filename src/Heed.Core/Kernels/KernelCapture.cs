@@ -30,6 +30,51 @@ internal static class KernelCapture
             ? result.QkMatmulOutput!
             : AttentionKernels.Probabilities(inputs, options, DiscardedOutput(g));
         double[] wide = probabilities is Tensor<double> d ? d.Data : probabilities.ToDoubleArray(); // [B, H, T, S]
+        return Normalized(g, wide);
+    }
+
+    /// <summary>
+    /// A cleared float32 buffer [B, H, T, S] (this thread's, reused by its next call) for the flash kernel to write the call's probabilities into, or null when the call
+    /// does not run on the flash kernel with every block's keys in one tile (then <see cref="Capture"/> computes them).
+    /// </summary>
+    public static float[]? Buffer(AttentionInputs inputs, AttentionOptions options)
+    {
+        AttentionGeometry g = AttentionGeometry.Resolve(inputs, options);
+        long length = (long)g.Batch * g.NumHeads * g.QueryLength * g.KvLength;
+        if (g.KvLength > FlashAttention.MaxTile || length > KeptOutputLimit || options.ComputeQkMatmulOutput
+            || AttentionKernels.Choose(inputs, options, g) != AttentionKernel.Flash)
+        {
+            return null;
+        }
+
+        // Each thread keeps its buffer: it lives only until FromProbabilities has widened it.
+        if (_buffer is not float[] kept || kept.Length != length)
+        {
+            kept = new float[length];
+            _buffer = kept;
+        }
+        else
+        {
+            Array.Clear(kept);
+        }
+
+        return kept;
+    }
+
+    [ThreadStatic]
+    private static float[]? _buffer;
+
+    /// <summary>The capture from probabilities the flash kernel wrote during the call (see <see cref="Buffer"/>).</summary>
+    public static AttentionCapture FromProbabilities(AttentionInputs inputs, AttentionOptions options, float[] probabilities)
+    {
+        AttentionGeometry g = AttentionGeometry.Resolve(inputs, options);
+        var wide = new double[probabilities.Length];
+        for (int i = 0; i < wide.Length; i++) wide[i] = probabilities[i];
+        return Normalized(g, wide);
+    }
+
+    private static AttentionCapture Normalized(AttentionGeometry g, double[] wide)
+    {
         int kvLength = g.KvLength;
         for (int start = 0; start + kvLength <= wide.Length && kvLength > 0; start += kvLength)
         {

@@ -50,6 +50,34 @@ public class KernelCaptureTests
         Check(c, c.Options() with { Scale = 4 / Math.Sqrt(c.HeadSize) });
     }
 
+    [Theory]
+    [InlineData("one_sentence_bert")]
+    [InlineData("padded_batch_bert")]
+    public void The_flash_kernel_hands_over_the_probabilities_of_one_tile_calls_on_the_way(string name)
+    {
+        // The encoder's calls: every block's keys in one tile, so the flash kernel writes P during the call, with the same Y.
+        KernelCase c = Float32Cases().Single(k => k.Name == name);
+        AttentionInputs inputs = c.Inputs();
+        Assert.Equal(Heed.Kernels.AttentionKernel.Flash, Heed.Kernels.AttentionKernels.Choose(inputs, c.Options()));
+        float[]? buffer = Heed.Kernels.KernelCapture.Buffer(inputs, c.Options());
+        Assert.NotNull(buffer);
+        AttentionResult traced = Heed.Kernels.AttentionKernels.Compute(inputs, c.Options(), buffer, out bool captured);
+        Assert.True(captured);
+        AttentionResult plain = Heed.Kernels.AttentionKernels.Compute(inputs, c.Options());
+        Assert.Equal(((Tensor<float>)plain.Output).Data, ((Tensor<float>)traced.Output).Data);
+        double[] exact = ReferenceAttentionProbabilities(inputs, c.Options());
+        double worst = 0;
+        for (int i = 0; i < exact.Length; i++) worst = Math.Max(worst, Math.Abs(buffer[i] - exact[i]));
+        Assert.True(worst <= Bound, $"max |flash probabilities - reference| = {worst:E2}");
+    }
+
+    private static double[] ReferenceAttentionProbabilities(AttentionInputs inputs, AttentionOptions options)
+    {
+        var collector = new Collector(AttentionCaptureContent.Everything);
+        Heed.Attention.Compute(inputs, options with { Observer = collector });
+        return collector.Captures.Single().Probabilities.Data;
+    }
+
     [Fact]
     public void The_reference_captures_when_the_call_runs_on_it_q_is_not_float32_or_a_softmax_precision_is_set()
     {
