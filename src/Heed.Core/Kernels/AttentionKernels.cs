@@ -73,31 +73,21 @@ public static class AttentionKernels
     /// tile, it also writes the probabilities [B, H, T, S] into <paramref name="probabilities"/> (cleared, B·H·T·S floats) and
     /// <paramref name="captured"/> is true. Y is the same as without.
     /// </summary>
-    internal static unsafe AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, float[] probabilities, out bool captured)
+    internal static AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, float[] probabilities, out bool captured)
     {
-        fixed (float* p = probabilities)
-        {
-            _capture = p;
-            _captureMisses = -1;
-            try
-            {
-                AttentionResult result = Compute(inputs, options, null, null, probabilitiesOnly: false);
-                captured = _captureMisses == 0;
-                return result;
-            }
-            finally
-            {
-                _capture = null;
-            }
-        }
+        var sink = new CaptureSink(probabilities);
+        AttentionResult result = Compute(inputs, options, null, null, probabilitiesOnly: false, sink);
+        captured = sink.Misses == 0;
+        return result;
     }
 
-    // The probabilities buffer of the Compute above, handed to the call it makes on this thread (and its misses back).
-    [ThreadStatic]
-    private static unsafe float* _capture;
+    /// <summary>Where the flash kernel writes the probabilities for a capture, and how many of its blocks could not (−1: it did not run).</summary>
+    private sealed class CaptureSink(float[] buffer)
+    {
+        public float[] Buffer { get; } = buffer;
 
-    [ThreadStatic]
-    private static int _captureMisses;
+        public int Misses { get; set; } = -1;
+    }
 
     /// <summary>
     /// The probabilities softmax(scale·Q·Kᵀ (softcapped) + bias) [B, H, T, S] as float64 (computed in float32 by the materialized
@@ -114,7 +104,7 @@ public static class AttentionKernels
             probabilitiesOnly: true).QkMatmulOutput!;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // per-call setup: optimized from the first call, not after tiering
-    private static AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, AttentionKernel? kernel, SimdTier? tier, bool probabilitiesOnly)
+    private static unsafe AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, AttentionKernel? kernel, SimdTier? tier, bool probabilitiesOnly, CaptureSink? sink = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(options);
@@ -193,13 +183,14 @@ public static class AttentionKernels
             switch (chosen)
             {
                 case AttentionKernel.Flash:
-                    unsafe
+                    fixed (float* captured = sink?.Buffer)
                     {
-                        call.CapturedProbabilities = _capture;
+                        call.CapturedProbabilities = captured;
+                        FlashAttention.Run(call, simd);
+                        call.CapturedProbabilities = null;
                     }
 
-                    FlashAttention.Run(call, simd);
-                    _captureMisses = call.CaptureMisses;
+                    if (sink is not null) sink.Misses = call.CaptureMisses;
                     break;
                 case AttentionKernel.Decode:
                     DecodeAttention.Run(call, simd);

@@ -237,7 +237,10 @@ internal static unsafe class FlashAttention
         {
             count = TileLength(j0 < insideStart ? insideStart : j0 < insideEnd ? insideEnd : maxHi + 1, j0);
             int last = j0 + count - 1;
-            (tiles, firstTile, firstCount) = tiles == 0 ? (1, j0, count) : (tiles + 1, firstTile, firstCount);
+            if (tiles++ == 0)
+            {
+                (firstTile, firstCount) = (j0, count);
+            }
             // Every tile of [minLo, maxHi] meets some row's interval (a tile that only falls between the intervals of rows is
             // computed and fully masked, which changes nothing); it is "inside" when every open row sees all of it.
             bool inside = maxLo <= j0 && minHi >= last;

@@ -198,13 +198,7 @@ public sealed class WeightMatrix
             if (w2 is not null) group.Jobs[2] = w2.Prepare(2, px, x.Length, f2, b2, py2, y2.Length, rows);
             int parts = Math.Min(threads, Math.Min(w0.Rows, Math.Min(w1.Rows, w2?.Rows ?? int.MaxValue)));
             ThreadTeam.Shared(parts).Run(group, parts);
-            for (int i = 0; i < group.Count; i++)
-            {
-                if (group.Jobs[i] is not TeamJob job) continue;
-                if (i == 0 ? w0._floats is not null : i == 1 ? w1._floats is not null : w2!._floats is not null) Linear.ClearGroupJob(job);
-                else QuantizedLinear.ClearGroupJob(job);
-                group.Jobs[i] = null;
-            }
+            group.Clear(w0, w1, w2);
         }
     }
 
@@ -231,6 +225,18 @@ public sealed class WeightMatrix
         public override void Execute(int part, int parts)
         {
             for (int i = 0; i < Count; i++) Jobs[i]!.Execute(part, parts);
+        }
+
+        /// <summary>Lets go of the products' pointers (each job is the kind its matrix prepared).</summary>
+        public void Clear(WeightMatrix w0, WeightMatrix w1, WeightMatrix? w2)
+        {
+            for (int i = 0; i < Count; i++)
+            {
+                WeightMatrix matrix = i == 0 ? w0 : i == 1 ? w1 : w2!;
+                if (matrix._floats is not null) Linear.ClearGroupJob(Jobs[i]!);
+                else QuantizedLinear.ClearGroupJob(Jobs[i]!);
+                Jobs[i] = null;
+            }
         }
     }
 }
