@@ -106,7 +106,7 @@ public class AttentionCaptureTests
         {
             for (int s = 0; s < 4; s++)
             {
-                Assert.Equal(whole.Probabilities.Data[(((h * 4) + 3) * 4) + s], step.Probabilities.Data[(h * 4) + s], 6);
+                Assert.Equal(whole.Probabilities.Data[(((h * 4) + 3) * 4) + s], step.Probabilities.Data[(h * 4) + s], 1e-6);
             }
         }
 

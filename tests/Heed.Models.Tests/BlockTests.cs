@@ -118,13 +118,26 @@ public class BlockTests
     [InlineData(5, 29, 13)]
     [InlineData(4, 45, 9)]
     [InlineData(1, 300, 2)]
+    [InlineData(1, 79, 7)] // one row (decode): 64 at a time, then 15 one at a time
+    [InlineData(1, 144, 5)] // 128 by 64, then 16
+    [InlineData(1, 2049, 3)]
+    [InlineData(1, 768, 258)] // above the parallel threshold: two threads split the rows
+    [InlineData(2, 768, 258)]
     public void MatMul_matches_float64_with_bias_and_accumulation(int rows, int inFeatures, int outFeatures)
+    {
+        foreach (int threads in (int[])[1, 2])
+        {
+            MatMulMatchesFloat64(rows, inFeatures, outFeatures, threads);
+        }
+    }
+
+    private static void MatMulMatchesFloat64(int rows, int inFeatures, int outFeatures, int threads)
     {
         var random = new Random((rows * 7919) + (inFeatures * 31) + outFeatures);
         float[] x = RandomData.Floats(random, rows * inFeatures), w = RandomData.Floats(random, outFeatures * inFeatures), bias = RandomData.Floats(random, outFeatures);
         float[] y = RandomData.Floats(random, rows * outFeatures);
         float[] start = (float[])y.Clone();
-        Linear.MatMul(x, w, bias, y, rows, inFeatures, outFeatures, accumulate: true);
+        Linear.MatMul(x, w, bias, y, rows, inFeatures, outFeatures, accumulate: true, threads: threads);
         double max = 0;
         for (int t = 0; t < rows; t++)
         {
@@ -136,7 +149,7 @@ public class BlockTests
             }
         }
 
-        Assert.True(max < 1e-5 * Math.Sqrt(inFeatures), $"max |MatMul − float64| = {max:E3}");
+        Assert.True(max < 1e-5 * Math.Sqrt(inFeatures), $"{threads} threads: max |MatMul − float64| = {max:E3}");
     }
 
     [Theory]

@@ -345,6 +345,16 @@ public class GgufModelTests
         var model = (LlamaModel)ModelFiles.LoadModel(path);
         Assert.Equal(tied, model.Config.SharedClassifier);
         Assert.Equal((GgmlType)type, model.Weights.Layers[1].W2.Type);
+        if (type == GgmlBlocks.F32)
+        {
+            // float32 matrices start on a cache line (a classifier tied to the embedding is the embedding's own array)
+            IEnumerable<WeightMatrix> matrices = model.Weights.Layers.SelectMany(l => new[] { l.Wq, l.Wk, l.Wv, l.Wo, l.W1, l.W2, l.W3 });
+            foreach (WeightMatrix m in tied ? matrices : matrices.Append(model.Weights.Classifier))
+            {
+                Assert.Equal(0, LlamaCheckpointTests.Address(m.Floats) % 64);
+            }
+        }
+
         int[] tokens = [1, 7, 299, 42, 0, 100];
         double[][] expected = LlamaReference.Logits(model, tokens);
         DecoderSession session = model.CreateSession(tokens.Length);

@@ -1,3 +1,4 @@
+using Heed.Models.Blocks;
 using Heed.Models.Generation;
 using Heed.Models.Llama;
 
@@ -35,7 +36,16 @@ public class LlamaCheckpointTests
         using var folder = new TempFolder();
         string path = Save(folder, Write(16, 24, 2, 4, 2, 40, 12, shared));
         LlamaModel model = LlamaModel.Load(path);
-        Assert.Equal(shared, ReferenceEquals(model.Weights.TokenEmbedding, model.Weights.Classifier.Floats));
+        Assert.Equal(shared, ReferenceEquals(model.Weights.TokenEmbedding, model.Weights.Classifier.ToFloats()));
+        foreach (LlamaLayer layer in model.Weights.Layers)
+        {
+            foreach (WeightMatrix m in (WeightMatrix[])[layer.Wq, layer.Wk, layer.Wv, layer.Wo, layer.W1, layer.W2, layer.W3])
+            {
+                Assert.Equal(0, Address(m.Floats) % 64); // each matrix starts on a cache line for the decode products
+            }
+        }
+
+        if (!shared) Assert.Equal(0, Address(model.Weights.Classifier.Floats) % 64);
         Assert.Equal(4, model.Config.HeadSize);
         int[] tokens = [1, 7, 3, 39, 0, 12];
         double[][] expected = LlamaReference.Logits(model, tokens);
@@ -45,6 +55,15 @@ public class LlamaCheckpointTests
             double max = 0;
             for (int i = 0; i < 40; i++) max = Math.Max(max, Math.Abs(expected[t][i] - logits.Data[(t * 40) + i]));
             Assert.True(max < 1e-4, $"position {t}: max diff {max:E3}");
+        }
+    }
+
+    /// <summary>The address of the first value.</summary>
+    internal static unsafe long Address(ReadOnlySpan<float> values)
+    {
+        fixed (float* p = values)
+        {
+            return (long)p;
         }
     }
 

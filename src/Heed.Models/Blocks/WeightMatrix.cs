@@ -10,14 +10,16 @@ namespace Heed.Models.Blocks;
 public sealed class WeightMatrix
 {
     private readonly float[]? _floats;
+    private readonly int _floatOffset;
     private readonly byte[]? _blocks;
 
-    private WeightMatrix(GgmlType type, int rows, int columns, float[]? floats, byte[]? blocks)
+    private WeightMatrix(GgmlType type, int rows, int columns, float[]? floats, int floatOffset, byte[]? blocks)
     {
         Type = type;
         Rows = rows;
         Columns = columns;
         _floats = floats;
+        _floatOffset = floatOffset;
         _blocks = blocks;
         RowBytes = columns / GgmlTypes.BlockElements(type) * GgmlTypes.BlockBytes(type);
     }
@@ -42,8 +44,10 @@ public sealed class WeightMatrix
     /// <summary>Bytes per stored row.</summary>
     public int RowBytes { get; }
 
-    /// <summary>The float32 values [out, in] when <see cref="Type"/> is F32, else null.</summary>
-    public float[]? Floats => _floats;
+    /// <summary>The float32 values [out, in] when <see cref="Type"/> is F32, else empty.</summary>
+    public ReadOnlySpan<float> Floats => FloatValues;
+
+    private Span<float> FloatValues => _floats is null ? default : _floats.AsSpan(_floatOffset, Rows * Columns);
 
     /// <summary>The stored rows of blocks [out, RowBytes] when <see cref="Type"/> is not F32, else null.</summary>
     public ReadOnlySpan<byte> Blocks => _blocks;
@@ -58,7 +62,21 @@ public sealed class WeightMatrix
             throw new ArgumentException($"weight matrix: {values.Length} values for [{rows}, {columns}]", nameof(values));
         }
 
-        return new WeightMatrix(GgmlType.F32, rows, columns, values, null);
+        return new WeightMatrix(GgmlType.F32, rows, columns, values, 0, null);
+    }
+
+    /// <summary>
+    /// Float32 weights W [rows, columns] read into storage from <see cref="AlignedStorage"/>: the values start on a cache line,
+    /// so each row of a multiple of 16 columns is whole 64-byte lines (not copied).
+    /// </summary>
+    internal static WeightMatrix FromFloats(ArraySegment<float> values, int rows, int columns)
+    {
+        if (values.Array is null || rows <= 0 || columns <= 0 || values.Count != (long)rows * columns)
+        {
+            throw new ArgumentException($"weight matrix: {values.Count} values for [{rows}, {columns}]", nameof(values));
+        }
+
+        return new WeightMatrix(GgmlType.F32, rows, columns, values.Array, values.Offset, null);
     }
 
     /// <summary>Wraps rows of blocks of <paramref name="type"/> (not copied): rows·columns/BlockElements blocks.</summary>
@@ -82,7 +100,7 @@ public sealed class WeightMatrix
             throw new ArgumentException($"weight matrix {type}: the float16 at byte {at} is ∞ or NaN", nameof(blocks));
         }
 
-        return new WeightMatrix(type, rows, columns, null, blocks);
+        return new WeightMatrix(type, rows, columns, null, 0, blocks);
     }
 
     /// <summary>
@@ -116,17 +134,17 @@ public sealed class WeightMatrix
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
         if (_floats is not null)
         {
-            _floats.AsSpan(row * Columns, Columns).CopyTo(y);
+            FloatValues.Slice(row * Columns, Columns).CopyTo(y);
             return;
         }
 
         Dequantize.Row(Type, _blocks.AsSpan(row * RowBytes, RowBytes), y[..Columns]);
     }
 
-    /// <summary>W as float32 [out, in] (a copy unless the type is F32).</summary>
+    /// <summary>W as float32 [out, in]: a copy unless the weights are float32 filling the whole array given to <see cref="FromFloats(float[], int, int)"/>.</summary>
     public float[] ToFloats()
     {
-        if (_floats is not null) return _floats;
+        if (_floats is not null) return _floatOffset == 0 && _floats.Length == Rows * Columns ? _floats : FloatValues.ToArray();
         var values = new float[(long)Rows * Columns];
         for (int r = 0; r < Rows; r++) DequantizeRow(r, values.AsSpan(r * Columns, Columns));
         return values;
@@ -145,7 +163,7 @@ public sealed class WeightMatrix
     {
         if (_floats is not null)
         {
-            Linear.MatMul(x, _floats, default, y, rows, Columns, Rows, accumulate, threads);
+            Linear.MatMul(x, FloatValues, default, y, rows, Columns, Rows, accumulate, threads);
             return;
         }
 
@@ -188,7 +206,7 @@ public sealed class WeightMatrix
         }
 
         fixed (float* px = x, py0 = y0, py1 = y1, py2 = y2)
-        fixed (float* f0 = w0._floats, f1 = w1._floats, f2 = w2?._floats)
+        fixed (float* f0 = w0.FloatValues, f1 = w1.FloatValues, f2 = w2 is null ? default : w2.FloatValues)
         fixed (byte* b0 = w0._blocks, b1 = w1._blocks, b2 = w2?._blocks)
         {
             GroupJob group = _groupJob ??= new GroupJob();
@@ -212,7 +230,7 @@ public sealed class WeightMatrix
 
     private unsafe TeamJob Prepare(int slot, float* x, int xLength, float* floats, byte* blocks, float* y, int yLength, int rows) =>
         _floats is not null
-            ? Linear.PrepareGroupJob(slot, x, xLength, floats, _floats.Length, y, yLength, rows, Columns, Rows, accumulate: false)
+            ? Linear.PrepareGroupJob(slot, x, xLength, floats, Rows * Columns, y, yLength, rows, Columns, Rows, accumulate: false)
             : QuantizedLinear.PrepareGroupJob(slot, this, blocks, x, y, rows, accumulate: false);
 
     /// <summary>Up to three prepared products; part p of n runs part p of n of each in turn.</summary>

@@ -81,17 +81,17 @@ public static class LlamaCheckpoint
         int c = config.Dim, l = config.NumLayers, kv = config.KvDim, h = config.HiddenDim;
         float[] embedding = ReadFloats(stream, (long)config.VocabSize * c);
         float[][] rmsAtt = ReadPerLayer(stream, l, c);
-        float[][] wq = ReadPerLayer(stream, l, (long)c * c);
-        float[][] wk = ReadPerLayer(stream, l, (long)kv * c);
-        float[][] wv = ReadPerLayer(stream, l, (long)kv * c);
-        float[][] wo = ReadPerLayer(stream, l, (long)c * c);
+        ArraySegment<float>[] wq = ReadMatrices(stream, l, (long)c * c);
+        ArraySegment<float>[] wk = ReadMatrices(stream, l, (long)kv * c);
+        ArraySegment<float>[] wv = ReadMatrices(stream, l, (long)kv * c);
+        ArraySegment<float>[] wo = ReadMatrices(stream, l, (long)c * c);
         float[][] rmsFfn = ReadPerLayer(stream, l, c);
-        float[][] w1 = ReadPerLayer(stream, l, (long)h * c);
-        float[][] w2 = ReadPerLayer(stream, l, (long)c * h);
-        float[][] w3 = ReadPerLayer(stream, l, (long)h * c);
+        ArraySegment<float>[] w1 = ReadMatrices(stream, l, (long)h * c);
+        ArraySegment<float>[] w2 = ReadMatrices(stream, l, (long)c * h);
+        ArraySegment<float>[] w3 = ReadMatrices(stream, l, (long)h * c);
         float[] rmsFinal = ReadFloats(stream, c);
         stream.Seek((long)config.SeqLen * config.HeadSize * sizeof(float), SeekOrigin.Current); // freq_cis_real, freq_cis_imag: unused
-        float[] classifier = config.SharedClassifier ? embedding : ReadFloats(stream, (long)config.VocabSize * c);
+        ArraySegment<float> classifier = config.SharedClassifier ? embedding : ReadFloats(stream, AlignedStorage.Allocate<float>((long)config.VocabSize * c));
         int v = config.VocabSize;
         var layers = new LlamaLayer[l];
         for (int i = 0; i < l; i++)
@@ -215,10 +215,20 @@ public static class LlamaCheckpoint
         return result;
     }
 
-    private static float[] ReadFloats(Stream stream, long count)
+    // The matrices start on cache lines for the decode products (AlignedStorage); a shared classifier stays the embedding's
+    // plain array (LlamaWeights.TokenEmbedding is a float[]).
+    private static ArraySegment<float>[] ReadMatrices(Stream stream, int layers, long count)
     {
-        // The length was checked against the file before any allocation.
-        var data = new float[count];
+        var result = new ArraySegment<float>[layers];
+        for (int i = 0; i < layers; i++) result[i] = ReadFloats(stream, AlignedStorage.Allocate<float>(count));
+        return result;
+    }
+
+    // The length was checked against the file before any allocation.
+    private static float[] ReadFloats(Stream stream, long count) => ReadFloats(stream, new ArraySegment<float>(new float[count])).Array!;
+
+    private static ArraySegment<float> ReadFloats(Stream stream, ArraySegment<float> data)
+    {
         stream.ReadExactly(MemoryMarshal.AsBytes(data.AsSpan()));
         if (!BitConverter.IsLittleEndian)
         {

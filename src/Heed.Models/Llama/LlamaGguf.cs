@@ -119,9 +119,9 @@ public static class LlamaGguf
         {
             using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(path);
             WeightMatrix Matrix(string name) => ReadMatrix(file, gguf, tensors[name], path);
-            float[] Vector(string name) => ReadMatrix(file, gguf, tensors[name], path).ToFloats();
+            float[] Vector(string name) => ReadMatrix(file, gguf, tensors[name], path, aligned: false).ToFloats();
 
-            WeightMatrix embedding = Matrix("token_embd.weight");
+            WeightMatrix embedding = ReadMatrix(file, gguf, tensors["token_embd.weight"], path, aligned: false);
             var layers = new LlamaLayer[c.NumLayers];
             for (int l = 0; l < c.NumLayers; l++)
             {
@@ -230,14 +230,16 @@ public static class LlamaGguf
         }
     }
 
-    private static WeightMatrix ReadMatrix(Microsoft.Win32.SafeHandles.SafeFileHandle file, GgufFile gguf, GgufTensorInfo t, string path)
+    private static WeightMatrix ReadMatrix(Microsoft.Win32.SafeHandles.SafeFileHandle file, GgufFile gguf, GgufTensorInfo t, string path, bool aligned = true)
     {
         var type = (GgmlType)t.Type;
         int columns = (int)t.Shape[0], rows = t.Shape.Count > 1 ? (int)t.Shape[1] : 1;
         long at = gguf.DataOffset + t.Offset;
         if (type == GgmlType.F32)
         {
-            var values = new float[(long)rows * columns];
+            // A matrix shared with the token embedding stays one plain array (LlamaWeights.TokenEmbedding is a float[]);
+            // every other starts on a cache line for the decode products (AlignedStorage).
+            ArraySegment<float> values = aligned ? AlignedStorage.Allocate<float>((long)rows * columns) : new float[(long)rows * columns];
             ReadExactly(file, MemoryMarshal.AsBytes(values.AsSpan()), at);
             if (!BitConverter.IsLittleEndian)
             {
