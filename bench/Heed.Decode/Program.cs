@@ -20,7 +20,9 @@ using LLama.Native;
 // session forward and llama.cpp's decode of the batch, prompt tokens/s.
 // --runc DIR (llama2.c's folder, holding run.c) also times llama2.c's run.c on the F32 file's weights, written as a llama2.c
 // checkpoint and built with -Ofast -march=native -fopenmp (threads from OMP_NUM_THREADS), in each round of the F32 type.
-// Prints, per type and thread count, the median decode tokens/s of both over the rounds and their ratio.
+// Prints, per type and thread count, the median decode tokens/s of both over the rounds and their ratio, and Heed's weight
+// bytes per token times its tokens/s as a share of the read bandwidth a plain sum of 1 GiB gets on as many threads (measured
+// in each round, between the contenders).
 string Arg(string name, string fallback)
 {
     int at = Array.IndexOf(args, name);
@@ -66,6 +68,8 @@ var llama = new Dictionary<(string, int), List<double>>();
 var runc = new Dictionary<(string, int), List<double>>();
 RunC? peerC = runcDir is not null && models.TryGetValue("F32", out var f32) ? RunC.Prepare(runcDir, dir, shape, (Heed.Models.Llama.LlamaModel)f32.Model, vocabPath) : null;
 var heedPrefill = new Dictionary<(string, int), List<double>>();
+var bandwidth = new Dictionary<(string, int), List<double>>();
+using var probe = new ReadProbe(1L << 30);
 var llamaPrefill = new Dictionary<(string, int), List<double>>();
 foreach (int t in threads)
 {
@@ -83,6 +87,7 @@ foreach (int t in threads)
             (double peerSpeed, int[] peerTokens) = peer.Decode(prompt, steps);
             Add(heed, (type, t), result.DecodeTokensPerSecond);
             Add(llama, (type, t), peerSpeed);
+            Add(bandwidth, (type, t), probe.GigabytesPerSecond(t));
             if (peerC is not null && type == "F32") Add(runc, (type, t), peerC.Run(t, steps));
             if (prefillSession is not null)
             {
@@ -103,12 +108,13 @@ foreach (int t in threads)
 }
 
 Console.WriteLine();
-Console.WriteLine($"| {shape} type | threads | Heed decode tok/s (median of {rounds}) | llama.cpp (median) | Heed / llama.cpp |");
-Console.WriteLine("|---|---|---|---|---|");
+Console.WriteLine($"| {shape} type | threads | Heed decode tok/s (median of {rounds}) | llama.cpp (median) | Heed / llama.cpp | weights per token | read bandwidth (median) | Heed's weight stream, % of it |");
+Console.WriteLine("|---|---|---|---|---|---|---|---|");
 foreach ((string type, int t) in heed.Keys)
 {
-    double ours = Median(heed[(type, t)]), theirs = Median(llama[(type, t)]);
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {type} | {t} | {ours:F1} | {theirs:F1} | {ours / theirs:F2}x |"));
+    double ours = Median(heed[(type, t)]), theirs = Median(llama[(type, t)]), read = Median(bandwidth[(type, t)]);
+    double megabytes = WeightBytes(models[type].Model) / 1e6;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {type} | {t} | {ours:F1} | {theirs:F1} | {ours / theirs:F2}x | {megabytes:F0} MB | {read:F1} GB/s | {100 * ours * megabytes / 1e3 / read:F0}% |"));
 }
 
 if (runc.Count > 0)
@@ -133,6 +139,14 @@ if (prefill > 0)
         double ours = Median(heedPrefill[(type, t)]), theirs = Median(llamaPrefill[(type, t)]);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {type} | {t} | {ours:F1} | {theirs:F1} | {ours / theirs:F2}x |"));
     }
+}
+
+// The bytes a decode step reads from the weight matrices (every layer's seven and the classifier), as stored.
+static long WeightBytes(ICausalLanguageModel model)
+{
+    var w = ((Heed.Models.Llama.LlamaModel)model).Weights;
+    return w.Layers.Sum(l => ((Heed.Models.Blocks.WeightMatrix[])[l.Wq, l.Wk, l.Wv, l.Wo, l.W1, l.W2, l.W3]).Sum(m => (long)m.Rows * m.RowBytes))
+        + ((long)w.Classifier.Rows * w.Classifier.RowBytes);
 }
 
 static void Add(Dictionary<(string, int), List<double>> table, (string, int) key, double value) =>
@@ -316,4 +330,60 @@ internal sealed class RunC(string binary, string checkpoint, string tokenizer)
         if (at < 0) throw new InvalidOperationException("run.c: " + error);
         return double.Parse(error[(at + 16)..].Trim(), CultureInfo.InvariantCulture);
     }
+}
+
+/// <summary>
+/// The machine's read bandwidth as a decode step can use it: the best of 5 sums of a buffer far larger than the caches
+/// (64-byte aligned, 64-byte vector loads into four accumulators), split in contiguous parts over the given threads.
+/// </summary>
+internal sealed unsafe class ReadProbe : IDisposable
+{
+    private readonly float* _data;
+    private readonly long _count;
+
+    public ReadProbe(long bytes)
+    {
+        _count = bytes / sizeof(float);
+        _data = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        new Span<float>(_data, (int)Math.Min(_count, int.MaxValue)).Fill(1);
+        for (long at = int.MaxValue; at < _count; at += int.MaxValue) new Span<float>(_data + at, (int)Math.Min(_count - at, int.MaxValue)).Fill(1);
+    }
+
+    public double GigabytesPerSecond(int threads)
+    {
+        double best = 0;
+        for (int rep = 0; rep < 5; rep++)
+        {
+            var sums = new float[threads];
+            var clock = Stopwatch.StartNew();
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, part =>
+            {
+                long first = _count * part / threads / 64 * 64, last = _count * (part + 1) / threads / 64 * 64;
+                sums[part] = Sum(_data + first, last - first);
+            });
+            best = Math.Max(best, _count * sizeof(float) / clock.Elapsed.TotalSeconds / 1e9);
+            if (sums.Sum() < 0) throw new InvalidOperationException("unreachable: the buffer holds ones");
+        }
+
+        return best;
+    }
+
+    private static float Sum(float* p, long count)
+    {
+        var a0 = System.Runtime.Intrinsics.Vector512<float>.Zero;
+        var a1 = a0;
+        var a2 = a0;
+        var a3 = a0;
+        for (long i = 0; i < count; i += 64)
+        {
+            a0 += System.Runtime.Intrinsics.Vector512.Load(p + i);
+            a1 += System.Runtime.Intrinsics.Vector512.Load(p + i + 16);
+            a2 += System.Runtime.Intrinsics.Vector512.Load(p + i + 32);
+            a3 += System.Runtime.Intrinsics.Vector512.Load(p + i + 48);
+        }
+
+        return System.Runtime.Intrinsics.Vector512.Sum(a0 + a1 + a2 + a3);
+    }
+
+    public void Dispose() => System.Runtime.InteropServices.NativeMemory.AlignedFree(_data);
 }

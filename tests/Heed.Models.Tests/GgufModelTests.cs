@@ -202,6 +202,34 @@ public class GgmlTypeTests
         }
     }
 
+    [Theory]
+    [InlineData(GgmlBlocks.Q4_K, 7, 768, 1)]
+    [InlineData(GgmlBlocks.Q4_K, 7, 768, 2)]
+    [InlineData(GgmlBlocks.Q4_K, 2, 256, 1)]
+    [InlineData(GgmlBlocks.Q4_K, 131, 2048, 2)]
+    [InlineData(GgmlBlocks.Q6_K, 9, 768, 2)]
+    public void A_decode_product_gives_each_row_the_bits_of_the_one_row_kernel(uint type, int rows, int columns, int threads)
+    {
+        // Q4_K decode runs rows two at a time (an odd last row alone); every output must be what one row at a time gives.
+        var random = new Random(rows + columns + threads);
+        byte[] data = GgmlBlocks.Random(type, rows, columns, random);
+        WeightMatrix w = Matrix(type, data, rows, columns);
+        float[] x = AwkwardActivations(random, columns);
+        var xq = new sbyte[columns];
+        float[] scale = new float[columns / 256];
+        short[] sums = new short[columns / 16];
+        KQuantDot.Quantize(x, xq, scale, sums);
+        float[] y = new float[rows];
+        w.MatMul(x, y, 1, threads: threads);
+        int rowBytes = w.RowBytes;
+        for (int r = 0; r < rows; r++)
+        {
+            ReadOnlySpan<byte> row = data.AsSpan(r * rowBytes, rowBytes);
+            float alone = type == GgmlBlocks.Q4_K ? KQuantDot.DotQ4_K(row, xq, scale, sums) : KQuantDot.DotQ6_K(row, xq, scale, sums);
+            Assert.Equal(alone, y[r]);
+        }
+    }
+
     // Random values with a block of zeros, a block dominated by one large value, and tiny and negative runs.
     private static float[] AwkwardActivations(Random random, int columns)
     {

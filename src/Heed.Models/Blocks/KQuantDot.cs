@@ -230,27 +230,68 @@ internal static class KQuantDot
             ref byte block = ref Unsafe.Add(ref w, 144 * b);
             ref sbyte xq = ref Unsafe.Add(ref rq, Block * b);
             float dx = Unsafe.Add(ref rd, b);
-            (ulong sc, ulong mn) = ScalesMinsK4(ref Unsafe.Add(ref block, 4));
-            Vector512<short> scales = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(sc).AsByte()).ToVector256Unsafe().ToVector512Unsafe();
-            ref byte packed = ref Unsafe.Add(ref block, 16);
-            Vector512<int> dots = Q4Group(ref packed, ref xq, 0, scales, c0) + Q4Group(ref packed, ref xq, 1, scales, c1)
-                + Q4Group(ref packed, ref xq, 2, scales, c2) + Q4Group(ref packed, ref xq, 3, scales, c3);
-            acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(dots), Vector512.Create(QuantizedLinear.HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref block)) * dx), acc);
-
-            Vector128<byte> m = Vector128.CreateScalar(mn).AsByte();
-            Vector256<int> mins = Avx2.MultiplyAddAdjacent(Vector256.LoadUnsafe(ref rs, (nuint)(16 * b)), Avx2.ConvertToVector256Int16(Sse2.UnpackLow(m, m)));
-            accMins = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(mins), Vector256.Create(QuantizedLinear.HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref block, 2))) * dx), accMins);
+            acc = Q4BlockDots(acc, ref block, Vector512.LoadUnsafe(ref xq), Vector512.LoadUnsafe(ref xq, 64), Vector512.LoadUnsafe(ref xq, 128), Vector512.LoadUnsafe(ref xq, 192), dx, c0, c1, c2, c3);
+            accMins = Q4BlockMins(accMins, ref block, Vector256.LoadUnsafe(ref rs, (nuint)(16 * b)), dx);
         }
 
         return Vector512.Sum(acc) - Vector256.Sum(accMins);
     }
 
+    /// <summary>
+    /// <see cref="DotQ4_KAvx512"/> for two consecutive rows (<paramref name="rowBytes"/> apart) against the same x: each
+    /// block's activations are loaded once for both rows, and the two rows' chains of work interleave. Each sum is the
+    /// single-row kernel's, bit for bit (the same operations in the same order per row). The rows are trusted to hold
+    /// <paramref name="blocks"/> blocks each, and x, d and sums as many (the caller checked the product).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void DotQ4_KAvx512Pair(ref byte w, int rowBytes, int blocks, ref sbyte rq, ref float rd, ref short rs, out float s0, out float s1)
+    {
+        Vector512<short> c0 = Q4Controls[0], c1 = Q4Controls[1], c2 = Q4Controls[2], c3 = Q4Controls[3];
+        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero;
+        Vector256<float> mins0 = Vector256<float>.Zero, mins1 = Vector256<float>.Zero;
+        ref byte w1 = ref Unsafe.Add(ref w, rowBytes);
+        for (int b = 0; b < blocks; b++)
+        {
+            ref sbyte xq = ref Unsafe.Add(ref rq, Block * b);
+            float dx = Unsafe.Add(ref rd, b);
+            Vector256<short> sums = Vector256.LoadUnsafe(ref rs, (nuint)(16 * b));
+            Vector512<sbyte> x0 = Vector512.LoadUnsafe(ref xq), x1 = Vector512.LoadUnsafe(ref xq, 64), x2 = Vector512.LoadUnsafe(ref xq, 128), x3 = Vector512.LoadUnsafe(ref xq, 192);
+            acc0 = Q4BlockDots(acc0, ref Unsafe.Add(ref w, 144 * b), x0, x1, x2, x3, dx, c0, c1, c2, c3);
+            mins0 = Q4BlockMins(mins0, ref Unsafe.Add(ref w, 144 * b), sums, dx);
+            acc1 = Q4BlockDots(acc1, ref Unsafe.Add(ref w1, 144 * b), x0, x1, x2, x3, dx, c0, c1, c2, c3);
+            mins1 = Q4BlockMins(mins1, ref Unsafe.Add(ref w1, 144 * b), sums, dx);
+        }
+
+        s0 = Vector512.Sum(acc0) - Vector256.Sum(mins0);
+        s1 = Vector512.Sum(acc1) - Vector256.Sum(mins1);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Q4Group(ref byte packed, ref sbyte xq, int g, Vector512<short> scales, Vector512<short> control)
+    private static Vector512<float> Q4BlockDots(Vector512<float> acc, ref byte block, Vector512<sbyte> x0, Vector512<sbyte> x1, Vector512<sbyte> x2, Vector512<sbyte> x3, float dx, Vector512<short> c0, Vector512<short> c1, Vector512<short> c2, Vector512<short> c3)
+    {
+        (ulong sc, _) = ScalesMinsK4(ref Unsafe.Add(ref block, 4));
+        Vector512<short> scales = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(sc).AsByte()).ToVector256Unsafe().ToVector512Unsafe();
+        ref byte packed = ref Unsafe.Add(ref block, 16);
+        Vector512<int> dots = Q4Group(ref packed, x0, 0, scales, c0) + Q4Group(ref packed, x1, 1, scales, c1)
+            + Q4Group(ref packed, x2, 2, scales, c2) + Q4Group(ref packed, x3, 3, scales, c3);
+        return Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(dots), Vector512.Create(QuantizedLinear.HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref block)) * dx), acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Q4BlockMins(Vector256<float> acc, ref byte block, Vector256<short> sums, float dx)
+    {
+        (_, ulong mn) = ScalesMinsK4(ref Unsafe.Add(ref block, 4));
+        Vector128<byte> m = Vector128.CreateScalar(mn).AsByte();
+        Vector256<int> mins = Avx2.MultiplyAddAdjacent(sums, Avx2.ConvertToVector256Int16(Sse2.UnpackLow(m, m)));
+        return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(mins), Vector256.Create(QuantizedLinear.HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref block, 2))) * dx), acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Q4Group(ref byte packed, Vector512<sbyte> x, int g, Vector512<short> scales, Vector512<short> control)
     {
         Vector256<byte> bytes = Vector256.LoadUnsafe(ref packed, (nuint)(32 * g));
         Vector512<byte> nibbles = Vector512.Create(bytes, (bytes.AsUInt16() >>> 4).AsByte()) & Vector512.Create((byte)0x0F);
-        Vector512<short> pairs = Avx512BW.MultiplyAddAdjacent(nibbles, Vector512.LoadUnsafe(ref xq, (nuint)(64 * g)));
+        Vector512<short> pairs = Avx512BW.MultiplyAddAdjacent(nibbles, x);
         return Avx512BW.MultiplyAddAdjacent(pairs, Avx512BW.PermuteVar32x16(scales, control));
     }
 

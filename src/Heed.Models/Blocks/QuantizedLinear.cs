@@ -167,6 +167,17 @@ internal static class QuantizedLinear
 
             int first = (int)((long)_output * part / parts), last = (int)((long)_output * (part + 1) / parts);
             int blocks = _input / KQuantDot.Block;
+            if (_kind == Kind.Integer && _type == GgmlType.Q4_K && _rows == 1 && Avx512BW.IsSupported)
+            {
+                // Decode: rows two at a time (KQuantDot.DotQ4_KAvx512Pair, the same bits as one at a time).
+                for (; first + 2 <= last; first += 2)
+                {
+                    KQuantDot.DotQ4_KAvx512Pair(ref *(_w + ((long)first * _rowBytes)), _rowBytes, blocks, ref _xq[0], ref _xd[0], ref _xSums[0], out float s0, out float s1);
+                    _y[first] = _accumulate ? _y[first] + s0 : s0;
+                    _y[first + 1] = _accumulate ? _y[first + 1] + s1 : s1;
+                }
+            }
+
             for (int o = first; o < last; o++)
             {
                 var row = new ReadOnlySpan<byte>(_w + ((long)o * _rowBytes), _rowBytes);
