@@ -98,12 +98,6 @@ internal static unsafe class FlashAttention
                 int nextRows = Math.Min(lanes, g.QueryLength - nextI0);
                 Prefetch(call.Query, nextBh / g.NumHeads, nextBh % g.NumHeads, nextI0, nextRows, headSize);
                 Prefetch(call.Output, nextBh / g.NumHeads, nextBh % g.NumHeads, nextI0, nextRows, valueHeadSize);
-                if (call.CapturedProbabilities != null && Sse.IsSupported)
-                {
-                    // A capture's rows are fresh memory, which a write would otherwise wait on.
-                    byte* first = (byte*)(call.CapturedProbabilities + ((((long)nextBh * g.QueryLength) + nextI0) * g.KvLength));
-                    for (long at = 0; at < (long)nextRows * g.KvLength * sizeof(double); at += 64) Sse.Prefetch1(first + at);
-                }
             }
 
             Block<TOps, TV>(call, ws, bh / g.NumHeads, bh % g.NumHeads, i0, Math.Min(lanes, g.QueryLength - i0), lanes);
@@ -111,15 +105,10 @@ internal static unsafe class FlashAttention
     }
 
     /// <summary>
-    /// One work item: query rows [i0, i0 + rows) of (b, h), one per lane of <paramref name="lanes"/>. Scores are kept
-    /// transposed (key × row), so the online softmax runs down the columns: the running max, sum and rescaling factors are
-    /// vectors across rows and need no horizontal reduction. K and V rows are read in place when float32.
-    /// </summary>
-    /// <summary>
     /// The block's probabilities into the call's capture buffer, when its keys took one tile computed whole (no staircase): then
     /// the tile still holds p = 2^(s − m) of every open row and l is final, so P = p / l, widened to float64 and each row scaled
-    /// by the inverse of its float64 sum; closed rows, and keys outside the tile, are written as 0. Otherwise, or when some open
-    /// row's l is not a positive finite number, the block counts a miss and the capture takes a pass of its own.
+    /// by the inverse of its float64 sum; closed rows, and keys outside the tile, stay 0. Otherwise, or when some open row's l is
+    /// not a positive finite number, the block counts a miss and the capture takes a pass of its own.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per block of a traced call: no tier-0 code
     private static void CaptureProbabilities(KernelCall call, int b, int h, int i0, int rows, int lanes, int* lo, int* hi, float* l, float* sT, int tiles, int firstTile, int firstCount, bool staircase)
@@ -170,29 +159,29 @@ internal static unsafe class FlashAttention
             scale[r] = sum > 0 && sum != 1 ? 1 / sum : 1;
         }
 
-        // The buffer comes uninitialized (the observer keeps it, so it is fresh for every call and clearing it first would write
-        // it twice): every element of the block's rows is written here, zeros included.
+        // Closed rows, and keys outside the tile, keep the fresh array's zeros.
         int kvLength = g.KvLength;
         double* block = call.CapturedProbabilities + ((((long)((b * g.NumHeads) + h) * g.QueryLength) + i0) * kvLength);
         for (int r = 0; r < rows; r++)
         {
-            double* target = block + ((long)r * kvLength);
             if (count == 0 || lo[r] > hi[r])
             {
-                new Span<double>(target, kvLength).Clear();
                 continue;
             }
 
-            new Span<double>(target, firstTile).Clear();
-            new Span<double>(target + firstTile + count, kvLength - firstTile - count).Clear();
             float rowInverse = inverse[r];
             double rowScale = scale[r];
             float* p = sT + r;
-            target += firstTile;
+            double* target = block + ((long)r * kvLength) + firstTile;
             for (int k = 0; k < count; k++, p += lanes) target[k] = (double)(*p * rowInverse) * rowScale;
         }
     }
 
+    /// <summary>
+    /// One work item: query rows [i0, i0 + rows) of (b, h), one per lane of <paramref name="lanes"/>. Scores are kept
+    /// transposed (key × row), so the online softmax runs down the columns: the running max, sum and rescaling factors are
+    /// vectors across rows and need no horizontal reduction. K and V rows are read in place when float32.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     private static void Block<TOps, TV>(KernelCall call, Workspace ws, int b, int h, int i0, int rows, int lanes)
         where TOps : ISimd<TV>
