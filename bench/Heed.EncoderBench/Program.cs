@@ -10,7 +10,8 @@ using Microsoft.ML.OnnxRuntime;
 //   time and in batches of 32; Heed's cost of attention capture; peak working set for batches of 32 (one child process each).
 // dotnet run -c Release --project bench/Heed.EncoderBench -- --memory heed|onnx   (the child: prints its peak working set in MiB)
 // dotnet run -c Release --project bench/Heed.EncoderBench -- --profile 1|32 [--threads N] [--seconds S] [--capture]
-//   Heed alone in a loop (one at a time or batches of 32) for a profiler such as perf with DOTNET_PerfMapEnabled=1.
+//   Heed alone in a loop (one at a time or batches of 32) for a profiler such as perf with DOTNET_PerfMapEnabled=1; prints the
+//   rate, the CPU time, and the bytes allocated and garbage collections per sentence.
 string folder = Option("--model") ?? Extract();
 int rounds = int.Parse(Option("--rounds") ?? "5", CultureInfo.InvariantCulture);
 int[][] ids = Sentences(folder);
@@ -28,6 +29,9 @@ if (Option("--profile") is string size)
     double seconds = double.Parse(Option("--seconds") ?? "10", CultureInfo.InvariantCulture), spent = 0;
     bool capture = args.Contains("--capture");
     int sentences = 0;
+    long allocated = GC.GetTotalAllocatedBytes(precise: true);
+    int[] collections = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
+    TimeSpan paused = GC.GetTotalPauseDuration(), cpu = Process.GetCurrentProcess().TotalProcessorTime;
     while (spent < seconds)
     {
         foreach (int[][] b in chunks)
@@ -37,7 +41,12 @@ if (Option("--profile") is string size)
         }
     }
 
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{sentences / spent:F0} sentences/s"));
+    // Allocated bytes and collections per sentence do not depend on the machine's load, unlike the rate; both they and the
+    // process's CPU time count every thread (the team's too).
+    allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+    double pausedMs = (GC.GetTotalPauseDuration() - paused).TotalMilliseconds, cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{sentences / spent:F0} sentences/s; CPU {cpuMs / sentences:F3} ms per sentence"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{allocated / (double)sentences:F0} bytes allocated per sentence; collections per 1000 sentences: gen0 {1000.0 * (GC.CollectionCount(0) - collections[0]) / sentences:F1}, gen1 {1000.0 * (GC.CollectionCount(1) - collections[1]) / sentences:F1}, gen2 {1000.0 * (GC.CollectionCount(2) - collections[2]) / sentences:F1}; paused {1000 * pausedMs / sentences:F1} µs per sentence"));
     return;
 }
 

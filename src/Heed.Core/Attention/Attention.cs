@@ -35,14 +35,15 @@ public static class Attention
         // way when each block's keys fit one tile; otherwise they take a pass of their own.
         bool kernelCapture = observer.Content == AttentionCaptureContent.Probabilities && !options.UseReference
             && inputs.Query.DType == DType.Float32 && options.SoftmaxPrecision is null;
-        float[]? probabilities = kernelCapture ? KernelCapture.Buffer(inputs, options) : null;
-        bool captured = false;
-        AttentionResult result = probabilities is null
-            ? AttentionKernels.Compute(inputs, options)
-            : AttentionKernels.Compute(inputs, options, probabilities, out captured);
-        observer.OnAttention(!kernelCapture ? ReferenceAttention.Capture(inputs, options)
-            : captured ? KernelCapture.FromProbabilities(inputs, options, probabilities!)
-            : KernelCapture.Capture(inputs, options, result));
+        if (!kernelCapture)
+        {
+            AttentionResult exact = AttentionKernels.Compute(inputs, options);
+            observer.OnAttention(ReferenceAttention.Capture(inputs, options));
+            return exact;
+        }
+
+        AttentionResult result = AttentionKernels.Compute(inputs, options, out Tensor<double>? probabilities, out AttentionGeometry g);
+        observer.OnAttention(probabilities is not null ? KernelCapture.FromProbabilities(g, probabilities) : KernelCapture.Capture(inputs, options, result, g));
         return result;
     }
 

@@ -69,22 +69,32 @@ public static class AttentionKernels
         Compute(inputs, options, kernel, tier, probabilitiesOnly: false);
 
     /// <summary>
-    /// As <see cref="Compute(AttentionInputs, AttentionOptions)"/>; when the flash kernel runs it and every block's keys fit one
-    /// tile, it also writes the probabilities [B, H, T, S] into <paramref name="probabilities"/> (cleared, B·H·T·S floats) and
-    /// <paramref name="captured"/> is true. Y is the same as without.
+    /// As <see cref="Compute(AttentionInputs, AttentionOptions)"/>; when the flash kernel runs it with every key in one tile
+    /// (S ≤ <see cref="FlashAttention.MaxTile"/>) and every block could use its tile, <paramref name="probabilities"/> is the
+    /// call's probabilities [B, H, T, S] as float64, each row scaled by the inverse of its float64 sum, written by the kernel's
+    /// blocks on the way (see <see cref="KernelCapture"/>); otherwise it is null. <paramref name="geometry"/> is the call's
+    /// resolved geometry. Y is the same as without.
     /// </summary>
-    internal static AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, float[] probabilities, out bool captured)
+    internal static AttentionResult Compute(AttentionInputs inputs, AttentionOptions options, out Tensor<double>? probabilities, out AttentionGeometry geometry)
     {
-        var sink = new CaptureSink(probabilities);
+        var sink = new CaptureSink();
         AttentionResult result = Compute(inputs, options, null, null, probabilitiesOnly: false, sink);
-        captured = sink.Misses == 0;
+        probabilities = sink.Misses == 0 && sink.Buffer is double[] p
+            ? new Tensor<double>([sink.Geometry!.Batch, sink.Geometry.NumHeads, sink.Geometry.QueryLength, sink.Geometry.KvLength], p)
+            : null;
+        geometry = sink.Geometry!;
         return result;
     }
 
-    /// <summary>Where the flash kernel writes the probabilities for a capture, and how many of its blocks could not (−1: it did not run).</summary>
-    private sealed class CaptureSink(float[] buffer)
+    /// <summary>
+    /// A capture's request to the dispatcher: the call's geometry, the float64 buffer it gave the flash kernel (null when the call
+    /// could not hand its probabilities over on the way) and how many blocks could not write theirs (−1: the kernel did not run).
+    /// </summary>
+    private sealed class CaptureSink
     {
-        public float[] Buffer { get; } = buffer;
+        public AttentionGeometry? Geometry { get; set; }
+
+        public double[]? Buffer { get; set; }
 
         public int Misses { get; set; } = -1;
     }
@@ -112,6 +122,11 @@ public static class AttentionKernels
         AttentionGeometry g = AttentionGeometry.Resolve(inputs, options);
         int threads = Threads(options);
         AttentionKernel chosen = Choose(inputs, options, g);
+        if (sink is not null)
+        {
+            sink.Geometry = g;
+        }
+
         if (kernel is AttentionKernel forced && forced != chosen)
         {
             bool possible = forced == AttentionKernel.Reference
@@ -183,7 +198,15 @@ public static class AttentionKernels
             switch (chosen)
             {
                 case AttentionKernel.Flash:
-                    fixed (float* captured = sink?.Buffer)
+                    // The observer keeps the array, so it is a fresh one per call; the blocks write the open rows' keys in
+                    // their tile. (Uninitialized, with the blocks writing the zeros too, cost more: 4% more CPU per traced
+                    // sentence and more collections.) Only when every key fits one tile can no block miss for want of tiles.
+                    if (sink is not null && g.KvLength <= FlashAttention.MaxTile && !options.ComputeQkMatmulOutput)
+                    {
+                        sink.Buffer = new double[checked(g.Batch * g.NumHeads * g.QueryLength * g.KvLength)];
+                    }
+
+                    fixed (double* captured = sink?.Buffer)
                     {
                         call.CapturedProbabilities = captured;
                         FlashAttention.Run(call, simd);

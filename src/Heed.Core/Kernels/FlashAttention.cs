@@ -105,16 +105,12 @@ internal static unsafe class FlashAttention
     }
 
     /// <summary>
-    /// One work item: query rows [i0, i0 + rows) of (b, h), one per lane of <paramref name="lanes"/>. Scores are kept
-    /// transposed (key × row), so the online softmax runs down the columns: the running max, sum and rescaling factors are
-    /// vectors across rows and need no horizontal reduction. K and V rows are read in place when float32.
-    /// </summary>
-    /// <summary>
     /// The block's probabilities into the call's capture buffer, when its keys took one tile computed whole (no staircase): then
-    /// the tile still holds p = 2^(s − m) of every open row and l is final, so P = p / l; closed rows, and keys outside the tile,
-    /// stay 0. Otherwise, or when some open row's l is not a positive finite number, the block counts a miss and the capture
-    /// takes a pass of its own.
+    /// the tile still holds p = 2^(s − m) of every open row and l is final, so P = p / l, widened to float64 and each row scaled
+    /// by the inverse of its float64 sum; closed rows, and keys outside the tile, stay 0. Otherwise, or when some open row's l is
+    /// not a positive finite number, the block counts a miss and the capture takes a pass of its own.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per block of a traced call: no tier-0 code
     private static void CaptureProbabilities(KernelCall call, int b, int h, int i0, int rows, int lanes, int* lo, int* hi, float* l, float* sT, int tiles, int firstTile, int firstCount, bool staircase)
     {
         AttentionGeometry g = call.Geometry;
@@ -130,24 +126,62 @@ internal static unsafe class FlashAttention
             return;
         }
 
-        if (tiles == 0)
+        // Each open row: P = p / l in float32, widened, then (as KernelCapture.Normalized does in a pass of its own) scaled by the
+        // inverse of its float64 sum, or left as it is when that sum is 0 or exactly 1 (p · 1 = p, so the scale may be 1 then).
+        // Sᵀ holds each key's rows side by side, so the sums run key by key across the rows, eight at a time: each row's float64
+        // additions keep the order of a row-by-row sum, and the rows' chains overlap instead of each waiting on itself.
+        double* scale = stackalloc double[lanes];
+        float* inverse = stackalloc float[lanes];
+        for (int r = 0; r < lanes; r++)
         {
-            return;
+            scale[r] = 0;
+            inverse[r] = r >= rows || lo[r] > hi[r] ? 0 : 1 / l[r];
+        }
+
+        int count = tiles == 0 ? 0 : firstCount;
+        int vectorRows = Vector256.IsHardwareAccelerated ? rows & ~7 : 0;
+        for (int k = 0; k < count; k++)
+        {
+            float* p = sT + ((long)k * lanes);
+            for (int r = 0; r < vectorRows; r += 8)
+            {
+                Vector256<float> v = Vector256.Load(p + r) * Vector256.Load(inverse + r);
+                Vector256.Store(Vector256.Load(scale + r) + Vector256.WidenLower(v), scale + r);
+                Vector256.Store(Vector256.Load(scale + r + 4) + Vector256.WidenUpper(v), scale + r + 4);
+            }
+
+            for (int r = vectorRows; r < rows; r++) scale[r] += p[r] * inverse[r];
         }
 
         for (int r = 0; r < rows; r++)
         {
-            if (lo[r] > hi[r])
+            double sum = scale[r];
+            scale[r] = sum > 0 && sum != 1 ? 1 / sum : 1;
+        }
+
+        // Closed rows, and keys outside the tile, keep the fresh array's zeros.
+        int kvLength = g.KvLength;
+        double* block = call.CapturedProbabilities + ((((long)((b * g.NumHeads) + h) * g.QueryLength) + i0) * kvLength);
+        for (int r = 0; r < rows; r++)
+        {
+            if (count == 0 || lo[r] > hi[r])
             {
                 continue;
             }
 
-            float inverse = 1 / l[r];
-            float* target = call.CapturedProbabilities + ((((long)((b * g.NumHeads) + h) * g.QueryLength) + i0 + r) * g.KvLength) + firstTile;
-            for (int k = 0; k < firstCount; k++) target[k] = sT[((long)k * lanes) + r] * inverse;
+            float rowInverse = inverse[r];
+            double rowScale = scale[r];
+            float* p = sT + r;
+            double* target = block + ((long)r * kvLength) + firstTile;
+            for (int k = 0; k < count; k++, p += lanes) target[k] = (double)(*p * rowInverse) * rowScale;
         }
     }
 
+    /// <summary>
+    /// One work item: query rows [i0, i0 + rows) of (b, h), one per lane of <paramref name="lanes"/>. Scores are kept
+    /// transposed (key × row), so the online softmax runs down the columns: the running max, sum and rescaling factors are
+    /// vectors across rows and need no horizontal reduction. K and V rows are read in place when float32.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call: no tier-0 code
     private static void Block<TOps, TV>(KernelCall call, Workspace ws, int b, int h, int i0, int rows, int lanes)
         where TOps : ISimd<TV>

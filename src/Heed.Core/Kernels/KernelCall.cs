@@ -108,10 +108,11 @@ internal sealed unsafe class KernelCall : IDisposable
     public bool ProbabilitiesOnly { get; set; }
 
     /// <summary>
-    /// When set, [B, H, T, S] float32 (cleared): the flash kernel writes each block's probabilities there when its keys fit one tile
-    /// (an observer of the probabilities then needs no second pass); a block that cannot counts itself in <see cref="CaptureMisses"/>.
+    /// When set, [B, H, T, S] float64 (cleared): the flash kernel writes each block's probabilities there, each row renormalized in
+    /// float64, when its keys fit one tile (an observer of the probabilities then needs no second pass); a block that cannot counts
+    /// itself in <see cref="CaptureMisses"/>.
     /// </summary>
-    public float* CapturedProbabilities { get; set; }
+    public double* CapturedProbabilities { get; set; }
 
     /// <summary>Blocks that could not write their probabilities to <see cref="CapturedProbabilities"/>.</summary>
     public int CaptureMisses;

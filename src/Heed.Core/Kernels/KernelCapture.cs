@@ -5,6 +5,7 @@ namespace Heed.Kernels;
 /// float32 probabilities of the materialized kernel instead of every intermediate recomputed by the float64 reference. The
 /// reference replays the call in scalar float64 loops (for a one-sentence encoder layer about as long as the layer's float32
 /// products); this costs the scores and softmax of the call once more in float32 (no P·V) and a pass that renormalizes each row.
+/// A call on the flash kernel whose keys fit one tile needs neither: its blocks write the renormalized float64 rows on the way.
 /// </summary>
 internal static class KernelCapture
 {
@@ -18,14 +19,13 @@ internal static class KernelCapture
 
     /// <summary>
     /// Q [B, H, T, D] or [B, T, H·D] float32, K, V → probabilities [B, H, T, S] as float64, each row scaled by the inverse of its float64 sum.
-    /// <paramref name="result"/> is the call's own result: its qk_matmul_output is reused when it already holds the probabilities;
+    /// <paramref name="result"/> is the call's own result and <paramref name="g"/> its geometry: its qk_matmul_output is reused when it already holds the probabilities;
     /// otherwise the materialized kernel runs the call once more for them alone (no P·V), apart from the caller's destination, so
     /// that the caller's Y is the one an untraced call computes.
     /// </summary>
     /// <exception cref="OperationCanceledException"><see cref="AttentionOptions.Cancellation"/> fired.</exception>
-    public static AttentionCapture Capture(AttentionInputs inputs, AttentionOptions options, AttentionResult result)
+    public static AttentionCapture Capture(AttentionInputs inputs, AttentionOptions options, AttentionResult result, AttentionGeometry g)
     {
-        AttentionGeometry g = AttentionGeometry.Resolve(inputs, options);
         Tensor probabilities = options.ComputeQkMatmulOutput && options.QkMatmulOutputMode == QkMatmulOutputMode.Probabilities
             ? result.QkMatmulOutput!
             : AttentionKernels.Probabilities(inputs, options, DiscardedOutput(g));
@@ -34,44 +34,11 @@ internal static class KernelCapture
     }
 
     /// <summary>
-    /// A cleared float32 buffer [B, H, T, S] (this thread's, reused by its next call) for the flash kernel to write the call's probabilities into, or null when the call
-    /// does not run on the flash kernel with every block's keys in one tile (then <see cref="Capture"/> computes them).
+    /// The capture from probabilities the flash kernel wrote, widened and renormalized, during the call (see
+    /// <see cref="AttentionKernels.Compute(AttentionInputs, AttentionOptions, out Tensor{double}?, out AttentionGeometry)"/>).
     /// </summary>
-    public static float[]? Buffer(AttentionInputs inputs, AttentionOptions options)
-    {
-        AttentionGeometry g = AttentionGeometry.Resolve(inputs, options);
-        long length = (long)g.Batch * g.NumHeads * g.QueryLength * g.KvLength;
-        if (g.KvLength > FlashAttention.MaxTile || length > KeptOutputLimit || options.ComputeQkMatmulOutput
-            || AttentionKernels.Choose(inputs, options, g) != AttentionKernel.Flash)
-        {
-            return null;
-        }
-
-        // Each thread keeps its buffer: it lives only until FromProbabilities has widened it.
-        if (_buffer is not float[] kept || kept.Length != length)
-        {
-            kept = new float[length];
-            _buffer = kept;
-        }
-        else
-        {
-            Array.Clear(kept);
-        }
-
-        return kept;
-    }
-
-    [ThreadStatic]
-    private static float[]? _buffer;
-
-    /// <summary>The capture from probabilities the flash kernel wrote during the call (see <see cref="Buffer"/>).</summary>
-    public static AttentionCapture FromProbabilities(AttentionInputs inputs, AttentionOptions options, float[] probabilities)
-    {
-        AttentionGeometry g = AttentionGeometry.Resolve(inputs, options);
-        var wide = new double[probabilities.Length];
-        for (int i = 0; i < wide.Length; i++) wide[i] = probabilities[i];
-        return Normalized(g, wide);
-    }
+    public static AttentionCapture FromProbabilities(AttentionGeometry g, Tensor<double> probabilities) =>
+        new(g, null, null, null, null, probabilities, null);
 
     private static AttentionCapture Normalized(AttentionGeometry g, double[] wide)
     {

@@ -322,10 +322,11 @@ public sealed class BertModel
         Span<float> x = w.X.AsSpan(0, total * width), a = w.A.AsSpan(0, total * width), qkv = w.Qkv.AsSpan(0, total * 3 * width);
         Span<float> y = w.Y.AsSpan(0, total * width), h = w.H.AsSpan(0, total * inner);
         int padded = batch * longest * width;
-        var q = new Tensor<float>([batch, heads, longest, d], w.Q.Length == padded ? w.Q : (w.Q = new float[padded]));
-        var k = new Tensor<float>([batch, heads, longest, d], w.K.Length == padded ? w.K : (w.K = new float[padded]));
-        var v = new Tensor<float>([batch, heads, longest, d], w.V.Length == padded ? w.V : (w.V = new float[padded]));
-        var output = new Tensor<float>([batch, heads, longest, d], w.O.Length == padded ? w.O : (w.O = new float[padded]));
+        float[][] qkvo = w.Attention(padded);
+        var q = new Tensor<float>([batch, heads, longest, d], qkvo[0]);
+        var k = new Tensor<float>([batch, heads, longest, d], qkvo[1]);
+        var v = new Tensor<float>([batch, heads, longest, d], qkvo[2]);
+        var output = new Tensor<float>([batch, heads, longest, d], qkvo[3]);
         var lengths = new Tensor<long>([batch], [.. sequences.Select(s => (long)s.Length)]);
         // One sentence's attention (2·H·T²·D ≈ 0.3 M multiply-adds at T ≈ 19) is over before Parallel.For has handed out its
         // heads: below 2^22 it stays on the calling thread, as the products do below Gemm's threshold.
@@ -430,13 +431,26 @@ public sealed class BertModel
 
         public float[] H { get; } = new float[rows * c.InnerWidth];
 
-        public float[] Q { get; set; } = [];
+        // Q, K, V and O [B, H, T, D] of the last padded size, and of up to KeptSizes small ones (at most KeptFloats floats each): a
+        // tensor's array has its exact length, so sentences of different lengths, one at a time, would otherwise allocate four
+        // arrays a sentence (117 KB for all-MiniLM-L6-v2 at 19 tokens, most of what a pass allocated). At most 16 · 4 · 128 KB.
+        private const int KeptSizes = 16;
+        private const int KeptFloats = 1 << 15;
+        private readonly Dictionary<int, float[][]> _small = [];
+        private float[][] _last = [[], [], [], []];
 
-        public float[] K { get; set; } = [];
+        public float[][] Attention(int padded)
+        {
+            if (_last[0].Length == padded) return _last;
+            if (!_small.TryGetValue(padded, out float[][]? set))
+            {
+                set = [new float[padded], new float[padded], new float[padded], new float[padded]];
+                if (padded <= KeptFloats && _small.Count < KeptSizes) _small[padded] = set;
+            }
 
-        public float[] V { get; set; } = [];
-
-        public float[] O { get; set; } = [];
+            _last = set;
+            return set;
+        }
 
         public bool Fits(int total, int padded) => rows >= total && paddedRows >= padded;
     }

@@ -59,15 +59,20 @@ public class KernelCaptureTests
         KernelCase c = Float32Cases().Single(k => k.Name == name);
         AttentionInputs inputs = c.Inputs();
         Assert.Equal(Heed.Kernels.AttentionKernel.Flash, Heed.Kernels.AttentionKernels.Choose(inputs, c.Options()));
-        float[]? buffer = Heed.Kernels.KernelCapture.Buffer(inputs, c.Options());
-        Assert.NotNull(buffer);
-        AttentionResult traced = Heed.Kernels.AttentionKernels.Compute(inputs, c.Options(), buffer, out bool captured);
-        Assert.True(captured);
+        AttentionResult traced = Heed.Kernels.AttentionKernels.Compute(inputs, c.Options(), out Tensor<double>? handed, out AttentionGeometry g);
+        double[] buffer = Assert.IsType<Tensor<double>>(handed).Data;
+        Assert.Equal([g.Batch, g.NumHeads, g.QueryLength, g.KvLength], handed.Shape.ToArray());
         AttentionResult plain = Heed.Kernels.AttentionKernels.Compute(inputs, c.Options());
         Assert.Equal(((Tensor<float>)plain.Output).Data, ((Tensor<float>)traced.Output).Data);
         double[] exact = ReferenceAttentionProbabilities(inputs, c.Options());
         double worst = 0;
-        for (int i = 0; i < exact.Length; i++) worst = Math.Max(worst, Math.Abs(buffer[i] - exact[i]));
+        for (int i = 0; i < exact.Length; i++)
+        {
+            // Masked keys and closed rows must read exactly 0.
+            Assert.True(exact[i] != 0 || buffer[i] == 0, $"element {i} is {buffer[i]} where the reference has 0");
+            worst = Math.Max(worst, Math.Abs(buffer[i] - exact[i]));
+        }
+
         Assert.True(worst <= Bound, $"max |flash probabilities - reference| = {worst:E2}");
     }
 
