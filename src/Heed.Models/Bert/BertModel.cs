@@ -317,6 +317,10 @@ public sealed class BertModel
             longest = Math.Max(longest, ids.Length);
         }
 
+        // A batch pads its attention to a multiple of 8 positions, so that batches of similar lengths share one size of the
+        // workspace's Q, K, V and O instead of allocating four arrays each (padded keys are masked by each sequence's length,
+        // and padded query rows are dropped). One sequence keeps its own length: its capture is [H, T, T].
+        if (batch > 1) longest = (longest + 7) / 8 * 8;
         int heads = cfg.NumHeads, d = cfg.HeadSize;
         Workspace w = Interlocked.Exchange(ref _workspace, null) is { } cached && cached.Fits(total, batch * longest) ? cached : new Workspace(total, batch * longest, cfg);
         Span<float> x = w.X.AsSpan(0, total * width), a = w.A.AsSpan(0, total * width), qkv = w.Qkv.AsSpan(0, total * 3 * width);
