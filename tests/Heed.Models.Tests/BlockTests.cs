@@ -123,6 +123,10 @@ public class BlockTests
     [InlineData(1, 2049, 3)]
     [InlineData(1, 768, 258)] // above the parallel threshold: two threads split the rows
     [InlineData(2, 768, 258)]
+    [InlineData(16, 64, 67)] // prefill from Gemm.PrefillRows rows on: strips of 64 rows of W (the last holding 3)
+    [InlineData(17, 45, 9)] // a width that is not a multiple of 16: the strip is packed one value at a time
+    [InlineData(23, 768, 130)]
+    [InlineData(37, 96, 2100)]
     public void MatMul_matches_float64_with_bias_and_accumulation(int rows, int inFeatures, int outFeatures)
     {
         foreach (int threads in (int[])[1, 2])

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Heed.Kernels;
 
 namespace Heed.Models.Blocks;
@@ -87,6 +88,14 @@ internal static unsafe class Gemm
     // encoder products.)
     private const long ParallelThreshold = 1L << 20;
 
+    /// <summary>
+    /// From this many rows of X on, the products over weights stored row by row (<see cref="Linear"/>, <see cref="QuantizedLinear"/>)
+    /// pack 64 rows of W at a time and run <see cref="MultiplyStrip"/>; below it they keep their 4×4 tiles. On one thread over
+    /// the 110M shape's three matrix shapes, the strips break even with the tiles at T = 16, are 1.1–1.2× as fast at T = 20–24
+    /// and 1.5–1.65× at T = 128 (docs/kernels.md, GGUF entry 12).
+    /// </summary>
+    internal const int PrefillRows = 16;
+
     [ThreadStatic]
     private static StripJob? _job;
 
@@ -108,7 +117,7 @@ internal static unsafe class Gemm
         int strips = weight.Strips;
         fixed (float* px = x, pw = weight.Data, pb = bias, py = y, pr = residual)
         {
-            var call = new Call(px, pw, bias.IsEmpty ? null : pb, py, output == DenseOutput.Residual ? pr : null, rows, k, n, output);
+            var call = new Call(px, pw, bias.IsEmpty ? null : pb, py, output == DenseOutput.Residual ? pr : null, rows, k, n, n, output);
             if (threads <= 1 || strips < 2 || (long)rows * k * n < ParallelThreshold)
             {
                 call.Strips(0, strips);
@@ -123,6 +132,110 @@ internal static unsafe class Gemm
         }
     }
 
+    /// <summary>
+    /// Y[T, columns] = X·S (+ bias) (+ Y when <paramref name="accumulate"/>) for one strip S [depth, 64] (<see cref="PackRows16"/>;
+    /// its columns from <paramref name="columns"/> on are not read back), with Y's rows <paramref name="ldy"/> floats apart. The
+    /// models that store W row by row ([out, in]: GGUF, llama2.c) run their prefill products through the encoder's tiles this way,
+    /// 64 rows of W at a time (docs/kernels.md, GGUF entry 12).
+    /// </summary>
+    internal static void MultiplyStrip(float* x, int rows, int depth, float* strip, float* bias, float* y, int ldy, int columns, bool accumulate)
+    {
+        if (rows <= 0 || depth <= 0 || columns <= 0 || columns > PackedMatrix.Strip || ldy < columns)
+        {
+            throw new ArgumentException($"Gemm strip: {rows} rows, depth {depth}, {columns} columns at stride {ldy}");
+        }
+
+        new Call(x, strip, bias, y, accumulate ? y : null, rows, depth, columns, ldy, accumulate ? DenseOutput.Residual : DenseOutput.Plain).Strips(0, 1);
+    }
+
+    /// <summary>
+    /// Columns c..c+15 of a strip [depth, 64] from 16 rows of a row-major W [out, in]: strip[k·64 + c + r] = rows[r·stride + k]
+    /// for r &lt; <paramref name="count"/> and 0 for the rest. With AVX-512, all 16 rows and depth a multiple of 16, each 16×16
+    /// block is transposed in registers (64 shuffles per 256 values); otherwise one value at a time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void PackRows16(float* rows, long stride, int count, int depth, float* strip, int c)
+    {
+        if (count == 16 && depth % 16 == 0 && Avx512F.IsSupported)
+        {
+            for (int k = 0; k < depth; k += 16) Transpose16(rows + k, stride, strip + ((long)k * PackedMatrix.Strip) + c);
+            return;
+        }
+
+        for (int k = 0; k < depth; k++)
+        {
+            float* target = strip + ((long)k * PackedMatrix.Strip) + c;
+            for (int r = 0; r < 16; r++) target[r] = r < count ? rows[(r * stride) + k] : 0f;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose16(float* source, long stride, float* target)
+    {
+        Vector512<float> r0 = Vector512.Load(source), r1 = Vector512.Load(source + stride), r2 = Vector512.Load(source + (2 * stride)), r3 = Vector512.Load(source + (3 * stride));
+        Vector512<float> r4 = Vector512.Load(source + (4 * stride)), r5 = Vector512.Load(source + (5 * stride)), r6 = Vector512.Load(source + (6 * stride)), r7 = Vector512.Load(source + (7 * stride));
+        Vector512<float> r8 = Vector512.Load(source + (8 * stride)), r9 = Vector512.Load(source + (9 * stride)), r10 = Vector512.Load(source + (10 * stride)), r11 = Vector512.Load(source + (11 * stride));
+        Vector512<float> r12 = Vector512.Load(source + (12 * stride)), r13 = Vector512.Load(source + (13 * stride)), r14 = Vector512.Load(source + (14 * stride)), r15 = Vector512.Load(source + (15 * stride));
+
+        // Pairs of rows interleaved, then pairs of pairs (as 64-bit lanes), then 128-bit lanes twice: r_j ends up column j.
+        Vector512<float> t0 = Avx512F.UnpackLow(r0, r1), t1 = Avx512F.UnpackHigh(r0, r1);
+        Vector512<float> t2 = Avx512F.UnpackLow(r2, r3), t3 = Avx512F.UnpackHigh(r2, r3);
+        Vector512<float> t4 = Avx512F.UnpackLow(r4, r5), t5 = Avx512F.UnpackHigh(r4, r5);
+        Vector512<float> t6 = Avx512F.UnpackLow(r6, r7), t7 = Avx512F.UnpackHigh(r6, r7);
+        Vector512<float> t8 = Avx512F.UnpackLow(r8, r9), t9 = Avx512F.UnpackHigh(r8, r9);
+        Vector512<float> t10 = Avx512F.UnpackLow(r10, r11), t11 = Avx512F.UnpackHigh(r10, r11);
+        Vector512<float> t12 = Avx512F.UnpackLow(r12, r13), t13 = Avx512F.UnpackHigh(r12, r13);
+        Vector512<float> t14 = Avx512F.UnpackLow(r14, r15), t15 = Avx512F.UnpackHigh(r14, r15);
+        r0 = Avx512F.UnpackLow(t0.AsDouble(), t2.AsDouble()).AsSingle();
+        r1 = Avx512F.UnpackHigh(t0.AsDouble(), t2.AsDouble()).AsSingle();
+        r2 = Avx512F.UnpackLow(t1.AsDouble(), t3.AsDouble()).AsSingle();
+        r3 = Avx512F.UnpackHigh(t1.AsDouble(), t3.AsDouble()).AsSingle();
+        r4 = Avx512F.UnpackLow(t4.AsDouble(), t6.AsDouble()).AsSingle();
+        r5 = Avx512F.UnpackHigh(t4.AsDouble(), t6.AsDouble()).AsSingle();
+        r6 = Avx512F.UnpackLow(t5.AsDouble(), t7.AsDouble()).AsSingle();
+        r7 = Avx512F.UnpackHigh(t5.AsDouble(), t7.AsDouble()).AsSingle();
+        r8 = Avx512F.UnpackLow(t8.AsDouble(), t10.AsDouble()).AsSingle();
+        r9 = Avx512F.UnpackHigh(t8.AsDouble(), t10.AsDouble()).AsSingle();
+        r10 = Avx512F.UnpackLow(t9.AsDouble(), t11.AsDouble()).AsSingle();
+        r11 = Avx512F.UnpackHigh(t9.AsDouble(), t11.AsDouble()).AsSingle();
+        r12 = Avx512F.UnpackLow(t12.AsDouble(), t14.AsDouble()).AsSingle();
+        r13 = Avx512F.UnpackHigh(t12.AsDouble(), t14.AsDouble()).AsSingle();
+        r14 = Avx512F.UnpackLow(t13.AsDouble(), t15.AsDouble()).AsSingle();
+        r15 = Avx512F.UnpackHigh(t13.AsDouble(), t15.AsDouble()).AsSingle();
+        t0 = Avx512F.Shuffle4x128(r0, r4, 0x88);
+        t1 = Avx512F.Shuffle4x128(r1, r5, 0x88);
+        t2 = Avx512F.Shuffle4x128(r2, r6, 0x88);
+        t3 = Avx512F.Shuffle4x128(r3, r7, 0x88);
+        t4 = Avx512F.Shuffle4x128(r0, r4, 0xDD);
+        t5 = Avx512F.Shuffle4x128(r1, r5, 0xDD);
+        t6 = Avx512F.Shuffle4x128(r2, r6, 0xDD);
+        t7 = Avx512F.Shuffle4x128(r3, r7, 0xDD);
+        t8 = Avx512F.Shuffle4x128(r8, r12, 0x88);
+        t9 = Avx512F.Shuffle4x128(r9, r13, 0x88);
+        t10 = Avx512F.Shuffle4x128(r10, r14, 0x88);
+        t11 = Avx512F.Shuffle4x128(r11, r15, 0x88);
+        t12 = Avx512F.Shuffle4x128(r8, r12, 0xDD);
+        t13 = Avx512F.Shuffle4x128(r9, r13, 0xDD);
+        t14 = Avx512F.Shuffle4x128(r10, r14, 0xDD);
+        t15 = Avx512F.Shuffle4x128(r11, r15, 0xDD);
+        Avx512F.Shuffle4x128(t0, t8, 0x88).Store(target + (0 * PackedMatrix.Strip));
+        Avx512F.Shuffle4x128(t1, t9, 0x88).Store(target + (1 * PackedMatrix.Strip));
+        Avx512F.Shuffle4x128(t2, t10, 0x88).Store(target + (2 * PackedMatrix.Strip));
+        Avx512F.Shuffle4x128(t3, t11, 0x88).Store(target + (3 * PackedMatrix.Strip));
+        Avx512F.Shuffle4x128(t4, t12, 0x88).Store(target + (4 * PackedMatrix.Strip));
+        Avx512F.Shuffle4x128(t5, t13, 0x88).Store(target + (5 * PackedMatrix.Strip));
+        Avx512F.Shuffle4x128(t6, t14, 0x88).Store(target + (6 * PackedMatrix.Strip));
+        Avx512F.Shuffle4x128(t7, t15, 0x88).Store(target + (7 * PackedMatrix.Strip));
+        Avx512F.Shuffle4x128(t0, t8, 0xDD).Store(target + (8 * PackedMatrix.Strip));
+        Avx512F.Shuffle4x128(t1, t9, 0xDD).Store(target + (9 * PackedMatrix.Strip));
+        Avx512F.Shuffle4x128(t2, t10, 0xDD).Store(target + (10 * PackedMatrix.Strip));
+        Avx512F.Shuffle4x128(t3, t11, 0xDD).Store(target + (11 * PackedMatrix.Strip));
+        Avx512F.Shuffle4x128(t4, t12, 0xDD).Store(target + (12 * PackedMatrix.Strip));
+        Avx512F.Shuffle4x128(t5, t13, 0xDD).Store(target + (13 * PackedMatrix.Strip));
+        Avx512F.Shuffle4x128(t6, t14, 0xDD).Store(target + (14 * PackedMatrix.Strip));
+        Avx512F.Shuffle4x128(t7, t15, 0xDD).Store(target + (15 * PackedMatrix.Strip));
+    }
+
     /// <summary>Part p of n takes strips [p·strips/n, (p+1)·strips/n).</summary>
     private sealed class StripJob : TeamJob
     {
@@ -132,7 +245,8 @@ internal static unsafe class Gemm
         public override void Execute(int part, int parts) => Work.Strips((int)((long)Count * part / parts), (int)((long)Count * (part + 1) / parts));
     }
 
-    private readonly struct Call(float* x, float* w, float* bias, float* y, float* residual, int rows, int k, int n, DenseOutput output)
+    // n is W's columns (Y's valid columns); ldy is the stride of Y's (and the residual's) rows, n or more.
+    private readonly struct Call(float* x, float* w, float* bias, float* y, float* residual, int rows, int k, int n, int ldy, DenseOutput output)
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Strips(int first, int last)
@@ -176,7 +290,7 @@ internal static unsafe class Gemm
                 float* bt = b + (column - (strip * S));
                 if (column + tile <= n)
                 {
-                    Rows<TOps, TV, TOut>(x, k, rows, bt, k, bias is null ? null : bias + column, y + column, n, residual is null ? null : residual + column, n);
+                    Rows<TOps, TV, TOut>(x, k, rows, bt, k, bias is null ? null : bias + column, y + column, ldy, residual is null ? null : residual + column, ldy);
                     continue;
                 }
 
@@ -189,7 +303,7 @@ internal static unsafe class Gemm
                     {
                         for (int j = 0; j < valid; j++)
                         {
-                            long at = ((long)(g + r) * n) + column + j;
+                            long at = ((long)(g + r) * ldy) + column + j;
                             float v = scratch[(r * tile) + j] + (bias is null ? 0 : bias[column + j]);
                             y[at] = TOut.Gelu ? (float)(0.5 * v * (1 + Activation.Erf(v / Math.Sqrt(2)))) : TOut.Residual ? v + residual[at] : v;
                         }

@@ -136,6 +136,15 @@ public static class Linear
         {
             int first = (int)((long)Blocks * part / parts);
             int last = (int)((long)Blocks * (part + 1) / parts);
+            if (Rows >= Gemm.PrefillRows)
+            {
+                // Whole strips of 64 rows (16 blocks), so that every output row lands in the same strip, and so gets the same
+                // bits, whatever the number of parts (a last, partial strip adds its bias after the sum).
+                int strips = (Blocks + 15) / 16;
+                first = Math.Min(16 * (int)((long)strips * part / parts), Blocks);
+                last = Math.Min(16 * (int)((long)strips * (part + 1) / parts), Blocks);
+            }
+
             MatMulBlocks(
                 new ReadOnlySpan<float>(X, XLength),
                 new ReadOnlySpan<float>(W, WLength),
@@ -164,6 +173,12 @@ public static class Linear
         int firstBlock,
         int lastBlock)
     {
+        if (rows >= Gemm.PrefillRows)
+        {
+            StripProducts(x, weight, bias, y, rows, inFeatures, outFeatures, accumulate, firstBlock * 4, Math.Min(lastBlock * 4, outFeatures));
+            return;
+        }
+
         if (rows == 1 && Vector512.IsHardwareAccelerated)
         {
             // A decode step: one row of W after another, in address order, so the part streams its share of W as one run
@@ -236,6 +251,27 @@ public static class Linear
                         target = accumulate ? target + s : s;
                     }
                 }
+            }
+        }
+    }
+
+    [ThreadStatic]
+    private static float[]? _strip;
+
+    // Prefill: output rows [first, end) 64 at a time, each group packed as a strip [in, 64] (Gemm.PackRows16) and multiplied
+    // with every row of X by the encoder's tiles (Gemm.MultiplyStrip), the bias added in registers.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void StripProducts(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, Span<float> y, int rows, int inFeatures, int outFeatures, bool accumulate, int first, int end)
+    {
+        const int S = PackedMatrix.Strip;
+        float[] strip = _strip is { } kept && kept.Length >= S * inFeatures ? kept : (_strip = GC.AllocateArray<float>(S * inFeatures, pinned: true));
+        fixed (float* px = x, pw = weight, pb = bias, py = y, ps = strip)
+        {
+            for (int o = first; o < end; o += S)
+            {
+                int count = Math.Min(S, end - o);
+                for (int c = 0; c < S; c += 16) Gemm.PackRows16(pw + ((long)(o + c) * inFeatures), inFeatures, Math.Clamp(count - c, 0, 16), inFeatures, ps, c);
+                Gemm.MultiplyStrip(px, rows, inFeatures, ps, bias.IsEmpty ? null : pb + o, py + o, outFeatures, count, accumulate);
             }
         }
     }

@@ -18,7 +18,8 @@ internal static class QuantizedLinear
     private const long ParallelBytes = 1L << 15;
 
     // From this many rows of X on (prefill), each group of four weight rows is expanded to float32 once and multiplied with
-    // every row of X by Linear.Tile4x4, instead of expanding the weights again for every row of X.
+    // every row of X by Linear.Tile4x4, instead of expanding the weights again for every row of X; from Gemm.PrefillRows on,
+    // 64 rows at a time are expanded, packed as a strip [in, 64] and multiplied by the encoder's tiles instead.
     private const int TileRows = 4;
 
     [ThreadStatic]
@@ -29,6 +30,9 @@ internal static class QuantizedLinear
 
     [ThreadStatic]
     private static float[]? _tile;
+
+    [ThreadStatic]
+    private static float[]? _strip;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void MatMul(WeightMatrix w, byte[] blocks, ReadOnlySpan<float> x, Span<float> y, int rows, bool accumulate, int threads)
@@ -103,6 +107,7 @@ internal static class QuantizedLinear
             Integer,
             ScaledF16,
             Tile,
+            Strip,
         }
 
         public void Set(GgmlType type, byte* w, int rowBytes, float* x, float* y, int rows, int input, int output, bool accumulate)
@@ -132,7 +137,11 @@ internal static class QuantizedLinear
             int count = _rows * _input;
             var x = new ReadOnlySpan<float>(_x, count);
             _kind = Kind.Float;
-            if (_rows >= TileRows && Avx512F.IsSupported && Avx512BW.IsSupported)
+            if (_rows >= Gemm.PrefillRows)
+            {
+                _kind = Kind.Strip;
+            }
+            else if (_rows >= TileRows && Avx512F.IsSupported && Avx512BW.IsSupported)
             {
                 _kind = Kind.Tile;
             }
@@ -165,6 +174,12 @@ internal static class QuantizedLinear
                 return;
             }
 
+            if (_kind == Kind.Strip)
+            {
+                ExecuteStrips(part, parts);
+                return;
+            }
+
             int first = (int)((long)_output * part / parts), last = (int)((long)_output * (part + 1) / parts);
             int blocks = _input / KQuantDot.Block;
             if (_kind == Kind.Integer && _type == GgmlType.Q4_K && _rows == 1 && Avx512BW.IsSupported)
@@ -192,6 +207,33 @@ internal static class QuantizedLinear
                     };
                     ref float target = ref _y[((long)t * _output) + o];
                     target = _accumulate ? target + s : s;
+                }
+            }
+        }
+
+        // Parts take whole strips of 64 output rows; each strip's rows are expanded to float32 16 at a time (in L1/L2), packed
+        // as a strip [in, 64] and multiplied with every row of X (Gemm.MultiplyStrip).
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void ExecuteStrips(int part, int parts)
+        {
+            const int S = PackedMatrix.Strip;
+            int input = _input, strips = (_output + S - 1) / S;
+            int first = (int)((long)strips * part / parts), last = (int)((long)strips * (part + 1) / parts);
+            float[] tile = _tile is { } existing && existing.Length >= 16 * input ? existing : (_tile = GC.AllocateArray<float>(16 * input, pinned: true));
+            float[] strip = _strip is { } kept && kept.Length >= S * input ? kept : (_strip = GC.AllocateArray<float>(S * input, pinned: true));
+            fixed (float* pt = tile, ps = strip)
+            {
+                for (int s = first; s < last; s++)
+                {
+                    int o = s * S, count = Math.Min(S, _output - o);
+                    for (int c = 0; c < S; c += 16)
+                    {
+                        int n = Math.Clamp(count - c, 0, 16);
+                        for (int j = 0; j < n; j++) ExpandRow(_type, new ReadOnlySpan<byte>(_w + ((long)(o + c + j) * _rowBytes), _rowBytes), new Span<float>(pt + ((long)j * input), input));
+                        Gemm.PackRows16(pt, input, n, input, ps, c);
+                    }
+
+                    Gemm.MultiplyStrip(_x, _rows, input, ps, null, _y + o, _output, count, _accumulate);
                 }
             }
         }
