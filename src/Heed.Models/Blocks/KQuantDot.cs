@@ -20,10 +20,11 @@ internal static class KQuantDot
     /// <summary>Values per quantized activation block (and per k-quant super-block).</summary>
     public const int Block = 256;
 
-    // vpermw controls that spread 8 int16 scales over the 32 int16 lanes of one vpmaddubsw result. Q4_K, group g of 64
-    // weights: lanes 0..15 take sub-block 2g's scale, lanes 16..31 sub-block 2g+1's. Q6_K, 64 weights at offset 64·k of the
-    // block: lane i takes the scale of group 4k + i/8 of 16 weights.
-    private static readonly Vector512<short>[] Q4Controls = [.. Enumerable.Range(0, 4).Select(g => Control(i => (short)((2 * g) + (i / 16))))];
+    // vpermw controls that spread 8 int16 scales over the 32 int16 lanes of one vpmaddubsw result. Q4_K, the 64 bytes of
+    // half h of a block's packed values: their low nibbles are sub-blocks 4h (bytes 0..31, lanes 0..15) and 4h+2 (bytes
+    // 32..63, lanes 16..31), their high nibbles 4h+1 and 4h+3. Q6_K, 64 weights at offset 64·k of the block: lane i takes
+    // the scale of group 4k + i/8 of 16 weights.
+    private static readonly Vector512<short>[] Q4Controls = [Q4Control(0, 2), Q4Control(1, 3), Q4Control(4, 6), Q4Control(5, 7)];
     private static readonly Vector512<short>[] Q6Controls = [.. Enumerable.Range(0, 4).Select(k => Control(i => (short)((4 * k) + (i / 8))))];
 
     // vpshufb controls (AVX2 tier) that take int16 scale 2m into the low 128-bit lane and 2m+1 into the high one, from a
@@ -31,6 +32,8 @@ internal static class KQuantDot
     private static readonly Vector256<byte>[] PairControls = [.. Enumerable.Range(0, 4).Select(m => Vector256.Create(
         Vector128.Create((ushort)(((4 * m) + 1) << 8 | (4 * m))).AsByte(),
         Vector128.Create((ushort)(((4 * m) + 3) << 8 | ((4 * m) + 2))).AsByte()))];
+
+    private static Vector512<short> Q4Control(short first, short second) => Control(i => i < 16 ? first : second);
 
     private static Vector512<short> Control(Func<int, short> lane)
     {
@@ -210,9 +213,10 @@ internal static class KQuantDot
     }
 
     /// <summary>
-    /// AVX-512BW: per group of 64 weights (sub-blocks 2g and 2g+1, one 32-byte load: low and high nibbles side by side in
-    /// one register), <c>vpmaddubsw</c> of the nibbles by q_x and <c>vpmaddwd</c> by the sub-blocks' scales; the mins
-    /// take one <c>vpmaddwd</c> of the 16 sums by the 8 mins (each twice) per block.
+    /// AVX-512BW: per half of a block (64 bytes of packed values, 128 weights), one load gives two registers of nibbles: the
+    /// low ones are sub-blocks 4h and 4h+2, the high ones 4h+1 and 4h+3, against q_x rearranged to match (two 128-bit lane
+    /// shuffles per 128 values, <see cref="Q4Activations"/>). <c>vpmaddubsw</c> of the nibbles by q_x, <c>vpmaddwd</c> by the
+    /// sub-blocks' scales; the mins take one <c>vpmaddwd</c> of the 16 sums by the 8 mins (each twice) per block.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotQ4_KAvx512(ReadOnlySpan<byte> row, ReadOnlySpan<sbyte> q, ReadOnlySpan<float> d, ReadOnlySpan<short> sums)
@@ -227,11 +231,8 @@ internal static class KQuantDot
         Vector256<float> accMins = Vector256<float>.Zero;
         for (int b = 0; b < blocks; b++)
         {
-            ref byte block = ref Unsafe.Add(ref w, 144 * b);
-            ref sbyte xq = ref Unsafe.Add(ref rq, Block * b);
-            float dx = Unsafe.Add(ref rd, b);
-            acc = Q4BlockDots(acc, ref block, Vector512.LoadUnsafe(ref xq), Vector512.LoadUnsafe(ref xq, 64), Vector512.LoadUnsafe(ref xq, 128), Vector512.LoadUnsafe(ref xq, 192), dx, c0, c1, c2, c3);
-            accMins = Q4BlockMins(accMins, ref block, Vector256.LoadUnsafe(ref rs, (nuint)(16 * b)), dx);
+            Q4Activations(ref Unsafe.Add(ref rq, Block * b), out Vector512<sbyte> x0, out Vector512<sbyte> x1, out Vector512<sbyte> x2, out Vector512<sbyte> x3);
+            Q4Block(ref acc, ref accMins, ref Unsafe.Add(ref w, 144 * b), x0, x1, x2, x3, Vector256.LoadUnsafe(ref rs, (nuint)(16 * b)), Unsafe.Add(ref rd, b), c0, c1, c2, c3);
         }
 
         return Vector512.Sum(acc) - Vector256.Sum(accMins);
@@ -239,8 +240,8 @@ internal static class KQuantDot
 
     /// <summary>
     /// <see cref="DotQ4_KAvx512"/> for two consecutive rows (<paramref name="rowBytes"/> apart) against the same x: each
-    /// block's activations are loaded once for both rows, and the two rows' chains of work interleave. Each sum is the
-    /// single-row kernel's, bit for bit (the same operations in the same order per row). The rows are trusted to hold
+    /// block's activations are loaded and rearranged once for both rows, and the two rows' chains of work interleave. Each sum
+    /// is the single-row kernel's, bit for bit (the same operations in the same order per row). The rows are trusted to hold
     /// <paramref name="blocks"/> blocks each, and x, d and sums as many (the caller checked the product).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -252,47 +253,59 @@ internal static class KQuantDot
         ref byte w1 = ref Unsafe.Add(ref w, rowBytes);
         for (int b = 0; b < blocks; b++)
         {
-            ref sbyte xq = ref Unsafe.Add(ref rq, Block * b);
-            float dx = Unsafe.Add(ref rd, b);
+            Q4Activations(ref Unsafe.Add(ref rq, Block * b), out Vector512<sbyte> x0, out Vector512<sbyte> x1, out Vector512<sbyte> x2, out Vector512<sbyte> x3);
             Vector256<short> sums = Vector256.LoadUnsafe(ref rs, (nuint)(16 * b));
-            Vector512<sbyte> x0 = Vector512.LoadUnsafe(ref xq), x1 = Vector512.LoadUnsafe(ref xq, 64), x2 = Vector512.LoadUnsafe(ref xq, 128), x3 = Vector512.LoadUnsafe(ref xq, 192);
-            acc0 = Q4BlockDots(acc0, ref Unsafe.Add(ref w, 144 * b), x0, x1, x2, x3, dx, c0, c1, c2, c3);
-            mins0 = Q4BlockMins(mins0, ref Unsafe.Add(ref w, 144 * b), sums, dx);
-            acc1 = Q4BlockDots(acc1, ref Unsafe.Add(ref w1, 144 * b), x0, x1, x2, x3, dx, c0, c1, c2, c3);
-            mins1 = Q4BlockMins(mins1, ref Unsafe.Add(ref w1, 144 * b), sums, dx);
+            float dx = Unsafe.Add(ref rd, b);
+            Q4Block(ref acc0, ref mins0, ref Unsafe.Add(ref w, 144 * b), x0, x1, x2, x3, sums, dx, c0, c1, c2, c3);
+            Q4Block(ref acc1, ref mins1, ref Unsafe.Add(ref w1, 144 * b), x0, x1, x2, x3, sums, dx, c0, c1, c2, c3);
         }
 
         s0 = Vector512.Sum(acc0) - Vector256.Sum(mins0);
         s1 = Vector512.Sum(acc1) - Vector256.Sum(mins1);
     }
 
+    /// <summary>
+    /// A block's q_x in the order of the packed nibbles: x0 = values 0..31 and 64..95, x1 = 32..63 and 96..127, x2 and x3
+    /// the same for 128..255 (a <c>vshufi64x2</c> of two 64-byte loads each).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Q4BlockDots(Vector512<float> acc, ref byte block, Vector512<sbyte> x0, Vector512<sbyte> x1, Vector512<sbyte> x2, Vector512<sbyte> x3, float dx, Vector512<short> c0, Vector512<short> c1, Vector512<short> c2, Vector512<short> c3)
+    private static void Q4Activations(ref sbyte xq, out Vector512<sbyte> x0, out Vector512<sbyte> x1, out Vector512<sbyte> x2, out Vector512<sbyte> x3)
     {
-        (ulong sc, _) = ScalesMinsK4(ref Unsafe.Add(ref block, 4));
+        Vector512<int> a = Vector512.LoadUnsafe(ref xq).AsInt32(), b = Vector512.LoadUnsafe(ref xq, 64).AsInt32();
+        Vector512<int> c = Vector512.LoadUnsafe(ref xq, 128).AsInt32(), d = Vector512.LoadUnsafe(ref xq, 192).AsInt32();
+        x0 = Avx512F.Shuffle4x128(a, b, 0x44).AsSByte();
+        x1 = Avx512F.Shuffle4x128(a, b, 0xEE).AsSByte();
+        x2 = Avx512F.Shuffle4x128(c, d, 0x44).AsSByte();
+        x3 = Avx512F.Shuffle4x128(c, d, 0xEE).AsSByte();
+    }
+
+    // One block of one row: its scales and mins decoded once, d and dmin converted together, the dots into acc and the
+    // mins' term into mins (both scaled by d_x).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q4Block(ref Vector512<float> acc, ref Vector256<float> mins, ref byte block, Vector512<sbyte> x0, Vector512<sbyte> x1, Vector512<sbyte> x2, Vector512<sbyte> x3, Vector256<short> sums, float dx, Vector512<short> c0, Vector512<short> c1, Vector512<short> c2, Vector512<short> c3)
+    {
+        (ulong sc, ulong mn) = ScalesMinsK4(ref Unsafe.Add(ref block, 4));
         Vector512<short> scales = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(sc).AsByte()).ToVector256Unsafe().ToVector512Unsafe();
         ref byte packed = ref Unsafe.Add(ref block, 16);
-        Vector512<int> dots = Q4Group(ref packed, x0, 0, scales, c0) + Q4Group(ref packed, x1, 1, scales, c1)
-            + Q4Group(ref packed, x2, 2, scales, c2) + Q4Group(ref packed, x3, 3, scales, c3);
-        return Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(dots), Vector512.Create(QuantizedLinear.HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref block)) * dx), acc);
-    }
+        Vector512<int> dots = Q4Half(ref packed, 0, x0, x1, scales, c0, c1) + Q4Half(ref packed, 1, x2, x3, scales, c2, c3);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Q4BlockMins(Vector256<float> acc, ref byte block, Vector256<short> sums, float dx)
-    {
-        (_, ulong mn) = ScalesMinsK4(ref Unsafe.Add(ref block, 4));
+        // d and dmin together, as QuantizedLinear.HalfToSingle converts one (2^-112·value from the shifted bits, times 2^112,
+        // exactly), then times d_x.
+        Vector128<float> factors = ((Sse41.ConvertToVector128Int32(Vector128.CreateScalar(Unsafe.ReadUnaligned<uint>(ref block)).AsInt16()) << 13)
+            & Vector128.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector128.Create(QuantizedLinear.HalfRebias) * Vector128.Create(dx);
+        acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(dots), Vector512.Create(factors.ToScalar()), acc);
         Vector128<byte> m = Vector128.CreateScalar(mn).AsByte();
-        Vector256<int> mins = Avx2.MultiplyAddAdjacent(sums, Avx2.ConvertToVector256Int16(Sse2.UnpackLow(m, m)));
-        return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(mins), Vector256.Create(QuantizedLinear.HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref block, 2))) * dx), acc);
+        Vector256<int> minDots = Avx2.MultiplyAddAdjacent(sums, Avx2.ConvertToVector256Int16(Sse2.UnpackLow(m, m)));
+        mins = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(minDots), Vector256.Create(factors.GetElement(1)), mins);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Q4Group(ref byte packed, Vector512<sbyte> x, int g, Vector512<short> scales, Vector512<short> control)
+    private static Vector512<int> Q4Half(ref byte packed, int h, Vector512<sbyte> xLow, Vector512<sbyte> xHigh, Vector512<short> scales, Vector512<short> cLow, Vector512<short> cHigh)
     {
-        Vector256<byte> bytes = Vector256.LoadUnsafe(ref packed, (nuint)(32 * g));
-        Vector512<byte> nibbles = Vector512.Create(bytes, (bytes.AsUInt16() >>> 4).AsByte()) & Vector512.Create((byte)0x0F);
-        Vector512<short> pairs = Avx512BW.MultiplyAddAdjacent(nibbles, x);
-        return Avx512BW.MultiplyAddAdjacent(pairs, Avx512BW.PermuteVar32x16(scales, control));
+        Vector512<byte> bytes = Vector512.LoadUnsafe(ref packed, (nuint)(64 * h)), nibble = Vector512.Create((byte)0x0F);
+        Vector512<short> low = Avx512BW.MultiplyAddAdjacent(bytes & nibble, xLow);
+        Vector512<short> high = Avx512BW.MultiplyAddAdjacent((bytes.AsUInt16() >>> 4).AsByte() & nibble, xHigh);
+        return Avx512BW.MultiplyAddAdjacent(low, Avx512BW.PermuteVar32x16(scales, cLow)) + Avx512BW.MultiplyAddAdjacent(high, Avx512BW.PermuteVar32x16(scales, cHigh));
     }
 
     /// <summary>
@@ -335,7 +348,7 @@ internal static class KQuantDot
 
         // high bits for positions 0..31 sit at bits 0..1 of qh, 32..63 at bits 2..3, 64..95 at 4..5, 96..127 at 6..7:
         // with qh and qh >> 2 side by side, bits 0..1 (moved to 4..5) serve positions 0..63 and bits 4..5 positions 64..127.
-        Vector512<byte> both = Vector512.Create(high, (high.AsUInt16() >>> 2).AsByte());
+        Vector512<byte> both = Avx512F.InsertVector256(high.ToVector512Unsafe(), (high.AsUInt16() >>> 2).AsByte(), 1);
         Vector512<byte> nibble = Vector512.Create((byte)0x0F), top = Vector512.Create((byte)0x30);
         Vector512<byte> a = (low & nibble) | ((both.AsUInt16() << 4).AsByte() & top);
         Vector512<byte> c = ((low.AsUInt16() >>> 4).AsByte() & nibble) | (both & top);
