@@ -326,22 +326,28 @@ internal static class KQuantDot
         Vector256<float> accOffset = Vector256<float>.Zero;
         for (int b = 0; b < blocks; b++)
         {
-            ref byte block = ref Unsafe.Add(ref w, 210 * b);
             ref sbyte xq = ref Unsafe.Add(ref rq, Block * b);
-            float scale = QuantizedLinear.HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref block, 208))) * Unsafe.Add(ref rd, b);
-            Vector256<short> groupScales = Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 192)).AsSByte());
-            Vector512<short> scales = groupScales.ToVector512Unsafe();
-            Vector512<int> dots = Q6Half(ref block, ref xq, 0, scales, c0, c1) + Q6Half(ref block, ref xq, 1, scales, c2, c3);
-            acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(dots), Vector512.Create(scale), acc);
-            Vector256<int> offset = Avx2.MultiplyAddAdjacent(Vector256.LoadUnsafe(ref rs, (nuint)(16 * b)), groupScales);
-            accOffset = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(offset), Vector256.Create(scale), accOffset);
+            Vector512<sbyte> x0 = Vector512.LoadUnsafe(ref xq), x1 = Vector512.LoadUnsafe(ref xq, 64), x2 = Vector512.LoadUnsafe(ref xq, 128), x3 = Vector512.LoadUnsafe(ref xq, 192);
+            Q6Block(ref acc, ref accOffset, ref Unsafe.Add(ref w, 210 * b), x0, x1, x2, x3, Vector256.LoadUnsafe(ref rs, (nuint)(16 * b)), Unsafe.Add(ref rd, b), c0, c1, c2, c3);
         }
 
         return Vector512.Sum(acc) - (32 * Vector256.Sum(accOffset));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Q6Half(ref byte block, ref sbyte xq, int half, Vector512<short> scales, Vector512<short> first, Vector512<short> second)
+    private static void Q6Block(ref Vector512<float> acc, ref Vector256<float> accOffset, ref byte block, Vector512<sbyte> x0, Vector512<sbyte> x1, Vector512<sbyte> x2, Vector512<sbyte> x3, Vector256<short> sums, float dx, Vector512<short> c0, Vector512<short> c1, Vector512<short> c2, Vector512<short> c3)
+    {
+        float scale = QuantizedLinear.HalfToSingle(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref block, 208))) * dx;
+        Vector256<short> groupScales = Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 192)).AsSByte());
+        Vector512<short> scales = groupScales.ToVector512Unsafe();
+        Vector512<int> dots = Q6Half(ref block, 0, x0, x1, scales, c0, c1) + Q6Half(ref block, 1, x2, x3, scales, c2, c3);
+        acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(dots), Vector512.Create(scale), acc);
+        Vector256<int> offset = Avx2.MultiplyAddAdjacent(sums, groupScales);
+        accOffset = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(offset), Vector256.Create(scale), accOffset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Q6Half(ref byte block, int half, Vector512<sbyte> xa, Vector512<sbyte> xc, Vector512<short> scales, Vector512<short> first, Vector512<short> second)
     {
         Vector512<byte> low = Vector512.LoadUnsafe(ref block, (nuint)(64 * half));
         Vector256<byte> high = Vector256.LoadUnsafe(ref block, (nuint)(128 + (32 * half)));
@@ -352,8 +358,8 @@ internal static class KQuantDot
         Vector512<byte> nibble = Vector512.Create((byte)0x0F), top = Vector512.Create((byte)0x30);
         Vector512<byte> a = (low & nibble) | ((both.AsUInt16() << 4).AsByte() & top);
         Vector512<byte> c = ((low.AsUInt16() >>> 4).AsByte() & nibble) | (both & top);
-        Vector512<short> pa = Avx512BW.MultiplyAddAdjacent(a, Vector512.LoadUnsafe(ref xq, (nuint)(128 * half)));
-        Vector512<short> pc = Avx512BW.MultiplyAddAdjacent(c, Vector512.LoadUnsafe(ref xq, (nuint)((128 * half) + 64)));
+        Vector512<short> pa = Avx512BW.MultiplyAddAdjacent(a, xa);
+        Vector512<short> pc = Avx512BW.MultiplyAddAdjacent(c, xc);
         return Avx512BW.MultiplyAddAdjacent(pa, Avx512BW.PermuteVar32x16(scales, first))
             + Avx512BW.MultiplyAddAdjacent(pc, Avx512BW.PermuteVar32x16(scales, second));
     }
