@@ -70,6 +70,13 @@ public class GgmlTypeTests
         float[] before = [.. y];
         w.MatMul(x, y, tokens, accumulate: true, threads: threads);
         bool integer = type is GgmlBlocks.Q4_K or GgmlBlocks.Q6_K && WeightMatrix.QuantizeActivations && tokens < Gemm.PrefillRows;
+        int block = 256;
+        if (type == GgmlBlocks.Q8_0 && WeightMatrix.QuantizeActivations && Q8Dot.IsSupported && tokens < 4)
+        {
+            integer = true; // decode products (under 4 rows) of Q8_0 round x to int8 per block of 32
+            block = 32;
+        }
+
         double worst = 0;
         for (int t = 0; t < tokens; t++)
         {
@@ -82,8 +89,9 @@ public class GgmlTypeTests
                     sum += term;
                     magnitude += Math.Abs(term);
 
-                    // The integer k-quant products round x to int8 per block of 256: x moves by at most max|x|/254.
-                    if (integer) rounding += Math.Abs(weights[(r * Columns) + c]) * x.Skip((t * Columns) + (c / 256 * 256)).Take(256).Max(Math.Abs) / 254;
+                    // The integer products round x to int8 per block of 256 (k-quants) or 32 (Q8_0): x moves by at most
+                    // max|x|/254 of its block.
+                    if (integer) rounding += Math.Abs(weights[(r * Columns) + c]) * x.Skip((t * Columns) + (c / block * block)).Take(block).Max(Math.Abs) / 254;
                 }
 
                 worst = Math.Max(worst, (Math.Abs(y[(t * Rows) + r] - sum) - rounding) / magnitude);
@@ -93,6 +101,34 @@ public class GgmlTypeTests
         // float32 accumulation over 768 terms: relative to Σ|w·x|, a bound of ~n·ε/8 holds with a wide margin (beyond the
         // activations' rounding where the product quantizes them).
         Assert.True(worst < 1e-5, $"{GgmlBlocks.Name(type)}, T={tokens}: max (|y − float64| − rounding) / Σ|w·x| = {worst:E3}");
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(13)] // one group of 8 blocks, then 5 one at a time
+    [InlineData(24)]
+    public unsafe void The_integer_Q8_0_product_is_the_exact_sum_over_the_quantized_activations(int blocks)
+    {
+        if (!Q8Dot.IsSupported) return;
+        var random = new Random(blocks);
+        byte[] row = GgmlBlocks.Random(GgmlBlocks.Q8_0, 1, blocks * 32, random);
+        row[2] = 0x80; // a −128 weight: ggml's quantizer writes −127..127, a file may hold −128
+        double[] weights = GgmlBlocks.Values(GgmlBlocks.Q8_0, row, 1, blocks * 32);
+        float[] x = RandomData.Floats(random, blocks * 32);
+        var q = new sbyte[blocks * 32];
+        var d = new float[blocks];
+        Q8Dot.Quantize(x, q, d);
+        double exact = 0, magnitude = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            Assert.True(Math.Abs(q[i]) <= 127 && Math.Abs(x[i] - (q[i] * (double)d[i / 32])) <= (0.5 + 1e-5) * d[i / 32], $"x[{i}] = {x[i]} → {q[i]}·{d[i / 32]}");
+            exact += weights[i] * q[i] * d[i / 32];
+            magnitude += Math.Abs(weights[i] * q[i] * d[i / 32]);
+        }
+
+        float product;
+        fixed (byte* p = row) product = Q8Dot.Dot(p, blocks, q, d);
+        Assert.True(Math.Abs(product - exact) < 1e-6 * magnitude, $"{product} vs {exact}");
     }
 
     [Theory]
@@ -410,10 +446,10 @@ public class GgufModelTests
             if (mine == Array.IndexOf(expected[t], expected[t].Max())) agree++;
         }
 
-        // Q4_K and Q6_K products round the activations to int8 per block of 256 (as llama.cpp does): every layer's inputs
-        // move by up to 1/254 of their block's largest value, which these random 2-layer files turn into logits within 3%
-        // of the largest logit; the other types carry float32 rounding alone.
-        if (type is GgmlBlocks.Q4_K or GgmlBlocks.Q6_K && WeightMatrix.QuantizeActivations)
+        // Q4_K and Q6_K products round the activations to int8 per block of 256, Q8_0's per block of 32 (as llama.cpp does):
+        // every layer's inputs move by up to 1/254 of their block's largest value, which these random 2-layer files turn into
+        // logits within 3% of the largest logit; the other types carry float32 rounding alone.
+        if (WeightMatrix.QuantizeActivations && (type is GgmlBlocks.Q4_K or GgmlBlocks.Q6_K || (type == GgmlBlocks.Q8_0 && Q8Dot.IsSupported)))
         {
             Assert.True(worst < 3e-2 * scale, $"{GgmlBlocks.Name(type)}: max |logit − float64| = {worst:E3}, {worst / scale:E3} of the largest logit");
             Assert.True(agree >= tokens.Length - 1, $"{GgmlBlocks.Name(type)}: top-1 agrees at {agree} of {tokens.Length} positions");

@@ -94,7 +94,8 @@ internal static class QuantizedLinear
         private bool _accumulate;
 
         // Scratch kept between products (pinned, grown only when a product needs more): X quantized per block of 256
-        // (KQuantDot: values, scales, sums of 16) for Q4_K/Q6_K, or X·2^112 for F16.
+        // (KQuantDot: values, scales, sums of 16) for Q4_K/Q6_K or per block of 32 (Q8Dot: values, scales) for Q8_0, or
+        // X·2^112 for F16.
         private sbyte[] _xq = [];
         private float[] _xd = [];
         private short[] _xSums = [];
@@ -105,6 +106,7 @@ internal static class QuantizedLinear
         {
             Float,
             Integer,
+            IntegerQ8,
             ScaledF16,
             Tile,
             Strip,
@@ -147,15 +149,18 @@ internal static class QuantizedLinear
             }
             else if (_type is (GgmlType.Q4_K or GgmlType.Q6_K) && WeightMatrix.QuantizeActivations)
             {
-                if (_xq.Length < count)
-                {
-                    _xq = GC.AllocateArray<sbyte>(count, pinned: true);
-                    _xd = GC.AllocateArray<float>(count / KQuantDot.Block, pinned: true);
-                    _xSums = GC.AllocateArray<short>(count / 16, pinned: true);
-                }
-
+                if (_xq.Length < count) _xq = GC.AllocateArray<sbyte>(count, pinned: true);
+                if (_xd.Length < count / KQuantDot.Block) _xd = GC.AllocateArray<float>(count / KQuantDot.Block, pinned: true);
+                if (_xSums.Length < count / 16) _xSums = GC.AllocateArray<short>(count / 16, pinned: true);
                 KQuantDot.Quantize(x, _xq, _xd, _xSums);
                 _kind = Kind.Integer;
+            }
+            else if (_type == GgmlType.Q8_0 && WeightMatrix.QuantizeActivations && Q8Dot.IsSupported)
+            {
+                if (_xq.Length < count) _xq = GC.AllocateArray<sbyte>(count, pinned: true);
+                if (_xd.Length < count / Q8Dot.Block) _xd = GC.AllocateArray<float>(count / Q8Dot.Block, pinned: true);
+                Q8Dot.Quantize(x, _xq, _xd);
+                _kind = Kind.IntegerQ8;
             }
             else if (_type == GgmlType.F16 && Avx512F.IsSupported && Avx512BW.IsSupported)
             {
@@ -201,6 +206,7 @@ internal static class QuantizedLinear
                     float s = _kind switch
                     {
                         Kind.Integer when _type == GgmlType.Q4_K => KQuantDot.DotQ4_K(row, _xq.AsSpan(t * _input, _input), _xd.AsSpan(t * blocks, blocks), _xSums.AsSpan(t * _input / 16, _input / 16)),
+                        Kind.IntegerQ8 => Q8Dot.Dot(_w + ((long)o * _rowBytes), _input / Q8Dot.Block, _xq.AsSpan(t * _input, _input), _xd.AsSpan(t * _input / Q8Dot.Block, _input / Q8Dot.Block)),
                         Kind.Integer => KQuantDot.DotQ6_K(row, _xq.AsSpan(t * _input, _input), _xd.AsSpan(t * blocks, blocks), _xSums.AsSpan(t * _input / 16, _input / 16)),
                         Kind.ScaledF16 => DotF16Scaled(row, _xScaled.AsSpan(t * _input, _input)),
                         _ => Dot(_type, row, new ReadOnlySpan<float>(_x + ((long)t * _input), _input)),
