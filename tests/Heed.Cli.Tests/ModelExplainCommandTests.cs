@@ -188,7 +188,7 @@ public sealed class ModelExplainCommandTests : IDisposable
         double[] Vector(string word)
         {
             int[] ids = [.. tokenizer.Encode(word, addBos: false, addEos: false).Where(id => tokenizer.PieceText(id).Trim().Length > 0)];
-            return [.. Enumerable.Range(0, dim).Select(c => ids.Average(id => (double)model.Weights.TokenEmbedding[(id * dim) + c]))];
+            return [.. Enumerable.Range(0, dim).Select(c => ids.Average(id => (double)model.Weights.TokenEmbedding.Span[(id * dim) + c]))];
         }
 
         double[] q = Vector("cat");

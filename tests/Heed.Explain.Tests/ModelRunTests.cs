@@ -196,7 +196,7 @@ public class ModelRunTests
     {
         (LlamaModel model, ITokenizer tokenizer) = Stories.Value;
         int dim = model.Config.Dim;
-        double[] Row(int id) => [.. model.Weights.TokenEmbedding.AsSpan(id * dim, dim).ToArray().Select(x => (double)x)];
+        double[] Row(int id) => [.. model.Weights.TokenEmbedding.Span.Slice(id * dim, dim).ToArray().Select(x => (double)x)];
         WordVectors table = ModelEmbeddings.Vectors(model, tokenizer, [("mom", "--query"), ("cat", "--keys")], "stories", out IReadOnlyList<WordPieces> pieces);
         Assert.Equal(["\u2581mom"], pieces[0].Pieces);
         Assert.Equal(["\u2581c", "at"], pieces[1].Pieces);

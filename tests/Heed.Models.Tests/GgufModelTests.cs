@@ -419,9 +419,9 @@ public class GgufModelTests
         Assert.Equal((GgmlType)type, model.Weights.Layers[1].W2.Type);
         if (type == GgmlBlocks.F32)
         {
-            // float32 matrices start on a cache line (a classifier tied to the embedding is the embedding's own array)
-            IEnumerable<WeightMatrix> matrices = model.Weights.Layers.SelectMany(l => new[] { l.Wq, l.Wk, l.Wv, l.Wo, l.W1, l.W2, l.W3 });
-            foreach (WeightMatrix m in tied ? matrices : matrices.Append(model.Weights.Classifier))
+            // float32 matrices start on a cache line, the classifier too (when tied, it is the embedding's memory)
+            Assert.Equal(tied, LlamaCheckpointTests.SameMemory(model.Weights.TokenEmbedding.Span, model.Weights.Classifier.Floats));
+            foreach (WeightMatrix m in model.Weights.Layers.SelectMany(l => new[] { l.Wq, l.Wk, l.Wv, l.Wo, l.W1, l.W2, l.W3 }).Append(model.Weights.Classifier))
             {
                 Assert.Equal(0, LlamaCheckpointTests.Address(m.Floats) % 64);
             }

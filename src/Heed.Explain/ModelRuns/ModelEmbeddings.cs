@@ -24,7 +24,8 @@ public static class ModelEmbeddings
     /// <exception cref="HeedException">The id is outside the vocabulary, or the model's architecture has no known table.</exception>
     public static double[] Row(ICausalLanguageModel model, int id)
     {
-        (float[] table, int width) = Table(model);
+        (ReadOnlyMemory<float> memory, int width) = Table(model);
+        ReadOnlySpan<float> table = memory.Span;
         if ((uint)id >= (uint)model.VocabSize) throw new HeedException($"token id {id} is outside the vocabulary 0..{model.VocabSize - 1}");
         var row = new double[width];
         for (int c = 0; c < width; c++) row[c] = table[(id * width) + c];
@@ -113,7 +114,7 @@ public static class ModelEmbeddings
     }
 
     // The [V, C] table of the architectures Heed runs.
-    private static (float[] Table, int Width) Table(ICausalLanguageModel model)
+    private static (ReadOnlyMemory<float> Table, int Width) Table(ICausalLanguageModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
         return model switch

@@ -91,6 +91,7 @@ internal static class KQuantDot
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float MaxMagnitude(ReadOnlySpan<float> block)
     {
         int i = 0;

@@ -349,6 +349,7 @@ internal static class QuantizedLinear
     }
 
     // y = (d·scale)·q − (dmin·min) per sub-block of 32, as Dequantize.Q4_K rounds it (a product, then a difference).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ExpandQ4_K(ref byte w, ref float y, int blocks)
     {
         Vector128<byte> low = Vector128.Create((byte)0x0F);
@@ -374,6 +375,7 @@ internal static class QuantizedLinear
     }
 
     // y = (d·scale)·(q − 32) per group of 16, as Dequantize.Q6_K rounds it.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ExpandQ6_K(ref byte w, ref float y, int blocks)
     {
         Vector128<byte> lowMask = Vector128.Create((byte)0x0F), two = Vector128.Create((byte)3);

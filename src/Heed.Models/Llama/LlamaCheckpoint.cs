@@ -38,8 +38,11 @@ public sealed class LlamaLayer
 /// <summary>All weights of a Llama-architecture model.</summary>
 public sealed class LlamaWeights
 {
-    /// <summary>token_embedding_table [V, C].</summary>
-    public required float[] TokenEmbedding { get; init; }
+    /// <summary>
+    /// token_embedding_table [V, C]. When the classifier is shared, the same memory as <see cref="Classifier"/>'s values,
+    /// starting on a cache line for the decode products.
+    /// </summary>
+    public required ReadOnlyMemory<float> TokenEmbedding { get; init; }
 
     /// <summary>The blocks, first to last.</summary>
     public required IReadOnlyList<LlamaLayer> Layers { get; init; }
@@ -79,7 +82,8 @@ public static class LlamaCheckpoint
         using FileStream stream = Open(path);
         LlamaConfig config = ReadConfig(stream, path);
         int c = config.Dim, l = config.NumLayers, kv = config.KvDim, h = config.HiddenDim;
-        float[] embedding = ReadFloats(stream, (long)config.VocabSize * c);
+        long table = (long)config.VocabSize * c;
+        ArraySegment<float> embedding = config.SharedClassifier ? ReadFloats(stream, AlignedStorage.Allocate<float>(table)) : new ArraySegment<float>(ReadFloats(stream, table));
         float[][] rmsAtt = ReadPerLayer(stream, l, c);
         ArraySegment<float>[] wq = ReadMatrices(stream, l, (long)c * c);
         ArraySegment<float>[] wk = ReadMatrices(stream, l, (long)kv * c);
@@ -215,8 +219,8 @@ public static class LlamaCheckpoint
         return result;
     }
 
-    // The matrices start on cache lines for the decode products (AlignedStorage); a shared classifier stays the embedding's
-    // plain array (LlamaWeights.TokenEmbedding is a float[]).
+    // The matrices start on cache lines for the decode products (AlignedStorage); so does a token embedding that is also the
+    // classifier.
     private static ArraySegment<float>[] ReadMatrices(Stream stream, int layers, long count)
     {
         var result = new ArraySegment<float>[layers];

@@ -121,7 +121,7 @@ public static class LlamaGguf
             WeightMatrix Matrix(string name) => ReadMatrix(file, gguf, tensors[name], path);
             float[] Vector(string name) => ReadMatrix(file, gguf, tensors[name], path, aligned: false).ToFloats();
 
-            WeightMatrix embedding = ReadMatrix(file, gguf, tensors["token_embd.weight"], path, aligned: false);
+            WeightMatrix embedding = ReadMatrix(file, gguf, tensors["token_embd.weight"], path, aligned: c.SharedClassifier);
             var layers = new LlamaLayer[c.NumLayers];
             for (int l = 0; l < c.NumLayers; l++)
             {
@@ -142,7 +142,7 @@ public static class LlamaGguf
 
             var weights = new LlamaWeights
             {
-                TokenEmbedding = embedding.ToFloats(),
+                TokenEmbedding = embedding.Type == GgmlType.F32 ? embedding.FloatMemory : embedding.ToFloats(),
                 Layers = layers,
                 RmsFinal = Vector("output_norm.weight"),
                 Classifier = c.SharedClassifier ? embedding : Matrix("output.weight"),
@@ -237,8 +237,8 @@ public static class LlamaGguf
         long at = gguf.DataOffset + t.Offset;
         if (type == GgmlType.F32)
         {
-            // A matrix shared with the token embedding stays one plain array (LlamaWeights.TokenEmbedding is a float[]);
-            // every other starts on a cache line for the decode products (AlignedStorage).
+            // Matrices start on a cache line for the decode products (AlignedStorage); the token embedding, unless it is
+            // also the classifier, and the vectors are plain arrays.
             ArraySegment<float> values = aligned ? AlignedStorage.Allocate<float>((long)rows * columns) : new float[(long)rows * columns];
             ReadExactly(file, MemoryMarshal.AsBytes(values.AsSpan()), at);
             if (!BitConverter.IsLittleEndian)
