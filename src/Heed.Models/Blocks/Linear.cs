@@ -183,14 +183,8 @@ public static class Linear
         {
             // A decode step: one row of W after another, in address order, so the part streams its share of W as one run
             // of memory (four rows side by side were four short streams per block; see docs/kernels.md).
-            ReadOnlySpan<float> xr = x[..inFeatures];
-            for (int o = firstBlock * 4, end = Math.Min(lastBlock * 4, outFeatures); o < end; o++)
-            {
-                float s = DotRow(xr, weight.Slice(o * inFeatures, inFeatures));
-                if (!bias.IsEmpty) s += bias[o];
-                y[o] = accumulate ? y[o] + s : s;
-            }
-
+            int first = firstBlock * 4, end = Math.Min(lastBlock * 4, outFeatures);
+            if (first < end) DotRows(x[..inFeatures], weight.Slice(first * inFeatures, (end - first) * inFeatures), bias.IsEmpty ? bias : bias[first..end], y[first..end], accumulate);
             return;
         }
 
@@ -277,28 +271,43 @@ public static class Linear
     }
 
     /// <summary>
-    /// Σ x[i]·w[i] for one row of W (AVX-512): four accumulators over 64 values per step, so four independent chains of
-    /// multiply-adds keep the loads of the row in flight; then 16 at a time, then one at a time.
+    /// y[o] (+)= x·w_o (+ bias[o]) for the rows of <paramref name="w"/> [y.Length, x.Length], one after another in address
+    /// order, so that a part streams its share of W as one run of memory (AVX-512). Per row, four accumulators over 64 values
+    /// per step keep four independent chains of multiply-adds and the row's loads in flight; then 16 at a time, then one at a
+    /// time. The loop over rows stays in this method, over pointers (a slice and a call per row cost 4–5% of the streaming
+    /// rate over the 110M classifier; docs/kernels.md, GGUF entry 16).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float DotRow(ReadOnlySpan<float> x, ReadOnlySpan<float> w)
+    private static unsafe void DotRows(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate)
     {
-        ref float rx = ref MemoryMarshal.GetReference(x);
-        ref float rw = ref MemoryMarshal.GetReference(w[..x.Length]);
-        nuint n = (nuint)x.Length, i = 0;
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        for (; i + 64 <= n; i += 64)
+        nuint n = (nuint)x.Length;
+        if ((long)w.Length < (long)y.Length * x.Length || (!bias.IsEmpty && bias.Length < y.Length))
         {
-            a0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref rx, i), Vector512.LoadUnsafe(ref rw, i), a0);
-            a1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref rx, i + 16), Vector512.LoadUnsafe(ref rw, i + 16), a1);
-            a2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref rx, i + 32), Vector512.LoadUnsafe(ref rw, i + 32), a2);
-            a3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref rx, i + 48), Vector512.LoadUnsafe(ref rw, i + 48), a3);
+            throw new ArgumentException($"DotRows: W {w.Length} for {y.Length} rows of {x.Length}, bias {bias.Length}");
         }
 
-        for (; i + 16 <= n; i += 16) a0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref rx, i), Vector512.LoadUnsafe(ref rw, i), a0);
-        float sum = Vector512.Sum((a0 + a2) + (a1 + a3));
-        for (; i < n; i++) sum += Unsafe.Add(ref rx, i) * Unsafe.Add(ref rw, i);
-        return sum;
+        fixed (float* px = x, pw = w, pb = bias, py = y)
+        {
+            float* row = pw;
+            for (int o = 0; o < y.Length; o++, row += n)
+            {
+                nuint i = 0;
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (; i + 64 <= n; i += 64)
+                {
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Load(px + i), Vector512.Load(row + i), a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.Load(px + i + 16), Vector512.Load(row + i + 16), a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.Load(px + i + 32), Vector512.Load(row + i + 32), a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.Load(px + i + 48), Vector512.Load(row + i + 48), a3);
+                }
+
+                for (; i + 16 <= n; i += 16) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(px + i), Vector512.Load(row + i), a0);
+                float sum = Vector512.Sum((a0 + a2) + (a1 + a3));
+                for (; i < n; i++) sum += px[i] * row[i];
+                if (pb is not null) sum += pb[o];
+                py[o] = accumulate ? py[o] + sum : sum;
+            }
+        }
     }
 
     /// <summary>Σ a[i]·b[i] over the shorter length's worth of <paramref name="a"/> (both must have a's length).</summary>
