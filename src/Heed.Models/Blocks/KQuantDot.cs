@@ -20,6 +20,11 @@ internal static class KQuantDot
     /// <summary>Values per quantized activation block (and per k-quant super-block).</summary>
     public const int Block = 256;
 
+    // How far ahead the Q4_K decode pairs prefetch, in pairs of rows. A pass over the 110M shape's Q4_K weights from memory
+    // (one thread): 33–35 G weights/s without, 41.8 one pair ahead, 42.6–42.8 two, 43.2–43.4 four; the same for Q6_K rows and
+    // Q8_0 blocks was no faster (docs/kernels.md, GGUF entry 17).
+    private const int PrefetchPairs = 4;
+
     // vpermw controls that spread 8 int16 scales over the 32 int16 lanes of one vpmaddubsw result. Q4_K, the 64 bytes of
     // half h of a block's packed values: their low nibbles are sub-blocks 4h (bytes 0..31, lanes 0..15) and 4h+2 (bytes
     // 32..63, lanes 16..31), their high nibbles 4h+1 and 4h+3. Q6_K, 64 weights at offset 64·k of the block: lane i takes
@@ -243,17 +248,26 @@ internal static class KQuantDot
     /// <see cref="DotQ4_KAvx512"/> for two consecutive rows (<paramref name="rowBytes"/> apart) against the same x: each
     /// block's activations are loaded and rearranged once for both rows, and the two rows' chains of work interleave. Each sum
     /// is the single-row kernel's, bit for bit (the same operations in the same order per row). The rows are trusted to hold
-    /// <paramref name="blocks"/> blocks each, and x, d and sums as many (the caller checked the product).
+    /// <paramref name="blocks"/> blocks each, and x, d and sums as many (the caller checked the product); the rows are pinned.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void DotQ4_KAvx512Pair(ref byte w, int rowBytes, int blocks, ref sbyte rq, ref float rd, ref short rs, out float s0, out float s1)
+    internal static unsafe void DotQ4_KAvx512Pair(ref byte w, int rowBytes, int blocks, ref sbyte rq, ref float rd, ref short rs, out float s0, out float s1)
     {
         Vector512<short> c0 = Q4Controls[0], c1 = Q4Controls[1], c2 = Q4Controls[2], c3 = Q4Controls[3];
         Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero;
         Vector256<float> mins0 = Vector256<float>.Zero, mins1 = Vector256<float>.Zero;
         ref byte w1 = ref Unsafe.Add(ref w, rowBytes);
-        for (int b = 0; b < blocks; b++)
+
+        // The pair's 2·rowBytes are one run of memory; each step asks for the 288 bytes as far ahead as PrefetchPairs pairs
+        // (a pointer, not a reference: past the matrix's last row it points outside the array, and a prefetch never faults).
+        byte* ahead = (byte*)Unsafe.AsPointer(ref w) + (2L * rowBytes * PrefetchPairs);
+        for (int b = 0; b < blocks; b++, ahead += 288)
         {
+            Sse.Prefetch0(ahead);
+            Sse.Prefetch0(ahead + 64);
+            Sse.Prefetch0(ahead + 128);
+            Sse.Prefetch0(ahead + 192);
+            Sse.Prefetch0(ahead + 256);
             Q4Activations(ref Unsafe.Add(ref rq, Block * b), out Vector512<sbyte> x0, out Vector512<sbyte> x1, out Vector512<sbyte> x2, out Vector512<sbyte> x3);
             Vector256<short> sums = Vector256.LoadUnsafe(ref rs, (nuint)(16 * b));
             float dx = Unsafe.Add(ref rd, b);
