@@ -15,7 +15,7 @@ using LLama.Native;
 // alternating call by call.
 //   dotnet run -c Release --project bench/Heed.Decode -- --vocab ../shared/peers/llama2.c/tokenizer.bin --dir /tmp/heed-decode
 //       [--shape 110M|15M] [--types F32,F16,Q8_0,Q4_K_M] [--threads 1,2] [--rounds 5] [--steps 256] [--float-k]
-// --float-k runs Heed's Q4_K/Q6_K products on float activations (WeightMatrix.QuantizeActivations off).
+// --float-k runs Heed's Q4_K/Q6_K/Q8_0 decode products on float activations (WeightMatrix.QuantizeActivations off).
 // --prefill N also times one batched pass over a prompt of N tokens (BOS, then random token ids) in each round: Heed's
 // session forward and llama.cpp's decode of the batch, prompt tokens/s.
 // --runc DIR (llama2.c's folder, holding run.c) also times llama2.c's run.c on the F32 file's weights, written as a llama2.c

@@ -25,10 +25,11 @@ public sealed class WeightMatrix
     }
 
     /// <summary>
-    /// Q4_K and Q6_K products quantize the activations to int8 per block of 256 (llama.cpp's Q8_K) and multiply with integer
-    /// dot products: about half the instructions per weight of the float path, but each product then carries the
-    /// activations' rounding (at most half a step of max|x|/127 per value) instead of float32 rounding alone. On by
-    /// default; false takes the float path (weights dequantized in registers). See docs/kernels.md for both measured.
+    /// Decode products (fewer than 4 rows of X) of Q4_K and Q6_K quantize the activations to int8 per block of 256
+    /// (llama.cpp's Q8_K), and those of Q8_0 per block of 32 where AVX-VNNI is available, and multiply with integer dot
+    /// products: about half the instructions per weight of the float path, but each product then carries the activations'
+    /// rounding (at most half a step of max|x|/127 of its block per value) instead of float32 rounding alone. On by default;
+    /// false takes the float path (weights dequantized in registers). See docs/kernels.md for both measured.
     /// </summary>
     public static bool QuantizeActivations { get; set; } = true;
 
