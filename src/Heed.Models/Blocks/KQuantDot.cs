@@ -332,10 +332,16 @@ internal static class KQuantDot
     internal static float DotQ6_KAvx512(ReadOnlySpan<byte> row, ReadOnlySpan<sbyte> q, ReadOnlySpan<float> d, ReadOnlySpan<short> sums)
     {
         int blocks = Blocks(row, 210, q, d, sums);
-        ref byte w = ref MemoryMarshal.GetReference(row);
-        ref sbyte rq = ref MemoryMarshal.GetReference(q);
-        ref float rd = ref MemoryMarshal.GetReference(d);
-        ref short rs = ref MemoryMarshal.GetReference(sums);
+        return DotQ6_KAvx512(ref MemoryMarshal.GetReference(row), blocks, ref MemoryMarshal.GetReference(q), ref MemoryMarshal.GetReference(d), ref MemoryMarshal.GetReference(sums));
+    }
+
+    /// <summary>
+    /// <see cref="DotQ6_KAvx512(ReadOnlySpan{byte}, ReadOnlySpan{sbyte}, ReadOnlySpan{float}, ReadOnlySpan{short})"/> without
+    /// the length checks, for a decode loop over the rows of a product whose operands the caller checked.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotQ6_KAvx512(ref byte w, int blocks, ref sbyte rq, ref float rd, ref short rs)
+    {
         Vector512<short> c0 = Q6Controls[0], c1 = Q6Controls[1], c2 = Q6Controls[2], c3 = Q6Controls[3];
         Vector512<float> acc = Vector512<float>.Zero;
         Vector256<float> accOffset = Vector256<float>.Zero;

@@ -21,7 +21,7 @@ internal static unsafe class Q8Dot
 
     private const int BlockBytes = 34;
 
-    /// <summary>Whether this machine runs <see cref="Dot"/> (AVX-VNNI on 256-bit registers and AVX2).</summary>
+    /// <summary>Whether this machine runs <see cref="Dot(byte*, int, ReadOnlySpan{sbyte}, ReadOnlySpan{float})"/> (AVX-VNNI on 256-bit registers and AVX2).</summary>
     public static bool IsSupported => AvxVnni.IsSupported && Avx2.IsSupported;
 
     /// <summary>
@@ -76,8 +76,16 @@ internal static unsafe class Q8Dot
             throw new ArgumentException($"Q8_0 product: {blocks} blocks against {q.Length} values and {d.Length} scales");
         }
 
-        ref sbyte rq = ref MemoryMarshal.GetReference(q);
-        ref float rd = ref MemoryMarshal.GetReference(d);
+        return Dot(row, blocks, ref MemoryMarshal.GetReference(q), ref MemoryMarshal.GetReference(d));
+    }
+
+    /// <summary>
+    /// <see cref="Dot(byte*, int, ReadOnlySpan{sbyte}, ReadOnlySpan{float})"/> without the length checks, for a decode loop
+    /// over the rows of a product whose operands the caller checked.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Dot(byte* row, int blocks, ref sbyte rq, ref float rd)
+    {
         Vector256<float> acc = Vector256<float>.Zero;
         int b = 0;
         for (; b + 8 <= blocks; b += 8)

@@ -197,6 +197,23 @@ internal static class QuantizedLinear
                     _y[first + 1] = _accumulate ? _y[first + 1] + s1 : s1;
                 }
             }
+            else if (_kind == Kind.Integer && _type == GgmlType.Q6_K && _rows == 1 && Avx512BW.IsSupported)
+            {
+                // Decode: the one-row kernel called row after row without re-slicing and re-checking the operands per row.
+                for (; first < last; first++)
+                {
+                    float s = KQuantDot.DotQ6_KAvx512(ref *(_w + ((long)first * _rowBytes)), blocks, ref _xq[0], ref _xd[0], ref _xSums[0]);
+                    _y[first] = _accumulate ? _y[first] + s : s;
+                }
+            }
+            else if (_kind == Kind.IntegerQ8 && _rows == 1)
+            {
+                for (int b32 = _input / Q8Dot.Block; first < last; first++)
+                {
+                    float s = Q8Dot.Dot(_w + ((long)first * _rowBytes), b32, ref _xq[0], ref _xd[0]);
+                    _y[first] = _accumulate ? _y[first] + s : s;
+                }
+            }
 
             for (int o = first; o < last; o++)
             {
