@@ -298,7 +298,7 @@ internal sealed class RunC(string binary, string checkpoint, string tokenizer)
             foreach (float v in values) writer.Write(v);
         }
 
-        Floats(w.TokenEmbedding.Span);
+        Floats(w.TokenEmbedding.Floats);
         foreach (var l in w.Layers) Floats(l.RmsAtt);
         foreach (var l in w.Layers) Floats(l.Wq.Floats!);
         foreach (var l in w.Layers) Floats(l.Wk.Floats!);

@@ -188,7 +188,8 @@ public sealed class ModelExplainCommandTests : IDisposable
         double[] Vector(string word)
         {
             int[] ids = [.. tokenizer.Encode(word, addBos: false, addEos: false).Where(id => tokenizer.PieceText(id).Trim().Length > 0)];
-            return [.. Enumerable.Range(0, dim).Select(c => ids.Average(id => (double)model.Weights.TokenEmbedding.Span[(id * dim) + c]))];
+            float[] table = model.Weights.TokenEmbedding.ToFloats();
+            return [.. Enumerable.Range(0, dim).Select(c => ids.Average(id => (double)table[(id * dim) + c]))];
         }
 
         double[] q = Vector("cat");

@@ -196,7 +196,12 @@ public class ModelRunTests
     {
         (LlamaModel model, ITokenizer tokenizer) = Stories.Value;
         int dim = model.Config.Dim;
-        double[] Row(int id) => [.. model.Weights.TokenEmbedding.Span.Slice(id * dim, dim).ToArray().Select(x => (double)x)];
+        double[] Row(int id)
+        {
+            var values = new float[dim];
+            model.Weights.TokenEmbedding.DequantizeRow(id, values);
+            return [.. values.Select(x => (double)x)];
+        }
         WordVectors table = ModelEmbeddings.Vectors(model, tokenizer, [("mom", "--query"), ("cat", "--keys")], "stories", out IReadOnlyList<WordPieces> pieces);
         Assert.Equal(["\u2581mom"], pieces[0].Pieces);
         Assert.Equal(["\u2581c", "at"], pieces[1].Pieces);

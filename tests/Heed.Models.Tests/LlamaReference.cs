@@ -24,7 +24,9 @@ internal static class LlamaReference
         var result = new double[tokens.Length][];
         for (int pos = 0; pos < tokens.Length; pos++)
         {
-            double[] x = [.. w.TokenEmbedding.Span.Slice(tokens[pos] * dim, dim).ToArray().Select(f => (double)f)];
+            var embedded = new float[dim];
+            w.TokenEmbedding.DequantizeRow(tokens[pos], embedded);
+            double[] x = [.. embedded.Select(f => (double)f)];
             for (int l = 0; l < c.NumLayers; l++)
             {
                 LlamaLayer layer = w.Layers[l];

@@ -24,12 +24,19 @@ public static class ModelEmbeddings
     /// <exception cref="HeedException">The id is outside the vocabulary, or the model's architecture has no known table.</exception>
     public static double[] Row(ICausalLanguageModel model, int id)
     {
-        (ReadOnlyMemory<float> memory, int width) = Table(model);
-        ReadOnlySpan<float> table = memory.Span;
+        ArgumentNullException.ThrowIfNull(model);
         if ((uint)id >= (uint)model.VocabSize) throw new HeedException($"token id {id} is outside the vocabulary 0..{model.VocabSize - 1}");
-        var row = new double[width];
-        for (int c = 0; c < width; c++) row[c] = table[(id * width) + c];
-        return row;
+        switch (model)
+        {
+            case LlamaModel llama:
+                var values = new float[llama.Config.Dim];
+                llama.Weights.TokenEmbedding.DequantizeRow(id, values);
+                return [.. values.Select(v => (double)v)];
+            case Gpt2Model gpt2:
+                return [.. gpt2.Wte.AsSpan(id * gpt2.Config.Width, gpt2.Config.Width).ToArray().Select(v => (double)v)];
+            default:
+                throw new HeedException($"model: the {model.Architecture} architecture has no embedding table Heed knows how to read");
+        }
     }
 
     /// <summary>The token ids a word's vector averages (see the class summary for the rule).</summary>
@@ -68,7 +75,7 @@ public static class ModelEmbeddings
         {
             if (vectors.ContainsKey(word)) continue;
             WordPieces p = Pieces(tokenizer, word, flag);
-            double[] mean = new double[Table(model).Width];
+            double[] mean = new double[Width(model)];
             foreach (int id in p.Ids)
             {
                 double[] row = Row(model, id);
@@ -113,15 +120,11 @@ public static class ModelEmbeddings
         return new WordVectors(vectors, source);
     }
 
-    // The [V, C] table of the architectures Heed runs.
-    private static (ReadOnlyMemory<float> Table, int Width) Table(ICausalLanguageModel model)
+    // The width C of the [V, C] embedding table of the architectures Heed runs.
+    private static int Width(ICausalLanguageModel model) => model switch
     {
-        ArgumentNullException.ThrowIfNull(model);
-        return model switch
-        {
-            LlamaModel llama => (llama.Weights.TokenEmbedding, llama.Config.Dim),
-            Gpt2Model gpt2 => (gpt2.Wte, gpt2.Config.Width),
-            _ => throw new HeedException($"model: the {model.Architecture} architecture has no embedding table Heed knows how to read"),
-        };
-    }
+        LlamaModel llama => llama.Config.Dim,
+        Gpt2Model gpt2 => gpt2.Config.Width,
+        _ => throw new HeedException($"model: the {model.Architecture} architecture has no embedding table Heed knows how to read"),
+    };
 }

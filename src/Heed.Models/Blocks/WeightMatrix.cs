@@ -48,9 +48,6 @@ public sealed class WeightMatrix
     /// <summary>The float32 values [out, in] when <see cref="Type"/> is F32, else empty.</summary>
     public ReadOnlySpan<float> Floats => FloatValues;
 
-    /// <summary>The float32 values as memory (empty for the block types).</summary>
-    internal ReadOnlyMemory<float> FloatMemory => _floats is null ? default : new ReadOnlyMemory<float>(_floats, _floatOffset, Rows * Columns);
-
     private Span<float> FloatValues => _floats is null ? default : _floats.AsSpan(_floatOffset, Rows * Columns);
 
     /// <summary>The stored rows of blocks [out, RowBytes] when <see cref="Type"/> is not F32, else null.</summary>

@@ -39,10 +39,11 @@ public sealed class LlamaLayer
 public sealed class LlamaWeights
 {
     /// <summary>
-    /// token_embedding_table [V, C]. When the classifier is shared, the same memory as <see cref="Classifier"/>'s values,
-    /// starting on a cache line for the decode products.
+    /// token_embedding_table [V, C], in the type the file stores it (a quantized GGUF embedding stays quantized: one row is
+    /// expanded per token, <see cref="WeightMatrix.DequantizeRow"/>). The same object as <see cref="Classifier"/> when the
+    /// classifier is shared.
     /// </summary>
-    public required ReadOnlyMemory<float> TokenEmbedding { get; init; }
+    public required WeightMatrix TokenEmbedding { get; init; }
 
     /// <summary>The blocks, first to last.</summary>
     public required IReadOnlyList<LlamaLayer> Layers { get; init; }
@@ -50,7 +51,7 @@ public sealed class LlamaWeights
     /// <summary>rms_final_weight [C].</summary>
     public required float[] RmsFinal { get; init; }
 
-    /// <summary>wcls [V, C]; over the same array as <see cref="TokenEmbedding"/> when the classifier is shared (float32).</summary>
+    /// <summary>wcls [V, C]; <see cref="TokenEmbedding"/> itself when the classifier is shared.</summary>
     public required WeightMatrix Classifier { get; init; }
 
     /// <summary>Per-frequency divisors of RoPE [RoPE dimensions / 2] (GGUF <c>rope_freqs.weight</c>), or null.</summary>
@@ -114,7 +115,8 @@ public static class LlamaCheckpoint
             };
         }
 
-        return (config, new LlamaWeights { TokenEmbedding = embedding, Layers = layers, RmsFinal = rmsFinal, Classifier = WeightMatrix.FromFloats(classifier, v, c) });
+        WeightMatrix embeddingMatrix = WeightMatrix.FromFloats(embedding, v, c);
+        return (config, new LlamaWeights { TokenEmbedding = embeddingMatrix, Layers = layers, RmsFinal = rmsFinal, Classifier = config.SharedClassifier ? embeddingMatrix : WeightMatrix.FromFloats(classifier, v, c) });
     }
 
     private static FileStream Open(string path)

@@ -142,7 +142,7 @@ public static class LlamaGguf
 
             var weights = new LlamaWeights
             {
-                TokenEmbedding = embedding.Type == GgmlType.F32 ? embedding.FloatMemory : embedding.ToFloats(),
+                TokenEmbedding = embedding,
                 Layers = layers,
                 RmsFinal = Vector("output_norm.weight"),
                 Classifier = c.SharedClassifier ? embedding : Matrix("output.weight"),

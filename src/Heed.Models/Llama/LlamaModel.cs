@@ -121,7 +121,7 @@ public sealed class LlamaModel : ICausalLanguageModel
             Span<float> x = b.X.AsSpan(0, rows * dim);
             for (int t = 0; t < rows; t++)
             {
-                w.TokenEmbedding.Span.Slice(tokens[t] * dim, dim).CopyTo(x.Slice(t * dim, dim));
+                w.TokenEmbedding.DequantizeRow(tokens[t], x.Slice(t * dim, dim));
             }
 
             Span<float> xb = b.Xb.AsSpan(0, rows * dim), q = b.Q.AsSpan(0, rows * dim), att = b.Att.AsSpan(0, rows * dim);
