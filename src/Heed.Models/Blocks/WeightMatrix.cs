@@ -130,6 +130,7 @@ public sealed class WeightMatrix
     }
 
     /// <summary>Row <paramref name="row"/> of W as float32 → <paramref name="y"/> [in].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // each decode step's embedding lookup: no tier-0 code, no tier-up mid-generation
     public void DequantizeRow(int row, Span<float> y)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));

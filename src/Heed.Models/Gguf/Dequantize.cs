@@ -23,6 +23,7 @@ public static class Dequantize
     /// row [n] → y [n]: <paramref name="row"/> holds n / BlockElements(type) blocks of <paramref name="type"/>.
     /// </summary>
     /// <exception cref="ArgumentException">The lengths do not fit the type's blocks.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path: a quantized embedding's row per token
     public static void Row(GgmlType type, ReadOnlySpan<byte> row, Span<float> y)
     {
         int block = GgmlTypes.BlockElements(type), bytes = GgmlTypes.BlockBytes(type);
@@ -49,6 +50,7 @@ public static class Dequantize
     }
 
     /// <summary>One Q8_0 block (34 bytes) → 32 values: y[i] = d·q[i], d float16 at byte 0, q int8 at bytes 2..33.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path: a quantized embedding's row per token
     public static void Q8_0(ReadOnlySpan<byte> block, Span<float> y)
     {
         float d = Half(block);
@@ -75,6 +77,7 @@ public static class Dequantize
     /// The 256 values are four groups of 64; group g reads quant bytes 32g..32g+31, whose low nibbles are sub-block 2g
     /// and high nibbles sub-block 2g+1; y = (d·scale)·q − (dmin·min).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path: a quantized embedding's row per token
     public static void Q4_K(ReadOnlySpan<byte> block, Span<float> y)
     {
         float d = Half(block), dmin = Half(block[2..]);
@@ -98,6 +101,7 @@ public static class Dequantize
     /// has its low 4 bits in ql[l + 32·(k mod 2)] (low nibble for k &lt; 2, high nibble otherwise) and its high 2 bits at
     /// bits 2k..2k+1 of qh[l]; y = (d·scale)·(q − 32) with the scale of its group of 16.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path: a quantized embedding's row per token
     public static void Q6_K(ReadOnlySpan<byte> block, Span<float> y)
     {
         float d = Half(block[208..]);
