@@ -99,6 +99,9 @@ internal static unsafe class Gemm
     [ThreadStatic]
     private static StripJob? _job;
 
+    [ThreadStatic]
+    private static float[]? _strip;
+
     /// <summary>
     /// Y = X·W + bias, then <paramref name="output"/>: X [T, in], W [in, out], bias [out] (empty = none), residual [T, out]
     /// (read for <see cref="DenseOutput.Residual"/> only; may be Y) → Y [T, out]. Y must not overlap X.
@@ -147,6 +150,13 @@ internal static unsafe class Gemm
 
         new Call(x, strip, bias, y, accumulate ? y : null, rows, depth, columns, ldy, accumulate ? DenseOutput.Residual : DenseOutput.Plain).Strips(0, 1);
     }
+
+    /// <summary>
+    /// This thread's pinned scratch for one strip [depth, 64] (<see cref="PackRows16"/>, <see cref="MultiplyStrip"/>), kept
+    /// between products and grown only when a product needs more; shared by the float32 and the block-type products.
+    /// </summary>
+    internal static float[] StripBuffer(int depth) =>
+        _strip is { } kept && kept.Length >= (long)depth * PackedMatrix.Strip ? kept : (_strip = GC.AllocateArray<float>(depth * PackedMatrix.Strip, pinned: true));
 
     /// <summary>
     /// Columns c..c+15 of a strip [depth, 64] from 16 rows of a row-major W [out, in]: strip[k·64 + c + r] = rows[r·stride + k]

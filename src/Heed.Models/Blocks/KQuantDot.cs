@@ -307,7 +307,7 @@ internal static class KQuantDot
         // d and dmin together, as QuantizedLinear.HalfToSingle converts one (2^-112·value from the shifted bits, times 2^112,
         // exactly), then times d_x.
         Vector128<float> factors = ((Sse41.ConvertToVector128Int32(Vector128.CreateScalar(Unsafe.ReadUnaligned<uint>(ref block)).AsInt16()) << 13)
-            & Vector128.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector128.Create(QuantizedLinear.HalfRebias) * Vector128.Create(dx);
+            & Vector128.Create(QuantizedLinear.HalfMask)).AsSingle() * Vector128.Create(QuantizedLinear.HalfRebias) * Vector128.Create(dx);
         acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(dots), Vector512.Create(factors.ToScalar()), acc);
         Vector128<byte> m = Vector128.CreateScalar(mn).AsByte();
         Vector256<int> minDots = Avx2.MultiplyAddAdjacent(sums, Avx2.ConvertToVector256Int16(Sse2.UnpackLow(m, m)));

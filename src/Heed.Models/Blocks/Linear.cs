@@ -249,16 +249,13 @@ public static class Linear
         }
     }
 
-    [ThreadStatic]
-    private static float[]? _strip;
-
     // Prefill: output rows [first, end) 64 at a time, each group packed as a strip [in, 64] (Gemm.PackRows16) and multiplied
     // with every row of X by the encoder's tiles (Gemm.MultiplyStrip), the bias added in registers.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void StripProducts(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, Span<float> y, int rows, int inFeatures, int outFeatures, bool accumulate, int first, int end)
     {
         const int S = PackedMatrix.Strip;
-        float[] strip = _strip is { } kept && kept.Length >= S * inFeatures ? kept : (_strip = GC.AllocateArray<float>(S * inFeatures, pinned: true));
+        float[] strip = Gemm.StripBuffer(inFeatures);
         fixed (float* px = x, pw = weight, pb = bias, py = y, ps = strip)
         {
             for (int o = first; o < end; o += S)

@@ -102,7 +102,7 @@ internal static unsafe class Q8Dot
 
             // The eight blocks' float16 d, sign-extended and converted as QuantizedLinear.HalfToSingle does.
             Vector256<int> bits = Vector256.Create(*(short*)group, *(short*)(group + 34), *(short*)(group + 68), *(short*)(group + 102), *(short*)(group + 136), *(short*)(group + 170), *(short*)(group + 204), *(short*)(group + 238));
-            Vector256<float> dw = (((bits << 16) >> 16 << 13) & Vector256.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector256.Create(QuantizedLinear.HalfRebias);
+            Vector256<float> dw = (((bits << 16) >> 16 << 13) & Vector256.Create(QuantizedLinear.HalfMask)).AsSingle() * Vector256.Create(QuantizedLinear.HalfRebias);
             acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sums), dw * Vector256.LoadUnsafe(ref rd, (nuint)b), acc);
         }
 

@@ -31,9 +31,6 @@ internal static class QuantizedLinear
     [ThreadStatic]
     private static float[]? _tile;
 
-    [ThreadStatic]
-    private static float[]? _strip;
-
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void MatMul(WeightMatrix w, byte[] blocks, ReadOnlySpan<float> x, Span<float> y, int rows, bool accumulate, int threads)
     {
@@ -243,7 +240,7 @@ internal static class QuantizedLinear
             int input = _input, strips = (_output + S - 1) / S;
             int first = (int)((long)strips * part / parts), last = (int)((long)strips * (part + 1) / parts);
             float[] tile = _tile is { } existing && existing.Length >= 16 * input ? existing : (_tile = GC.AllocateArray<float>(16 * input, pinned: true));
-            float[] strip = _strip is { } kept && kept.Length >= S * input ? kept : (_strip = GC.AllocateArray<float>(S * input, pinned: true));
+            float[] strip = Gemm.StripBuffer(input);
             fixed (float* pt = tile, ps = strip)
             {
                 for (int s = first; s < last; s++)
@@ -491,7 +488,7 @@ internal static class QuantizedLinear
     // Exact for every finite value, subnormals and ±0 included; a float16 ∞ or NaN would come out finite, which is why the
     // loader refuses non-finite float16 weights and scales (WeightMatrix.FromBlocks). llama.cpp uses F16C instructions, which
     // .NET does not expose.
-    private const int HalfMask = unchecked((int)0x8FFFE000);
+    internal const int HalfMask = unchecked((int)0x8FFFE000);
     internal const float HalfRebias = 5.192297e33f; // 2^112
 
     /// <summary>A finite float16 (little-endian bits) as float32, exactly.</summary>

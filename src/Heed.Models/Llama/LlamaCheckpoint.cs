@@ -96,7 +96,7 @@ public static class LlamaCheckpoint
         ArraySegment<float>[] w3 = ReadMatrices(stream, l, (long)h * c);
         float[] rmsFinal = ReadFloats(stream, c);
         stream.Seek((long)config.SeqLen * config.HeadSize * sizeof(float), SeekOrigin.Current); // freq_cis_real, freq_cis_imag: unused
-        ArraySegment<float> classifier = config.SharedClassifier ? embedding : ReadFloats(stream, AlignedStorage.Allocate<float>((long)config.VocabSize * c));
+        ArraySegment<float> classifier = config.SharedClassifier ? embedding : ReadFloats(stream, AlignedStorage.Allocate<float>(table));
         int v = config.VocabSize;
         var layers = new LlamaLayer[l];
         for (int i = 0; i < l; i++)
