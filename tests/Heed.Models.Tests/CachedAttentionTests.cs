@@ -4,7 +4,7 @@ using Heed.Models.Llama;
 
 namespace Heed.Models.Tests;
 
-/// <summary>The session's own decode step (transposed cache, one query row) against Heed.Core's attention.</summary>
+/// <summary>The session's own decode step (one query row over the cache's rows) against Heed.Core's attention.</summary>
 public class CachedAttentionTests
 {
     private const string Model = "models/stories260K/stories260K.bin";
@@ -21,6 +21,15 @@ public class CachedAttentionTests
     [InlineData(6, 2, 64, 17)]
     [InlineData(3, 1, 6, 100)]
     [InlineData(2, 2, 2, 255)]
+    [InlineData(4, 2, 64, 2)]
+    [InlineData(4, 2, 64, 3)]
+    [InlineData(4, 4, 64, 6)]
+    [InlineData(2, 1, 128, 37)]
+    [InlineData(3, 3, 96, 5)]
+    [InlineData(2, 2, 80, 11)]
+    [InlineData(2, 1, 12, 10)]
+    [InlineData(2, 2, 100, 13)]
+    [InlineData(1, 1, 1, 3)]
     public void Decode_step_matches_Attention_Compute_and_the_reference(int numHeads, int kvNumHeads, int headSize, int length)
     {
         var random = new Random((numHeads * 1000) + length);
@@ -39,7 +48,9 @@ public class CachedAttentionTests
         cache.Commit(length);
 
         var y = new float[numHeads * headSize];
-        CachedAttention.Decode(q, cache.KeysTransposed(0), cache.ValuesTransposed(0), y, numHeads, kvNumHeads, headSize, cache.Stride, length, new float[cache.Stride]);
+        CachedAttention.Decode(q, cache.Key(0).Data, cache.Value(0).Data, y, numHeads, kvNumHeads, headSize, cache.Capacity, length, new float[cache.ScoresLength]);
+        var portable = new float[numHeads * headSize];
+        CachedAttention.DecodeHeads(q, cache.Key(0).Data, cache.Value(0).Data, portable, numHeads, kvNumHeads, headSize, cache.Capacity, length, new float[cache.ScoresLength], 0, numHeads, portable: true);
 
         // The same call through the public operator: Q [1, H, 1, D] over K, V [1, Hkv, S, D] (the last position sees every key).
         var key = new Tensor<float>([1, kvNumHeads, length, headSize], Heads(k, length, kvNumHeads, headSize));
@@ -51,6 +62,8 @@ public class CachedAttentionTests
         Assert.All(y, value => Assert.True(float.IsFinite(value)));
         double toKernel = Assertions.MaxDiff(y, fast.Data), toReference = Assertions.MaxDiff(y, reference.Data);
         Assert.True(toKernel < 2e-6 && toReference < 2e-6, $"max |decode step − Attention.Compute| = {toKernel:E3}, − reference = {toReference:E3}");
+        double portableToReference = Assertions.MaxDiff(portable, reference.Data);
+        Assert.True(portableToReference < 2e-6, $"max |portable decode step − reference| = {portableToReference:E3}");
     }
 
     [SharedFact(Model)]

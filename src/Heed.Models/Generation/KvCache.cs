@@ -7,15 +7,12 @@ namespace Heed.Models.Generation;
 /// A preallocated key/value cache for every layer: K and V [1, Hkv, capacity, D] per layer, written in place.
 /// Batched passes read it through Heed.Core's <see cref="Attention.Compute"/> with <c>nonpad_kv_seqlen</c> = the
 /// filled length and <c>is_causal</c> (causal offset = filled − T), so positions past the filled length are never
-/// seen. One-token decode steps read a second, transposed copy (Kᵀ and Vᵀ [Hkv, D, capacity]) through
-/// <see cref="CachedAttention"/>, whose loops run along the key axis.
+/// seen. One-token decode steps read the same rows through <see cref="CachedAttention"/>.
 /// </summary>
 public sealed class KvCache
 {
     private readonly Tensor<float>[] _keys;
     private readonly Tensor<float>[] _values;
-    private readonly float[][] _keysTransposed;
-    private readonly float[][] _valuesTransposed;
     private readonly Tensor<long> _filled = new([1], new long[1]);
     private readonly float[] _scores;
     private readonly DecodeJob _decodeJob = new();
@@ -31,8 +28,7 @@ public sealed class KvCache
             throw new HeedException($"KV cache: layers {layers}, kv heads {kvNumHeads}, head size {headSize}, capacity {capacity}: all must be > 0");
         }
 
-        int stride = CachedAttention.PaddedLength(capacity);
-        if ((long)kvNumHeads * headSize * stride > Array.MaxLength)
+        if ((long)kvNumHeads * headSize * capacity > Array.MaxLength)
         {
             throw new HeedException($"KV cache: capacity {capacity} × {kvNumHeads} kv heads × head size {headSize} is more than one array holds");
         }
@@ -41,18 +37,14 @@ public sealed class KvCache
         KvNumHeads = kvNumHeads;
         HeadSize = headSize;
         Capacity = capacity;
-        Stride = stride;
-        _scores = new float[stride];
+        ScoresLength = CachedAttention.PaddedLength(capacity);
+        _scores = new float[ScoresLength];
         _keys = new Tensor<float>[layers];
         _values = new Tensor<float>[layers];
-        _keysTransposed = new float[layers][];
-        _valuesTransposed = new float[layers][];
         for (int l = 0; l < layers; l++)
         {
             _keys[l] = new Tensor<float>([1, kvNumHeads, capacity, headSize], new float[kvNumHeads * capacity * headSize]);
             _values[l] = new Tensor<float>([1, kvNumHeads, capacity, headSize], new float[kvNumHeads * capacity * headSize]);
-            _keysTransposed[l] = new float[kvNumHeads * headSize * stride];
-            _valuesTransposed[l] = new float[kvNumHeads * headSize * stride];
         }
     }
 
@@ -71,20 +63,14 @@ public sealed class KvCache
     /// <summary>The number of positions filled (the next token's position).</summary>
     public int Length { get; private set; }
 
-    /// <summary>The row length of the transposed copies: the capacity rounded up to whole vectors.</summary>
-    internal int Stride { get; }
+    /// <summary>The length of a decode step's scores row: the capacity rounded up to whole vectors.</summary>
+    internal int ScoresLength { get; }
 
     /// <summary>K of one layer, [1, Hkv, capacity, D] (positions ≥ <see cref="Length"/> hold stale values).</summary>
     public Tensor<float> Key(int layer) => _keys[layer];
 
     /// <summary>V of one layer, [1, Hkv, capacity, D].</summary>
     public Tensor<float> Value(int layer) => _values[layer];
-
-    /// <summary>Kᵀ of one layer, [Hkv, D, <see cref="Stride"/>].</summary>
-    internal float[] KeysTransposed(int layer) => _keysTransposed[layer];
-
-    /// <summary>Vᵀ of one layer, [Hkv, D, <see cref="Stride"/>].</summary>
-    internal float[] ValuesTransposed(int layer) => _valuesTransposed[layer];
 
     /// <summary>Forgets every position (the memory is kept).</summary>
     public void Reset() => Length = 0;
@@ -103,8 +89,7 @@ public sealed class KvCache
     internal void Write(int layer, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int rows)
     {
         Span<float> keys = _keys[layer].Data, values = _values[layer].Data;
-        Span<float> keysT = _keysTransposed[layer], valuesT = _valuesTransposed[layer];
-        int d = HeadSize, width = KvNumHeads * d, stride = Stride;
+        int d = HeadSize, width = KvNumHeads * d;
         for (int t = 0; t < rows; t++)
         {
             int pos = Length + t;
@@ -114,14 +99,6 @@ public sealed class KvCache
                 int to = ((h * Capacity) + pos) * d;
                 kRow.CopyTo(keys.Slice(to, d));
                 vRow.CopyTo(values.Slice(to, d));
-
-                // Kᵀ, Vᵀ [Hkv, D, stride]: element e of this position goes to row (h, e), column pos.
-                int column = (h * d * stride) + pos;
-                for (int e = 0; e < d; e++)
-                {
-                    keysT[column + (e * stride)] = kRow[e];
-                    valuesT[column + (e * stride)] = vRow[e];
-                }
             }
         }
     }
@@ -129,7 +106,7 @@ public sealed class KvCache
     /// <summary>
     /// Attention of q [T, H·D] (query rows at positions Length..Length+T−1) over every filled position and the T
     /// just written: y [T, H·D]. One query row without a recorder or the reference switch runs
-    /// <see cref="CachedAttention.Decode"/> over the transposed copy; everything else runs <see cref="Attention.Compute"/>.
+    /// <see cref="CachedAttention.Decode"/> over the cache's rows; everything else runs <see cref="Attention.Compute"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void Attend(int layer, ReadOnlySpan<float> q, Span<float> y, int rows, int numHeads, DecoderSession session)
@@ -137,11 +114,11 @@ public sealed class KvCache
         if (rows == 1 && session.Recorder is null && !session.UseReferenceAttention && !session.DecodeThroughAttentionCompute)
         {
             int length = Length + 1, parts = Math.Min(session.Threads, numHeads);
-            if (parts > 1 && _partScores.Length < parts * Stride)
+            if (parts > 1 && _partScores.Length < parts * ScoresLength)
             {
                 // On the first step with more threads, not on the step that first crosses the threshold: a session's later
                 // steps allocate nothing.
-                _partScores = new float[parts * Stride];
+                _partScores = new float[parts * ScoresLength];
             }
 
             if (parts > 1 && (long)numHeads * length * HeadSize >= ParallelDecodeThreshold)
@@ -150,7 +127,7 @@ public sealed class KvCache
                 return;
             }
 
-            CachedAttention.Decode(q, _keysTransposed[layer], _valuesTransposed[layer], y, numHeads, KvNumHeads, HeadSize, Stride, length, _scores);
+            CachedAttention.Decode(q, _keys[layer].Data, _values[layer].Data, y, numHeads, KvNumHeads, HeadSize, Capacity, length, _scores);
             return;
         }
 
@@ -210,18 +187,18 @@ public sealed class KvCache
     /// <summary>A decode step with its query heads split across the process's <see cref="ThreadTeam"/>, each part with its own scores.</summary>
     private unsafe void DecodeParallel(int layer, ReadOnlySpan<float> q, Span<float> y, int numHeads, int length, int parts)
     {
-        fixed (float* pq = q, py = y, pk = _keysTransposed[layer], pv = _valuesTransposed[layer], ps = _partScores)
+        fixed (float* pq = q, py = y, pk = _keys[layer].Data, pv = _values[layer].Data, ps = _partScores)
         {
             DecodeJob job = _decodeJob;
             job.Q = pq;
             job.Y = py;
-            job.KeysT = pk;
-            job.ValuesT = pv;
+            job.Keys = pk;
+            job.Values = pv;
             job.Scores = ps;
-            (job.QLength, job.YLength, job.CacheLength) = (q.Length, y.Length, _keysTransposed[layer].Length);
-            (job.NumHeads, job.KvNumHeads, job.HeadSize, job.Stride, job.Length) = (numHeads, KvNumHeads, HeadSize, Stride, length);
+            (job.QLength, job.YLength, job.CacheLength) = (q.Length, y.Length, _keys[layer].Data.Length);
+            (job.NumHeads, job.KvNumHeads, job.HeadSize, job.Capacity, job.ScoresLength, job.Length) = (numHeads, KvNumHeads, HeadSize, Capacity, ScoresLength, length);
             ThreadTeam.Shared(parts).Run(job, parts);
-            job.Q = job.Y = job.KeysT = job.ValuesT = job.Scores = null;
+            job.Q = job.Y = job.Keys = job.Values = job.Scores = null;
         }
     }
 
@@ -230,25 +207,25 @@ public sealed class KvCache
     {
         public float* Q;
         public float* Y;
-        public float* KeysT;
-        public float* ValuesT;
+        public float* Keys;
+        public float* Values;
         public float* Scores;
-        public int QLength, YLength, CacheLength, NumHeads, KvNumHeads, HeadSize, Stride, Length;
+        public int QLength, YLength, CacheLength, NumHeads, KvNumHeads, HeadSize, Capacity, ScoresLength, Length;
 
         public override void Execute(int part, int parts)
         {
             int first = (int)((long)NumHeads * part / parts), end = (int)((long)NumHeads * (part + 1) / parts);
             CachedAttention.DecodeHeads(
                 new ReadOnlySpan<float>(Q, QLength),
-                new ReadOnlySpan<float>(KeysT, CacheLength),
-                new ReadOnlySpan<float>(ValuesT, CacheLength),
+                new ReadOnlySpan<float>(Keys, CacheLength),
+                new ReadOnlySpan<float>(Values, CacheLength),
                 new Span<float>(Y, YLength),
                 NumHeads,
                 KvNumHeads,
                 HeadSize,
-                Stride,
+                Capacity,
                 Length,
-                new Span<float>(Scores + ((long)part * Stride), Stride),
+                new Span<float>(Scores + ((long)part * ScoresLength), ScoresLength),
                 first,
                 end);
         }
