@@ -113,6 +113,7 @@ internal static class CachedAttention
     private static float ScoresAvx(ref float q, ref float k0, ref float s0, int d, int length, float scale)
     {
         int full = d & ~7;
+        bool wide = Avx512F.IsSupported && d % 16 == 0;
         Vector128<float> max = Vector128.Create(float.NegativeInfinity), scaleV = Vector128.Create(scale);
         int j = 0;
         for (; j + 4 <= length; j += 4)
@@ -122,7 +123,24 @@ internal static class CachedAttention
             ref float r2 = ref Unsafe.Add(ref r1, d);
             ref float r3 = ref Unsafe.Add(ref r2, d);
             Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
-            for (int e = 0; e < full; e += 8)
+            int e0 = 0;
+            if (wide)
+            {
+                // 16 values per load; the halves of each accumulator are added before the 256-bit reduction.
+                Vector512<float> w0 = Vector512<float>.Zero, w1 = w0, w2 = w0, w3 = w0;
+                for (; e0 < d; e0 += 16)
+                {
+                    Vector512<float> qe = Vector512.LoadUnsafe(ref q, (nuint)e0);
+                    w0 = Avx512F.FusedMultiplyAdd(qe, Vector512.LoadUnsafe(ref r0, (nuint)e0), w0);
+                    w1 = Avx512F.FusedMultiplyAdd(qe, Vector512.LoadUnsafe(ref r1, (nuint)e0), w1);
+                    w2 = Avx512F.FusedMultiplyAdd(qe, Vector512.LoadUnsafe(ref r2, (nuint)e0), w2);
+                    w3 = Avx512F.FusedMultiplyAdd(qe, Vector512.LoadUnsafe(ref r3, (nuint)e0), w3);
+                }
+
+                (a0, a1, a2, a3) = (w0.GetLower() + w0.GetUpper(), w1.GetLower() + w1.GetUpper(), w2.GetLower() + w2.GetUpper(), w3.GetLower() + w3.GetUpper());
+            }
+
+            for (int e = e0; e < full; e += 8)
             {
                 Vector256<float> qe = Vector256.LoadUnsafe(ref q, (nuint)e);
                 a0 = Fma.MultiplyAdd(qe, Vector256.LoadUnsafe(ref r0, (nuint)e), a0);
@@ -150,7 +168,7 @@ internal static class CachedAttention
 
             s *= scaleV;
             s.StoreUnsafe(ref s0, (nuint)j);
-            max = Vector128.Max(max, s);
+            max = Vector128.MaxNative(max, s); // the scores are finite: no NaN or −0 rules needed
         }
 
         float m = Math.Max(Math.Max(max[0], max[1]), Math.Max(max[2], max[3]));
@@ -199,6 +217,12 @@ internal static class CachedAttention
     {
         int lanes = Vector<float>.Count, e = 0;
         ref float y0 = ref MemoryMarshal.GetReference(y);
+        if (Vector512.IsHardwareAccelerated && d % 16 == 0 && Vector<float>.Count < 16)
+        {
+            Weigh512(ref p0, ref v0, ref y0, d, length, scale);
+            return;
+        }
+
         for (; e + (4 * lanes) <= d; e += 4 * lanes)
         {
             Vector<float> a0 = Vector<float>.Zero, a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
@@ -262,6 +286,71 @@ internal static class CachedAttention
             float sum = 0;
             for (int j = 0; j < length; j++) sum += Unsafe.Add(ref p0, j) * Unsafe.Add(ref v0, (j * d) + e);
             Unsafe.Add(ref y0, e) = sum * scale;
+        }
+    }
+
+    // Weigh with 512-bit vectors for D a multiple of 16: four vectors (64 values) with two rows in flight, then single vectors
+    // with four rows in flight.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Weigh512(ref float p0, ref float v0, ref float y0, int d, int length, float scale)
+    {
+        int e = 0;
+        for (; e + 64 <= d; e += 64)
+        {
+            Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            ref float column = ref Unsafe.Add(ref v0, e);
+            int j = 0;
+            for (; j + 2 <= length; j += 2)
+            {
+                ref float r = ref Unsafe.Add(ref column, j * d);
+                ref float t = ref Unsafe.Add(ref r, d);
+                Vector512<float> pj = Vector512.Create(Unsafe.Add(ref p0, j)), pk = Vector512.Create(Unsafe.Add(ref p0, j + 1));
+                a0 = Vector512.FusedMultiplyAdd(pj, Vector512.LoadUnsafe(ref r), a0);
+                a1 = Vector512.FusedMultiplyAdd(pj, Vector512.LoadUnsafe(ref r, 16), a1);
+                a2 = Vector512.FusedMultiplyAdd(pj, Vector512.LoadUnsafe(ref r, 32), a2);
+                a3 = Vector512.FusedMultiplyAdd(pj, Vector512.LoadUnsafe(ref r, 48), a3);
+                b0 = Vector512.FusedMultiplyAdd(pk, Vector512.LoadUnsafe(ref t), b0);
+                b1 = Vector512.FusedMultiplyAdd(pk, Vector512.LoadUnsafe(ref t, 16), b1);
+                b2 = Vector512.FusedMultiplyAdd(pk, Vector512.LoadUnsafe(ref t, 32), b2);
+                b3 = Vector512.FusedMultiplyAdd(pk, Vector512.LoadUnsafe(ref t, 48), b3);
+            }
+
+            if (j < length)
+            {
+                ref float r = ref Unsafe.Add(ref column, j * d);
+                Vector512<float> pj = Vector512.Create(Unsafe.Add(ref p0, j));
+                a0 = Vector512.FusedMultiplyAdd(pj, Vector512.LoadUnsafe(ref r), a0);
+                a1 = Vector512.FusedMultiplyAdd(pj, Vector512.LoadUnsafe(ref r, 16), a1);
+                a2 = Vector512.FusedMultiplyAdd(pj, Vector512.LoadUnsafe(ref r, 32), a2);
+                a3 = Vector512.FusedMultiplyAdd(pj, Vector512.LoadUnsafe(ref r, 48), a3);
+            }
+
+            ((a0 + b0) * scale).StoreUnsafe(ref y0, (nuint)e);
+            ((a1 + b1) * scale).StoreUnsafe(ref y0, (nuint)(e + 16));
+            ((a2 + b2) * scale).StoreUnsafe(ref y0, (nuint)(e + 32));
+            ((a3 + b3) * scale).StoreUnsafe(ref y0, (nuint)(e + 48));
+        }
+
+        for (; e < d; e += 16)
+        {
+            Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+            ref float column = ref Unsafe.Add(ref v0, e);
+            int j = 0;
+            for (; j + 4 <= length; j += 4)
+            {
+                ref float r = ref Unsafe.Add(ref column, j * d);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref p0, j)), Vector512.LoadUnsafe(ref r), a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref p0, j + 1)), Vector512.LoadUnsafe(ref r, (nuint)d), a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref p0, j + 2)), Vector512.LoadUnsafe(ref r, (nuint)(2 * d)), a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref p0, j + 3)), Vector512.LoadUnsafe(ref r, (nuint)(3 * d)), a3);
+            }
+
+            for (; j < length; j++)
+            {
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref p0, j)), Vector512.LoadUnsafe(ref column, (nuint)(j * d)), a0);
+            }
+
+            (((a0 + a1) + (a2 + a3)) * scale).StoreUnsafe(ref y0, (nuint)e);
         }
     }
 }
