@@ -12,7 +12,7 @@ using LLama.Native;
 // type, written once into --dir (with the 32,000-token llama2.c vocabulary of --vocab, so llama.cpp can load them too;
 // Q4_K_M is made from the F32 file by llama.cpp's own quantizer), side by side with llama.cpp through LLamaSharp
 // (flash attention off, F32 KV cache): greedy decoding of --steps positions after "Once upon a time", Heed and llama.cpp
-// alternating call by call.
+// alternating call by call, the one that goes first changing from round to round.
 //   dotnet run -c Release --project bench/Heed.Decode -- --vocab ../shared/peers/llama2.c/tokenizer.bin --dir /tmp/heed-decode
 //       [--shape 110M|15M] [--types F32,F16,Q8_0,Q4_K_M] [--threads 1,2] [--rounds 5] [--steps 256] [--float-k]
 // --float-k runs Heed's Q4_K/Q6_K/Q8_0 decode products on float activations (WeightMatrix.QuantizeActivations off).
@@ -83,8 +83,12 @@ foreach (int t in threads)
         {
             (ICausalLanguageModel model, ITokenizer tokenizer) = (models[type].Model, models[type].Tokenizer);
             int[] prompt = tokenizer.Encode("Once upon a time", addBos: true, addEos: false);
+            // The engine that goes first alternates from round to round, so a drift of the host's memory bandwidth within a round
+            // favours neither.
+            bool heedFirst = round % 2 == 0;
+            (double peerSpeed, int[] peerTokens) = heedFirst ? default : peer.Decode(prompt, steps);
             GenerationResult result = TextGenerator.Generate(model, tokenizer, "Once upon a time", new GenerationOptions { Steps = steps, Threads = t }, _ => { });
-            (double peerSpeed, int[] peerTokens) = peer.Decode(prompt, steps);
+            if (heedFirst) (peerSpeed, peerTokens) = peer.Decode(prompt, steps);
             Add(heed, (type, t), result.DecodeTokensPerSecond);
             Add(llama, (type, t), peerSpeed);
             Add(bandwidth, (type, t), probe.GigabytesPerSecond(t));
@@ -93,10 +97,11 @@ foreach (int t in threads)
             {
                 prefillSession.Threads = t;
                 prefillSession.Reset();
+                if (!heedFirst) Add(llamaPrefill, (type, t), peer.Prefill(longPrompt));
                 var clock = Stopwatch.StartNew();
                 prefillSession.Forward(longPrompt);
                 Add(heedPrefill, (type, t), prefill / clock.Elapsed.TotalSeconds);
-                Add(llamaPrefill, (type, t), peer.Prefill(longPrompt));
+                if (heedFirst) Add(llamaPrefill, (type, t), peer.Prefill(longPrompt));
             }
             if (round == 0)
             {
