@@ -5,6 +5,24 @@ namespace Heed.Models.Tests;
 /// <summary>The transformer blocks against plain float64 formulas.</summary>
 public class BlockTests
 {
+    [Fact]
+    public void Every_finite_float16_converts_exactly_without_a_subnormal_float32_on_the_way()
+    {
+        // .NET's own conversion is the reference; subnormals, ±0 and the largest values included. The vector form is checked
+        // lane by lane with the bits sign-extended, as the kernels load them.
+        for (int bits = 0; bits <= 0xFFFF; bits++)
+        {
+            if ((bits & 0x7C00) == 0x7C00) continue; // ∞ and NaN: the loader refuses them
+            float expected = (float)BitConverter.UInt16BitsToHalf((ushort)bits);
+            Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(QuantizedLinear.HalfToSingle((ushort)bits)));
+            System.Runtime.Intrinsics.Vector128<float> lanes = QuantizedLinear.HalfToSingle(System.Runtime.Intrinsics.Vector128.Create((int)(short)bits, bits, 0, unchecked((short)0x8000)));
+            Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(lanes[0]));
+            Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(lanes[1]));
+            Assert.Equal(0, BitConverter.SingleToInt32Bits(lanes[2]));
+            Assert.Equal(int.MinValue, BitConverter.SingleToInt32Bits(lanes[3]));
+        }
+    }
+
     [Theory]
     [InlineData(1, 1, 1)]
     [InlineData(2, 3, 17)]

@@ -304,10 +304,15 @@ internal static class KQuantDot
         ref byte packed = ref Unsafe.Add(ref block, 16);
         Vector512<int> dots = Q4Half(ref packed, 0, x0, x1, scales, c0, c1) + Q4Half(ref packed, 1, x2, x3, scales, c2, c3);
 
-        // d and dmin together, as QuantizedLinear.HalfToSingle converts one (2^-112·value from the shifted bits, times 2^112,
-        // exactly), then times d_x.
-        Vector128<float> factors = ((Sse41.ConvertToVector128Int32(Vector128.CreateScalar(Unsafe.ReadUnaligned<uint>(ref block)).AsInt16()) << 13)
-            & Vector128.Create(QuantizedLinear.HalfMask)).AsSingle() * Vector128.Create(QuantizedLinear.HalfRebias) * Vector128.Create(dx);
+        // d and dmin together, then times d_x. The short conversion reads the shifted bits as the float32 2^-112·value and
+        // multiplies by 2^112 (exact); for a float16 subnormal or zero that float32 is subnormal, and a multiply with a subnormal
+        // input made the whole block about 2.7 times as long here (GGUF entry 21), so those blocks take the conversion
+        // without one (QuantizedLinear.HalfToSingle), which costs the others a fifth of the kernel's speed if used for all.
+        uint bits = Unsafe.ReadUnaligned<uint>(ref block);
+        Vector128<int> halves = Sse41.ConvertToVector128Int32(Vector128.CreateScalar(bits).AsInt16());
+        Vector128<float> factors = ((bits & 0x7C00u) == 0 || (bits & 0x7C000000u) == 0
+            ? QuantizedLinear.HalfToSingle(halves)
+            : ((halves << 13) & Vector128.Create(QuantizedLinear.HalfMask)).AsSingle() * Vector128.Create(QuantizedLinear.HalfRebias)) * Vector128.Create(dx);
         acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(dots), Vector512.Create(factors.ToScalar()), acc);
         Vector128<byte> m = Vector128.CreateScalar(mn).AsByte();
         Vector256<int> minDots = Avx2.MultiplyAddAdjacent(sums, Avx2.ConvertToVector256Int16(Sse2.UnpackLow(m, m)));
@@ -342,17 +347,37 @@ internal static class KQuantDot
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotQ6_KAvx512(ref byte w, int blocks, ref sbyte rq, ref float rd, ref short rs)
     {
-        Vector512<short> c0 = Q6Controls[0], c1 = Q6Controls[1], c2 = Q6Controls[2], c3 = Q6Controls[3];
-        Vector512<float> acc = Vector512<float>.Zero;
-        Vector256<float> accOffset = Vector256<float>.Zero;
-        for (int b = 0; b < blocks; b++)
-        {
-            ref sbyte xq = ref Unsafe.Add(ref rq, Block * b);
-            Vector512<sbyte> x0 = Vector512.LoadUnsafe(ref xq), x1 = Vector512.LoadUnsafe(ref xq, 64), x2 = Vector512.LoadUnsafe(ref xq, 128), x3 = Vector512.LoadUnsafe(ref xq, 192);
-            Q6Block(ref acc, ref accOffset, ref Unsafe.Add(ref w, 210 * b), x0, x1, x2, x3, Vector256.LoadUnsafe(ref rs, (nuint)(16 * b)), Unsafe.Add(ref rd, b), c0, c1, c2, c3);
-        }
+        float y = 0;
+        DotQ6_KRowsAvx512(ref w, 0, 1, blocks, ref rq, ref rd, ref rs, ref y, accumulate: false);
+        return y;
+    }
 
-        return Vector512.Sum(acc) - (32 * Vector256.Sum(accOffset));
+    /// <summary>
+    /// The rows of a decode product one after another, y[r] = (or +=) row r · x, each with the bits of the one-row kernel:
+    /// the controls are loaded once per call rather than once per row, and each row's sums fold in eight instructions.
+    /// At 768 columns a row is three blocks, and the per-row work outside the blocks was as long as the blocks.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void DotQ6_KRowsAvx512(ref byte w, int rowBytes, int rows, int blocks, ref sbyte rq, ref float rd, ref short rs, ref float y, bool accumulate)
+    {
+        Vector512<short> c0 = Q6Controls[0], c1 = Q6Controls[1], c2 = Q6Controls[2], c3 = Q6Controls[3];
+        for (int r = 0; r < rows; r++)
+        {
+            ref byte row = ref Unsafe.Add(ref w, (nint)r * rowBytes);
+            Vector512<float> acc = Vector512<float>.Zero;
+            Vector256<float> accOffset = Vector256<float>.Zero;
+            for (int b = 0; b < blocks; b++)
+            {
+                ref sbyte xq = ref Unsafe.Add(ref rq, Block * b);
+                Vector512<sbyte> x0 = Vector512.LoadUnsafe(ref xq), x1 = Vector512.LoadUnsafe(ref xq, 64), x2 = Vector512.LoadUnsafe(ref xq, 128), x3 = Vector512.LoadUnsafe(ref xq, 192);
+                Q6Block(ref acc, ref accOffset, ref Unsafe.Add(ref row, 210 * b), x0, x1, x2, x3, Vector256.LoadUnsafe(ref rs, (nuint)(16 * b)), Unsafe.Add(ref rd, b), c0, c1, c2, c3);
+            }
+
+            // Σ acc − 32·Σ accOffset, folded together.
+            float s = VectorMath.SumAcross(acc.GetLower() + acc.GetUpper() - (accOffset * 32));
+            ref float out0 = ref Unsafe.Add(ref y, r);
+            out0 = accumulate ? out0 + s : s;
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

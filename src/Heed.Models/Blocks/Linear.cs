@@ -299,24 +299,12 @@ public static class Linear
                 }
 
                 for (; i + 16 <= n; i += 16) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(px + i), Vector512.Load(row + i), a0);
-                float sum = SumAcross((a0 + a2) + (a1 + a3));
+                float sum = VectorMath.SumAcross((a0 + a2) + (a1 + a3));
                 for (; i < n; i++) sum += px[i] * row[i];
                 if (pb is not null) sum += pb[o];
                 py[o] = accumulate ? py[o] + sum : sum;
             }
         }
-    }
-
-    // The 16 lanes' sum in four folds (halves, quarters, then two shuffles): 8 instructions where Vector512.Sum compiles to 28,
-    // once per row of a decode product.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float SumAcross(Vector512<float> a)
-    {
-        Vector256<float> h = a.GetLower() + a.GetUpper();
-        Vector128<float> q = h.GetLower() + h.GetUpper();
-        q += Vector128.Shuffle(q, Vector128.Create(2, 3, 0, 1));
-        q += Vector128.Shuffle(q, Vector128.Create(1, 0, 3, 2));
-        return q.ToScalar();
     }
 
     /// <summary>Σ a[i]·b[i] over the shorter length's worth of <paramref name="a"/> (both must have a's length).</summary>

@@ -196,12 +196,9 @@ internal static class QuantizedLinear
             }
             else if (_kind == Kind.Integer && _type == GgmlType.Q6_K && _rows == 1 && Avx512BW.IsSupported)
             {
-                // Decode: the one-row kernel called row after row without re-slicing and re-checking the operands per row.
-                for (; first < last; first++)
-                {
-                    float s = KQuantDot.DotQ6_KAvx512(ref *(_w + ((long)first * _rowBytes)), blocks, ref _xq[0], ref _xd[0], ref _xSums[0]);
-                    _y[first] = _accumulate ? _y[first] + s : s;
-                }
+                // Decode: the rows in one call, without re-slicing and re-checking the operands per row.
+                KQuantDot.DotQ6_KRowsAvx512(ref *(_w + ((long)first * _rowBytes)), _rowBytes, last - first, blocks, ref _xq[0], ref _xd[0], ref _xSums[0], ref _y[first], _accumulate);
+                first = last;
             }
             else if (_kind == Kind.IntegerQ8 && _rows == 1)
             {
@@ -491,9 +488,33 @@ internal static class QuantizedLinear
     internal const int HalfMask = unchecked((int)0x8FFFE000);
     internal const float HalfRebias = 5.192297e33f; // 2^112
 
-    /// <summary>A finite float16 (little-endian bits) as float32, exactly.</summary>
+    /// <summary>
+    /// A finite float16 (little-endian bits) as float32, exactly, without a subnormal float32 on the way: the 11-bit
+    /// significand (the implicit 1 included for normal values) times 2^(e − 25), with e = 1 for subnormals. Block scales of
+    /// real weights are often float16 subnormals (a Q6_K d of 1e-5 is one), and a multiply with a subnormal input took
+    /// three times as long per block on the machine the benchmarks ran on (docs/kernels.md, GGUF entry 21).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float HalfToSingle(ushort bits) => BitConverter.Int32BitsToSingle(((short)bits << 13) & HalfMask) * HalfRebias;
+    internal static float HalfToSingle(ushort bits)
+    {
+        int e = (bits >> 10) & 0x1F, normal = (e + 31) >> 5; // 1 unless e = 0
+        int significand = (bits & 0x3FF) | (normal << 10);
+        float magnitude = significand * BitConverter.Int32BitsToSingle((e + (1 - normal) + 102) << 23);
+        return BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(magnitude) | ((bits & 0x8000) << 16));
+    }
+
+    /// <summary>
+    /// Finite float16 values in the low 16 bits of each lane (sign-extended or not) → float32, exactly, with no subnormal
+    /// float32 on the way (the scalar <see cref="HalfToSingle(ushort)"/>, lane by lane).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<float> HalfToSingle(Vector128<int> bits)
+    {
+        Vector128<int> e = (bits >>> 10) & Vector128.Create(0x1F), normal = (e + Vector128.Create(31)) >>> 5;
+        Vector128<int> significand = (bits & Vector128.Create(0x3FF)) | (normal << 10);
+        Vector128<float> magnitude = Vector128.ConvertToSingle(significand) * ((e - normal + Vector128.Create(103)) << 23).AsSingle();
+        return (magnitude.AsInt32() | ((bits & Vector128.Create(0x8000)) << 16)).AsSingle();
+    }
 
     /// <summary>16 finite float16 values → float32, exactly.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
