@@ -61,8 +61,10 @@ public class LlamaCppParityTests
         string source = folder.File("random-f32.gguf"), quantized = folder.File("random-q4_k_m.gguf");
         File.WriteAllBytes(source, RandomLlama(GgmlBlocks.F32));
         NativeApi.llama_empty_call(); // LLamaSharp's loader picks the native build for this CPU before the quantizer's direct call
-        Assert.True(LLamaQuantizer.Quantize(source, quantized, LLamaFtype.MOSTLY_Q4_K_M, nthread: 1, allowRequantize: true, quantizeOutputTensor: false));
+        // The classifier quantized too (Q6_K), as llama-quantize makes a Q4_K_M file; LLamaSharp leaves it F32 unless asked.
+        Assert.True(LLamaQuantizer.Quantize(source, quantized, LLamaFtype.MOSTLY_Q4_K_M, nthread: 1, allowRequantize: true, quantizeOutputTensor: true));
         var model = (LlamaModel)ModelFiles.LoadModel(quantized);
+        Assert.NotEqual(Gguf.GgmlType.F32, model.Weights.Classifier.Type);
         Assert.Contains(model.Weights.Layers, l => l.W2.Type == Gguf.GgmlType.Q6_K || l.Wv.Type == Gguf.GgmlType.Q6_K);
         Assert.Contains(model.Weights.Layers, l => l.Wq.Type == Gguf.GgmlType.Q4_K);
         (double worst, double agree) = Compare(quantized, Tokens, 3e-2);
