@@ -265,6 +265,8 @@ public class GgmlTypeTests
     [InlineData(GgmlBlocks.Q6_K, 33, 768, 1)]
     [InlineData(GgmlBlocks.Q4_K, 9, 768, 1, 0.002)]
     [InlineData(GgmlBlocks.Q6_K, 9, 768, 1, 0.002)]
+    [InlineData(GgmlBlocks.F16, 9, 768, 1)]
+    [InlineData(GgmlBlocks.F16, 5, 200, 2)]
     public void A_decode_product_gives_each_row_the_bits_of_the_one_row_kernel(uint type, int rows, int columns, int threads, double range = 0.5)
     {
         // Q4_K decode runs rows two at a time (an odd last row alone) and Q6_K all of a part's rows in one call; every output
@@ -273,6 +275,17 @@ public class GgmlTypeTests
         byte[] data = GgmlBlocks.Random(type, rows, columns, random, range);
         WeightMatrix w = Matrix(type, data, rows, columns);
         float[] x = AwkwardActivations(random, columns);
+        if (type == GgmlBlocks.F16)
+        {
+            // F16 decode runs a part's rows in one call against x·2^112 (|x| < 2^15 here); each row as the one-row kernel gives it.
+            if (!System.Runtime.Intrinsics.X86.Avx512BW.IsSupported) return;
+            float[] f16 = new float[rows];
+            w.MatMul(x, f16, 1, threads: threads);
+            float[] scaled = [.. x.Select(v => v * QuantizedLinear.HalfRebias)];
+            for (int r = 0; r < rows; r++) Assert.Equal(QuantizedLinear.DotF16Scaled(data.AsSpan(r * 2 * columns, 2 * columns), scaled), f16[r]);
+            return;
+        }
+
         var xq = new sbyte[columns];
         float[] scale = new float[columns / 256];
         short[] sums = new short[columns / 16];

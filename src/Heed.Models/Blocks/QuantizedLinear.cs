@@ -209,6 +209,13 @@ internal static class QuantizedLinear
                 }
             }
 
+            else if (_kind == Kind.ScaledF16 && _rows == 1)
+            {
+                // Decode: the rows in one call, as for Q6_K.
+                DotF16ScaledRows(ref *(short*)(_w + ((long)first * _rowBytes)), _input, last - first, ref _xScaled[0], ref _y[first], _accumulate);
+                first = last;
+            }
+
             for (int o = first; o < last; o++)
             {
                 var row = new ReadOnlySpan<byte>(_w + ((long)o * _rowBytes), _rowBytes);
@@ -529,19 +536,35 @@ internal static class QuantizedLinear
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotF16Scaled(ReadOnlySpan<byte> row, ReadOnlySpan<float> scaledX)
     {
-        ref short w = ref Unsafe.As<byte, short>(ref MemoryMarshal.GetReference(row));
-        ref float rx = ref MemoryMarshal.GetReference(scaledX);
-        int n = scaledX.Length, i = 0;
-        Vector512<float> a0 = Vector512<float>.Zero, a1 = a0;
-        for (; i <= n - 32; i += 32)
-        {
-            a0 = Vector512.FusedMultiplyAdd(HalfToScaledSingle(Vector256.LoadUnsafe(ref w, (nuint)i)), Vector512.LoadUnsafe(ref rx, (nuint)i), a0);
-            a1 = Vector512.FusedMultiplyAdd(HalfToScaledSingle(Vector256.LoadUnsafe(ref w, (nuint)i + 16)), Vector512.LoadUnsafe(ref rx, (nuint)i + 16), a1);
-        }
+        if (row.Length < 2 * scaledX.Length) throw new ArgumentException($"F16 row of {row.Length} bytes for {scaledX.Length} values", nameof(row));
+        float y = 0;
+        DotF16ScaledRows(ref Unsafe.As<byte, short>(ref MemoryMarshal.GetReference(row)), scaledX.Length, 1, ref MemoryMarshal.GetReference(scaledX), ref y, accumulate: false);
+        return y;
+    }
 
-        float sum = Vector512.Sum(a0 + a1);
-        for (; i < n; i++) sum += BitConverter.Int32BitsToSingle(((short)Unsafe.Add(ref w, i) << 13) & HalfMask) * Unsafe.Add(ref rx, i);
-        return sum;
+    /// <summary>
+    /// <see cref="DotF16Scaled"/> for <paramref name="rows"/> rows of <paramref name="n"/> values one after another, y[r] = (or
+    /// +=) row r · x: the rows of a decode product in one call, each row's sums folded in eight instructions.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotF16ScaledRows(ref short w, int n, int rows, ref float rx, ref float y, bool accumulate)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            ref short row = ref Unsafe.Add(ref w, (nint)r * n);
+            int i = 0;
+            Vector512<float> a0 = Vector512<float>.Zero, a1 = a0;
+            for (; i <= n - 32; i += 32)
+            {
+                a0 = Vector512.FusedMultiplyAdd(HalfToScaledSingle(Vector256.LoadUnsafe(ref row, (nuint)i)), Vector512.LoadUnsafe(ref rx, (nuint)i), a0);
+                a1 = Vector512.FusedMultiplyAdd(HalfToScaledSingle(Vector256.LoadUnsafe(ref row, (nuint)i + 16)), Vector512.LoadUnsafe(ref rx, (nuint)i + 16), a1);
+            }
+
+            float sum = VectorMath.SumAcross(a0 + a1);
+            for (; i < n; i++) sum += BitConverter.Int32BitsToSingle(((short)Unsafe.Add(ref row, i) << 13) & HalfMask) * Unsafe.Add(ref rx, i);
+            ref float out0 = ref Unsafe.Add(ref y, r);
+            out0 = accumulate ? out0 + sum : sum;
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
