@@ -16,10 +16,13 @@ public abstract class TeamJob
 /// </summary>
 public sealed class ThreadTeam
 {
-    // 50 µs of spinning: longer than the gap between two products of one token (norms, RoPE, attention), shorter than
-    // the gap between tokens of a slow consumer. While spinning a worker yields its core when another thread wants it,
-    // so on a machine with more threads than cores the spin costs little.
-    private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 20_000;
+    // 1 ms of spinning: longer than any gap between two products of a decode step (norms, RoPE, an attention the team
+    // does not split) and than the sampler's and the caller's work between two tokens, and long enough to ride out a short
+    // preemption of the caller's core by the host. With 50 µs, a 15M-shape decode on two threads put its worker to sleep
+    // 17–178 times per 256 tokens and paid a wake-up each time; with 1 ms, 6–13 (docs/kernels.md, GGUF entry 23). An idle
+    // team still costs nothing after the first millisecond, and while spinning a worker yields its core whenever another
+    // thread wants it.
+    private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 1_000;
 
     private static readonly Lock Growth = new();
     private static ThreadTeam? _shared;
