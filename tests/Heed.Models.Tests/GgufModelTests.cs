@@ -577,6 +577,95 @@ public class GgufModelTests
         }
     }
 
+    [Fact]
+    public void The_rope_scaling_factor_applies_as_llama_cpp_reads_it_with_or_without_the_type_and_under_the_legacy_key()
+    {
+        // llama.cpp: the type defaults to "linear", the factor falls back to rope.scale_linear, 0 means none, "none" never scales.
+        using var folder = new TempFolder();
+        int[] tokens = [1, 7, 299, 42, 0, 100];
+        float[] Logits(string name, float scale, Action<GgufWriter>? metadata)
+        {
+            string path = folder.File(name);
+            File.WriteAllBytes(path, RandomLlamaFile.Create(RandomLlamaShape.Tiny, GgmlBlocks.F32, new Random(5), tied: true, metadata: metadata).ToArray());
+            var model = (LlamaModel)ModelFiles.LoadModel(path);
+            Assert.Equal(scale, model.Config.RopeScale);
+            return model.Forward(tokens).Logits.Data;
+        }
+
+        float[] plain = Logits("plain.gguf", 1f, null);
+        float[] linear = Logits("linear.gguf", 0.25f, w => w.String("llama.rope.scaling.type", "linear").Float32("llama.rope.scaling.factor", 4f));
+        double moved = plain.Zip(linear, (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(moved > 1e-2, $"scaling by 1/4 moved the logits by at most {moved:E3}: the cases below could not fail");
+
+        Assert.Equal(linear, Logits("factor.gguf", 0.25f, w => w.Float32("llama.rope.scaling.factor", 4f)));
+        Assert.Equal(linear, Logits("legacy.gguf", 0.25f, w => w.Float32("llama.rope.scale_linear", 4f)));
+        Assert.Equal(linear, Logits("both.gguf", 0.25f, w => w.Float32("llama.rope.scaling.factor", 4f).Float32("llama.rope.scale_linear", 2f)));
+        Assert.Equal(plain, Logits("none.gguf", 1f, w => w.String("llama.rope.scaling.type", "none").Float32("llama.rope.scaling.factor", 4f)));
+        Assert.Equal(plain, Logits("zero.gguf", 1f, w => w.String("llama.rope.scaling.type", "linear").Float32("llama.rope.scaling.factor", 0f)));
+        Assert.Equal(plain, Logits("yarn.gguf", 1f, w => w.String("llama.rope.scaling.type", "yarn")));
+    }
+
+    [Theory]
+    [InlineData("llama.rope.scaling.factor", float.NaN, null, "llama.rope.scaling.factor is NaN")]
+    [InlineData("llama.rope.scaling.factor", -4f, null, "llama.rope.scaling.factor is -4")]
+    [InlineData("llama.rope.scale_linear", float.PositiveInfinity, null, "llama.rope.scale_linear is Infinity")]
+    [InlineData("llama.rope.scale_linear", -1f, "linear", "llama.rope.scale_linear is -1")]
+    [InlineData("llama.rope.scaling.factor", 4f, "yarn", "llama.rope.scaling.type \"yarn\" with llama.rope.scaling.factor 4")]
+    [InlineData("llama.rope.scale_linear", 8f, "longrope", "llama.rope.scaling.type \"longrope\" with llama.rope.scale_linear 8")]
+    [InlineData("llama.rope.scaling.factor", 1f, "ntk", "llama.rope.scaling.type \"ntk\"")]
+    [InlineData("llama.rope.scaling.attn_factor", 2f, null, "llama.rope.scaling.attn_factor is 2")]
+    public void Rope_scaling_that_Heed_would_not_apply_is_refused_naming_the_key(string key, float value, string? type, string expected)
+    {
+        using var folder = new TempFolder();
+        string path = folder.File("rope.gguf");
+        GgufWriter file = RandomLlamaFile.Create(RandomLlamaShape.Tiny, GgmlBlocks.F32, new Random(5), tied: true, metadata: w =>
+        {
+            if (type is not null) w.String("llama.rope.scaling.type", type);
+            w.Float32(key, value);
+        });
+        File.WriteAllBytes(path, file.ToArray());
+        HeedAssert.Fails(() => ModelFiles.LoadModel(path), "rope.gguf", expected);
+    }
+
+    [Theory]
+    [InlineData("blk.0.attn_q.bias", 256L)]
+    [InlineData("blk.0.attn_k.bias", 128L)]
+    [InlineData("blk.1.attn_output.bias", 256L)]
+    [InlineData("blk.0.ffn_gate_inp.weight", 256L)]
+    [InlineData("blk.2.attn_norm.weight", 256L)]
+    [InlineData("rope_factors_long.weight", 32L)]
+    public void A_tensor_the_llama_architecture_does_not_use_is_refused_by_name(string name, long length)
+    {
+        // A bias or a router Heed would skip makes the model run silently wrong; llama.cpp refuses tensors it does not create.
+        using var folder = new TempFolder();
+        string path = folder.File("extra.gguf");
+        GgufWriter file = RandomLlamaFile.Create(RandomLlamaShape.Tiny, GgmlBlocks.F32, new Random(5), tied: true)
+            .Tensor(name, [length], GgmlBlocks.F32, new byte[length * 4]);
+        File.WriteAllBytes(path, file.ToArray());
+        HeedAssert.Fails(() => ModelFiles.LoadModel(path), "extra.gguf", $"tensor \"{name}\" is not part of the llama architecture Heed runs");
+        HeedAssert.Fails(() => LlamaGguf.ReadConfig(path), $"tensor \"{name}\"");
+    }
+
+    [Fact]
+    public void Optional_tensors_llama_cpp_reads_still_load_and_a_mixture_of_experts_is_refused()
+    {
+        using var folder = new TempFolder();
+        string path = folder.File("freqs.gguf");
+        byte[] ones = [.. Enumerable.Range(0, 32).SelectMany(_ => BitConverter.GetBytes(1f))];
+        File.WriteAllBytes(path, RandomLlamaFile.Create(RandomLlamaShape.Tiny, GgmlBlocks.F32, new Random(5), tied: false).Tensor("rope_freqs.weight", [32], GgmlBlocks.F32, ones).ToArray());
+        var model = (LlamaModel)ModelFiles.LoadModel(path);
+        Assert.False(model.Config.SharedClassifier);
+        Assert.NotNull(model.Weights.RopeFactors);
+
+        string moe = folder.File("moe.gguf");
+        File.WriteAllBytes(moe, RandomLlamaFile.Create(RandomLlamaShape.Tiny, GgmlBlocks.F32, new Random(5), metadata: w => w.UInt32("llama.expert_count", 8)).ToArray());
+        HeedAssert.Fails(() => ModelFiles.LoadModel(moe), "moe.gguf", "llama.expert_count is 8", "mixture-of-experts");
+
+        string dense = folder.File("dense.gguf");
+        File.WriteAllBytes(dense, RandomLlamaFile.Create(RandomLlamaShape.Tiny, GgmlBlocks.F32, new Random(5), metadata: w => w.UInt32("llama.expert_count", 0)).ToArray());
+        Assert.Equal(1f, LlamaGguf.ReadConfig(dense).RopeScale);
+    }
+
     /// <summary>
     /// A llama GGUF file with random weights in <see cref="RandomLlamaShape.Tiny"/>'s shape (width 256, feed-forward 512,
     /// 2 layers, 4 heads over 2 kv heads, vocabulary 300, context 16), every matrix in <paramref name="type"/>, and a

@@ -10,7 +10,8 @@ namespace Heed.Models.Llama;
 /// weights from the tensor table (<c>token_embd</c>, <c>blk.N.attn_q</c> …, <c>output_norm</c>, <c>output</c> or the
 /// embedding when it is absent). llama.cpp rotates adjacent pairs for this architecture (its "normal" RoPE), and its
 /// converters permute Hugging Face's Q and K rows so that this holds, so the weights are used as stored. The whole
-/// tensor table is checked against the metadata and the file's length before any tensor is allocated.
+/// tensor table is checked against the metadata and the file's length before any tensor is allocated, and a tensor
+/// Heed would not use (a bias, an expert) is refused, as llama.cpp refuses a file whose tensors it does not all create.
 /// </summary>
 public static class LlamaGguf
 {
@@ -32,6 +33,11 @@ public static class LlamaGguf
         if (architecture != "llama")
         {
             throw new HeedException($"model {path}: GGUF architecture {GgufFile.Quote(architecture)}; Heed runs \"llama\"");
+        }
+
+        if (gguf["llama.expert_count"] is { } experts && gguf.Integer("llama.expert_count") is not 0)
+        {
+            throw new HeedException($"model {path}: llama.expert_count is {GgufFile.Describe(experts)}: a mixture-of-experts model; Heed runs dense llama models");
         }
 
         int dim = Int(gguf, path, "llama.embedding_length", MaxWidth);
@@ -64,19 +70,11 @@ public static class LlamaGguf
 
         float theta = Float(gguf, path, "llama.rope.freq_base", 10000f);
         float epsilon = Float(gguf, path, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-        float ropeScale = 1f;
-        if (gguf["llama.rope.scaling.type"] is { } scaling)
+        float ropeScale = RopeScale(gguf, path);
+        if (gguf["llama.rope.scaling.attn_factor"] is not null && Float(gguf, path, "llama.rope.scaling.attn_factor", 1f) != 1f)
         {
-            switch (scaling as string)
-            {
-                case "none":
-                    break;
-                case "linear":
-                    ropeScale = 1f / Float(gguf, path, "llama.rope.scaling.factor", 1f);
-                    break;
-                default:
-                    throw new HeedException($"model {path}: llama.rope.scaling.type {GgufFile.Describe(scaling)}; Heed applies \"none\" and \"linear\"");
-            }
+            // llama.cpp multiplies the rotated Q and K by this factor.
+            throw new HeedException($"model {path}: llama.rope.scaling.attn_factor is {GgufFile.Describe(gguf["llama.rope.scaling.attn_factor"])}; Heed applies RoPE without a magnitude factor (1)");
         }
 
         Dictionary<string, GgufTensorInfo> tensors = Index(gguf, path);
@@ -103,6 +101,13 @@ public static class LlamaGguf
         if (tensors.TryGetValue("rope_freqs.weight", out GgufTensorInfo? factors))
         {
             CheckTensor(gguf, path, factors, [ropeDims / 2]);
+        }
+
+        // Every other tensor belongs to a variant Heed does not run; running without it would be silently wrong.
+        var used = new HashSet<string>(ExpectedTensors(config).Select(t => t.Name), StringComparer.Ordinal) { "token_embd.weight", "rope_freqs.weight" };
+        if (gguf.Tensors.FirstOrDefault(t => !used.Contains(t.Name)) is { } extra)
+        {
+            throw new HeedException($"model {path}: tensor {GgufFile.Quote(extra.Name)} is not part of the llama architecture Heed runs (no biases, experts, extra blocks or per-layer RoPE factors)");
         }
 
         return config;
@@ -269,6 +274,34 @@ public static class LlamaGguf
             buffer = buffer[n..];
             offset += n;
         }
+    }
+
+    /// <summary>
+    /// The factor positions are multiplied by, as llama.cpp derives it: the type defaults to "linear"; the factor is
+    /// <c>rope.scaling.factor</c>, else the legacy <c>rope.scale_linear</c>; a factor of 0 or none means no scaling, any
+    /// other gives 1 / factor; type "none" never scales. YaRN and LongRoPE change the rotation beyond that, so they are
+    /// refused where the factor would scale (without one, llama.cpp's rotation is the plain one).
+    /// </summary>
+    private static float RopeScale(GgufFile gguf, string path)
+    {
+        string key = gguf["llama.rope.scaling.factor"] is null ? "llama.rope.scale_linear" : "llama.rope.scaling.factor";
+        object? value = gguf[key];
+        float factor = value switch { null => 0f, double d => (float)d, _ => gguf.Integer(key) ?? float.NaN };
+        if (!float.IsFinite(factor) || factor < 0 || (factor > 0 && !float.IsFinite(1f / factor)))
+        {
+            throw new HeedException($"model {path}: {key} is {GgufFile.Describe(value)}; expected 0 (no scaling) or a positive number");
+        }
+
+        float scale = factor == 0 ? 1f : 1f / factor;
+        object? type = gguf["llama.rope.scaling.type"];
+        return (type ?? "linear") switch
+        {
+            "none" => 1f,
+            "linear" => scale,
+            "yarn" or "longrope" when scale == 1f => 1f,
+            "yarn" or "longrope" => throw new HeedException($"model {path}: llama.rope.scaling.type {GgufFile.Describe(type)} with {key} {GgufFile.Describe(value)}; Heed applies \"none\" and \"linear\" scaling"),
+            _ => throw new HeedException($"model {path}: llama.rope.scaling.type {GgufFile.Describe(type)}; expected \"none\", \"linear\", \"yarn\" or \"longrope\" (Heed applies \"none\" and \"linear\")"),
+        };
     }
 
     private static int Int(GgufFile gguf, string path, string key, long max)
