@@ -16,8 +16,8 @@ namespace Heed.Models.LlamaCppTests;
 /// </summary>
 public class TokenizerParityTests
 {
-    private const string Gpt2Vocab = "vocab/ggml-vocab-gpt-2.gguf";
-    private const string SpmVocab = "vocab/ggml-vocab-llama-spm.gguf";
+    internal const string Gpt2Vocab = "vocab/ggml-vocab-gpt-2.gguf";
+    internal const string SpmVocab = "vocab/ggml-vocab-llama-spm.gguf";
 
     /// <summary>Empty and whitespace runs, digits, contractions, accents, CJK, emoji and ZWJ sequences, stray surrogates, mixed scripts, code.</summary>
     public static readonly string[] HardStrings =
@@ -38,6 +38,7 @@ public class TokenizerParityTests
         "path/to/file.txt ~user $HOME ^caret `tick` |pipe| #hash @at %pct &amp *star +plus =eq", "...!!!???;;", "<|endoftext|> literal <s> </s> <unk>",
         "<s>Hello</s> world<unk>", " <s> x <s>", "a<|endoftext|>b<|endoftext|><|endoftext|>", "<|endoftext|>\n<|endoftext",
         "Hello\r\nworld\r\n\r\n", "tab\tseparated\tvalues\t", "   \n\n   ", "a\u3000\u3000b",
+        "\u2581", "a\u2581b", "\u2581\u2581x \u2581y", "▁Hello▁world",
     ];
 
     /// <summary>Every pre-tokenizer type (and alias) Heed implements, each tried on the GPT-2 vocabulary.</summary>
@@ -163,13 +164,13 @@ public class TokenizerParityTests
         }
     }
 
-    private static ModelParams VocabOnly(string path) => new(path) { VocabOnly = true, GpuLayerCount = 0 };
+    internal static ModelParams VocabOnly(string path) => new(path) { VocabOnly = true, GpuLayerCount = 0 };
 
     /// <summary>
     /// A vocabulary-only GGUF of the llama architecture (llama.cpp reads the hyperparameters even for vocab_only loads)
     /// with the GPT-2 vocabulary's tokens, types, merges and BOS/EOS ids, and whatever <paramref name="metadata"/> adds.
     /// </summary>
-    private static byte[] Gpt2File(Action<GgufWriter> metadata)
+    internal static byte[] Gpt2File(Action<GgufWriter> metadata)
     {
         GgufFile v = GgufFile.Load(TestPaths.Shared("vocab", "ggml-vocab-gpt-2.gguf"));
         var w = Hyperparameters()
@@ -184,7 +185,7 @@ public class TokenizerParityTests
     }
 
     /// <summary>The llama SentencePiece vocabulary in the same way, with its scores and ids.</summary>
-    private static byte[] SpmFile(Action<GgufWriter> metadata)
+    internal static byte[] SpmFile(Action<GgufWriter> metadata)
     {
         GgufFile v = GgufFile.Load(TestPaths.Shared("vocab", "ggml-vocab-llama-spm.gguf"));
         var w = Hyperparameters()

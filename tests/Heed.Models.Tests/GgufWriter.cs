@@ -82,9 +82,12 @@ internal sealed class GgufWriter
         while (bytes.Count % Alignment != 0) bytes.Add(0);
     }
 
+    // A key written again replaces the earlier value in its place (a file holds each key once).
     private GgufWriter Add(string key, uint type, byte[] value)
     {
-        _values.Add((key, type, value));
+        int at = _values.FindIndex(v => v.Key == key);
+        if (at >= 0) _values[at] = (key, type, value);
+        else _values.Add((key, type, value));
         return this;
     }
 

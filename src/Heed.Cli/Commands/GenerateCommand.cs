@@ -107,7 +107,7 @@ internal static class GenerateCommand
         string prefillSpeed = result.Prefill > TimeSpan.Zero ? $", {Speed(result.PromptTokens / result.Prefill.TotalSeconds)} tok/s" : "";
         return string.Create(
             culture,
-            $"heed: {prompt}, {Plural(generated, "new token")}{(result.StoppedAtBos ? " (stopped at BOS)" : "")}; prefill {result.Prefill.TotalMilliseconds:F2} ms{prefillSpeed}; {decode}{(sampling.Temperature > 0 ? $"; seed {sampling.Seed}" : "")}");
+            $"heed: {prompt}, {Plural(generated, "new token")}{(result.StoppedAtBos ? " (stopped at BOS)" : result.StopToken is int end ? $" (stopped at {tokenizer.PieceText(end)})" : "")}; prefill {result.Prefill.TotalMilliseconds:F2} ms{prefillSpeed}; {decode}{(sampling.Temperature > 0 ? $"; seed {sampling.Seed}" : "")}");
     }
 
     private static string Plural(int n, string noun) => n.ToString(CultureInfo.InvariantCulture) + " " + noun + (n == 1 ? "" : "s");

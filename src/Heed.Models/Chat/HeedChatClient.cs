@@ -9,11 +9,16 @@ namespace Heed.Models.Chat;
 /// <summary>
 /// An <see cref="IChatClient"/> over any model Heed runs: the conversation is written in the model's chat format
 /// (<see cref="ChatTemplate"/>; plain text when the file names none), then generated token by token with Heed's sampler.
-/// Options map as: Temperature → temperature (null: 0, greedy), TopP → top-p (null: off), TopK → top-k, Seed → the
-/// sampler's seed (null: 1), MaxOutputTokens → new tokens (null: up to the context), StopSequences → texts generation
-/// stops before. Generation also stops at EOS/BOS and at the format's end-of-turn text. Calls run on the caller's thread
-/// (the model's work is synchronous); one client may serve one call at a time per model session, and each call makes
-/// its own session.
+/// The format's markers become the vocabulary's special tokens where it has them (as llama.cpp tokenizes a formatted chat
+/// with special tokens parsed), while the messages' own texts are encoded as text, so a message cannot forge a turn.
+/// Options map as: Temperature → temperature (null: 0, greedy, which leaves TopP, TopK and Seed without effect), TopP →
+/// top-p (null: off), TopK → top-k, Seed → the sampler's seed (null: 1), MaxOutputTokens → new tokens (null: up to
+/// <see cref="DefaultMaxOutputTokens"/> or the rest of the context, whichever is less; the cache is sized for them),
+/// StopSequences → texts generation stops before. Options Heed does not apply are refused, not ignored: tools, a JSON
+/// response format, and non-zero frequency or presence penalties. Generation also stops at BOS, at the vocabulary's
+/// end-of-generation tokens (<see cref="ITokenizer.EndOfGeneration"/>; EOS for SentencePiece vocabularies) and at the
+/// format's end-of-turn text. Calls run on the caller's thread (the model's work is synchronous); each call makes its
+/// own session.
 /// </summary>
 public sealed class HeedChatClient : IChatClient
 {
@@ -31,6 +36,9 @@ public sealed class HeedChatClient : IChatClient
         _modelId = modelId;
         Template = ChatTemplate.Detect(chatTemplate);
     }
+
+    /// <summary>New tokens a call may generate when <see cref="ChatOptions.MaxOutputTokens"/> is not set.</summary>
+    public const int DefaultMaxOutputTokens = 4096;
 
     /// <summary>The chat format recognised.</summary>
     public ChatTemplateKind Template { get; }
@@ -82,12 +90,13 @@ public sealed class HeedChatClient : IChatClient
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        string prompt = ChatTemplate.Format(Template, [.. messages.Select(m => (m.Role.Value, m.Text))]);
+        IReadOnlyList<(string Text, bool Markup)> prompt = ChatTemplate.Parts(Template, [.. messages.Select(m => (m.Role.Value, m.Text))]);
         return StreamAsync(prompt, options, ChatTemplate.EndOfTurn(Template), cancellationToken);
     }
 
     /// <summary>
-    /// Continues <paramref name="prompt"/> as written, without the chat format (BOS first where the tokenizer's models had it):
+    /// Continues <paramref name="prompt"/> as written, without the chat format (BOS first where the tokenizer's models had it;
+    /// the texts of special tokens in it become those tokens, as llama.cpp's completion reads a prompt):
     /// the updates of <see cref="GetStreamingResponseAsync"/>, with the same options; only the stop sequences given stop it early,
     /// besides EOS/BOS.
     /// </summary>
@@ -95,20 +104,21 @@ public sealed class HeedChatClient : IChatClient
     public IAsyncEnumerable<ChatResponseUpdate> GetStreamingCompletionAsync(string prompt, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompt);
-        return StreamAsync(prompt, options, null, cancellationToken);
+        return StreamAsync([(prompt, true)], options, null, cancellationToken);
     }
 
-    private async IAsyncEnumerable<ChatResponseUpdate> StreamAsync(string prompt, ChatOptions? options, string? endOfTurn, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<ChatResponseUpdate> StreamAsync(IReadOnlyList<(string Text, bool Markup)> prompt, ChatOptions? options, string? endOfTurn, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         SamplingOptions sampling = Sampling(options);
-        int[] tokens = _tokenizer.Encode(prompt, addBos: _tokenizer.BosId.HasValue && (_tokenizer.PrependsBos || prompt.Length == 0), addEos: false);
+        bool empty = prompt.All(p => p.Text.Length == 0);
+        int[] tokens = _tokenizer.Encode(prompt, addBos: _tokenizer.BosId.HasValue && (_tokenizer.PrependsBos || empty));
         if (tokens.Length == 0 || tokens.Length >= _model.ContextLength)
         {
             throw new HeedException($"chat: the conversation takes {tokens.Length} tokens; the model's context holds {_model.ContextLength}, and at least one more is needed");
         }
 
         int room = _model.ContextLength - tokens.Length;
-        int maxNew = options?.MaxOutputTokens is int max ? max : room;
+        int maxNew = options?.MaxOutputTokens is int max ? max : Math.Min(room, DefaultMaxOutputTokens);
         if (maxNew <= 0)
         {
             throw new HeedException($"chat: MaxOutputTokens {maxNew}: expected > 0");
@@ -121,6 +131,7 @@ public sealed class HeedChatClient : IChatClient
         DecoderSession session = _model.CreateSession(tokens.Length + maxNew);
         session.Threads = Threads;
         var sampler = new Sampler(_model.VocabSize, sampling);
+        IReadOnlyList<int> endOfGeneration = _tokenizer.EndOfGeneration;
         Decoder utf8 = new UTF8Encoding(false).GetDecoder();
         var pending = new StringBuilder(); // text decoded but not yet sent: it may be the start of a stop sequence
         var chars = new char[64];
@@ -137,7 +148,7 @@ public sealed class HeedChatClient : IChatClient
         int next = sampler.Sample(session.Forward(tokens, cancellationToken));
         while (true)
         {
-            if (next == _tokenizer.BosId || (_tokenizer is LlamaTokenizer && next == LlamaTokenizer.Eos))
+            if (next == _tokenizer.BosId || (_tokenizer is LlamaTokenizer && next == LlamaTokenizer.Eos) || endOfGeneration.Contains(next))
             {
                 finish = ChatFinishReason.Stop;
                 break;
@@ -195,6 +206,26 @@ public sealed class HeedChatClient : IChatClient
     /// <exception cref="HeedException">A value is out of range.</exception>
     public static SamplingOptions Sampling(ChatOptions? options)
     {
+        if (options?.Tools is { Count: > 0 })
+        {
+            throw new HeedException($"chat: {options.Tools.Count} tools given; Heed's chat client does not call tools");
+        }
+
+        if (options?.ResponseFormat is ChatResponseFormatJson)
+        {
+            throw new HeedException("chat: ResponseFormat JSON; Heed's chat client does not constrain replies to JSON (use Text)");
+        }
+
+        if (options?.FrequencyPenalty is float frequency && frequency != 0)
+        {
+            throw new HeedException($"chat: FrequencyPenalty {frequency}; Heed's sampler applies no penalties (leave it null or 0)");
+        }
+
+        if (options?.PresencePenalty is float presence && presence != 0)
+        {
+            throw new HeedException($"chat: PresencePenalty {presence}; Heed's sampler applies no penalties (leave it null or 0)");
+        }
+
         if (options?.Seed is <= 0)
         {
             throw new HeedException($"chat: Seed {options.Seed}: expected > 0 (xorshift never leaves the state 0)");

@@ -34,7 +34,8 @@ public sealed record GenerationOptions
 /// <param name="Decode">Time of the one-token steps after it.</param>
 /// <param name="DecodeSteps">The number of one-token steps.</param>
 /// <param name="StoppedAtBos">True when the model emitted BOS (which ends generation, as in run.c).</param>
-public sealed record GenerationResult(int[] Tokens, int PromptTokens, string Text, TimeSpan Prefill, TimeSpan Decode, int DecodeSteps, bool StoppedAtBos)
+/// <param name="StopToken">The token that ended generation (BOS or one of the tokenizer's <see cref="ITokenizer.EndOfGeneration"/>), not printed; null when the positions ran out.</param>
+public sealed record GenerationResult(int[] Tokens, int PromptTokens, string Text, TimeSpan Prefill, TimeSpan Decode, int DecodeSteps, bool StoppedAtBos, int? StopToken = null)
 {
     /// <summary>Decode speed in tokens per second (0 when there were no decode steps).</summary>
     public double DecodeTokensPerSecond => DecodeSteps == 0 || Decode <= TimeSpan.Zero ? 0 : DecodeSteps / Decode.TotalSeconds;
@@ -43,7 +44,8 @@ public sealed record GenerationResult(int[] Tokens, int PromptTokens, string Tex
 /// <summary>
 /// Generation as llama2.c's <c>run.c</c> does it, with a KV cache: the prompt (BOS first) runs in one batched pass,
 /// then one token per step; every prompt piece after BOS and every new token is printed as it is known;
-/// generation stops when the model emits BOS or <see cref="GenerationOptions.Steps"/> positions have run.
+/// generation stops when the model emits BOS, or a token of the tokenizer's <see cref="ITokenizer.EndOfGeneration"/>
+/// (a GGUF vocabulary's EOS, end of turn, … as llama.cpp stops), or <see cref="GenerationOptions.Steps"/> positions have run.
 /// </summary>
 public static class TextGenerator
 {
@@ -78,7 +80,9 @@ public static class TextGenerator
         var sampler = new Sampler(model.VocabSize, options.Sampling);
         int steps = Math.Min(options.Steps, model.ContextLength);
         bool addBos = tokenizer.PrependsBos || prompt.Length == 0;
-        int[] promptTokens = tokenizer.Encode(prompt, addBos && tokenizer.BosId.HasValue, addEos: false);
+        // The texts of special tokens in the prompt become those tokens, as llama.cpp's tools read a prompt (llama2.c's
+        // vocabularies have none).
+        int[] promptTokens = tokenizer.Encode([(prompt, true)], addBos && tokenizer.BosId.HasValue);
         if (promptTokens.Length == 0)
         {
             throw new HeedException("prompt: empty, and the tokenizer has no BOS token to start from");
@@ -111,6 +115,7 @@ public static class TextGenerator
         session.Recorder = options.Recorder;
         session.UseReferenceAttention = options.UseReferenceAttention;
         int? stop = tokenizer.BosId;
+        IReadOnlyList<int> endOfGeneration = tokenizer.EndOfGeneration;
 
         // prefill: the whole prompt in one batched pass; its last row predicts the first new token.
         var clock = Stopwatch.StartNew();
@@ -119,12 +124,14 @@ public static class TextGenerator
         clock.Restart();
         int decodeSteps = 0;
         bool stoppedAtBos = false;
+        int? stopToken = null;
         Span<int> one = stackalloc int[1];
         while (true)
         {
-            if (next == stop)
+            if (next == stop || endOfGeneration.Contains(next))
             {
-                stoppedAtBos = true;
+                stoppedAtBos = next == stop;
+                stopToken = next;
                 break;
             }
 
@@ -138,7 +145,7 @@ public static class TextGenerator
 
         TimeSpan decode = clock.Elapsed;
         string printed = Encoding.UTF8.GetString(text.GetBuffer(), 0, (int)text.Length);
-        return new GenerationResult([.. tokens], promptTokens.Length, printed, prefill, decode, decodeSteps, stoppedAtBos);
+        return new GenerationResult([.. tokens], promptTokens.Length, printed, prefill, decode, decodeSteps, stoppedAtBos, stopToken);
     }
 
     /// <summary>

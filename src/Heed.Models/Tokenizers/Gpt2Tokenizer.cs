@@ -177,6 +177,8 @@ public sealed class Gpt2Tokenizer : ITokenizer
             throw new HeedException($"{name}: tokenizer.ggml.add_eos_token is true but the vocabulary has no EOS token");
         }
 
+        tokenizer.EndOfGeneration = Tokenizer.EndOfGeneration(gguf, tokens, tokenizer.EosId, name);
+
         return tokenizer;
     }
 
@@ -213,9 +215,24 @@ public sealed class Gpt2Tokenizer : ITokenizer
     public int[] Encode(string text, bool addBos, bool addEos, bool parseSpecial)
     {
         ArgumentNullException.ThrowIfNull(text);
+        return Encode(Tokenizer.Partition(text, parseSpecial ? _special : _userDefined, id => _tokens[id]), addBos, addEos);
+    }
+
+    /// <inheritdoc />
+    public int[] Encode(IReadOnlyList<(string Text, bool Markup)> parts, bool addBos)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        return Encode(Tokenizer.Partition(parts, _special, _userDefined, id => _tokens[id]), addBos, addEos: false);
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyList<int> EndOfGeneration { get; private set; } = [];
+
+    private int[] Encode(List<(string? Span, int Token)> fragments, bool addBos, bool addEos)
+    {
         var ids = new List<int>();
         if (addBos && BosId is int bos) ids.Add(bos);
-        foreach ((string? span, int token) in Tokenizer.Partition(text, parseSpecial ? _special : _userDefined, id => _tokens[id]))
+        foreach ((string? span, int token) in fragments)
         {
             if (span is null) ids.Add(token);
             else EncodeSpan(span, ids);

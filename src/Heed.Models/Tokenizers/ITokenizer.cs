@@ -26,6 +26,24 @@ public interface ITokenizer
 
     /// <summary>The vocabulary entry of <paramref name="token"/> as stored, for display (e.g. "&lt;0x0A&gt;", " the").</summary>
     string PieceText(int token);
+
+    /// <summary>
+    /// The tokens besides BOS that end generation, as llama.cpp's end-of-generation set: for a GGUF vocabulary its EOS,
+    /// EOT and EOM ids and the tokens spelled as a known end of turn ("&lt;|eot_id|&gt;", "&lt;|im_end|&gt;",
+    /// "&lt;end_of_turn&gt;", …). Empty by default: llama2.c's files stop at BOS only, as run.c does.
+    /// </summary>
+    IReadOnlyList<int> EndOfGeneration => [];
+
+    /// <summary>
+    /// Encodes a text given in parts, [BOS] first when asked: in a part with <c>Markup</c> set (a chat format's own
+    /// text) the text of a control or unknown token becomes that token, as llama.cpp's <c>parse_special</c> does; in the
+    /// others (what users wrote) it stays text. By default, the parts joined and encoded as text.
+    /// </summary>
+    int[] Encode(IReadOnlyList<(string Text, bool Markup)> parts, bool addBos)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        return Encode(string.Concat(parts.Select(p => p.Text)), addBos, addEos: false);
+    }
 }
 
 /// <summary>Helpers shared by every tokenizer.</summary>
@@ -58,6 +76,59 @@ public static class Tokenizer
             .OrderByDescending(id => System.Text.Encoding.UTF8.GetByteCount(tokens[id]))];
         return (special, [.. special.Where(id => types[id] == 4)]);
     }
+
+    /// <summary>
+    /// <see cref="Partition(string, IReadOnlyList{int}, Func{int, string})"/> over text in parts: markup parts cut at
+    /// <paramref name="special"/>, the others at <paramref name="userDefined"/> only.
+    /// </summary>
+    internal static List<(string? Span, int Token)> Partition(IReadOnlyList<(string Text, bool Markup)> parts, int[] special, int[] userDefined, Func<int, string> textOf)
+    {
+        // Each part is cut on its own; then neighbouring spans of text join again, so the result is what cutting the
+        // joined text would give where no special token's text reaches across a part's edge.
+        var all = new List<(string? Span, int Token)>();
+        foreach ((string text, bool markup) in parts)
+        {
+            foreach ((string? span, int token) in Partition(text, markup ? special : userDefined, textOf))
+            {
+                if (span is not null && all.Count > 0 && all[^1].Span is string before)
+                {
+                    all[^1] = (before + span, -1);
+                }
+                else
+                {
+                    all.Add((span, token));
+                }
+            }
+        }
+
+        return all;
+    }
+
+    /// <summary>The end-of-generation set of a GGUF vocabulary (see <see cref="ITokenizer.EndOfGeneration"/>).</summary>
+    internal static int[] EndOfGeneration(GgufFile gguf, string[] tokens, int? eos, string name)
+    {
+        var ids = new SortedSet<int>();
+        if (eos is int e) ids.Add(e);
+        foreach (string key in (ReadOnlySpan<string>)["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"])
+        {
+            if (Gpt2Tokenizer.TokenId(gguf, key, tokens.Length, name) is int id) ids.Add(id);
+        }
+
+        for (int id = 0; id < tokens.Length; id++)
+        {
+            if (EndMarkers.Contains(tokens[id])) ids.Add(id);
+        }
+
+        return [.. ids];
+    }
+
+    // The texts llama.cpp counts as an end of generation wherever a vocabulary has them ("</s>" too, in the version
+    // LLamaSharp 0.30.0 carries; the parity tests compare the whole set).
+    private static readonly HashSet<string> EndMarkers = new(StringComparer.Ordinal)
+    {
+        "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>", "<|endoftext|>",
+        "<|end_of_text|>", "<EOT>", "_<EOT>", "<end_of_utterance>", "</s>", "<｜end▁of▁sentence｜>",
+    };
 
     /// <summary>
     /// <paramref name="text"/> cut at every occurrence of each of <paramref name="tokens"/> (taken in the order given,

@@ -193,6 +193,7 @@ public sealed class LlamaTokenizer : ITokenizer
             AppendsEos = Gpt2Tokenizer.Flag(gguf, "tokenizer.ggml.add_eos_token", name) ?? false,
             AddsSpacePrefix = Gpt2Tokenizer.Flag(gguf, "tokenizer.ggml.add_space_prefix", name) ?? true,
             _mergesAnyScore = true,
+            EndOfGeneration = Tokenizer.EndOfGeneration(gguf, tokens, Eos, name),
         };
         (tokenizer._special, tokenizer._userDefined) = Tokenizer.SpecialTokens(tokens, types);
         return tokenizer;
@@ -222,10 +223,27 @@ public sealed class LlamaTokenizer : ITokenizer
     public int[] Encode(string text, bool addBos, bool addEos, bool parseSpecial)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var tokens = new List<int>(text.Length + 3);
+        return Encode(Tokenizer.Partition(text, parseSpecial ? _special : _userDefined, SpecialText), text.Length, addBos, addEos);
+    }
+
+    /// <inheritdoc />
+    public int[] Encode(IReadOnlyList<(string Text, bool Markup)> parts, bool addBos)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        return Encode(Tokenizer.Partition(parts, _special, _userDefined, SpecialText), parts.Sum(p => p.Text.Length), addBos, addEos: false);
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyList<int> EndOfGeneration { get; private init; } = [];
+
+    private string SpecialText(int id) => Encoding.UTF8.GetString(_pieces[id]).Replace(' ', '\u2581');
+
+    private int[] Encode(List<(string? Span, int Token)> fragments, int length, bool addBos, bool addEos)
+    {
+        var tokens = new List<int>(length + 3);
         if (addBos) tokens.Add(Bos);
         bool afterSpecial = true;
-        foreach ((string? span, int token) in Tokenizer.Partition(text, parseSpecial ? _special : _userDefined, id => Encoding.UTF8.GetString(_pieces[id]).Replace(' ', '\u2581')))
+        foreach ((string? span, int token) in fragments)
         {
             if (span is null)
             {
@@ -234,7 +252,9 @@ public sealed class LlamaTokenizer : ITokenizer
                 continue;
             }
 
-            EncodeSpan(span, AddsSpacePrefix && afterSpecial, tokens);
+            // llama.cpp writes spaces as "▁" before looking text up, so a "▁" typed in the text is a space too (GGUF
+            // vocabularies; llama2.c's run.c looks the text up as it is).
+            EncodeSpan(_mergesAnyScore ? span.Replace('\u2581', ' ') : span, AddsSpacePrefix && afterSpecial, tokens);
             afterSpecial = false;
         }
 

@@ -53,7 +53,7 @@ public record GenerationRequest
     public string? Prompt { get; init; }
 
     /// <summary>A conversation, written in the model's chat format; exactly one of prompt and messages.</summary>
-    [Description("A conversation, written in the model's chat format (ChatML, Llama 2, Llama 3, Zephyr or Gemma when the GGUF file carries one of those templates, else the texts joined by newlines); the reply is the assistant's next turn. Give exactly one of prompt and messages.")]
+    [Description("A conversation, written in the model's chat format as llama.cpp writes it for the template the GGUF file carries (ChatML, Llama 2, Llama 3, Mistral, Phi, Zephyr, Gemma and others llama.cpp recognises, else the texts joined by newlines); the reply is the assistant's next turn. Give exactly one of prompt and messages.")]
     public ChatTurn[]? Messages { get; init; }
 
     /// <summary>The most new tokens; default 128.</summary>
@@ -102,7 +102,7 @@ public sealed record GenerateResponse(
     [property: Description("Tokens the prompt or conversation took, BOS included.")] int PromptTokens,
     [property: Description("New tokens generated.")] int Tokens,
     [property: Description("stop: the model ended its text or turn, or a stop sequence came; length: maxTokens or the model's context was reached.")] string FinishReason,
-    [property: Description("The chat format the messages were written in (Plain, ChatML, Llama2, Llama3, Zephyr or Gemma); absent for a prompt.")] string? ChatFormat);
+    [property: Description("The chat format the messages were written in, as Heed.Models' ChatTemplateKind names it (Plain, ChatML, Llama2, Llama2Sys, MistralV3, Llama3, Zephyr, Gemma, …: the formats llama.cpp writes for its built-in templates); absent for a prompt.")] string? ChatFormat);
 
 /// <summary>One Server-Sent Event of a streamed generation.</summary>
 /// <param name="Tokens">New tokens so far.</param>
