@@ -5,6 +5,8 @@ public class ModelCommandsTests
 {
     private const string ModelFile = "models/stories260K/stories260K.bin";
 
+    private const string GgufFile = "models/stories260K/stories260K.f32.gguf";
+
     private static string Model => TestPaths.Shared(ModelFile);
 
     private static string Tok => TestPaths.Shared("models", "stories260K", "tok512.bin");
@@ -17,6 +19,20 @@ public class ModelCommandsTests
         string expected = File.ReadAllText(TestPaths.Shared("models", "stories260K", "expected-empty-prompt-200.txt"));
         Assert.Equal(expected + Environment.NewLine, output);
         Assert.Contains("tok/s", error, StringComparison.Ordinal);
+    }
+
+    [SharedFact(GgufFile)]
+    public void Generate_on_the_gguf_file_prints_the_same_golden_text_with_the_tokenizer_it_carries()
+    {
+        (int code, string output, string error) = CliRunner.Run("generate", "--model", TestPaths.Shared(GgufFile), "--temperature", "0", "--steps", "200");
+        Assert.Equal(0, code);
+        string expected = File.ReadAllText(TestPaths.Shared("models", "stories260K", "expected-empty-prompt-200.txt"));
+        Assert.Equal(expected + Environment.NewLine, output);
+        Assert.Contains("tok/s", error, StringComparison.Ordinal);
+        (int listed, string models, _) = CliRunner.Run("models", "--dir", TestPaths.Shared("models"));
+        Assert.Equal(0, listed);
+        Assert.Contains("stories260K.f32.gguf\tgguf llama\t", models, StringComparison.Ordinal);
+        Assert.Contains("dim 64, layers 5, heads 8/4 kv, vocab 512, context 512, tensors F32", models, StringComparison.Ordinal);
     }
 
     [SharedFact(ModelFile)]

@@ -43,6 +43,17 @@ public sealed class EmbedGenerateTests : IAsyncLifetime
     private static Dictionary<string, object?> Args(object value) => JsonSerializer.Deserialize<Dictionary<string, object?>>(JsonSerializer.Serialize(value))!;
 
     [Fact]
+    public async Task A_gguf_file_that_holds_no_llama_model_is_listed_as_not_runnable()
+    {
+        File.Copy(TestPaths.Shared("vocab", "ggml-vocab-gpt-2.gguf"), Path.Combine(_models, "vocab-only.gguf"));
+        JsonNode entry = (await _h.GetJson("/api/v1/models"))["models"]!.AsArray().Single(m => m!["id"]!.GetValue<string>() == "vocab-only.gguf")!;
+        Assert.Equal("gguf unknown false", $"{entry["format"]} {entry["kind"]} {entry["runnable"]}");
+        Assert.Contains("gguf \"gpt2\" (not run by Heed)", entry["description"]!.GetValue<string>(), StringComparison.Ordinal);
+        JsonNode problem = await _h.PostJson("/api/v1/generate", new { model = "vocab-only.gguf", prompt = "x" }, 400);
+        Assert.Contains("vocab-only.gguf", problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_catalog_tells_encoders_from_decoders()
     {
         Directory.CreateDirectory(Path.Combine(_models, "minilm-onnx"));
@@ -55,6 +66,7 @@ public sealed class EmbedGenerateTests : IAsyncLifetime
         Assert.Equal("llama2c decoder true", Describe(TestModels.Llama2c));
         Assert.Equal("gguf decoder true", Describe(TestModels.Gguf));
         Assert.Equal("heed-toy toy true", Describe("seed-cat-sat"));
+        Assert.Contains("dim 64, layers 5, heads 8/4 kv", models.Single(m => m!["id"]!.GetValue<string>() == TestModels.Gguf)!["description"]!.GetValue<string>(), StringComparison.Ordinal);
 
         JsonNode bert = await _h.GetJson($"/api/v1/models/{TestModels.Encoder}/config");
         Assert.Equal("bert", bert["architecture"]!.GetValue<string>());

@@ -382,6 +382,9 @@ public sealed partial class ModelCatalog
         return entry;
     }
 
+    // GGUF headers read for the listing, by file, length and time of writing (cleared past 1,024 entries).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Path, long Length, DateTime Written), ModelFileInfo> GgufHeaders = new();
+
     private static ModelInfo SeedInfo() =>
         new(SeedModelId, "heed-toy", "toy", true, true, 0, "Seed 000's worked example: 2-d embeddings, one layer, one head, unscaled (unknown words get a fixed vector from a hash)");
 
@@ -401,7 +404,13 @@ public sealed partial class ModelCatalog
 
             if (file.Name.EndsWith(".gguf", StringComparison.Ordinal))
             {
-                return new ModelInfo(file.Name, "gguf", "decoder", true, false, file.Length, "A GGUF model file with its tokenizer (Heed runs the llama architecture)");
+                // The header says what the file holds: only llama-architecture models run; a vocabulary-only file or
+                // another architecture is listed as such. Read once per file version.
+                if (GgufHeaders.Count > 1024) GgufHeaders.Clear();
+                ModelFileInfo read = GgufHeaders.GetOrAdd((file.FullName, file.Length, file.LastWriteTimeUtc), _ => ModelFiles.Describe(file.FullName));
+                return read.Kind == "gguf llama"
+                    ? new ModelInfo(file.Name, "gguf", "decoder", true, false, file.Length, $"A GGUF llama model with its tokenizer: {read.Details}")
+                    : new ModelInfo(file.Name, "gguf", "unknown", false, false, file.Length, $"Not runnable ({read.Kind}: {read.Details}); Heed runs GGUF files of the llama architecture");
             }
 
             return new ModelInfo(file.Name, "unknown", "unknown", false, false, file.Length, "Not a format Heed recognises");
