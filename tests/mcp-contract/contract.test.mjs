@@ -134,16 +134,18 @@ function contract(transportName, connect) {
     let tools;
     let runId;
     const ajv = new AjvJsonSchemaValidator();
-    // Every progress notification as it arrives. The SDK routes one to its call's onprogress in a later microtask, and
-    // drops it when the call's result came in the same read (it forgets the call first), which a loaded machine makes
-    // happen; what the server sent is what these tests check, so they read it here.
+    // The progress notifications of calls made with our own progress tokens, as they arrive. The SDK routes one to its
+    // call's onprogress in a later microtask, and drops it when the call's result came in the same read (it forgets the
+    // call first), which a loaded machine makes happen; what the server sent is what these tests check, so they read it
+    // here. Notifications for the SDK's own tokens (calls that act on progress while they run) go its way.
     const received = [];
+    let calls = 0;
 
     before(async () => {
       ({ client, close } = await connect());
       client.setNotificationHandler(ProgressNotificationSchema, (notification) => {
-        received.push(notification.params);
-        client._onprogress(notification); // the SDK's own routing, for calls that act on progress while they run
+        if (String(notification.params.progressToken).startsWith('contract-')) received.push(notification.params);
+        else client._onprogress(notification);
       });
       // Listing the tools is also what makes the SDK's client compile each outputSchema and validate every result.
       tools = new Map((await client.listTools()).tools.map((t) => [t.name, t]));
@@ -159,12 +161,12 @@ function contract(transportName, connect) {
       assert.ok(client.getToolOutputValidator(name), `${name}: the client validates its results`);
       const input = ajv.getValidator(tools.get(name).inputSchema)(args);
       assert.ok(input.valid, `${name}: the valid arguments fail its inputSchema: ${input.errorMessage}`);
-      // With onprogress, the call's notifications are handed to it from `received` once the result is in, in order.
-      const start = received.length;
-      const result = await client.callTool({ name, arguments: args }, CallToolResultSchema, options?.onprogress ? { ...options, onprogress: () => {} } : options);
-      if (options?.onprogress) {
-        for (const { progressToken, ...progress } of received.slice(start)) options.onprogress(progress);
-      }
+      // With onprogress, the call carries a progress token of ours, and its notifications are handed to onprogress from
+      // `received` once the result is in, in order (a cancelled call's late ones have another token).
+      const token = options?.onprogress ? `contract-${++calls}` : undefined;
+      const params = token ? { name, arguments: args, _meta: { progressToken: token } } : { name, arguments: args };
+      const result = await client.callTool(params, CallToolResultSchema, token ? { ...options, onprogress: undefined } : options);
+      for (const { progressToken, ...progress } of received.filter((n) => n.progressToken === token)) options.onprogress(progress);
 
       assert.notEqual(result.isError, true, `${name}: ${result.content.map((c) => c.text).join(' ')}`);
       assert.ok(result.structuredContent, `${name}: no structuredContent`);
